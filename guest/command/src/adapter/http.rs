@@ -1,0 +1,212 @@
+//! Outgoing HTTP requests over `wasi:http`, readable without blocking so
+//! that many can be multiplexed with `wasi:io/poll`.
+
+use rangeget_core::Headers;
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{
+    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, Method, OutgoingRequest,
+    RequestOptions, Scheme,
+};
+use wasip2::io::poll::Pollable;
+use wasip2::io::streams::{InputStream, StreamError};
+
+/// Reads are capped so one fast connection cannot starve the others in a
+/// poll round, and so guest memory stays flat.
+pub const READ_SIZE: u64 = 1 << 20;
+
+/// A request whose response headers have not arrived yet.
+pub struct PendingResponse {
+    // Declared first: a pollable must be dropped before the resource it watches.
+    ready: Pollable,
+    future: FutureIncomingResponse,
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Headers,
+    incoming: wasip2::http::types::IncomingResponse,
+}
+
+/// A response body being read.
+pub struct Body {
+    ready: Pollable,
+    stream: InputStream,
+    _body: IncomingBody,
+}
+
+pub enum Read {
+    Data(Vec<u8>),
+    /// Nothing available yet: poll again.
+    Wait,
+    End,
+    Failed(String),
+}
+
+pub fn get(
+    url: &str,
+    extra_headers: &[(&str, String)],
+    timeout_ms: u64,
+) -> Result<PendingResponse, String> {
+    send(Method::Get, url, extra_headers, timeout_ms)
+}
+
+pub fn head(url: &str, timeout_ms: u64) -> Result<PendingResponse, String> {
+    send(Method::Head, url, &[], timeout_ms)
+}
+
+fn send(
+    method: Method,
+    url: &str,
+    extra_headers: &[(&str, String)],
+    timeout_ms: u64,
+) -> Result<PendingResponse, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL '{url}': {e}"))?;
+    let scheme = match parsed.scheme() {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => return Err(format!("unsupported scheme '{other}' in {url}")),
+    };
+    let authority = match (parsed.host_str(), parsed.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_string(),
+        (None, _) => return Err(format!("no host in URL '{url}'")),
+    };
+    let mut path = parsed.path().to_string();
+    if let Some(query) = parsed.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+
+    let headers = Fields::new();
+    let mut all: Vec<(&str, String)> = vec![
+        (
+            "user-agent",
+            concat!("rangeget/", env!("CARGO_PKG_VERSION")).to_string(),
+        ),
+        // A compressed body would have a different length than the ranges.
+        ("accept-encoding", "identity".to_string()),
+    ];
+    all.extend(extra_headers.iter().cloned());
+    for (name, value) in all {
+        headers
+            .append(name, value.as_bytes())
+            .map_err(|e| format!("cannot set header {name}: {e:?}"))?;
+    }
+    let request = OutgoingRequest::new(headers);
+    let fail = |what: &str| format!("cannot build request for {url}: invalid {what}");
+    request.set_method(&method).map_err(|_| fail("method"))?;
+    request
+        .set_scheme(Some(&scheme))
+        .map_err(|_| fail("scheme"))?;
+    request
+        .set_authority(Some(&authority))
+        .map_err(|_| fail("authority"))?;
+    request
+        .set_path_with_query(Some(&path))
+        .map_err(|_| fail("path"))?;
+
+    let options = RequestOptions::new();
+    let timeout_ns = timeout_ms.saturating_mul(1_000_000);
+    // Runtimes may refuse to let a guest set these; the core's own stall
+    // detection still applies then.
+    let _ = options.set_connect_timeout(Some(timeout_ns));
+    let _ = options.set_first_byte_timeout(Some(timeout_ns));
+    let _ = options.set_between_bytes_timeout(Some(timeout_ns));
+
+    // The body of a GET is never opened: opening it and racing its `finish`
+    // against the response is what makes some clients see reset connections.
+    let future =
+        outgoing_handler::handle(request, Some(options)).map_err(|e| describe_error(&e))?;
+    Ok(PendingResponse {
+        ready: future.subscribe(),
+        future,
+    })
+}
+
+impl PendingResponse {
+    pub fn pollable(&self) -> &Pollable {
+        &self.ready
+    }
+
+    /// `None` while the headers are still on their way.
+    pub fn try_take(&self) -> Option<Result<Response, String>> {
+        match self.future.get()? {
+            Ok(Ok(incoming)) => {
+                let headers = Headers::from_pairs(
+                    incoming
+                        .headers()
+                        .entries()
+                        .into_iter()
+                        .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned())),
+                );
+                Some(Ok(Response {
+                    status: incoming.status(),
+                    headers,
+                    incoming,
+                }))
+            }
+            Ok(Err(code)) => Some(Err(describe_error(&code))),
+            Err(()) => Some(Err("response already taken".to_string())),
+        }
+    }
+
+    /// Blocks until the response headers arrive (used by the probe).
+    pub fn wait(self) -> Result<Response, String> {
+        loop {
+            if let Some(result) = self.try_take() {
+                return result;
+            }
+            self.ready.block();
+        }
+    }
+}
+
+impl Response {
+    pub fn into_body(self) -> Result<Body, String> {
+        let body = self
+            .incoming
+            .consume()
+            .map_err(|_| "response body already consumed".to_string())?;
+        let stream = body
+            .stream()
+            .map_err(|_| "response body stream unavailable".to_string())?;
+        Ok(Body {
+            ready: stream.subscribe(),
+            stream,
+            _body: body,
+        })
+    }
+}
+
+impl Body {
+    pub fn pollable(&self) -> &Pollable {
+        &self.ready
+    }
+
+    /// Reads what is available now, at most `max` bytes, without blocking.
+    pub fn read(&self, max: u64) -> Read {
+        match self.stream.read(max.min(READ_SIZE)) {
+            Ok(data) if data.is_empty() => Read::Wait,
+            Ok(data) => Read::Data(data),
+            Err(StreamError::Closed) => Read::End,
+            Err(StreamError::LastOperationFailed(e)) => Read::Failed(e.to_debug_string()),
+        }
+    }
+}
+
+/// Turns a wasi:http error into words a user can act on.
+fn describe_error(code: &ErrorCode) -> String {
+    match code {
+        ErrorCode::DnsError(e) => format!(
+            "DNS lookup failed ({})",
+            e.rcode.clone().unwrap_or_else(|| "no answer".into())
+        ),
+        ErrorCode::ConnectionRefused => "connection refused".into(),
+        ErrorCode::ConnectionTimeout => "connection timed out".into(),
+        ErrorCode::ConnectionReadTimeout => "timed out waiting for data".into(),
+        ErrorCode::ConnectionTerminated => "connection closed by the server".into(),
+        ErrorCode::TlsCertificateError => "TLS certificate rejected".into(),
+        ErrorCode::HttpResponseTimeout => "timed out waiting for the response".into(),
+        other => format!("HTTP request failed: {other:?}"),
+    }
+}

@@ -1,0 +1,90 @@
+//! The first request: find out what the object is, following redirects,
+//! falling back from HEAD to GET, and retrying transient failures.
+
+use rangeget_core::options::Options;
+use rangeget_core::probe::{interpret_probe, ProbeMethod, ProbeVerdict};
+use rangeget_core::redirect::MAX_REDIRECTS;
+use rangeget_core::RemoteObject;
+use wasip2::random::random::get_random_u64;
+
+use super::clock;
+use super::http::{self, Response};
+use super::report::warn;
+
+pub struct Probed {
+    pub object: RemoteObject,
+    /// When the probe was a GET, its response, body unread: a download that
+    /// cannot use ranges streams it instead of asking again.
+    pub get_response: Option<Response>,
+}
+
+pub fn probe(url: &str, options: &Options, first_method: ProbeMethod) -> Result<Probed, String> {
+    let policy = options.retry_policy();
+    let mut method = first_method;
+    let mut current = url.to_string();
+    let mut redirects = 0;
+    let mut failures = 0;
+    loop {
+        let sent = match method {
+            ProbeMethod::Head => http::head(&current, options.timeout_ms()),
+            ProbeMethod::Get => http::get(&current, &[], options.timeout_ms()),
+        };
+        let verdict = match sent.and_then(|pending| pending.wait()) {
+            Ok(response) => {
+                let verdict = interpret_probe(
+                    &current,
+                    method,
+                    response.status,
+                    &response.headers,
+                    clock::unix_ms(),
+                );
+                if let ProbeVerdict::Object(object) = verdict {
+                    let get_response = (method == ProbeMethod::Get).then_some(response);
+                    return Ok(Probed {
+                        object,
+                        get_response,
+                    });
+                }
+                verdict
+            }
+            Err(reason) => ProbeVerdict::Retry {
+                reason: format!("{current}: {reason}"),
+                retry_after_ms: None,
+            },
+        };
+        match verdict {
+            ProbeVerdict::Object(_) => unreachable!("returned above"),
+            ProbeVerdict::Redirect(next) => {
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    return Err(format!(
+                        "too many redirects (more than {MAX_REDIRECTS}) starting at {url}; \
+                         the last one pointed to {next}. The server is probably in a redirect loop."
+                    ));
+                }
+                current = next;
+            }
+            ProbeVerdict::TryGet => method = ProbeMethod::Get,
+            ProbeVerdict::Retry {
+                reason,
+                retry_after_ms,
+            } => {
+                failures += 1;
+                if failures > policy.max_retries {
+                    return Err(format!(
+                        "{reason} ({failures} attempts); check the URL and your connection, \
+                         or raise --retries"
+                    ));
+                }
+                let delay = policy.delay_ms(failures, retry_after_ms, get_random_u64());
+                warn(&format!(
+                    "{reason}; retry {failures}/{} in {:.1} s",
+                    policy.max_retries,
+                    delay as f64 / 1000.0
+                ));
+                clock::sleep_until(clock::now_ms() + delay);
+            }
+            ProbeVerdict::Fail(reason) => return Err(reason),
+        }
+    }
+}

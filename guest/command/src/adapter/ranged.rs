@@ -1,0 +1,481 @@
+//! Parallel validated range requests, multiplexed on one thread with
+//! `wasi:io/poll`, each body written at its chunk's offset.
+
+use rangeget_core::download::{ChunkRequest, Download, FailureVerdict};
+use rangeget_core::meta::{MetaFile, ResumeDecision};
+use rangeget_core::options::Options;
+use rangeget_core::plan::default_chunk_size;
+use rangeget_core::redirect::MAX_REDIRECTS;
+use rangeget_core::size::format_size;
+use rangeget_core::validate::{check_range_response, RangeVerdict};
+use rangeget_core::RemoteObject;
+use wasip2::io::poll::{poll, Pollable};
+use wasip2::random::random::get_random_u64;
+
+use super::clock;
+use super::http::{self, Body, PendingResponse, Read, Response, READ_SIZE};
+use super::output::{OutputDir, PartFile};
+use super::report::{warn, Stats};
+
+pub enum Outcome {
+    Finished(Stats),
+    RemoteChanged(String),
+    /// A range request came back as the whole (unchanged) object.
+    RangesIgnored {
+        object: RemoteObject,
+        response: Response,
+    },
+}
+
+/// At most this much is copied from one connection before the others get
+/// their turn, so a fast local link cannot starve the rest of the poll set.
+const BYTES_PER_TURN: u64 = 8 << 20;
+
+struct Transfer {
+    request: ChunkRequest,
+    url: String,
+    redirects: u32,
+    stage: Stage,
+}
+
+enum Stage {
+    Headers(PendingResponse),
+    Body(Body),
+}
+
+impl Transfer {
+    fn pollable(&self) -> &Pollable {
+        match &self.stage {
+            Stage::Headers(pending) => pending.pollable(),
+            Stage::Body(body) => body.pollable(),
+        }
+    }
+}
+
+/// What happened when a ready transfer was serviced.
+enum Step {
+    Continue,
+    ChunkDone,
+    Failed {
+        reason: String,
+        retry_after_ms: Option<u64>,
+    },
+    Stop(Stop),
+}
+
+/// Reasons the whole download stops.
+enum Stop {
+    RemoteChanged(String),
+    RangesIgnored(Response),
+    /// Retrying cannot help; the message says why.
+    Fatal(String),
+}
+
+pub fn download(
+    out: &OutputDir,
+    options: &Options,
+    object: RemoteObject,
+    size: u64,
+) -> Result<Outcome, String> {
+    let (download, part) = prepare(out, options, object, size)?;
+    let mut run = RangedRun {
+        out,
+        options,
+        part,
+        download,
+        transfers: Vec::new(),
+        retries: 0,
+    };
+    if let Some(stop) = run.drive()? {
+        return run.stop(stop);
+    }
+    run.finish(size)
+}
+
+/// One pass of the ranged download: the state machine plus the requests
+/// it has in flight.
+struct RangedRun<'a> {
+    out: &'a OutputDir,
+    options: &'a Options,
+    part: PartFile,
+    download: Download,
+    transfers: Vec<Transfer>,
+    retries: u32,
+}
+
+impl RangedRun<'_> {
+    /// Runs until every chunk is done or something stops the download.
+    fn drive(&mut self) -> Result<Option<Stop>, String> {
+        let connections = self.options.connections as usize;
+        let timeout_ms = self.options.timeout_ms();
+        while !self.download.is_complete() {
+            let now = clock::now_ms();
+            while self.transfers.len() < connections {
+                let Some(request) = self.download.next_request(now) else {
+                    break;
+                };
+                let url = self.download.object().url.clone();
+                match start(&self.download, request, url, 0, timeout_ms) {
+                    Ok(transfer) => self.transfers.push(transfer),
+                    Err(reason) => self.chunk_failed(request, reason, None)?,
+                }
+            }
+
+            let deadline = self.download.next_deadline_ms(timeout_ms);
+            if self.transfers.is_empty() {
+                let at =
+                    deadline.expect("an incomplete download has a pending chunk or a deadline");
+                self.checkpoint_if_due()?;
+                clock::sleep_until(at);
+                continue;
+            }
+            let timer = deadline.map(clock::wake_at);
+            let ready = {
+                let mut pollables: Vec<&Pollable> =
+                    self.transfers.iter().map(Transfer::pollable).collect();
+                pollables.extend(timer.as_ref());
+                poll(&pollables)
+            };
+            drop(timer);
+
+            // Highest index first, so removing a transfer does not shift the
+            // ones still to service.
+            let mut ready: Vec<usize> = ready
+                .into_iter()
+                .map(|i| i as usize)
+                .filter(|&i| i < self.transfers.len())
+                .collect();
+            ready.sort_unstable_by(|a, b| b.cmp(a));
+            for index in ready {
+                let step = service(
+                    &mut self.transfers[index],
+                    &mut self.download,
+                    &self.part,
+                    self.out,
+                    timeout_ms,
+                );
+                match step {
+                    Step::Continue => {}
+                    Step::ChunkDone => {
+                        self.transfers.swap_remove(index);
+                    }
+                    Step::Failed {
+                        reason,
+                        retry_after_ms,
+                    } => {
+                        let request = self.transfers.swap_remove(index).request;
+                        self.chunk_failed(request, reason, retry_after_ms)?;
+                    }
+                    Step::Stop(stop) => return Ok(Some(stop)),
+                }
+            }
+
+            for chunk in self.download.stalled_chunks(clock::now_ms(), timeout_ms) {
+                if let Some(index) = self.transfers.iter().position(|t| t.request.chunk == chunk) {
+                    let request = self.transfers.swap_remove(index).request;
+                    let reason = format!("no data for {} s", self.options.timeout_secs);
+                    self.chunk_failed(request, reason, None)?;
+                }
+            }
+            self.checkpoint_if_due()?;
+        }
+        Ok(None)
+    }
+
+    fn finish(self, size: u64) -> Result<Outcome, String> {
+        let part_name = self.out.part_name();
+        self.part
+            .sync_data()
+            .map_err(|e| self.out.fs_error("sync", &part_name, e))?;
+        let len = self
+            .part
+            .len()
+            .map_err(|e| self.out.fs_error("stat", &part_name, e))?;
+        if len != size {
+            return Err(format!(
+                "{} has {len} bytes after the download, expected {size}; run the same command again",
+                self.out.part_display()
+            ));
+        }
+        Ok(Outcome::Finished(Stats {
+            size,
+            reused: self.download.reused_bytes(),
+            retries: self.retries,
+            connections: self.options.connections,
+        }))
+    }
+
+    /// Schedules a retry of the chunk, or stops the run (progress saved)
+    /// once it has used up its retries.
+    fn chunk_failed(
+        &mut self,
+        request: ChunkRequest,
+        reason: String,
+        retry_after_ms: Option<u64>,
+    ) -> Result<(), String> {
+        let now = clock::now_ms();
+        let url = self.download.object().url.clone();
+        match self
+            .download
+            .on_failure(request.chunk, retry_after_ms, now, get_random_u64())
+        {
+            FailureVerdict::RetryAt { at_ms, retry } => {
+                self.retries += 1;
+                warn(&format!(
+                    "{} of {url}: {reason}; retry {retry} in {:.1} s",
+                    request.range,
+                    at_ms.saturating_sub(now) as f64 / 1000.0
+                ));
+                Ok(())
+            }
+            FailureVerdict::GiveUp { failures } => {
+                self.cancel_and_save()?;
+                Err(format!(
+                    "{} of {url} failed {failures} times in a row (last: {reason}). \
+                     Progress is saved in {}.part.meta: run the same command again to resume, \
+                     perhaps with a larger --retries or --timeout",
+                    request.range, self.out.display
+                ))
+            }
+        }
+    }
+
+    fn stop(mut self, stop: Stop) -> Result<Outcome, String> {
+        self.transfers.clear();
+        self.download.cancel_in_flight();
+        match stop {
+            Stop::RemoteChanged(reason) => Ok(Outcome::RemoteChanged(reason)),
+            Stop::RangesIgnored(response) => Ok(Outcome::RangesIgnored {
+                object: self.download.object().clone(),
+                response,
+            }),
+            Stop::Fatal(reason) => {
+                self.save()?;
+                Err(format!(
+                    "{reason}. Finished chunks are saved in {}.part.meta; the same command resumes",
+                    self.out.display
+                ))
+            }
+        }
+    }
+
+    fn cancel_and_save(&mut self) -> Result<(), String> {
+        self.transfers.clear();
+        self.download.cancel_in_flight();
+        self.save()
+    }
+
+    fn checkpoint_if_due(&mut self) -> Result<(), String> {
+        if self.download.checkpoint_due(clock::now_ms()) {
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Makes the written data durable, then records it: the meta must never
+    /// claim bytes that a power loss could still take away.
+    fn save(&mut self) -> Result<(), String> {
+        self.part
+            .sync_data()
+            .map_err(|e| self.out.fs_error("sync", &self.out.part_name(), e))?;
+        let meta = self.download.to_meta(&self.options.url).to_json();
+        self.out.write_atomically(&self.out.meta_name(), &meta)?;
+        self.download.mark_checkpointed(clock::now_ms());
+        Ok(())
+    }
+}
+
+/// Continues a previous run when its meta is trustworthy and the remote is
+/// unchanged; otherwise starts clean, saying why.
+fn prepare(
+    out: &OutputDir,
+    options: &Options,
+    object: RemoteObject,
+    size: u64,
+) -> Result<(Download, PartFile), String> {
+    let policy = options.retry_policy();
+    let meta_name = out.meta_name();
+    let meta_display = format!("{}.part.meta", out.display);
+    match out.read(&meta_name)?.map(|bytes| MetaFile::parse(&bytes)) {
+        Some(Ok(meta)) => match meta.resume_decision(&options.url, &object) {
+            ResumeDecision::Resume => match out.open_part()? {
+                Some((part, len)) => match meta.check_part_len(len) {
+                    Ok(()) => {
+                        let download = Download::resume(object, &meta, policy);
+                        warn(&format!(
+                            "resuming: {} of {} already downloaded",
+                            format_size(download.reused_bytes()),
+                            format_size(size)
+                        ));
+                        return Ok((download, part));
+                    }
+                    Err(e) => warn(&format!("ignoring {meta_display}: {e}; starting over")),
+                },
+                None => warn(&format!("{} is missing; starting over", out.part_display())),
+            },
+            ResumeDecision::Restart(reason) => warn(&format!("{reason}; starting over")),
+        },
+        Some(Err(e)) => warn(&format!("ignoring {meta_display}: {e}; starting over")),
+        None if out.exists(&out.part_name()) => warn(&format!(
+            "{} has no {meta_display} describing it, so its content cannot be trusted; starting over",
+            out.part_display()
+        )),
+        None => {}
+    }
+    out.remove(&meta_name)?;
+    let part = out.create_part(Some(size))?;
+    let chunk_size = options
+        .chunk_size
+        .unwrap_or_else(|| default_chunk_size(size, options.connections));
+    let mut download = Download::new(object, size, chunk_size, policy);
+    // Saved before any byte arrives, so even a kill during the first chunk
+    // leaves a meta describing the `.part`.
+    out.write_atomically(&meta_name, &download.to_meta(&options.url).to_json())?;
+    download.mark_checkpointed(clock::now_ms());
+    Ok((download, part))
+}
+
+fn start(
+    download: &Download,
+    request: ChunkRequest,
+    url: String,
+    redirects: u32,
+    timeout_ms: u64,
+) -> Result<Transfer, String> {
+    let mut headers = vec![("range", request.range.header_value())];
+    // If-Range makes a changed object come back as a 200 instead of a 206
+    // of the new version spliced into the old one.
+    if let Some(validator) = download.object().if_range() {
+        headers.push(("if-range", validator.to_string()));
+    }
+    let pending = http::get(&url, &headers, timeout_ms)?;
+    Ok(Transfer {
+        request,
+        url,
+        redirects,
+        stage: Stage::Headers(pending),
+    })
+}
+
+fn service(
+    transfer: &mut Transfer,
+    download: &mut Download,
+    part: &PartFile,
+    out: &OutputDir,
+    timeout_ms: u64,
+) -> Step {
+    if let Stage::Headers(pending) = &transfer.stage {
+        let Some(result) = pending.try_take() else {
+            return Step::Continue;
+        };
+        let response = match result {
+            Ok(response) => response,
+            Err(reason) => {
+                return Step::Failed {
+                    reason,
+                    retry_after_ms: None,
+                }
+            }
+        };
+        let verdict = check_range_response(
+            download.object(),
+            transfer.request.range,
+            &transfer.url,
+            response.status,
+            &response.headers,
+            clock::unix_ms(),
+        );
+        match verdict {
+            RangeVerdict::Write => match response.into_body() {
+                Ok(body) => transfer.stage = Stage::Body(body),
+                Err(reason) => {
+                    return Step::Failed {
+                        reason,
+                        retry_after_ms: None,
+                    }
+                }
+            },
+            RangeVerdict::Redirect(next) => {
+                if transfer.redirects >= MAX_REDIRECTS {
+                    return Step::Stop(Stop::Fatal(format!(
+                        "too many redirects (more than {MAX_REDIRECTS}) for {}; the last one pointed to {next}",
+                        transfer.request.range
+                    )));
+                }
+                return match start(
+                    download,
+                    transfer.request,
+                    next,
+                    transfer.redirects + 1,
+                    timeout_ms,
+                ) {
+                    Ok(next) => {
+                        *transfer = next;
+                        Step::Continue
+                    }
+                    Err(reason) => Step::Failed {
+                        reason,
+                        retry_after_ms: None,
+                    },
+                };
+            }
+            RangeVerdict::Retry {
+                reason,
+                retry_after_ms,
+            } => {
+                return Step::Failed {
+                    reason,
+                    retry_after_ms,
+                }
+            }
+            RangeVerdict::RemoteChanged(reason) => return Step::Stop(Stop::RemoteChanged(reason)),
+            RangeVerdict::RangesIgnored => return Step::Stop(Stop::RangesIgnored(response)),
+            RangeVerdict::Fatal(reason) => return Step::Stop(Stop::Fatal(reason)),
+        }
+    }
+    let Stage::Body(body) = &transfer.stage else {
+        unreachable!("headers handled above")
+    };
+    copy_body(body, transfer.request.chunk, download, part, out)
+}
+
+/// Copies what the body has ready into the chunk's window. Never reads past
+/// the window: an overlong body's tail is simply left unread and dropped.
+fn copy_body(
+    body: &Body,
+    chunk: usize,
+    download: &mut Download,
+    part: &PartFile,
+    out: &OutputDir,
+) -> Step {
+    let mut copied = 0;
+    while copied < BYTES_PER_TURN {
+        let (offset, remaining) = download.write_window(chunk);
+        match body.read(remaining.min(READ_SIZE)) {
+            Read::Data(data) => {
+                let len = (data.len() as u64).min(remaining);
+                if let Err(e) = part.write_at(&data[..len as usize], offset) {
+                    return Step::Stop(Stop::Fatal(out.fs_error("write", &out.part_name(), e)));
+                }
+                copied += len;
+                if download.on_written(chunk, len, clock::now_ms()) {
+                    return Step::ChunkDone;
+                }
+            }
+            Read::Wait => return Step::Continue,
+            Read::End => {
+                return Step::Failed {
+                    reason: format!("the body ended {remaining} bytes short"),
+                    retry_after_ms: None,
+                }
+            }
+            Read::Failed(reason) => {
+                return Step::Failed {
+                    reason,
+                    retry_after_ms: None,
+                }
+            }
+        }
+    }
+    Step::Continue
+}

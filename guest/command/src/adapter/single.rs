@@ -1,0 +1,140 @@
+//! One request from byte 0, for servers without usable ranges. Nothing can
+//! be resumed, so a failure restarts the stream from the beginning.
+
+use rangeget_core::options::Options;
+use rangeget_core::probe::ProbeMethod;
+use rangeget_core::RemoteObject;
+use wasip2::io::poll::poll;
+use wasip2::random::random::get_random_u64;
+
+use super::clock;
+use super::http::{Read, Response, READ_SIZE};
+use super::output::{OutputDir, PartFile};
+use super::probe::probe;
+use super::report::{warn, Stats};
+
+pub fn download(
+    out: &OutputDir,
+    options: &Options,
+    object: &RemoteObject,
+    response: Option<Response>,
+) -> Result<Stats, String> {
+    if out.exists(&out.meta_name()) {
+        out.remove(&out.meta_name())?;
+    }
+    warn(&format!(
+        "{} does not support range requests; downloading in one stream, which cannot be resumed",
+        object.url
+    ));
+    let policy = options.retry_policy();
+    let part = out.create_part(None)?;
+    let mut response = response;
+    let mut failures = 0;
+    loop {
+        let current = match response.take() {
+            Some(r) => r,
+            None => {
+                let probed = probe(&options.url, options, ProbeMethod::Get)?;
+                if let Some(change) = object.change_from(&probed.object) {
+                    warn(&format!(
+                        "the remote file changed ({change}); downloading the new version"
+                    ));
+                }
+                probed
+                    .get_response
+                    .expect("a GET probe returns its response")
+            }
+        };
+        let expected = RemoteObject::from_headers(&object.url, &current.headers).size;
+        match stream(current, &part, out, expected, options.timeout_ms()) {
+            Ok(size) => {
+                return Ok(Stats {
+                    size,
+                    reused: 0,
+                    retries: failures,
+                    connections: 1,
+                });
+            }
+            Err(StreamError::Local(message)) => return Err(message),
+            Err(StreamError::Remote(reason)) => {
+                failures += 1;
+                if failures > policy.max_retries {
+                    return Err(format!(
+                        "downloading {} failed {failures} times (last: {reason}); the server does not \
+                         support resuming, so each attempt starts from byte 0. Try again later or raise --retries",
+                        object.url
+                    ));
+                }
+                let delay = policy.delay_ms(failures, None, get_random_u64());
+                warn(&format!(
+                    "{}: {reason}; restarting from byte 0, retry {failures} in {:.1} s",
+                    object.url,
+                    delay as f64 / 1000.0
+                ));
+                part.truncate()
+                    .map_err(|e| out.fs_error("truncate", &out.part_name(), e))?;
+                clock::sleep_until(clock::now_ms() + delay);
+            }
+        }
+    }
+}
+
+enum StreamError {
+    /// The disk or file system failed: retrying the network will not help.
+    Local(String),
+    /// The connection failed or the body was wrong: try again.
+    Remote(String),
+}
+
+/// Writes the whole body from offset 0, never more than `expected` bytes.
+fn stream(
+    response: Response,
+    part: &PartFile,
+    out: &OutputDir,
+    expected: Option<u64>,
+    timeout_ms: u64,
+) -> Result<u64, StreamError> {
+    if response.status != 200 {
+        return Err(StreamError::Remote(format!("HTTP {}", response.status)));
+    }
+    let body = response.into_body().map_err(StreamError::Remote)?;
+    let mut written = 0u64;
+    let mut last_progress = clock::now_ms();
+    loop {
+        let room = expected.map_or(READ_SIZE, |size| (size - written).min(READ_SIZE));
+        if room == 0 {
+            break;
+        }
+        match body.read(room) {
+            Read::Data(data) => {
+                let len = (data.len() as u64).min(room);
+                part.write_at(&data[..len as usize], written)
+                    .map_err(|e| StreamError::Local(out.fs_error("write", &out.part_name(), e)))?;
+                written += len;
+                last_progress = clock::now_ms();
+            }
+            Read::Wait => {
+                let deadline = clock::wake_at(last_progress + timeout_ms);
+                poll(&[body.pollable(), &deadline]);
+                if clock::now_ms() >= last_progress + timeout_ms {
+                    return Err(StreamError::Remote(format!(
+                        "no data for {} s",
+                        timeout_ms / 1000
+                    )));
+                }
+            }
+            Read::End => break,
+            Read::Failed(reason) => return Err(StreamError::Remote(reason)),
+        }
+    }
+    if let Some(size) = expected {
+        if written != size {
+            return Err(StreamError::Remote(format!(
+                "the body ended after {written} of {size} bytes"
+            )));
+        }
+    }
+    part.sync_data()
+        .map_err(|e| StreamError::Local(out.fs_error("sync", &out.part_name(), e)))?;
+    Ok(written)
+}

@@ -1,0 +1,55 @@
+//! Response headers as the core sees them: names compared case-insensitively.
+
+/// A list of header fields. The adapter fills it from whatever its HTTP
+/// binding returns; non-UTF-8 values arrive lossily decoded, which is fine
+/// because every header the core reads is ASCII by specification.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    pub fn new() -> Headers {
+        Headers(Vec::new())
+    }
+
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Headers {
+        Headers(
+            pairs
+                .into_iter()
+                .map(|(n, v)| (n.into(), v.into()))
+                .collect(),
+        )
+    }
+
+    pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.0.push((name.into(), value.into()));
+    }
+
+    /// The first value of `name`, trimmed.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    }
+
+    /// `Content-Length` as a number; `None` when absent or malformed.
+    pub fn content_length(&self) -> Option<u64> {
+        self.get("content-length")?.parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_ignores_case_and_trims() {
+        let h = Headers::from_pairs([("Content-Length", " 42 "), ("ETag", "\"x\"")]);
+        assert_eq!(h.get("content-length"), Some("42"));
+        assert_eq!(h.content_length(), Some(42));
+        assert_eq!(h.get("etag"), Some("\"x\""));
+        assert_eq!(h.get("missing"), None);
+    }
+}

@@ -1,0 +1,29 @@
+//! The sans-IO core of rangeget.
+//!
+//! Everything that *decides* lives here: how a probe response is read, how a
+//! file is cut into chunks, whether a range response may be written, when a
+//! saved `.part.meta` can be trusted, and when a failed chunk is retried. It
+//! never touches a socket, a file or a clock: callers feed it what they saw
+//! (status codes, headers, byte counts, the current time in milliseconds) and
+//! act on what it returns. That is what lets the same logic run inside the
+//! WASI component and be tested natively, exhaustively and fast.
+
+pub mod content_range;
+pub mod download;
+pub mod headers;
+pub mod meta;
+pub mod naming;
+pub mod options;
+pub mod plan;
+pub mod probe;
+pub mod range;
+pub mod redirect;
+pub mod retry;
+pub mod size;
+pub mod validate;
+
+pub use download::{ChunkRequest, Download, FailureVerdict};
+pub use headers::Headers;
+pub use meta::MetaFile;
+pub use probe::RemoteObject;
+pub use range::ByteRange;

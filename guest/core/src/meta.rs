@@ -1,0 +1,320 @@
+//! The `FILE.part.meta` control file: what has been fetched so far.
+//!
+//! It is the only thing trusted on resume. The length of `FILE.part` says
+//! nothing (the file is sized up front, and the page cache may hold writes
+//! that never reached the disk), so every chunk's progress is recorded here
+//! explicitly, and the file is replaced atomically by the adapter.
+
+use serde::{Deserialize, Serialize};
+
+use crate::probe::RemoteObject;
+use crate::range::ByteRange;
+
+/// Bumped whenever the layout changes; older files are then discarded.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaFile {
+    pub version: u32,
+    /// The URL the user asked for (not the redirect target, which may be a
+    /// short-lived signed link).
+    pub url: String,
+    pub size: u64,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub chunk_size: u64,
+    pub chunks: Vec<MetaChunk>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaChunk {
+    pub start: u64,
+    /// Inclusive, like HTTP ranges.
+    pub end: u64,
+    #[serde(flatten)]
+    pub state: SavedChunk,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum SavedChunk {
+    /// `received` bytes from `start` are on disk; the rest is still to fetch.
+    Pending {
+        #[serde(default)]
+        received: u64,
+    },
+    Done,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MetaError {
+    #[error("it is not valid meta JSON ({0})")]
+    Unreadable(String),
+    #[error("it has format version {found}, this rangeget writes version {FORMAT_VERSION}")]
+    WrongVersion { found: u32 },
+    #[error("it is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+/// Whether saved progress may be continued against what the server says now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResumeDecision {
+    Resume,
+    Restart(String),
+}
+
+impl MetaFile {
+    pub fn parse(bytes: &[u8]) -> Result<MetaFile, MetaError> {
+        // Read the version first so a future layout is reported as such,
+        // not as garbage.
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            version: u32,
+        }
+        let version: VersionOnly =
+            serde_json::from_slice(bytes).map_err(|e| MetaError::Unreadable(e.to_string()))?;
+        if version.version != FORMAT_VERSION {
+            return Err(MetaError::WrongVersion {
+                found: version.version,
+            });
+        }
+        let meta: MetaFile =
+            serde_json::from_slice(bytes).map_err(|e| MetaError::Unreadable(e.to_string()))?;
+        meta.check_consistency()?;
+        Ok(meta)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut json = serde_json::to_vec_pretty(self).expect("meta always serialises");
+        json.push(b'\n');
+        json
+    }
+
+    /// Chunks must tile `[0, size)` in order, each with sane progress.
+    fn check_consistency(&self) -> Result<(), MetaError> {
+        let bad = |why: String| Err(MetaError::Inconsistent(why));
+        if self.size == 0 {
+            return bad("size is 0".into());
+        }
+        let mut next = 0u64;
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            if chunk.start != next {
+                return bad(format!(
+                    "chunk {i} starts at {} but the previous one ended at {next} (overlap or gap)",
+                    chunk.start
+                ));
+            }
+            let Some(range) = ByteRange::new(chunk.start, chunk.end) else {
+                return bad(format!("chunk {i} ends before it starts"));
+            };
+            if let SavedChunk::Pending { received } = chunk.state {
+                if received >= range.len() {
+                    return bad(format!(
+                        "chunk {i} claims {received} of {} bytes but is not done",
+                        range.len()
+                    ));
+                }
+            }
+            next = chunk.end.saturating_add(1);
+        }
+        if next != self.size {
+            return bad(format!(
+                "chunks cover {next} bytes of a {}-byte file",
+                self.size
+            ));
+        }
+        Ok(())
+    }
+
+    /// `FILE.part` is sized to the full length when created, so any other
+    /// length means it was replaced or truncated behind our back.
+    pub fn check_part_len(&self, part_len: u64) -> Result<(), MetaError> {
+        if part_len == self.size {
+            Ok(())
+        } else {
+            Err(MetaError::Inconsistent(format!(
+                "the .part file has {part_len} bytes, the meta expects {}",
+                self.size
+            )))
+        }
+    }
+
+    /// Compares the saved object with a fresh probe of `url`.
+    pub fn resume_decision(&self, url: &str, remote: &RemoteObject) -> ResumeDecision {
+        if !remote.accepts_ranges || remote.size.is_none() {
+            return ResumeDecision::Restart(
+                "the server no longer supports range requests".to_string(),
+            );
+        }
+        let saved = RemoteObject {
+            url: self.url.clone(),
+            size: Some(self.size),
+            etag: self.etag.clone(),
+            last_modified: self.last_modified.clone(),
+            accepts_ranges: true,
+            content_disposition: None,
+        };
+        if let Some(change) = saved.change_from(remote) {
+            return ResumeDecision::Restart(format!("the remote file changed: {change}"));
+        }
+        if self.url != url {
+            // A re-signed link to the same object is fine, but only a strong
+            // ETag can prove it is the same object.
+            let same = saved.strong_etag().is_some() && saved.strong_etag() == remote.strong_etag();
+            if !same {
+                return ResumeDecision::Restart(format!(
+                    "the saved progress is for {} and {url} cannot be proven to serve the same file (no matching strong ETag)",
+                    self.url
+                ));
+            }
+        }
+        ResumeDecision::Resume
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> MetaFile {
+        MetaFile {
+            version: FORMAT_VERSION,
+            url: "http://h/f".into(),
+            size: 25,
+            etag: Some("\"e\"".into()),
+            last_modified: None,
+            chunk_size: 10,
+            chunks: vec![
+                MetaChunk {
+                    start: 0,
+                    end: 9,
+                    state: SavedChunk::Done,
+                },
+                MetaChunk {
+                    start: 10,
+                    end: 19,
+                    state: SavedChunk::Pending { received: 3 },
+                },
+                MetaChunk {
+                    start: 20,
+                    end: 24,
+                    state: SavedChunk::Pending { received: 0 },
+                },
+            ],
+        }
+    }
+
+    fn remote(size: u64, etag: &str) -> RemoteObject {
+        RemoteObject {
+            url: "http://h/f".into(),
+            size: Some(size),
+            etag: Some(etag.into()),
+            last_modified: None,
+            accepts_ranges: true,
+            content_disposition: None,
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let meta = sample();
+        assert_eq!(MetaFile::parse(&meta.to_json()), Ok(meta));
+    }
+
+    #[test]
+    fn rejects_gaps_overlaps_and_overclaims() {
+        let mut gap = sample();
+        gap.chunks[1].start = 11;
+        assert!(matches!(
+            MetaFile::parse(&gap.to_json()),
+            Err(MetaError::Inconsistent(_))
+        ));
+        let mut short = sample();
+        short.size = 30;
+        assert!(matches!(
+            MetaFile::parse(&short.to_json()),
+            Err(MetaError::Inconsistent(_))
+        ));
+        let mut overclaim = sample();
+        overclaim.chunks[1].state = SavedChunk::Pending { received: 10 };
+        assert!(matches!(
+            MetaFile::parse(&overclaim.to_json()),
+            Err(MetaError::Inconsistent(_))
+        ));
+        let mut version = sample();
+        version.version = 99;
+        assert_eq!(
+            MetaFile::parse(&version.to_json()),
+            Err(MetaError::WrongVersion { found: 99 })
+        );
+        assert!(matches!(
+            MetaFile::parse(b"{\"version\":1"),
+            Err(MetaError::Unreadable(_))
+        ));
+    }
+
+    #[test]
+    fn resumes_only_the_same_object() {
+        let meta = sample();
+        assert_eq!(
+            meta.resume_decision("http://h/f", &remote(25, "\"e\"")),
+            ResumeDecision::Resume
+        );
+        assert!(matches!(
+            meta.resume_decision("http://h/f", &remote(26, "\"e\"")),
+            ResumeDecision::Restart(_)
+        ));
+        assert!(matches!(
+            meta.resume_decision("http://h/f", &remote(25, "\"x\"")),
+            ResumeDecision::Restart(_)
+        ));
+        // A re-signed link to the same object keeps the progress...
+        assert_eq!(
+            meta.resume_decision("http://h/f?sig=2", &remote(25, "\"e\"")),
+            ResumeDecision::Resume
+        );
+        // ...but without a strong ETag nothing proves it is the same file.
+        let mut weak = sample();
+        weak.etag = None;
+        let mut r = remote(25, "\"e\"");
+        r.etag = None;
+        assert!(matches!(
+            weak.resume_decision("http://other/g", &r),
+            ResumeDecision::Restart(_)
+        ));
+        assert_eq!(
+            weak.resume_decision("http://h/f", &r),
+            ResumeDecision::Resume
+        );
+    }
+
+    #[test]
+    fn part_length_must_match() {
+        assert!(sample().check_part_len(25).is_ok());
+        assert!(sample().check_part_len(24).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn loader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = MetaFile::parse(&bytes);
+        }
+
+        #[test]
+        fn any_planned_meta_round_trips(size in 1u64..1<<40, chunk in 1u64..1<<32, progress in any::<u64>()) {
+            prop_assume!(size / chunk < 10_000);
+            let chunks = crate::plan::plan_chunks(size, chunk)
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| MetaChunk {
+                    start: r.start(),
+                    end: r.end(),
+                    state: if i % 3 == 0 { SavedChunk::Done } else { SavedChunk::Pending { received: progress % r.len() } },
+                })
+                .collect();
+            let meta = MetaFile { version: FORMAT_VERSION, url: "u".into(), size, etag: None, last_modified: Some("x".into()), chunk_size: chunk, chunks };
+            prop_assert_eq!(MetaFile::parse(&meta.to_json()), Ok(meta));
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Command-line options, shared by the component and the native host so
+//! both accept exactly the same arguments.
+
+use clap::Parser;
+
+use crate::retry::RetryPolicy;
+use crate::size::parse_size;
+
+const EXAMPLES: &str = "\
+Examples:
+  rangeget https://example.com/big.iso -o big.iso
+  rangeget https://example.com/big.iso -o big.iso -x 8 --chunk-size 16M
+  rangeget https://example.com/big.iso           (saves as ./big.iso)
+
+Interrupted downloads leave FILE.part and FILE.part.meta next to FILE;
+running the same command again resumes where it stopped.";
+
+#[derive(Parser, Debug, Clone, PartialEq, Eq)]
+#[command(
+    name = "rangeget",
+    version,
+    about = "Resumable, multi-connection HTTP downloader",
+    after_help = EXAMPLES
+)]
+pub struct Options {
+    /// The http:// or https:// URL to download.
+    pub url: String,
+
+    /// Where to save the file (default: the last segment of the URL, in the current directory).
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub output: Option<String>,
+
+    /// Range requests in flight at once.
+    #[arg(short = 'x', long = "connections", value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub connections: u32,
+
+    /// Bytes per chunk, e.g. 4M or 1G (default: chosen from the file size).
+    #[arg(long = "chunk-size", value_name = "BYTES", value_parser = parse_chunk_size)]
+    pub chunk_size: Option<u64>,
+
+    /// Seconds a chunk may go without receiving data before it is retried.
+    #[arg(long = "timeout", value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout_secs: u64,
+
+    /// Retries per chunk (attempts that made progress do not count).
+    #[arg(long = "retries", value_name = "N", default_value_t = 5)]
+    pub retries: u32,
+}
+
+fn parse_chunk_size(text: &str) -> Result<u64, String> {
+    let size = parse_size(text)?;
+    if size < 4096 {
+        return Err(format!("'{text}' is below the 4K minimum chunk size"));
+    }
+    Ok(size)
+}
+
+impl Options {
+    /// Parses `args` (program name first). On error the caller prints
+    /// `err.render()` and exits with `err.exit_code()` (2 for usage errors,
+    /// 0 for --help and --version).
+    pub fn parse_from<I, T>(args: I) -> Result<Options, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let options = <Options as Parser>::try_parse_from(args)?;
+        if !(options.url.starts_with("http://") || options.url.starts_with("https://")) {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("'{}' is not an http:// or https:// URL\n", options.url),
+            )
+            .with_cmd(&<Options as clap::CommandFactory>::command()));
+        }
+        Ok(options)
+    }
+
+    /// The inverse of parsing, so the host can forward options it rewrote.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec!["rangeget".to_string(), self.url.clone()];
+        if let Some(output) = &self.output {
+            args.extend(["--output".into(), output.clone()]);
+        }
+        args.extend(["--connections".into(), self.connections.to_string()]);
+        if let Some(chunk) = self.chunk_size {
+            args.extend(["--chunk-size".into(), chunk.to_string()]);
+        }
+        args.extend(["--timeout".into(), self.timeout_secs.to_string()]);
+        args.extend(["--retries".into(), self.retries.to_string()]);
+        args
+    }
+
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: self.retries,
+            ..RetryPolicy::default()
+        }
+    }
+
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_secs * 1000
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_contract() {
+        let o = Options::parse_from(["rangeget", "http://h/f", "-o", "out"]).unwrap();
+        assert_eq!(o.connections, 4);
+        assert_eq!(o.timeout_secs, 60);
+        assert_eq!(o.retries, 5);
+        assert_eq!(o.chunk_size, None);
+        assert_eq!(o.output.as_deref(), Some("out"));
+    }
+
+    #[test]
+    fn accepts_suffixed_sizes_and_round_trips() {
+        let o = Options::parse_from([
+            "rangeget",
+            "https://h/f",
+            "-x",
+            "8",
+            "--chunk-size",
+            "4M",
+            "--retries",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(o.chunk_size, Some(4 << 20));
+        assert_eq!(Options::parse_from(o.to_args()).unwrap(), o);
+    }
+
+    #[test]
+    fn rejects_bad_arguments_as_usage_errors() {
+        for args in [
+            vec!["rangeget"],
+            vec!["rangeget", "ftp://h/f"],
+            vec!["rangeget", "http://h/f", "-x", "0"],
+            vec!["rangeget", "http://h/f", "--chunk-size", "12Q"],
+            vec!["rangeget", "http://h/f", "--bogus"],
+        ] {
+            let err = Options::parse_from(&args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+}

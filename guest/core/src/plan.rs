@@ -1,0 +1,81 @@
+//! Cutting a file into chunks.
+
+use crate::range::ByteRange;
+
+const MIB: u64 = 1 << 20;
+/// Below this, a chunk costs more in request overhead than it gains in parallelism.
+pub const MIN_CHUNK_SIZE: u64 = MIB;
+/// Every chunk finished rewrites the meta file, so keep the chunk count bounded:
+/// a 100 GiB file still has at most this many entries.
+const MAX_CHUNKS: u64 = 1024;
+
+/// The chunk size used when the user gave none: enough chunks that every
+/// connection gets several (a slow one then holds back little at the end),
+/// few enough that the meta file stays small.
+pub fn default_chunk_size(size: u64, connections: u32) -> u64 {
+    let per_connection_share = size / (u64::from(connections.max(1)) * 8);
+    let bounded_count = size.div_ceil(MAX_CHUNKS);
+    let chunk = per_connection_share
+        .clamp(MIN_CHUNK_SIZE, 64 * MIB)
+        .max(bounded_count);
+    // Round up to whole MiB so chunk boundaries are easy to read in the meta.
+    chunk.div_ceil(MIB) * MIB
+}
+
+/// Splits `[0, size)` into consecutive ranges of `chunk_size` bytes (the last
+/// one shorter). Empty for `size == 0`; `chunk_size` 0 is treated as 1.
+pub fn plan_chunks(size: u64, chunk_size: u64) -> Vec<ByteRange> {
+    let chunk_size = chunk_size.max(1);
+    let mut chunks = Vec::with_capacity(size.div_ceil(chunk_size) as usize);
+    let mut start = 0;
+    while start < size {
+        let len = chunk_size.min(size - start);
+        chunks.push(ByteRange::from_len(start, len).expect("len > 0 and within size"));
+        start += len;
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn last_chunk_takes_the_remainder() {
+        let chunks = plan_chunks(10, 4);
+        let lens: Vec<u64> = chunks.iter().map(|c| c.len()).collect();
+        assert_eq!(lens, [4, 4, 2]);
+        assert!(plan_chunks(0, 4).is_empty());
+    }
+
+    #[test]
+    fn default_chunk_size_is_sane_at_every_scale() {
+        assert_eq!(default_chunk_size(1000, 4), MIB);
+        assert_eq!(default_chunk_size(1 << 30, 4), 32 * MIB);
+        let huge = 100u64 << 30;
+        assert!(huge.div_ceil(default_chunk_size(huge, 4)) <= MAX_CHUNKS);
+    }
+
+    proptest! {
+        #[test]
+        fn chunks_cover_the_file_exactly_once(size in 0u64..1<<40, chunk in 1u64..1<<34) {
+            prop_assume!(size / chunk < 100_000);
+            let chunks = plan_chunks(size, chunk);
+            let mut next = 0;
+            for c in &chunks {
+                prop_assert_eq!(c.start(), next);
+                prop_assert!(c.len() <= chunk);
+                next = c.end() + 1;
+            }
+            prop_assert_eq!(next, size);
+        }
+
+        #[test]
+        fn default_chunk_size_bounds_the_chunk_count(size in 1u64..1<<50, connections in 1u32..64) {
+            let chunk = default_chunk_size(size, connections);
+            prop_assert!(chunk >= MIN_CHUNK_SIZE);
+            prop_assert!(size.div_ceil(chunk) <= MAX_CHUNKS);
+        }
+    }
+}

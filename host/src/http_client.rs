@@ -1,0 +1,202 @@
+//! The host side of the component's outgoing HTTP: a pooled keep-alive
+//! client, a cap on requests in flight, and timeouts the guest cannot lift.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime_wasi_http::{Error, RequestOptions, WasiHttpHooks};
+
+use crate::connector::Connector;
+
+type WasiBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Error>;
+type BoxedIo = Box<dyn Future<Output = Result<(), Error>> + Send>;
+
+/// Limits the host applies to every request, whatever the guest asks.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestLimits {
+    pub max_in_flight: usize,
+    pub connect_timeout: Duration,
+    /// Also the longest silence allowed between body frames.
+    pub first_byte_timeout: Duration,
+}
+
+/// Shared by every request of one run.
+#[derive(Clone)]
+pub struct HttpClient {
+    client: Client<Connector, WasiBody>,
+    permits: Arc<Semaphore>,
+    limits: RequestLimits,
+    /// Body bytes delivered to the component, for progress display.
+    pub bytes_received: Arc<AtomicU64>,
+}
+
+impl HttpClient {
+    pub fn new(limits: RequestLimits) -> HttpClient {
+        let client = Client::builder(TokioExecutor::new())
+            // Range requests to one host reuse connections instead of paying a
+            // handshake per chunk; one spare idle connection per slot.
+            .pool_max_idle_per_host(limits.max_in_flight * 2)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(Connector::new(limits.connect_timeout));
+        HttpClient {
+            client,
+            permits: Arc::new(Semaphore::new(limits.max_in_flight)),
+            limits,
+            bytes_received: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    async fn send(
+        self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<http::Response<WasiBody>, Error> {
+        // Held until the response body is finished or dropped, so the cap
+        // counts transfers, not just header exchanges.
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::ConnectionLimitReached)?;
+        let first_byte = shortest(
+            self.limits.first_byte_timeout,
+            options.and_then(|o| o.first_byte_timeout),
+        );
+        let between_bytes = shortest(
+            self.limits.first_byte_timeout,
+            options.and_then(|o| o.between_bytes_timeout),
+        );
+        let response = tokio::time::timeout(first_byte, self.client.request(request))
+            .await
+            .map_err(|_| Error::ConnectionReadTimeout)?
+            .map_err(classify)?;
+        let counter = self.bytes_received.clone();
+        Ok(response.map(|body| {
+            CountedBody {
+                inner: body,
+                timeout: between_bytes,
+                sleep: None,
+                counter,
+                _permit: permit,
+            }
+            .boxed_unsync()
+        }))
+    }
+}
+
+fn shortest(host: Duration, guest: Option<Duration>) -> Duration {
+    guest.map_or(host, |g| g.min(host))
+}
+
+/// Maps client errors onto the wasi:http error codes the guest understands.
+fn classify(error: hyper_util::client::legacy::Error) -> Error {
+    use std::error::Error as _;
+    if error.is_connect() {
+        let mut source = error.source();
+        while let Some(cause) = source {
+            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                return match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => Error::ConnectionRefused,
+                    std::io::ErrorKind::TimedOut => Error::ConnectionTimeout,
+                    _ => Error::Connect(std::io::Error::new(io.kind(), io.to_string())),
+                };
+            }
+            source = cause.source();
+        }
+        return Error::DestinationUnavailable;
+    }
+    match error
+        .source()
+        .and_then(|s| s.downcast_ref::<hyper::Error>())
+    {
+        Some(e) if e.is_incomplete_message() => Error::ConnectionTerminated,
+        _ => Error::HttpProtocolError,
+    }
+}
+
+/// A response body that enforces the between-bytes timeout, counts bytes,
+/// and keeps the in-flight permit alive as long as it exists.
+struct CountedBody {
+    inner: hyper::body::Incoming,
+    timeout: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    counter: Arc<AtomicU64>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Body for CountedBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.sleep = None;
+                if let Some(data) = frame.data_ref() {
+                    this.counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(if e.is_incomplete_message() {
+                Error::ConnectionTerminated
+            } else {
+                Error::Hyper(e)
+            }))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                let timeout = this.timeout;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Error::ConnectionReadTimeout))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The hooks wasmtime-wasi-http calls for each outgoing request.
+pub struct Hooks {
+    pub client: HttpClient,
+}
+
+impl WasiHttpHooks for Hooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_done: BoxedIo,
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, BoxedIo), Error>> + Send> {
+        let client = self.client.clone();
+        Box::new(async move {
+            let response = client.send(request, options).await?;
+            // The pooled client drives connections on its own tasks.
+            Ok((response, Box::new(async { Ok(()) }) as BoxedIo))
+        })
+    }
+}

@@ -1,0 +1,94 @@
+//! The component's only capability on disk: the directory of the output file.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+
+/// How the output path is exposed to the component.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OutputMapping {
+    /// The host directory preopened for the component, read-write.
+    pub host_dir: PathBuf,
+    /// The name the component sees for it. It is the same text as the host
+    /// path, so the component's messages name the paths the user typed.
+    pub guest_dir: String,
+    /// The `-o` value handed to the component.
+    pub guest_path: String,
+}
+
+/// Maps `output` (a file path, or an existing directory to save `default_name` in).
+pub fn map_output(output: &str, default_name: &str) -> Result<OutputMapping> {
+    let mut path = PathBuf::from(output);
+    if output.ends_with('/') || path.is_dir() {
+        path.push(default_name);
+    }
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("'{output}' does not name a file"))?
+        .to_string();
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "the output directory {} does not exist; create it first (mkdir -p {})",
+            parent.display(),
+            parent.display()
+        );
+    }
+    let guest_dir = parent
+        .to_str()
+        .with_context(|| {
+            format!(
+                "the output directory {} is not valid UTF-8",
+                parent.display()
+            )
+        })?
+        .to_string();
+    let guest_path = join_guest(&guest_dir, &file_name);
+    Ok(OutputMapping {
+        host_dir: parent,
+        guest_dir,
+        guest_path,
+    })
+}
+
+fn join_guest(dir: &str, name: &str) -> String {
+    if dir == "." {
+        name.to_string()
+    } else if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_names_map_to_the_current_directory() {
+        let m = map_output("file.bin", "x").unwrap();
+        assert_eq!(
+            (m.guest_dir.as_str(), m.guest_path.as_str()),
+            (".", "file.bin")
+        );
+    }
+
+    #[test]
+    fn directories_receive_the_default_name() {
+        let dir = std::env::temp_dir();
+        let m = map_output(dir.to_str().unwrap(), "name.iso").unwrap();
+        assert_eq!(m.host_dir, dir);
+        assert!(m.guest_path.ends_with("/name.iso"));
+    }
+
+    #[test]
+    fn a_missing_directory_is_a_clear_error() {
+        let err = map_output("/definitely/not/here/file", "x").unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}
