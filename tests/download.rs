@@ -1,0 +1,267 @@
+//! End-to-end tests: the real `rangeget` binary (and so the real component in
+//! the real wasmtime) against a real HTTP origin on 127.0.0.1 that
+//! misbehaves on purpose. Every test asserts on the bytes on disk.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rangeget_test_origin::{expected_content, Origin};
+
+const MIB: u64 = 1 << 20;
+
+fn rangeget(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rangeget"));
+    command.args(args).stdin(Stdio::null());
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    rangeget(args).output().expect("rangeget runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A scratch directory removed when the test ends.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("rangeget-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    fn arg(&self, name: &str) -> String {
+        self.path(name).to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "rangeget failed with {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+/// The download finished, byte-exact, with no leftovers next to it.
+fn assert_downloaded(dir: &Scratch, file: &str, name: &str, version: u64, size: u64) {
+    let bytes = std::fs::read(dir.path(file)).expect("the final file exists");
+    assert_eq!(bytes.len() as u64, size, "size of {file}");
+    assert!(bytes == expected_content(name, version, size), "{file} differs from version {version} of {name}");
+    assert!(!dir.path(&format!("{file}.part")).exists(), ".part left behind");
+    assert!(!dir.path(&format!("{file}.part.meta")).exists(), ".part.meta left behind");
+}
+
+/// Bytes the meta file records as on disk (finished chunks plus progress
+/// inside unfinished ones).
+fn progress_in_meta(meta: &Path) -> Option<u64> {
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(meta).ok()?).ok()?;
+    let chunks = json["chunks"].as_array()?;
+    Some(
+        chunks
+            .iter()
+            .map(|c| {
+                let len = c["end"].as_u64().unwrap() - c["start"].as_u64().unwrap() + 1;
+                if c["state"] == "done" {
+                    len
+                } else {
+                    c["received"].as_u64().unwrap_or(0)
+                }
+            })
+            .sum(),
+    )
+}
+
+/// Waits (polling, bounded) until the meta records at least `bytes` of progress.
+fn wait_for_progress(meta: &Path, bytes: u64, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while progress_in_meta(meta).unwrap_or(0) < bytes {
+        assert!(child.try_wait().unwrap().is_none(), "rangeget exited before it was killed");
+        assert!(Instant::now() < deadline, "no progress recorded in {}", meta.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn downloads_many_chunks_in_parallel_byte_exact() {
+    let origin = Origin::start();
+    let dir = Scratch::new("many-chunks");
+    let size = 5 * MIB + 123;
+    let url = origin.url(&format!("/o/many.bin?size={size}"));
+    let output = run(&[&url, "-o", &dir.arg("many.bin"), "--chunk-size", "256K", "-x", "4"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "many.bin", "many.bin", 0, size);
+    assert!(text(&output.stdout).contains("saved"), "summary on stdout: {}", text(&output.stdout));
+    let ranges = origin.range_requests();
+    assert_eq!(ranges.len(), 21, "one request per 256 KiB chunk: {ranges:?}");
+}
+
+#[test]
+fn server_that_ignores_range_still_yields_the_file() {
+    let origin = Origin::start();
+    let dir = Scratch::new("ignore-range");
+    let size = 3 * MIB;
+    let url = origin.url(&format!("/o/ign.bin?size={size}&fault=ignore-range"));
+    let output = run(&[&url, "-o", &dir.arg("ign.bin"), "--chunk-size", "1M"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "ign.bin", "ign.bin", 0, size);
+    assert!(text(&output.stderr).contains("single stream"), "{}", text(&output.stderr));
+}
+
+#[test]
+fn head_refused_with_405_falls_back_to_get() {
+    let origin = Origin::start();
+    let dir = Scratch::new("head-405");
+    let size = 2 * MIB + 7;
+    let url = origin.url(&format!("/o/h.bin?size={size}&fault=head-405"));
+    let output = run(&[&url, "-o", &dir.arg("h.bin"), "--chunk-size", "512K"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "h.bin", "h.bin", 0, size);
+    assert!(!origin.range_requests().is_empty(), "still downloaded in ranges");
+}
+
+#[test]
+fn resumes_after_kill_without_refetching_done_chunks() {
+    let origin = Origin::start();
+    let dir = Scratch::new("kill");
+    let size = 8 * MIB;
+    // 4 connections at 1 MiB/s each: about two seconds in all.
+    let url = origin.url(&format!("/o/k.bin?size={size}&fault=throttle&rate=1M"));
+    let file = dir.arg("k.bin");
+    let args = [url.as_str(), "-o", file.as_str(), "--chunk-size", "512K", "-x", "4"];
+    let mut child = rangeget(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let meta = dir.path("k.bin.part.meta");
+    wait_for_progress(&meta, 2 * MIB, &mut child);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!dir.path("k.bin").exists(), "nothing at the destination after a kill");
+    let saved = progress_in_meta(&meta).unwrap();
+
+    origin.reset_counters();
+    let output = run(&args);
+    assert_success(&output);
+    assert_downloaded(&dir, "k.bin", "k.bin", 0, size);
+    let refetched = origin.body_bytes_sent();
+    assert!(
+        refetched <= size - saved,
+        "second run fetched {refetched} bytes, but only {} were missing",
+        size - saved
+    );
+    assert!(text(&output.stderr).contains("resuming"), "{}", text(&output.stderr));
+}
+
+#[test]
+fn remote_replaced_between_runs_restarts_with_the_new_file() {
+    let origin = Origin::start();
+    let dir = Scratch::new("replaced");
+    let size = 4 * MIB;
+    let url = origin.url(&format!("/o/r.bin?size={size}&fault=throttle&rate=1M"));
+    let file = dir.arg("r.bin");
+    let args = [url.as_str(), "-o", file.as_str(), "--chunk-size", "256K", "-x", "2"];
+    let mut child = rangeget(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_for_progress(&dir.path("r.bin.part.meta"), MIB, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    origin.replace_object("r.bin");
+    let output = run(&args);
+    assert_success(&output);
+    assert_downloaded(&dir, "r.bin", "r.bin", 1, size);
+    assert!(text(&output.stderr).contains("changed"), "{}", text(&output.stderr));
+}
+
+#[test]
+fn remote_replaced_during_the_download_is_caught_by_if_range() {
+    let origin = Origin::start();
+    let dir = Scratch::new("changed-midway");
+    let size = 4 * MIB;
+    let url = origin.url(&format!("/o/c.bin?size={size}&fault=change-after&change_after={}", MIB));
+    let output = run(&[&url, "-o", &dir.arg("c.bin"), "--chunk-size", "256K", "-x", "2"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "c.bin", "c.bin", 1, size);
+    assert!(text(&output.stderr).contains("changed"), "{}", text(&output.stderr));
+}
+
+#[test]
+fn truncated_body_is_retried() {
+    let origin = Origin::start();
+    let dir = Scratch::new("truncate");
+    let size = 2 * MIB;
+    let url = origin.url(&format!("/o/t.bin?size={size}&fault=truncate&truncate_times=3"));
+    let output = run(&[&url, "-o", &dir.arg("t.bin"), "--chunk-size", "512K"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "t.bin", "t.bin", 0, size);
+    assert!(text(&output.stderr).contains("retry"), "{}", text(&output.stderr));
+}
+
+#[test]
+fn overlong_body_is_cut_at_the_range_end() {
+    let origin = Origin::start();
+    let dir = Scratch::new("overlong");
+    let size = 2 * MIB;
+    let url = origin.url(&format!("/o/l.bin?size={size}&fault=overlong"));
+    let output = run(&[&url, "-o", &dir.arg("l.bin"), "--chunk-size", "256K"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "l.bin", "l.bin", 0, size);
+}
+
+#[test]
+fn corrupt_meta_starts_clean() {
+    let origin = Origin::start();
+    let dir = Scratch::new("corrupt-meta");
+    let size = MIB + 5;
+    std::fs::write(dir.path("m.bin.part"), vec![0xAA; size as usize]).unwrap();
+    std::fs::write(dir.path("m.bin.part.meta"), b"{\"version\": 1, \"chunks\": [tru").unwrap();
+    let url = origin.url(&format!("/o/m.bin?size={size}"));
+    let output = run(&[&url, "-o", &dir.arg("m.bin"), "--chunk-size", "256K"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "m.bin", "m.bin", 0, size);
+    assert!(text(&output.stderr).contains("starting over"), "{}", text(&output.stderr));
+}
+
+#[test]
+fn service_unavailable_with_retry_after_then_success() {
+    let origin = Origin::start();
+    let dir = Scratch::new("503");
+    let size = MIB;
+    let url = origin.url(&format!("/o/s.bin?size={size}&fault=status-503&status_times=2&retry_after=1"));
+    let started = Instant::now();
+    let output = run(&[&url, "-o", &dir.arg("s.bin"), "--chunk-size", "256K"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "s.bin", "s.bin", 0, size);
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
+    assert!(text(&output.stderr).contains("503"), "{}", text(&output.stderr));
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let output = run(&["not-a-url"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("http"), "{}", text(&output.stderr));
+    let output = run(&["http://127.0.0.1:9/x", "--connections", "zero"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn missing_output_directory_is_a_clear_error() {
+    let output = run(&["http://127.0.0.1:9/x", "-o", "/nonexistent-dir-for-rangeget/x"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("does not exist"), "{}", text(&output.stderr));
+}
