@@ -265,3 +265,20 @@ fn missing_output_directory_is_a_clear_error() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("does not exist"), "{}", text(&output.stderr));
 }
+
+#[test]
+fn an_existing_destination_is_never_clobbered_without_force() {
+    let origin = Origin::start();
+    let dir = Scratch::new("exists");
+    std::fs::write(dir.path("e.bin"), b"precious").unwrap();
+    let url = origin.url("/o/e.bin?size=1000");
+    let output = run(&[&url, "-o", &dir.arg("e.bin")]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("--force"), "{}", text(&output.stderr));
+    assert_eq!(std::fs::read(dir.path("e.bin")).unwrap(), b"precious");
+    assert_eq!(origin.body_bytes_sent(), 0, "refused before downloading anything");
+
+    let output = run(&[&url, "-o", &dir.arg("e.bin"), "--force"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "e.bin", "e.bin", 0, 1000);
+}

@@ -47,6 +47,10 @@ pub struct Options {
     /// Retries per chunk (attempts that made progress do not count).
     #[arg(long = "retries", value_name = "N", default_value_t = 5)]
     pub retries: u32,
+
+    /// Overwrite PATH if it already exists (otherwise rangeget refuses).
+    #[arg(long = "force")]
+    pub force: bool,
 }
 
 fn parse_chunk_size(text: &str) -> Result<u64, String> {
@@ -89,6 +93,9 @@ impl Options {
         }
         args.extend(["--timeout".into(), self.timeout_secs.to_string()]);
         args.extend(["--retries".into(), self.retries.to_string()]);
+        if self.force {
+            args.push("--force".into());
+        }
         args
     }
 

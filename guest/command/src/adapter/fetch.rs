@@ -22,6 +22,11 @@ pub fn fetch(options: &Options) -> Result<String, String> {
         .clone()
         .unwrap_or_else(|| file_name_from_url(&options.url));
     let out = OutputDir::for_path(&path)?;
+    if out.final_exists() && !options.force {
+        return Err(format!(
+            "{path} already exists; pass --force to overwrite it, or choose another path with -o"
+        ));
+    }
     let mut restarts = 0;
     loop {
         let probed = probe(&options.url, options, ProbeMethod::Head)?;
