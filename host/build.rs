@@ -21,6 +21,9 @@ fn main() {
     println!("cargo:rerun-if-changed={}", wasm.display());
     let bytes = std::fs::read(&wasm).unwrap_or_else(|e| panic!("reading {}: {e}", wasm.display()));
 
+    // Tests run the same artifact under other runtimes (wasmtime CLI, jco).
+    println!("cargo:rustc-env=RANGEGET_COMPONENT={}", wasm.display());
+
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     std::fs::write(out_dir.join("rangeget.wasm"), &bytes).unwrap();
     let engine = wasmtime::Engine::new(&engine_config()).expect("engine");

@@ -64,9 +64,18 @@ fn assert_success(output: &Output) {
 fn assert_downloaded(dir: &Scratch, file: &str, name: &str, version: u64, size: u64) {
     let bytes = std::fs::read(dir.path(file)).expect("the final file exists");
     assert_eq!(bytes.len() as u64, size, "size of {file}");
-    assert!(bytes == expected_content(name, version, size), "{file} differs from version {version} of {name}");
-    assert!(!dir.path(&format!("{file}.part")).exists(), ".part left behind");
-    assert!(!dir.path(&format!("{file}.part.meta")).exists(), ".part.meta left behind");
+    assert!(
+        bytes == expected_content(name, version, size),
+        "{file} differs from version {version} of {name}"
+    );
+    assert!(
+        !dir.path(&format!("{file}.part")).exists(),
+        ".part left behind"
+    );
+    assert!(
+        !dir.path(&format!("{file}.part.meta")).exists(),
+        ".part.meta left behind"
+    );
 }
 
 /// Bytes the meta file records as on disk (finished chunks plus progress
@@ -93,8 +102,15 @@ fn progress_in_meta(meta: &Path) -> Option<u64> {
 fn wait_for_progress(meta: &Path, bytes: u64, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while progress_in_meta(meta).unwrap_or(0) < bytes {
-        assert!(child.try_wait().unwrap().is_none(), "rangeget exited before it was killed");
-        assert!(Instant::now() < deadline, "no progress recorded in {}", meta.display());
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "rangeget exited before it was killed"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no progress recorded in {}",
+            meta.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -105,12 +121,28 @@ fn downloads_many_chunks_in_parallel_byte_exact() {
     let dir = Scratch::new("many-chunks");
     let size = 5 * MIB + 123;
     let url = origin.url(&format!("/o/many.bin?size={size}"));
-    let output = run(&[&url, "-o", &dir.arg("many.bin"), "--chunk-size", "256K", "-x", "4"]);
+    let output = run(&[
+        &url,
+        "-o",
+        &dir.arg("many.bin"),
+        "--chunk-size",
+        "256K",
+        "-x",
+        "4",
+    ]);
     assert_success(&output);
     assert_downloaded(&dir, "many.bin", "many.bin", 0, size);
-    assert!(text(&output.stdout).contains("saved"), "summary on stdout: {}", text(&output.stdout));
+    assert!(
+        text(&output.stdout).contains("saved"),
+        "summary on stdout: {}",
+        text(&output.stdout)
+    );
     let ranges = origin.range_requests();
-    assert_eq!(ranges.len(), 21, "one request per 256 KiB chunk: {ranges:?}");
+    assert_eq!(
+        ranges.len(),
+        21,
+        "one request per 256 KiB chunk: {ranges:?}"
+    );
 }
 
 #[test]
@@ -122,7 +154,11 @@ fn server_that_ignores_range_still_yields_the_file() {
     let output = run(&[&url, "-o", &dir.arg("ign.bin"), "--chunk-size", "1M"]);
     assert_success(&output);
     assert_downloaded(&dir, "ign.bin", "ign.bin", 0, size);
-    assert!(text(&output.stderr).contains("single stream"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("single stream"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -134,7 +170,10 @@ fn head_refused_with_405_falls_back_to_get() {
     let output = run(&[&url, "-o", &dir.arg("h.bin"), "--chunk-size", "512K"]);
     assert_success(&output);
     assert_downloaded(&dir, "h.bin", "h.bin", 0, size);
-    assert!(!origin.range_requests().is_empty(), "still downloaded in ranges");
+    assert!(
+        !origin.range_requests().is_empty(),
+        "still downloaded in ranges"
+    );
 }
 
 #[test]
@@ -145,13 +184,28 @@ fn resumes_after_kill_without_refetching_done_chunks() {
     // 4 connections at 1 MiB/s each: about two seconds in all.
     let url = origin.url(&format!("/o/k.bin?size={size}&fault=throttle&rate=1M"));
     let file = dir.arg("k.bin");
-    let args = [url.as_str(), "-o", file.as_str(), "--chunk-size", "512K", "-x", "4"];
-    let mut child = rangeget(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let args = [
+        url.as_str(),
+        "-o",
+        file.as_str(),
+        "--chunk-size",
+        "512K",
+        "-x",
+        "4",
+    ];
+    let mut child = rangeget(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let meta = dir.path("k.bin.part.meta");
     wait_for_progress(&meta, 2 * MIB, &mut child);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    assert!(!dir.path("k.bin").exists(), "nothing at the destination after a kill");
+    assert!(
+        !dir.path("k.bin").exists(),
+        "nothing at the destination after a kill"
+    );
     let saved = progress_in_meta(&meta).unwrap();
 
     origin.reset_counters();
@@ -164,7 +218,11 @@ fn resumes_after_kill_without_refetching_done_chunks() {
         "second run fetched {refetched} bytes, but only {} were missing",
         size - saved
     );
-    assert!(text(&output.stderr).contains("resuming"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("resuming"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -174,8 +232,20 @@ fn remote_replaced_between_runs_restarts_with_the_new_file() {
     let size = 4 * MIB;
     let url = origin.url(&format!("/o/r.bin?size={size}&fault=throttle&rate=1M"));
     let file = dir.arg("r.bin");
-    let args = [url.as_str(), "-o", file.as_str(), "--chunk-size", "256K", "-x", "2"];
-    let mut child = rangeget(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let args = [
+        url.as_str(),
+        "-o",
+        file.as_str(),
+        "--chunk-size",
+        "256K",
+        "-x",
+        "2",
+    ];
+    let mut child = rangeget(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     wait_for_progress(&dir.path("r.bin.part.meta"), MIB, &mut child);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -184,7 +254,11 @@ fn remote_replaced_between_runs_restarts_with_the_new_file() {
     let output = run(&args);
     assert_success(&output);
     assert_downloaded(&dir, "r.bin", "r.bin", 1, size);
-    assert!(text(&output.stderr).contains("changed"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("changed"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -192,11 +266,26 @@ fn remote_replaced_during_the_download_is_caught_by_if_range() {
     let origin = Origin::start();
     let dir = Scratch::new("changed-midway");
     let size = 4 * MIB;
-    let url = origin.url(&format!("/o/c.bin?size={size}&fault=change-after&change_after={}", MIB));
-    let output = run(&[&url, "-o", &dir.arg("c.bin"), "--chunk-size", "256K", "-x", "2"]);
+    let url = origin.url(&format!(
+        "/o/c.bin?size={size}&fault=change-after&change_after={}",
+        MIB
+    ));
+    let output = run(&[
+        &url,
+        "-o",
+        &dir.arg("c.bin"),
+        "--chunk-size",
+        "256K",
+        "-x",
+        "2",
+    ]);
     assert_success(&output);
     assert_downloaded(&dir, "c.bin", "c.bin", 1, size);
-    assert!(text(&output.stderr).contains("changed"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("changed"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -204,11 +293,17 @@ fn truncated_body_is_retried() {
     let origin = Origin::start();
     let dir = Scratch::new("truncate");
     let size = 2 * MIB;
-    let url = origin.url(&format!("/o/t.bin?size={size}&fault=truncate&truncate_times=3"));
+    let url = origin.url(&format!(
+        "/o/t.bin?size={size}&fault=truncate&truncate_times=3"
+    ));
     let output = run(&[&url, "-o", &dir.arg("t.bin"), "--chunk-size", "512K"]);
     assert_success(&output);
     assert_downloaded(&dir, "t.bin", "t.bin", 0, size);
-    assert!(text(&output.stderr).contains("retry"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("retry"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -228,12 +323,20 @@ fn corrupt_meta_starts_clean() {
     let dir = Scratch::new("corrupt-meta");
     let size = MIB + 5;
     std::fs::write(dir.path("m.bin.part"), vec![0xAA; size as usize]).unwrap();
-    std::fs::write(dir.path("m.bin.part.meta"), b"{\"version\": 1, \"chunks\": [tru").unwrap();
+    std::fs::write(
+        dir.path("m.bin.part.meta"),
+        b"{\"version\": 1, \"chunks\": [tru",
+    )
+    .unwrap();
     let url = origin.url(&format!("/o/m.bin?size={size}"));
     let output = run(&[&url, "-o", &dir.arg("m.bin"), "--chunk-size", "256K"]);
     assert_success(&output);
     assert_downloaded(&dir, "m.bin", "m.bin", 0, size);
-    assert!(text(&output.stderr).contains("starting over"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("starting over"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -241,29 +344,50 @@ fn service_unavailable_with_retry_after_then_success() {
     let origin = Origin::start();
     let dir = Scratch::new("503");
     let size = MIB;
-    let url = origin.url(&format!("/o/s.bin?size={size}&fault=status-503&status_times=2&retry_after=1"));
+    let url = origin.url(&format!(
+        "/o/s.bin?size={size}&fault=status-503&status_times=2&retry_after=1"
+    ));
     let started = Instant::now();
     let output = run(&[&url, "-o", &dir.arg("s.bin"), "--chunk-size", "256K"]);
     assert_success(&output);
     assert_downloaded(&dir, "s.bin", "s.bin", 0, size);
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
-    assert!(text(&output.stderr).contains("503"), "{}", text(&output.stderr));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+    assert!(
+        text(&output.stderr).contains("503"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
 fn bad_arguments_are_usage_errors() {
     let output = run(&["not-a-url"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("http"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("http"),
+        "{}",
+        text(&output.stderr)
+    );
     let output = run(&["http://127.0.0.1:9/x", "--connections", "zero"]);
     assert_eq!(output.status.code(), Some(2));
 }
 
 #[test]
 fn missing_output_directory_is_a_clear_error() {
-    let output = run(&["http://127.0.0.1:9/x", "-o", "/nonexistent-dir-for-rangeget/x"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output.stderr).contains("does not exist"), "{}", text(&output.stderr));
+    let output = run(&[
+        "http://127.0.0.1:9/x",
+        "-o",
+        "/nonexistent-dir-for-rangeget/x",
+    ]);
+    assert_eq!(output.status.code(), Some(6), "file error");
+    assert!(
+        text(&output.stderr).contains("does not exist"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -273,12 +397,166 @@ fn an_existing_destination_is_never_clobbered_without_force() {
     std::fs::write(dir.path("e.bin"), b"precious").unwrap();
     let url = origin.url("/o/e.bin?size=1000");
     let output = run(&[&url, "-o", &dir.arg("e.bin")]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output.stderr).contains("--force"), "{}", text(&output.stderr));
+    assert_eq!(output.status.code(), Some(6), "file error");
+    assert!(
+        text(&output.stderr).contains("--force"),
+        "{}",
+        text(&output.stderr)
+    );
     assert_eq!(std::fs::read(dir.path("e.bin")).unwrap(), b"precious");
-    assert_eq!(origin.body_bytes_sent(), 0, "refused before downloading anything");
+    assert_eq!(
+        origin.body_bytes_sent(),
+        0,
+        "refused before downloading anything"
+    );
 
     let output = run(&[&url, "-o", &dir.arg("e.bin"), "--force"]);
     assert_success(&output);
     assert_downloaded(&dir, "e.bin", "e.bin", 0, 1000);
+}
+
+#[test]
+fn unreachable_server_exits_with_the_network_code() {
+    let dir = Scratch::new("refused");
+    // Bind then drop a listener: the port is free, so connecting is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/x.bin");
+    let output = run(&[&url, "-o", &dir.arg("x.bin"), "--retries", "1"]);
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("rangeget: network error:"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!dir.path("x.bin").exists());
+}
+
+#[test]
+fn missing_object_exits_with_the_http_code() {
+    let origin = Origin::start();
+    let dir = Scratch::new("404");
+    let url = origin.url("/nothing-here");
+    let output = run(&[&url, "-o", &dir.arg("n.bin")]);
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("404"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn checksum_is_verified_before_the_file_gets_its_name() {
+    use sha2::{Digest, Sha256};
+    let origin = Origin::start();
+    let dir = Scratch::new("checksum");
+    let size = MIB + 17;
+    let good = hex::encode(Sha256::digest(expected_content("sum.bin", 0, size)));
+    let url = origin.url(&format!("/o/sum.bin?size={size}"));
+
+    let bad = format!("sha256={}", "0".repeat(64));
+    let output = run(&[
+        &url,
+        "-o",
+        &dir.arg("sum.bin"),
+        "--checksum",
+        &bad,
+        "--chunk-size",
+        "256K",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(5),
+        "validation error: {}",
+        text(&output.stderr)
+    );
+    assert!(
+        !dir.path("sum.bin").exists(),
+        "a file failing its checksum never gets the final name"
+    );
+    assert!(dir.path("sum.bin.part").exists(), "kept for inspection");
+    assert!(
+        text(&output.stderr).contains(&good),
+        "names the actual digest: {}",
+        text(&output.stderr)
+    );
+
+    let output = run(&[
+        &url,
+        "-o",
+        &dir.arg("sum.bin"),
+        "--checksum",
+        &format!("sha256={good}"),
+    ]);
+    assert_success(&output);
+    assert_downloaded(&dir, "sum.bin", "sum.bin", 0, size);
+}
+
+#[test]
+fn json_report_describes_the_download() {
+    let origin = Origin::start();
+    let dir = Scratch::new("json");
+    let size = 2 * MIB;
+    let url = origin.url(&format!("/r/2/j.bin?size={size}"));
+    let output = run(&[
+        &url,
+        "-o",
+        &dir.arg("j.bin"),
+        "--json",
+        "--chunk-size",
+        "512K",
+        "-x",
+        "3",
+    ]);
+    assert_success(&output);
+    assert_downloaded(&dir, "j.bin", "j.bin", 0, size);
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON object on stdout");
+    assert_eq!(report["status"], "ok");
+    assert_eq!(report["url"], url.as_str());
+    assert!(
+        report["final_url"].as_str().unwrap().contains("/o/j.bin"),
+        "{report}"
+    );
+    assert_eq!(report["size"], size);
+    assert_eq!(report["bytes_fetched"], size);
+    assert_eq!(report["bytes_reused"], 0);
+    assert_eq!(report["connections"], 3);
+    use sha2::{Digest, Sha256};
+    assert_eq!(
+        report["sha256"],
+        hex::encode(Sha256::digest(expected_content("j.bin", 0, size)))
+    );
+}
+
+#[test]
+fn json_report_of_a_failure_names_its_kind() {
+    let origin = Origin::start();
+    let dir = Scratch::new("json-fail");
+    let output = run(&[&origin.url("/missing"), "-o", &dir.arg("f.bin"), "--json"]);
+    assert_eq!(output.status.code(), Some(4));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    assert_eq!(report["status"], "error");
+    assert_eq!(report["error_kind"], "HTTP");
+    assert_eq!(report["exit_code"], 4);
+}
+
+#[test]
+fn quiet_prints_nothing_on_success() {
+    let origin = Origin::start();
+    let dir = Scratch::new("quiet");
+    let url = origin.url("/o/q.bin?size=100000&fault=status-503&retry_after=0");
+    let output = run(&[&url, "-o", &dir.arg("q.bin"), "-q"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "q.bin", "q.bin", 0, 100_000);
+    assert!(
+        output.stdout.is_empty() && output.stderr.is_empty(),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
 }

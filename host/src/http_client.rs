@@ -16,6 +16,8 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiHttpHooks};
 
+use rangeget_core::content_range::{self, ContentRange};
+
 use crate::connector::Connector;
 
 type WasiBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Error>;
@@ -30,14 +32,22 @@ pub struct RequestLimits {
     pub first_byte_timeout: Duration,
 }
 
+/// What the host sees pass by, for the progress display.
+#[derive(Default)]
+pub struct TransferStats {
+    /// Body bytes delivered to the component.
+    pub bytes_received: AtomicU64,
+    /// The object's size as the server states it (0 while unknown).
+    pub total_size: AtomicU64,
+}
+
 /// Shared by every request of one run.
 #[derive(Clone)]
 pub struct HttpClient {
     client: Client<Connector, WasiBody>,
     permits: Arc<Semaphore>,
     limits: RequestLimits,
-    /// Body bytes delivered to the component, for progress display.
-    pub bytes_received: Arc<AtomicU64>,
+    pub stats: Arc<TransferStats>,
 }
 
 impl HttpClient {
@@ -52,7 +62,29 @@ impl HttpClient {
             client,
             permits: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits,
-            bytes_received: Arc::new(AtomicU64::new(0)),
+            stats: Arc::default(),
+        }
+    }
+
+    pub fn requests_in_flight(&self) -> usize {
+        self.limits.max_in_flight - self.permits.available_permits()
+    }
+
+    /// Learns the object's size from a 206's Content-Range or a 200's length.
+    fn observe_size(&self, response: &http::Response<hyper::body::Incoming>) {
+        let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
+        let total = match response.status().as_u16() {
+            206 => match header("content-range").and_then(content_range::parse) {
+                Some(ContentRange::Satisfied {
+                    total: Some(total), ..
+                }) => Some(total),
+                _ => None,
+            },
+            200 => header("content-length").and_then(|v| v.parse().ok()),
+            _ => None,
+        };
+        if let Some(total) = total {
+            self.stats.total_size.store(total, Ordering::Relaxed);
         }
     }
 
@@ -81,13 +113,14 @@ impl HttpClient {
             .await
             .map_err(|_| Error::ConnectionReadTimeout)?
             .map_err(classify)?;
-        let counter = self.bytes_received.clone();
+        self.observe_size(&response);
+        let stats = self.stats.clone();
         Ok(response.map(|body| {
             CountedBody {
                 inner: body,
                 timeout: between_bytes,
                 sleep: None,
-                counter,
+                stats,
                 _permit: permit,
             }
             .boxed_unsync()
@@ -131,7 +164,7 @@ struct CountedBody {
     inner: hyper::body::Incoming,
     timeout: Duration,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    counter: Arc<AtomicU64>,
+    stats: Arc<TransferStats>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -148,7 +181,9 @@ impl Body for CountedBody {
             Poll::Ready(Some(Ok(frame))) => {
                 this.sleep = None;
                 if let Some(data) = frame.data_ref() {
-                    this.counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    this.stats
+                        .bytes_received
+                        .fetch_add(data.len() as u64, Ordering::Relaxed);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }

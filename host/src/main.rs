@@ -2,25 +2,29 @@
 //!
 //! The download logic is the embedded WebAssembly component; this binary
 //! only grants it capabilities (the output directory, outgoing HTTP through
-//! a pooled client with enforced limits), runs it in wasmtime, and turns its
-//! outcome and Ctrl-C into exit codes.
+//! a pooled client with enforced limits), runs it in wasmtime, draws the
+//! progress bar, and turns its outcome and Ctrl-C into exit codes.
 
 mod connector;
 mod engine_config;
+mod guest_output;
 mod http_client;
+mod progress;
 mod runner;
 mod sandbox;
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use rangeget_core::failure::EXIT_INTERRUPTED;
 use rangeget_core::naming::file_name_from_url;
 use rangeget_core::options::Options;
+use rangeget_core::{Failure, MetaFile};
 
 use crate::http_client::{HttpClient, RequestLimits};
-
-/// The conventional status for "terminated by SIGINT".
-const EXIT_INTERRUPTED: u8 = 130;
+use crate::progress::Progress;
+use crate::runner::RunOutcome;
 
 fn main() -> ExitCode {
     let options = match Options::parse_from(std::env::args_os()) {
@@ -41,40 +45,67 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
+    let progress = Progress::new(options.quiet);
+    let exit = runtime.block_on(async {
         tokio::select! {
-            result = download(options) => match result {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => ExitCode::FAILURE,
+            result = download(options, &progress) => match result {
+                Ok(RunOutcome::Success) => ExitCode::SUCCESS,
+                Ok(RunOutcome::Failed(kind)) => kind.map_or(ExitCode::FAILURE, |k| ExitCode::from(k.exit_code())),
                 Err(e) => {
+                    progress.finish();
                     eprintln!("rangeget: error: {e:#}");
                     ExitCode::FAILURE
                 }
             },
             _ = tokio::signal::ctrl_c() => {
+                progress.finish();
                 // Finished chunks and in-chunk progress are already in the
                 // meta file (saved atomically at least once a second), so
                 // stopping here loses at most the last second of transfer.
-                eprintln!("\nrangeget: interrupted; run the same command again to resume");
+                eprintln!("rangeget: interrupted; run the same command again to resume");
                 // Skip runtime shutdown: in-flight requests need not finish.
                 std::process::exit(EXIT_INTERRUPTED.into());
             }
         }
-    })
+    });
+    progress.finish();
+    exit
 }
 
-async fn download(mut options: Options) -> anyhow::Result<bool> {
+async fn download(mut options: Options, progress: &Progress) -> anyhow::Result<RunOutcome> {
     let default_name = file_name_from_url(&options.url);
-    let output = sandbox::map_output(
+    let output = match sandbox::map_output(
         options.output.as_deref().unwrap_or(&default_name),
         &default_name,
-    )?;
+    ) {
+        Ok(output) => output,
+        Err(e) => {
+            let failure = Failure::file(format!("{e:#}"));
+            progress.print_line(guest_output::Target::Stderr, &failure.error_line());
+            return Ok(RunOutcome::Failed(Some(failure.kind)));
+        }
+    };
     options.output = Some(output.guest_path.clone());
     let timeout = Duration::from_secs(options.timeout_secs);
     let client = HttpClient::new(RequestLimits {
         max_in_flight: options.connections as usize,
-        connect_timeout: timeout.min(Duration::from_secs(30)),
+        connect_timeout: Duration::from_secs(options.connect_timeout_secs),
         first_byte_timeout: timeout,
     });
-    runner::run(&options.to_args(), &output, client).await
+    let reused = bytes_already_downloaded(&output.host_meta_path(), &options.url);
+    let ticker = progress.track(&client, reused);
+    let outcome = runner::run(&options.to_args(), &output, client, progress).await;
+    if let Some(ticker) = ticker {
+        ticker.abort();
+    }
+    outcome
+}
+
+/// What a previous run recorded, so the bar starts where the download does.
+fn bytes_already_downloaded(meta: &Path, url: &str) -> u64 {
+    std::fs::read(meta)
+        .ok()
+        .and_then(|bytes| MetaFile::parse(&bytes).ok())
+        .filter(|meta| meta.url == url)
+        .map_or(0, |meta| meta.bytes_on_disk())
 }

@@ -8,8 +8,12 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use rangeget_core::FailureKind;
+
 use crate::engine_config::engine_config;
+use crate::guest_output::{GuestOutput, Target};
 use crate::http_client::{Hooks, HttpClient};
+use crate::progress::Progress;
 use crate::sandbox::OutputMapping;
 
 /// Compiled ahead of time by build.rs for this exact engine configuration.
@@ -60,8 +64,20 @@ fn load_component(engine: &Engine) -> Result<Component> {
     }
 }
 
-/// Runs the component with `args`; returns whether it reported success.
-pub async fn run(args: &[String], output: &OutputMapping, client: HttpClient) -> Result<bool> {
+/// How the component's run ended.
+pub enum RunOutcome {
+    Success,
+    /// It failed; the kind is known when its final error line named one.
+    Failed(Option<FailureKind>),
+}
+
+/// Runs the component with `args`.
+pub async fn run(
+    args: &[String],
+    output: &OutputMapping,
+    client: HttpClient,
+    progress: &Progress,
+) -> Result<RunOutcome> {
     let engine = Engine::new(&engine_config()).map_err(wasm_error("configuring wasmtime"))?;
     let component = load_component(&engine)?;
     let mut linker = Linker::new(&engine);
@@ -75,8 +91,11 @@ pub async fn run(args: &[String], output: &OutputMapping, client: HttpClient) ->
     )
     .map_err(wasm_error("the embedded component is not a WASI command"))?;
 
+    let stderr = GuestOutput::new(Target::Stderr, progress.clone());
     let mut wasi = WasiCtx::builder();
-    wasi.args(args).inherit_stdout().inherit_stderr();
+    wasi.args(args)
+        .stdout(GuestOutput::new(Target::Stdout, progress.clone()))
+        .stderr(stderr.clone());
     // Run filesystem calls on the calling thread: each chunk write would
     // otherwise be handed to a blocking-pool thread and back.
     wasi.allow_blocking_current_thread(true);
@@ -99,11 +118,16 @@ pub async fn run(args: &[String], output: &OutputMapping, client: HttpClient) ->
         .instantiate_async(&mut store)
         .await
         .map_err(wasm_error("starting the component"))?;
-    match command.wasi_cli_run().call_run(&mut store).await {
-        Ok(result) => Ok(result.is_ok()),
+    let succeeded = match command.wasi_cli_run().call_run(&mut store).await {
+        Ok(result) => result.is_ok(),
         Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-            Some(exit) => Ok(exit.0 == 0),
-            None => Err(anyhow!("the rangeget component crashed: {e:?}")),
+            Some(exit) => exit.0 == 0,
+            None => return Err(anyhow!("the rangeget component crashed: {e:?}")),
         },
-    }
+    };
+    Ok(if succeeded {
+        RunOutcome::Success
+    } else {
+        RunOutcome::Failed(stderr.failure_kind())
+    })
 }

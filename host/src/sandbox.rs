@@ -55,6 +55,18 @@ pub fn map_output(output: &str, default_name: &str) -> Result<OutputMapping> {
     })
 }
 
+impl OutputMapping {
+    /// Where the component keeps its meta file, as the host sees it.
+    pub fn host_meta_path(&self) -> PathBuf {
+        let name = self
+            .guest_path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.guest_path);
+        self.host_dir.join(format!("{name}.part.meta"))
+    }
+}
+
 fn join_guest(dir: &str, name: &str) -> String {
     if dir == "." {
         name.to_string()

@@ -10,6 +10,7 @@
 
 pub mod content_range;
 pub mod download;
+pub mod failure;
 pub mod headers;
 pub mod meta;
 pub mod naming;
@@ -18,11 +19,13 @@ pub mod plan;
 pub mod probe;
 pub mod range;
 pub mod redirect;
+pub mod report;
 pub mod retry;
 pub mod size;
 pub mod validate;
 
 pub use download::{ChunkRequest, Download, FailureVerdict};
+pub use failure::{Failure, FailureKind};
 pub use headers::Headers;
 pub use meta::MetaFile;
 pub use probe::RemoteObject;

@@ -126,6 +126,17 @@ impl MetaFile {
         Ok(())
     }
 
+    /// Bytes recorded as written: finished chunks plus progress inside the others.
+    pub fn bytes_on_disk(&self) -> u64 {
+        self.chunks
+            .iter()
+            .map(|c| match c.state {
+                SavedChunk::Done => c.end - c.start + 1,
+                SavedChunk::Pending { received } => received,
+            })
+            .sum()
+    }
+
     /// `FILE.part` is sized to the full length when created, so any other
     /// length means it was replaced or truncated behind our back.
     pub fn check_part_len(&self, part_len: u64) -> Result<(), MetaError> {
@@ -287,6 +298,11 @@ mod tests {
             weak.resume_decision("http://h/f", &r),
             ResumeDecision::Resume
         );
+    }
+
+    #[test]
+    fn bytes_on_disk_counts_done_chunks_and_partial_progress() {
+        assert_eq!(sample().bytes_on_disk(), 13);
     }
 
     #[test]

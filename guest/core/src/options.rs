@@ -51,6 +51,40 @@ pub struct Options {
     /// Overwrite PATH if it already exists (otherwise rangeget refuses).
     #[arg(long = "force")]
     pub force: bool,
+
+    /// Seconds allowed to establish a connection.
+    #[arg(long = "connect-timeout", value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub connect_timeout_secs: u64,
+
+    /// Verify the finished file before it gets its name, e.g. sha256=9f86d0...
+    /// (on mismatch it stays as PATH.part for inspection).
+    #[arg(long = "checksum", value_name = "sha256=HEX", value_parser = parse_checksum)]
+    pub checksum: Option<String>,
+
+    /// Print one JSON object per file on stdout instead of the summary line.
+    #[arg(long = "json")]
+    pub json: bool,
+
+    /// No progress display, warnings or summary; errors are still printed.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+/// Accepts `sha256=HEX` and returns the lower-case hex digest.
+fn parse_checksum(text: &str) -> Result<String, String> {
+    let (algorithm, hex) = text
+        .split_once('=')
+        .ok_or_else(|| format!("'{text}' is not ALGORITHM=HEX (e.g. sha256=9f86d0...)"))?;
+    if !algorithm.eq_ignore_ascii_case("sha256") {
+        return Err(format!(
+            "unsupported checksum algorithm '{algorithm}'; use sha256"
+        ));
+    }
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("'{hex}' is not a SHA-256 digest (64 hex digits)"));
+    }
+    Ok(hex.to_ascii_lowercase())
 }
 
 fn parse_chunk_size(text: &str) -> Result<u64, String> {
@@ -95,6 +129,18 @@ impl Options {
         args.extend(["--retries".into(), self.retries.to_string()]);
         if self.force {
             args.push("--force".into());
+        }
+        args.extend([
+            "--connect-timeout".into(),
+            self.connect_timeout_secs.to_string(),
+        ]);
+        if let Some(sha256) = &self.checksum {
+            args.extend(["--checksum".into(), format!("sha256={sha256}")]);
+        }
+        for (flag, set) in [("--json", self.json), ("--quiet", self.quiet)] {
+            if set {
+                args.push(flag.into());
+            }
         }
         args
     }
@@ -150,6 +196,8 @@ mod tests {
             vec!["rangeget", "http://h/f", "-x", "0"],
             vec!["rangeget", "http://h/f", "--chunk-size", "12Q"],
             vec!["rangeget", "http://h/f", "--bogus"],
+            vec!["rangeget", "http://h/f", "--checksum", "md5=abc"],
+            vec!["rangeget", "http://h/f", "--checksum", "sha256=abc"],
         ] {
             let err = Options::parse_from(&args).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{args:?}");

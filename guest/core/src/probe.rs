@@ -1,6 +1,7 @@
 //! Reading the answer to the first request: what is the remote object, and
 //! can it be fetched in ranges?
 
+use crate::failure::Failure;
 use crate::headers::Headers;
 use crate::redirect::{is_redirect, resolve_location};
 use crate::retry::retry_after_ms;
@@ -105,10 +106,10 @@ pub enum ProbeVerdict {
     /// HEAD was refused or answered oddly: ask again with GET.
     TryGet,
     Retry {
-        reason: String,
+        reason: Failure,
         retry_after_ms: Option<u64>,
     },
-    Fail(String),
+    Fail(Failure),
 }
 
 pub fn interpret_probe(
@@ -122,23 +123,25 @@ pub fn interpret_probe(
         return match headers.get("location") {
             Some(location) => match resolve_location(url, location) {
                 Ok(next) => ProbeVerdict::Redirect(next),
-                Err(e) => ProbeVerdict::Fail(e),
+                Err(e) => ProbeVerdict::Fail(Failure::http(e)),
             },
-            None => ProbeVerdict::Fail(format!("{url} answered {status} without a Location")),
+            None => ProbeVerdict::Fail(Failure::http(format!(
+                "{url} answered {status} without a Location"
+            ))),
         };
     }
     match (status, method) {
         (200..=299, _) => ProbeVerdict::Object(RemoteObject::from_headers(url, headers)),
         (408 | 429 | 500..=599, _) => ProbeVerdict::Retry {
-            reason: format!("{url} answered HTTP {status}"),
+            reason: Failure::http(format!("{url} answered HTTP {status}")),
             retry_after_ms: retry_after_ms(headers, now_unix_ms),
         },
         // CDNs and object stores refuse HEAD in many ways (405, 403, 501, even
         // 404); the GET decides whether the object really is unavailable.
         (_, ProbeMethod::Head) => ProbeVerdict::TryGet,
-        (_, ProbeMethod::Get) => ProbeVerdict::Fail(format!(
+        (_, ProbeMethod::Get) => ProbeVerdict::Fail(Failure::http(format!(
             "{url} answered HTTP {status}; check the URL (and any needed headers or credentials)"
-        )),
+        ))),
     }
 }
 

@@ -5,6 +5,7 @@
 //! must never land between the bytes of the old one.
 
 use crate::content_range::{self, ContentRange};
+use crate::failure::Failure;
 use crate::headers::Headers;
 use crate::probe::RemoteObject;
 use crate::range::ByteRange;
@@ -23,11 +24,11 @@ pub enum RangeVerdict {
     Redirect(String),
     /// A fault of this one response: retry the chunk.
     Retry {
-        reason: String,
+        reason: Failure,
         retry_after_ms: Option<u64>,
     },
     /// Retrying cannot help (e.g. 404): stop, keeping finished work.
-    Fatal(String),
+    Fatal(Failure),
 }
 
 pub fn check_range_response(
@@ -39,7 +40,7 @@ pub fn check_range_response(
     now_unix_ms: u64,
 ) -> RangeVerdict {
     let retry = |reason: String| RangeVerdict::Retry {
-        reason,
+        reason: Failure::http(reason),
         retry_after_ms: retry_after_ms(headers, now_unix_ms),
     };
     match status {
@@ -57,13 +58,13 @@ pub fn check_range_response(
         s if is_redirect(s) => match headers.get("location") {
             Some(location) => match resolve_location(url, location) {
                 Ok(next) => RangeVerdict::Redirect(next),
-                Err(e) => RangeVerdict::Fatal(e),
+                Err(e) => RangeVerdict::Fatal(Failure::http(e)),
             },
             None => retry(format!("HTTP {s} without a Location")),
         },
-        401 | 404 | 410 => RangeVerdict::Fatal(format!(
+        401 | 404 | 410 => RangeVerdict::Fatal(Failure::http(format!(
             "HTTP {status}: the object is no longer available at {url}"
-        )),
+        ))),
         s => retry(format!("HTTP {s}")),
     }
 }
@@ -74,7 +75,7 @@ fn check_partial_content(
     headers: &Headers,
 ) -> RangeVerdict {
     let retry = |reason: String| RangeVerdict::Retry {
-        reason,
+        reason: Failure::validation(reason),
         retry_after_ms: None,
     };
     // A 206 for a different version would splice two files together; servers
@@ -135,11 +136,11 @@ fn check_full_answer(object: &RemoteObject, url: &str, headers: &Headers) -> Ran
             return RangeVerdict::RemoteChanged(change);
         }
         return RangeVerdict::Retry {
-            reason: format!(
+            reason: Failure::validation(format!(
                 "HTTP 200 with an unrelated body ({}; Content-Type {}) instead of a range",
                 change,
                 headers.get("content-type").unwrap_or("unknown")
-            ),
+            )),
             retry_after_ms: None,
         };
     }
@@ -147,7 +148,7 @@ fn check_full_answer(object: &RemoteObject, url: &str, headers: &Headers) -> Ran
         RangeVerdict::RangesIgnored
     } else {
         RangeVerdict::Retry {
-            reason: "HTTP 200 of unknown length instead of a range".to_string(),
+            reason: Failure::validation("HTTP 200 of unknown length instead of a range"),
             retry_after_ms: None,
         }
     }
@@ -251,7 +252,7 @@ mod tests {
         assert_eq!(
             check(503, &[("Retry-After", "2")]),
             RangeVerdict::Retry {
-                reason: "HTTP 503".into(),
+                reason: Failure::http("HTTP 503"),
                 retry_after_ms: Some(2000)
             }
         );

@@ -4,44 +4,86 @@
 use rangeget_core::naming::file_name_from_url;
 use rangeget_core::options::Options;
 use rangeget_core::probe::{ProbeMethod, TransferMode};
+use rangeget_core::report::Report;
+use rangeget_core::Failure;
 
+use super::checksum::sha256_of_part;
 use super::clock;
 use super::output::OutputDir;
 use super::probe::probe;
 use super::ranged::{self, Outcome};
-use super::report::{self, warn};
+use super::report::{warn, Stats};
 use super::single;
 
 /// A remote that keeps changing would otherwise loop forever.
 const MAX_RESTARTS: u32 = 3;
 
-pub fn fetch(options: &Options) -> Result<String, String> {
-    let started_ms = clock::now_ms();
-    let path = options
+/// Where the file goes, decided before anything is fetched.
+pub fn output_path(options: &Options) -> String {
+    options
         .output
         .clone()
-        .unwrap_or_else(|| file_name_from_url(&options.url));
+        .unwrap_or_else(|| file_name_from_url(&options.url))
+}
+
+pub fn fetch(options: &Options) -> Result<Report, Failure> {
+    let started_ms = clock::now_ms();
+    let path = output_path(options);
     let out = OutputDir::for_path(&path)?;
     if out.final_exists() && !options.force {
-        return Err(format!(
+        return Err(Failure::file(format!(
             "{path} already exists; pass --force to overwrite it, or choose another path with -o"
-        ));
+        )));
     }
+    let (stats, final_url) = transfer(options, &out)?;
+    let sha256 = if options.checksum.is_some() || options.json {
+        Some(sha256_of_part(&out)?)
+    } else {
+        None
+    };
+    if let (Some(expected), Some(actual)) = (&options.checksum, &sha256) {
+        if expected != actual {
+            out.abandon_part()?;
+            return Err(Failure::validation(format!(
+                "the downloaded file's SHA-256 is {actual}, not the expected {expected}; \
+                 it is kept as {} for inspection (the next run starts over)",
+                out.part_display()
+            )));
+        }
+    }
+    out.publish()?;
+    Ok(Report {
+        url: options.url.clone(),
+        final_url,
+        path,
+        size: stats.size,
+        sha256,
+        elapsed_ms: clock::now_ms() - started_ms,
+        bytes_fetched: stats.size - stats.reused.min(stats.size),
+        bytes_reused: stats.reused,
+        retries: stats.retries,
+        connections: stats.connections,
+    })
+}
+
+/// Fetches the whole object into `.part`; returns its stats and final URL.
+fn transfer(options: &Options, out: &OutputDir) -> Result<(Stats, String), Failure> {
     let mut restarts = 0;
     loop {
         let probed = probe(&options.url, options, ProbeMethod::Head)?;
+        let final_url = probed.object.url.clone();
         let stats = match probed.object.transfer_mode() {
             TransferMode::Ranged { size } => {
                 drop(probed.get_response);
-                match ranged::download(&out, options, probed.object, size)? {
+                match ranged::download(out, options, probed.object, size)? {
                     Outcome::Finished(stats) => stats,
                     Outcome::RemoteChanged(reason) => {
                         restarts += 1;
                         if restarts > MAX_RESTARTS {
-                            return Err(format!(
+                            return Err(Failure::validation(format!(
                                 "{} keeps changing while it downloads ({reason}); try again later",
                                 options.url
-                            ));
+                            )));
                         }
                         warn(&format!(
                             "the remote file changed ({reason}); starting over"
@@ -56,19 +98,14 @@ pub fn fetch(options: &Options) -> Result<String, String> {
                              advertises ranges; continuing as a single stream",
                             object.url
                         ));
-                        single::download(&out, options, &object, Some(response))?
+                        single::download(out, options, &object, Some(response))?
                     }
                 }
             }
             TransferMode::SingleStream { .. } => {
-                single::download(&out, options, &probed.object, probed.get_response)?
+                single::download(out, options, &probed.object, probed.get_response)?
             }
         };
-        out.publish()?;
-        return Ok(report::summary(
-            &out.display,
-            &stats,
-            clock::now_ms() - started_ms,
-        ));
+        return Ok((stats, final_url));
     }
 }

@@ -1,5 +1,6 @@
 //! Everything that touches WASI. Decisions are delegated to `rangeget_core`.
 
+mod checksum;
 mod clock;
 mod fetch;
 mod http;
@@ -10,6 +11,7 @@ mod report;
 mod single;
 
 use rangeget_core::options::Options;
+use rangeget_core::report::FailureReport;
 
 /// Runs the command and returns its exit status.
 pub fn run() -> i32 {
@@ -21,14 +23,26 @@ pub fn run() -> i32 {
             return err.exit_code();
         }
     };
+    report::set_quiet(options.quiet);
     match fetch::fetch(&options) {
-        Ok(summary) => {
-            println!("{summary}");
+        Ok(report) => {
+            if options.json {
+                println!("{}", report.to_json());
+            } else if !options.quiet {
+                println!("{}", report.human_summary());
+            }
             0
         }
-        Err(err) => {
-            eprintln!("rangeget: error: {err}");
-            1
+        Err(failure) => {
+            if options.json {
+                let path = fetch::output_path(&options);
+                println!(
+                    "{}",
+                    FailureReport::new(&options.url, &path, &failure).to_json()
+                );
+            }
+            eprintln!("{}", failure.error_line());
+            i32::from(failure.kind.exit_code())
         }
     }
 }

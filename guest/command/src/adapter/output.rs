@@ -1,6 +1,7 @@
 //! The destination directory, reached only through the runtime's preopens:
 //! the component can write nowhere else, whatever a server says.
 
+use rangeget_core::Failure;
 use wasip2::filesystem::preopens::get_directories;
 use wasip2::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, OpenFlags, PathFlags};
 
@@ -20,7 +21,7 @@ pub struct PartFile {
 
 impl OutputDir {
     /// Finds the preopen that contains `path` (the longest matching one).
-    pub fn for_path(path: &str) -> Result<OutputDir, String> {
+    pub fn for_path(path: &str) -> Result<OutputDir, Failure> {
         let mut best: Option<(Descriptor, String, usize)> = None;
         for (dir, guest) in get_directories() {
             let Some(relative) = relative_to(path, &guest) else {
@@ -31,15 +32,15 @@ impl OutputDir {
             }
         }
         let Some((dir, name, _)) = best else {
-            return Err(format!(
+            return Err(Failure::file(format!(
                 "cannot write {path}: this component was given no access to that directory \
                  (with the wasmtime CLI, grant it with --dir HOSTDIR::GUESTDIR)"
-            ));
+            )));
         };
         if name.is_empty() || name.split('/').any(|c| c == "..") {
-            return Err(format!(
+            return Err(Failure::file(format!(
                 "'{path}' is not a file path inside the output directory"
-            ));
+            )));
         }
         Ok(OutputDir {
             dir,
@@ -65,7 +66,7 @@ impl OutputDir {
     }
 
     /// The whole content of `name`, or `None` if it does not exist.
-    pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+    pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, Failure> {
         let file = match self.dir.open_at(
             PathFlags::empty(),
             name,
@@ -90,7 +91,7 @@ impl OutputDir {
 
     /// Replaces `name` so that a crash leaves either the old or the new
     /// content, never a torn mix: write a temporary file, sync it, rename.
-    pub fn write_atomically(&self, name: &str, content: &[u8]) -> Result<(), String> {
+    pub fn write_atomically(&self, name: &str, content: &[u8]) -> Result<(), Failure> {
         let tmp = format!("{name}.tmp");
         let file = self
             .dir
@@ -113,15 +114,21 @@ impl OutputDir {
         Ok(())
     }
 
-    pub fn remove(&self, name: &str) -> Result<(), String> {
+    pub fn remove(&self, name: &str) -> Result<(), Failure> {
         match self.dir.unlink_file_at(name) {
             Ok(()) | Err(ErrorCode::NoEntry) => Ok(()),
             Err(e) => Err(self.fs_error("remove", name, e)),
         }
     }
 
+    /// Gives up on the `.part` (kept for inspection) by dropping its meta,
+    /// so the next run starts clean instead of trusting it.
+    pub fn abandon_part(&self) -> Result<(), Failure> {
+        self.remove(&self.meta_name())
+    }
+
     /// Moves the finished `.part` to the final name, then drops the meta.
-    pub fn publish(&self) -> Result<(), String> {
+    pub fn publish(&self) -> Result<(), Failure> {
         let part = self.part_name();
         self.dir
             .rename_at(&part, &self.dir, &self.name)
@@ -132,7 +139,7 @@ impl OutputDir {
 
     /// Creates (or truncates) `FILE.part`, sized up front when the size is
     /// known so that every chunk can be written at its offset from the start.
-    pub fn create_part(&self, size: Option<u64>) -> Result<PartFile, String> {
+    pub fn create_part(&self, size: Option<u64>) -> Result<PartFile, Failure> {
         let name = self.part_name();
         let file = self
             .dir
@@ -151,7 +158,7 @@ impl OutputDir {
     }
 
     /// Opens an existing `FILE.part` to continue it; `None` if absent.
-    pub fn open_part(&self) -> Result<Option<(PartFile, u64)>, String> {
+    pub fn open_part(&self) -> Result<Option<(PartFile, u64)>, Failure> {
         let name = self.part_name();
         match self.dir.open_at(
             PathFlags::empty(),
@@ -175,7 +182,7 @@ impl OutputDir {
         format!("{}.part", self.display)
     }
 
-    pub fn fs_error(&self, action: &str, name: &str, code: ErrorCode) -> String {
+    pub fn fs_error(&self, action: &str, name: &str, code: ErrorCode) -> Failure {
         let dir = self.display.rsplit_once('/').map_or(".", |(d, _)| d);
         let hint = match code {
             ErrorCode::InsufficientSpace | ErrorCode::Quota => {
@@ -189,7 +196,10 @@ impl OutputDir {
             }
             _ => "",
         };
-        format!("cannot {action} {name} in {dir}/: {}{hint}", describe(code))
+        Failure::file(format!(
+            "cannot {action} {name} in {dir}/: {}{hint}",
+            describe(code)
+        ))
     }
 }
 
@@ -198,6 +208,10 @@ impl PartFile {
     /// arrive out of order and each belongs at its own place).
     pub fn write_at(&self, data: &[u8], offset: u64) -> Result<(), ErrorCode> {
         write_all_at(&self.file, data, offset)
+    }
+
+    pub fn read_at(&self, len: u64, offset: u64) -> Result<Vec<u8>, ErrorCode> {
+        Ok(self.file.read(len, offset)?.0)
     }
 
     pub fn sync_data(&self) -> Result<(), ErrorCode> {

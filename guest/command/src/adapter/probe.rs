@@ -4,7 +4,7 @@
 use rangeget_core::options::Options;
 use rangeget_core::probe::{interpret_probe, ProbeMethod, ProbeVerdict};
 use rangeget_core::redirect::MAX_REDIRECTS;
-use rangeget_core::RemoteObject;
+use rangeget_core::{Failure, RemoteObject};
 use wasip2::random::random::get_random_u64;
 
 use super::clock;
@@ -18,7 +18,7 @@ pub struct Probed {
     pub get_response: Option<Response>,
 }
 
-pub fn probe(url: &str, options: &Options, first_method: ProbeMethod) -> Result<Probed, String> {
+pub fn probe(url: &str, options: &Options, first_method: ProbeMethod) -> Result<Probed, Failure> {
     let policy = options.retry_policy();
     let mut method = first_method;
     let mut current = url.to_string();
@@ -48,7 +48,7 @@ pub fn probe(url: &str, options: &Options, first_method: ProbeMethod) -> Result<
                 verdict
             }
             Err(reason) => ProbeVerdict::Retry {
-                reason: format!("{current}: {reason}"),
+                reason: Failure::network(format!("{current}: {reason}")),
                 retry_after_ms: None,
             },
         };
@@ -57,10 +57,10 @@ pub fn probe(url: &str, options: &Options, first_method: ProbeMethod) -> Result<
             ProbeVerdict::Redirect(next) => {
                 redirects += 1;
                 if redirects > MAX_REDIRECTS {
-                    return Err(format!(
+                    return Err(Failure::http(format!(
                         "too many redirects (more than {MAX_REDIRECTS}) starting at {url}; \
                          the last one pointed to {next}. The server is probably in a redirect loop."
-                    ));
+                    )));
                 }
                 current = next;
             }
@@ -71,9 +71,12 @@ pub fn probe(url: &str, options: &Options, first_method: ProbeMethod) -> Result<
             } => {
                 failures += 1;
                 if failures > policy.max_retries {
-                    return Err(format!(
-                        "{reason} ({failures} attempts); check the URL and your connection, \
-                         or raise --retries"
+                    return Err(Failure::new(
+                        reason.kind,
+                        format!(
+                            "{reason} ({failures} attempts); check the URL and your connection, \
+                             or raise --retries"
+                        ),
                     ));
                 }
                 let delay = policy.delay_ms(failures, retry_after_ms, get_random_u64());

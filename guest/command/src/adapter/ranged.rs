@@ -8,14 +8,14 @@ use rangeget_core::plan::default_chunk_size;
 use rangeget_core::redirect::MAX_REDIRECTS;
 use rangeget_core::size::format_size;
 use rangeget_core::validate::{check_range_response, RangeVerdict};
-use rangeget_core::RemoteObject;
+use rangeget_core::{Failure, RemoteObject};
 use wasip2::io::poll::{poll, Pollable};
 use wasip2::random::random::get_random_u64;
 
 use super::clock;
 use super::http::{self, Body, PendingResponse, Read, Response, READ_SIZE};
 use super::output::{OutputDir, PartFile};
-use super::report::{warn, Stats};
+use super::report::{warn, ProgressLine, Stats};
 
 pub enum Outcome {
     Finished(Stats),
@@ -57,7 +57,7 @@ enum Step {
     Continue,
     ChunkDone,
     Failed {
-        reason: String,
+        reason: Failure,
         retry_after_ms: Option<u64>,
     },
     Stop(Stop),
@@ -68,7 +68,7 @@ enum Stop {
     RemoteChanged(String),
     RangesIgnored(Response),
     /// Retrying cannot help; the message says why.
-    Fatal(String),
+    Fatal(Failure),
 }
 
 pub fn download(
@@ -76,8 +76,9 @@ pub fn download(
     options: &Options,
     object: RemoteObject,
     size: u64,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Failure> {
     let (download, part) = prepare(out, options, object, size)?;
+    let already_on_disk = download.bytes_received();
     let mut run = RangedRun {
         out,
         options,
@@ -85,6 +86,7 @@ pub fn download(
         download,
         transfers: Vec::new(),
         retries: 0,
+        progress: ProgressLine::new(clock::now_ms(), already_on_disk),
     };
     if let Some(stop) = run.drive()? {
         return run.stop(stop);
@@ -101,11 +103,12 @@ struct RangedRun<'a> {
     download: Download,
     transfers: Vec<Transfer>,
     retries: u32,
+    progress: ProgressLine,
 }
 
 impl RangedRun<'_> {
     /// Runs until every chunk is done or something stops the download.
-    fn drive(&mut self) -> Result<Option<Stop>, String> {
+    fn drive(&mut self) -> Result<Option<Stop>, Failure> {
         let connections = self.options.connections as usize;
         let timeout_ms = self.options.timeout_ms();
         while !self.download.is_complete() {
@@ -173,16 +176,21 @@ impl RangedRun<'_> {
             for chunk in self.download.stalled_chunks(clock::now_ms(), timeout_ms) {
                 if let Some(index) = self.transfers.iter().position(|t| t.request.chunk == chunk) {
                     let request = self.transfers.swap_remove(index).request;
-                    let reason = format!("no data for {} s", self.options.timeout_secs);
+                    let reason =
+                        Failure::network(format!("no data for {} s", self.options.timeout_secs));
                     self.chunk_failed(request, reason, None)?;
                 }
             }
             self.checkpoint_if_due()?;
+            let size = self.download.size();
+            self.progress
+                .update(clock::now_ms(), self.download.bytes_received(), Some(size));
         }
+        self.progress.clear();
         Ok(None)
     }
 
-    fn finish(self, size: u64) -> Result<Outcome, String> {
+    fn finish(self, size: u64) -> Result<Outcome, Failure> {
         let part_name = self.out.part_name();
         self.part
             .sync_data()
@@ -192,10 +200,10 @@ impl RangedRun<'_> {
             .len()
             .map_err(|e| self.out.fs_error("stat", &part_name, e))?;
         if len != size {
-            return Err(format!(
+            return Err(Failure::validation(format!(
                 "{} has {len} bytes after the download, expected {size}; run the same command again",
                 self.out.part_display()
-            ));
+            )));
         }
         Ok(Outcome::Finished(Stats {
             size,
@@ -210,9 +218,9 @@ impl RangedRun<'_> {
     fn chunk_failed(
         &mut self,
         request: ChunkRequest,
-        reason: String,
+        reason: Failure,
         retry_after_ms: Option<u64>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         let now = clock::now_ms();
         let url = self.download.object().url.clone();
         match self
@@ -230,17 +238,20 @@ impl RangedRun<'_> {
             }
             FailureVerdict::GiveUp { failures } => {
                 self.cancel_and_save()?;
-                Err(format!(
-                    "{} of {url} failed {failures} times in a row (last: {reason}). \
-                     Progress is saved in {}.part.meta: run the same command again to resume, \
-                     perhaps with a larger --retries or --timeout",
-                    request.range, self.out.display
+                Err(Failure::new(
+                    reason.kind,
+                    format!(
+                        "{} of {url} failed {failures} times in a row (last: {reason}). \
+                         Progress is saved in {}.part.meta: run the same command again to resume, \
+                         perhaps with a larger --retries or --timeout",
+                        request.range, self.out.display
+                    ),
                 ))
             }
         }
     }
 
-    fn stop(mut self, stop: Stop) -> Result<Outcome, String> {
+    fn stop(mut self, stop: Stop) -> Result<Outcome, Failure> {
         self.transfers.clear();
         self.download.cancel_in_flight();
         match stop {
@@ -251,21 +262,24 @@ impl RangedRun<'_> {
             }),
             Stop::Fatal(reason) => {
                 self.save()?;
-                Err(format!(
-                    "{reason}. Finished chunks are saved in {}.part.meta; the same command resumes",
-                    self.out.display
+                Err(Failure::new(
+                    reason.kind,
+                    format!(
+                        "{reason}. Finished chunks are saved in {}.part.meta; the same command resumes",
+                        self.out.display
+                    ),
                 ))
             }
         }
     }
 
-    fn cancel_and_save(&mut self) -> Result<(), String> {
+    fn cancel_and_save(&mut self) -> Result<(), Failure> {
         self.transfers.clear();
         self.download.cancel_in_flight();
         self.save()
     }
 
-    fn checkpoint_if_due(&mut self) -> Result<(), String> {
+    fn checkpoint_if_due(&mut self) -> Result<(), Failure> {
         if self.download.checkpoint_due(clock::now_ms()) {
             self.save()?;
         }
@@ -274,7 +288,7 @@ impl RangedRun<'_> {
 
     /// Makes the written data durable, then records it: the meta must never
     /// claim bytes that a power loss could still take away.
-    fn save(&mut self) -> Result<(), String> {
+    fn save(&mut self) -> Result<(), Failure> {
         self.part
             .sync_data()
             .map_err(|e| self.out.fs_error("sync", &self.out.part_name(), e))?;
@@ -292,7 +306,7 @@ fn prepare(
     options: &Options,
     object: RemoteObject,
     size: u64,
-) -> Result<(Download, PartFile), String> {
+) -> Result<(Download, PartFile), Failure> {
     let policy = options.retry_policy();
     let meta_name = out.meta_name();
     let meta_display = format!("{}.part.meta", out.display);
@@ -341,14 +355,14 @@ fn start(
     url: String,
     redirects: u32,
     timeout_ms: u64,
-) -> Result<Transfer, String> {
+) -> Result<Transfer, Failure> {
     let mut headers = vec![("range", request.range.header_value())];
     // If-Range makes a changed object come back as a 200 instead of a 206
     // of the new version spliced into the old one.
     if let Some(validator) = download.object().if_range() {
         headers.push(("if-range", validator.to_string()));
     }
-    let pending = http::get(&url, &headers, timeout_ms)?;
+    let pending = http::get(&url, &headers, timeout_ms).map_err(Failure::network)?;
     Ok(Transfer {
         request,
         url,
@@ -372,7 +386,7 @@ fn service(
             Ok(response) => response,
             Err(reason) => {
                 return Step::Failed {
-                    reason,
+                    reason: Failure::network(reason),
                     retry_after_ms: None,
                 }
             }
@@ -390,17 +404,17 @@ fn service(
                 Ok(body) => transfer.stage = Stage::Body(body),
                 Err(reason) => {
                     return Step::Failed {
-                        reason,
+                        reason: Failure::network(reason),
                         retry_after_ms: None,
                     }
                 }
             },
             RangeVerdict::Redirect(next) => {
                 if transfer.redirects >= MAX_REDIRECTS {
-                    return Step::Stop(Stop::Fatal(format!(
+                    return Step::Stop(Stop::Fatal(Failure::http(format!(
                         "too many redirects (more than {MAX_REDIRECTS}) for {}; the last one pointed to {next}",
                         transfer.request.range
-                    )));
+                    ))));
                 }
                 return match start(
                     download,
@@ -465,13 +479,13 @@ fn copy_body(
             Read::Wait => return Step::Continue,
             Read::End => {
                 return Step::Failed {
-                    reason: format!("the body ended {remaining} bytes short"),
+                    reason: Failure::network(format!("the body ended {remaining} bytes short")),
                     retry_after_ms: None,
                 }
             }
             Read::Failed(reason) => {
                 return Step::Failed {
-                    reason,
+                    reason: Failure::network(reason),
                     retry_after_ms: None,
                 }
             }

@@ -1,8 +1,14 @@
-//! What the user reads: warnings on stderr, one summary line on stdout.
+//! What the user reads: warnings and the progress line on stderr, the
+//! summary or JSON report on stdout.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rangeget_core::size::format_size;
+use wasip2::cli::terminal_stderr::get_terminal_stderr;
 
-/// Statistics of one finished download.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Statistics of one finished transfer.
 pub struct Stats {
     pub size: u64,
     /// Bytes taken over from a previous run's `.part`.
@@ -11,33 +17,63 @@ pub struct Stats {
     pub connections: u32,
 }
 
-pub fn warn(message: &str) {
-    eprintln!("rangeget: {message}");
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
 }
 
-pub fn summary(path: &str, stats: &Stats, elapsed_ms: u64) -> String {
-    let fetched = stats.size - stats.reused.min(stats.size);
-    let seconds = (elapsed_ms.max(1)) as f64 / 1000.0;
-    let rate = fetched as f64 / seconds;
-    let mut line = format!(
-        "saved {path} ({}) in {seconds:.2} s, {}/s over {} connection{}",
-        format_size(stats.size),
-        format_size(rate as u64),
-        stats.connections,
-        if stats.connections == 1 { "" } else { "s" }
-    );
-    if stats.reused > 0 {
-        line.push_str(&format!(
-            "; {} reused from an earlier run",
-            format_size(stats.reused)
-        ));
+pub fn warn(message: &str) {
+    if !QUIET.load(Ordering::Relaxed) {
+        eprintln!("rangeget: {message}");
     }
-    if stats.retries > 0 {
-        line.push_str(&format!(
-            "; {} retr{}",
-            stats.retries,
-            if stats.retries == 1 { "y" } else { "ies" }
-        ));
+}
+
+/// A one-line progress display, only when stderr is a terminal the
+/// component owns (e.g. under `wasmtime run`); a host that draws its own
+/// progress gives it no terminal, and pipes get nothing.
+pub struct ProgressLine {
+    enabled: bool,
+    last_ms: u64,
+    start_ms: u64,
+    start_bytes: u64,
+}
+
+impl ProgressLine {
+    const INTERVAL_MS: u64 = 500;
+
+    pub fn new(now_ms: u64, start_bytes: u64) -> ProgressLine {
+        let enabled = !QUIET.load(Ordering::Relaxed) && get_terminal_stderr().is_some();
+        ProgressLine {
+            enabled,
+            last_ms: now_ms,
+            start_ms: now_ms,
+            start_bytes,
+        }
     }
-    line
+
+    pub fn update(&mut self, now_ms: u64, received: u64, total: Option<u64>) {
+        if !self.enabled || now_ms < self.last_ms + Self::INTERVAL_MS {
+            return;
+        }
+        self.last_ms = now_ms;
+        let seconds = (now_ms - self.start_ms).max(1) as f64 / 1000.0;
+        let rate = (received.saturating_sub(self.start_bytes)) as f64 / seconds;
+        let line = match total {
+            Some(total) => format!(
+                "{} / {} ({:.0}%) {}/s",
+                format_size(received),
+                format_size(total),
+                received as f64 * 100.0 / total.max(1) as f64,
+                format_size(rate as u64)
+            ),
+            None => format!("{} {}/s", format_size(received), format_size(rate as u64)),
+        };
+        // \r and clear-to-end-of-line redraw in place.
+        eprint!("\r{line}\x1b[K");
+    }
+
+    pub fn clear(&self) {
+        if self.enabled {
+            eprint!("\r\x1b[K");
+        }
+    }
 }

@@ -3,7 +3,7 @@
 
 use rangeget_core::options::Options;
 use rangeget_core::probe::ProbeMethod;
-use rangeget_core::RemoteObject;
+use rangeget_core::{Failure, RemoteObject};
 use wasip2::io::poll::poll;
 use wasip2::random::random::get_random_u64;
 
@@ -11,14 +11,14 @@ use super::clock;
 use super::http::{Read, Response, READ_SIZE};
 use super::output::{OutputDir, PartFile};
 use super::probe::probe;
-use super::report::{warn, Stats};
+use super::report::{warn, ProgressLine, Stats};
 
 pub fn download(
     out: &OutputDir,
     options: &Options,
     object: &RemoteObject,
     response: Option<Response>,
-) -> Result<Stats, String> {
+) -> Result<Stats, Failure> {
     if out.exists(&out.meta_name()) {
         out.remove(&out.meta_name())?;
     }
@@ -55,14 +55,17 @@ pub fn download(
                     connections: 1,
                 });
             }
-            Err(StreamError::Local(message)) => return Err(message),
+            Err(StreamError::Local(failure)) => return Err(failure),
             Err(StreamError::Remote(reason)) => {
                 failures += 1;
                 if failures > policy.max_retries {
-                    return Err(format!(
-                        "downloading {} failed {failures} times (last: {reason}); the server does not \
-                         support resuming, so each attempt starts from byte 0. Try again later or raise --retries",
-                        object.url
+                    return Err(Failure::new(
+                        reason.kind,
+                        format!(
+                            "downloading {} failed {failures} times (last: {reason}); the server does not \
+                             support resuming, so each attempt starts from byte 0. Try again later or raise --retries",
+                            object.url
+                        ),
                     ));
                 }
                 let delay = policy.delay_ms(failures, None, get_random_u64());
@@ -81,9 +84,9 @@ pub fn download(
 
 enum StreamError {
     /// The disk or file system failed: retrying the network will not help.
-    Local(String),
+    Local(Failure),
     /// The connection failed or the body was wrong: try again.
-    Remote(String),
+    Remote(Failure),
 }
 
 /// Writes the whole body from offset 0, never more than `expected` bytes.
@@ -95,11 +98,17 @@ fn stream(
     timeout_ms: u64,
 ) -> Result<u64, StreamError> {
     if response.status != 200 {
-        return Err(StreamError::Remote(format!("HTTP {}", response.status)));
+        return Err(StreamError::Remote(Failure::http(format!(
+            "HTTP {}",
+            response.status
+        ))));
     }
-    let body = response.into_body().map_err(StreamError::Remote)?;
+    let body = response
+        .into_body()
+        .map_err(|e| StreamError::Remote(Failure::network(e)))?;
     let mut written = 0u64;
     let mut last_progress = clock::now_ms();
+    let mut progress = ProgressLine::new(last_progress, 0);
     loop {
         let room = expected.map_or(READ_SIZE, |size| (size - written).min(READ_SIZE));
         if room == 0 {
@@ -112,26 +121,28 @@ fn stream(
                     .map_err(|e| StreamError::Local(out.fs_error("write", &out.part_name(), e)))?;
                 written += len;
                 last_progress = clock::now_ms();
+                progress.update(last_progress, written, expected);
             }
             Read::Wait => {
                 let deadline = clock::wake_at(last_progress + timeout_ms);
                 poll(&[body.pollable(), &deadline]);
                 if clock::now_ms() >= last_progress + timeout_ms {
-                    return Err(StreamError::Remote(format!(
+                    return Err(StreamError::Remote(Failure::network(format!(
                         "no data for {} s",
                         timeout_ms / 1000
-                    )));
+                    ))));
                 }
             }
             Read::End => break,
-            Read::Failed(reason) => return Err(StreamError::Remote(reason)),
+            Read::Failed(reason) => return Err(StreamError::Remote(Failure::network(reason))),
         }
     }
+    progress.clear();
     if let Some(size) = expected {
         if written != size {
-            return Err(StreamError::Remote(format!(
+            return Err(StreamError::Remote(Failure::network(format!(
                 "the body ended after {written} of {size} bytes"
-            )));
+            ))));
         }
     }
     part.sync_data()

@@ -1,0 +1,78 @@
+//! The live progress bar, drawn by the host from the bytes it carries for
+//! the component (the component itself never sees a terminal here).
+
+use std::io::IsTerminal;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::guest_output::Target;
+use crate::http_client::HttpClient;
+
+#[derive(Clone)]
+pub struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    /// A bar on stderr when it is a terminal and the user did not ask for quiet.
+    pub fn new(quiet: bool) -> Progress {
+        if quiet || !std::io::stderr().is_terminal() {
+            return Progress { bar: None };
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {bar:30.cyan/blue} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta:>4} {msg}",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> "),
+        );
+        Progress { bar: Some(bar) }
+    }
+
+    /// Prints a line of the component's output without tearing the bar.
+    pub fn print_line(&self, target: Target, line: &str) {
+        let print = || match target {
+            Target::Stdout => println!("{line}"),
+            Target::Stderr => eprintln!("{line}"),
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+    }
+
+    /// Updates the bar ten times a second until the download ends.
+    /// `reused` is what a previous run left on disk.
+    pub fn track(&self, client: &HttpClient, reused: u64) -> Option<tokio::task::JoinHandle<()>> {
+        let bar = self.bar.clone()?;
+        let client = client.clone();
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                let total = client.stats.total_size.load(Ordering::Relaxed);
+                let carried = client.stats.bytes_received.load(Ordering::Relaxed);
+                if total > 0 {
+                    bar.set_length(total);
+                    bar.set_position((reused + carried).min(total));
+                } else {
+                    bar.set_position(carried);
+                }
+                let connections = client.requests_in_flight();
+                bar.set_message(format!(
+                    "{connections} connection{}",
+                    if connections == 1 { "" } else { "s" }
+                ));
+            }
+        }))
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Traffic the origin saw, for assertions such as "the resumed download
+//! fetched only what was missing".
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::objects::lock;
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    body_bytes_sent: AtomicU64,
+    requests: AtomicU64,
+    range_headers: Mutex<Vec<String>>,
+}
+
+impl Counters {
+    pub(crate) fn record_request(&self, range_header: Option<&str>) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(range) = range_header {
+            lock(&self.range_headers).push(range.to_owned());
+        }
+    }
+
+    pub(crate) fn record_body_bytes(&self, len: u64) {
+        self.body_bytes_sent.fetch_add(len, Ordering::Relaxed);
+    }
+
+    pub(crate) fn body_bytes_sent(&self) -> u64 {
+        self.body_bytes_sent.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn range_headers(&self) -> Vec<String> {
+        lock(&self.range_headers).clone()
+    }
+
+    pub(crate) fn reset(&self) {
+        self.body_bytes_sent.store(0, Ordering::Relaxed);
+        self.requests.store(0, Ordering::Relaxed);
+        lock(&self.range_headers).clear();
+    }
+}

@@ -1,0 +1,229 @@
+//! The misbehaviours a request can ask for with `fault=F1,F2` and their
+//! numeric parameters, parsed once into a typed plan.
+
+use crate::query::{BadParameter, Query};
+
+/// One way to misbehave; the spelling in URLs is given by [`Fault::name`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// `ignore-range`: ignore `Range` and `If-Range`, always 200 with the
+    /// whole object, yet still advertise `Accept-Ranges: bytes`.
+    IgnoreRange,
+    /// `no-accept-ranges`: no `Accept-Ranges` header; ranges still work.
+    NoAcceptRanges,
+    /// `accept-ranges-none`: `Accept-Ranges: none` and ranges ignored.
+    AcceptRangesNone,
+    /// `head-405`: HEAD answered 405; GET unaffected.
+    Head405,
+    /// `head-403`: HEAD answered 403; GET unaffected.
+    Head403,
+    /// `no-length`: no `Content-Length` on HEAD and on GET without a range
+    /// (chunked), no `Accept-Ranges`; ranged GETs still get 206.
+    NoLength,
+    /// `truncate`: the first `truncate_times` (1) GET responses with a body
+    /// close the connection after half of it.
+    Truncate,
+    /// `overlong`: 206 bodies are followed by `overlong_extra` (4096)
+    /// unannounced bytes, then the connection closes.
+    Overlong,
+    /// `html-200`: the first `html_times` (1) range requests get a 200
+    /// `text/html` error page.
+    Html200,
+    /// `wrong-range`: the first `wrong_times` (1) range requests get the
+    /// range shifted by one byte (`Content-Range` and body agree).
+    WrongRange,
+    /// `status-416`: the first `status_times` (1) range requests get 416.
+    Status416,
+    /// `stall`: the first `stall_times` (1) GET responses go silent for
+    /// 600 s after headers and `stall_after` (0) body bytes.
+    Stall,
+    /// `trickle`: bodies paced at `trickle_rate` (1024) bytes/s.
+    Trickle,
+    /// `throttle`: bodies paced at `rate` (1M) bytes/s.
+    Throttle,
+    /// `status-503`: the first `status_times` (1) GETs get 503 with
+    /// `Retry-After: retry_after` (1; an HTTP-date if `retry_after_date=1`).
+    Status503,
+    /// `status-429`: as `status-503`, with 429.
+    Status429,
+    /// `status-500`: the first `status_times` (1) GETs get 500.
+    Status500,
+    /// `change-after`: the object is replaced once `change_after` (half the
+    /// size) of its bytes have been sent in total.
+    ChangeAfter,
+}
+
+impl Fault {
+    const ALL: [Fault; 18] = [
+        Fault::IgnoreRange,
+        Fault::NoAcceptRanges,
+        Fault::AcceptRangesNone,
+        Fault::Head405,
+        Fault::Head403,
+        Fault::NoLength,
+        Fault::Truncate,
+        Fault::Overlong,
+        Fault::Html200,
+        Fault::WrongRange,
+        Fault::Status416,
+        Fault::Stall,
+        Fault::Trickle,
+        Fault::Throttle,
+        Fault::Status503,
+        Fault::Status429,
+        Fault::Status500,
+        Fault::ChangeAfter,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Fault::IgnoreRange => "ignore-range",
+            Fault::NoAcceptRanges => "no-accept-ranges",
+            Fault::AcceptRangesNone => "accept-ranges-none",
+            Fault::Head405 => "head-405",
+            Fault::Head403 => "head-403",
+            Fault::NoLength => "no-length",
+            Fault::Truncate => "truncate",
+            Fault::Overlong => "overlong",
+            Fault::Html200 => "html-200",
+            Fault::WrongRange => "wrong-range",
+            Fault::Status416 => "status-416",
+            Fault::Stall => "stall",
+            Fault::Trickle => "trickle",
+            Fault::Throttle => "throttle",
+            Fault::Status503 => "status-503",
+            Fault::Status429 => "status-429",
+            Fault::Status500 => "status-500",
+            Fault::ChangeAfter => "change-after",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|fault| fault.name() == name)
+    }
+}
+
+/// Default for every `*_times` parameter: misbehave once, then recover.
+const DEFAULT_TIMES: u64 = 1;
+
+/// The faults a request asked for and their parameters, defaults filled in.
+#[derive(Debug)]
+pub(crate) struct FaultPlan {
+    faults: Vec<Fault>,
+    /// `truncate_times`: GET responses with a body cut at half.
+    pub(crate) truncate_times: u64,
+    /// `overlong_extra`: garbage bytes after each 206 body.
+    pub(crate) overlong_extra: u64,
+    /// `html_times`: range requests answered with an HTML page.
+    pub(crate) html_times: u64,
+    /// `wrong_times`: range requests answered with the range shifted by one.
+    pub(crate) wrong_times: u64,
+    /// `status_times`: requests answered with the status of a `status-*` fault.
+    pub(crate) status_times: u64,
+    /// `stall_times`: GET requests that go silent.
+    pub(crate) stall_times: u64,
+    /// `stall_after`: body bytes sent before going silent.
+    pub(crate) stall_after: u64,
+    /// `trickle_rate`: bytes per second of every body under `trickle`.
+    pub(crate) trickle_rate: u64,
+    /// `rate`: bytes per second of every body under `throttle`.
+    pub(crate) throttle_rate: u64,
+    /// `retry_after`: seconds announced by 503 and 429 answers.
+    pub(crate) retry_after: u64,
+    /// `retry_after_date=1`: announce them as an HTTP-date instead.
+    pub(crate) retry_after_as_date: bool,
+    /// `change_after`: object bytes sent before the object is replaced;
+    /// `None` means half the object.
+    pub(crate) change_after: Option<u64>,
+}
+
+impl FaultPlan {
+    pub(crate) fn parse(query: &Query) -> Result<Self, BadParameter> {
+        let faults = match query.get("fault") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(|name| {
+                    Fault::from_name(name).ok_or_else(|| {
+                        let known: Vec<_> = Fault::ALL.iter().map(|fault| fault.name()).collect();
+                        BadParameter(format!(
+                            "unknown fault {name:?}; known faults: {}",
+                            known.join(", ")
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let plan = FaultPlan {
+            faults,
+            truncate_times: query.count("truncate_times", DEFAULT_TIMES)?,
+            overlong_extra: query.byte_size("overlong_extra")?.unwrap_or(4096),
+            html_times: query.count("html_times", DEFAULT_TIMES)?,
+            wrong_times: query.count("wrong_times", DEFAULT_TIMES)?,
+            status_times: query.count("status_times", DEFAULT_TIMES)?,
+            stall_times: query.count("stall_times", DEFAULT_TIMES)?,
+            stall_after: query.byte_size("stall_after")?.unwrap_or(0),
+            trickle_rate: query.byte_size("trickle_rate")?.unwrap_or(1024),
+            throttle_rate: query.byte_size("rate")?.unwrap_or(1 << 20),
+            retry_after: query.count("retry_after", 1)?,
+            retry_after_as_date: query.flag("retry_after_date"),
+            change_after: query.byte_size("change_after")?,
+        };
+        if plan.has(Fault::Trickle) && plan.trickle_rate == 0 {
+            return Err(BadParameter("trickle_rate must be at least 1".into()));
+        }
+        if plan.has(Fault::Throttle) && plan.throttle_rate == 0 {
+            return Err(BadParameter("rate must be at least 1".into()));
+        }
+        Ok(plan)
+    }
+
+    pub(crate) fn has(&self, fault: Fault) -> bool {
+        self.faults.contains(&fault)
+    }
+
+    /// Bytes per second every body is limited to, if any; the slower one
+    /// wins when both `trickle` and `throttle` are given.
+    pub(crate) fn pace(&self) -> Option<u64> {
+        let trickle = self.has(Fault::Trickle).then_some(self.trickle_rate);
+        let throttle = self.has(Fault::Throttle).then_some(self.throttle_rate);
+        trickle.into_iter().chain(throttle).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(query: &str) -> Result<FaultPlan, BadParameter> {
+        FaultPlan::parse(&Query::parse(Some(query)))
+    }
+
+    #[test]
+    fn every_fault_name_round_trips() {
+        for fault in Fault::ALL {
+            assert_eq!(Fault::from_name(fault.name()), Some(fault));
+        }
+    }
+
+    #[test]
+    fn defaults_apply_and_unknown_faults_are_rejected_by_name() {
+        let defaults = plan("fault=truncate,throttle").unwrap();
+        assert!(defaults.has(Fault::Truncate) && !defaults.has(Fault::Stall));
+        assert_eq!(defaults.truncate_times, 1);
+        assert_eq!(defaults.pace(), Some(1 << 20));
+        assert_eq!(
+            plan("fault=throttle&rate=4M").unwrap().pace(),
+            Some(4 << 20)
+        );
+        assert_eq!(
+            plan("fault=throttle,trickle&rate=4M").unwrap().pace(),
+            Some(1024)
+        );
+        let error = plan("fault=truncate,explode").unwrap_err();
+        assert!(error.0.contains("\"explode\""), "{}", error.0);
+        assert!(plan("fault=throttle&rate=0").is_err());
+    }
+}

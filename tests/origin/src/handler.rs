@@ -1,0 +1,153 @@
+//! Routes each request to its answer: objects, redirects and the control
+//! endpoints.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::header::{ALLOW, CONTENT_TYPE, IF_RANGE, LOCATION, RANGE};
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::body::ResponseBody;
+use crate::connection::ConnectionCut;
+use crate::counters::Counters;
+use crate::object_response::{self, ObjectRequest};
+use crate::objects::ObjectTable;
+use crate::query::Query;
+use crate::routes::Route;
+
+/// Everything requests share for the lifetime of an origin.
+pub(crate) struct OriginState {
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) objects: ObjectTable,
+    pub(crate) local_addr: SocketAddr,
+}
+
+/// Statuses `/ra/{n}/...` cycles through by `n`, so a chain meets them all.
+const ABSOLUTE_REDIRECT_STATUSES: [u16; 5] = [301, 302, 303, 307, 308];
+
+pub(crate) fn handle<B>(
+    state: &OriginState,
+    connection: &Arc<ConnectionCut>,
+    request: &Request<B>,
+) -> Response<ResponseBody> {
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value: &hyper::header::HeaderValue| value.to_str().ok())
+    };
+    let range = header(RANGE);
+    state.counters.record_request(range);
+
+    let method = request.method();
+    let query_text = request.uri().query();
+    let fetch = method == Method::GET || method == Method::HEAD;
+    match Route::parse(request.uri().path()) {
+        Route::Object { name } if fetch => {
+            let query = Query::parse(query_text);
+            let object_request = ObjectRequest {
+                method,
+                name,
+                query: &query,
+                range,
+                if_range: header(IF_RANGE),
+            };
+            object_response::respond(state, connection, &object_request)
+        }
+        Route::Redirect {
+            hops_left,
+            rest,
+            absolute,
+        } if fetch => redirect(state, hops_left, rest, absolute, query_text),
+        Route::Loop if fetch => {
+            let location = with_query(request.uri().path().to_owned(), query_text);
+            redirect_response(StatusCode::FOUND, &location)
+        }
+        Route::Stats if method == Method::GET => stats(&state.counters),
+        Route::Replace { name } if method == Method::POST => {
+            let version = state.objects.entry(name).replace();
+            json_response(format!("{{\"version\":{version}}}"))
+        }
+        Route::Object { .. } | Route::Redirect { .. } | Route::Loop => {
+            method_not_allowed("GET, HEAD")
+        }
+        Route::Stats => method_not_allowed("GET"),
+        Route::Replace { .. } => method_not_allowed("POST"),
+        Route::NotFound => text_response(
+            StatusCode::NOT_FOUND,
+            "no such route; try /o/{name}?size=1M&fault=..., /r/{n}/{name}, /ra/{n}/{name}, \
+             /loop/{name}, /_stats or POST /_replace/{name}",
+        ),
+    }
+}
+
+fn redirect(
+    state: &OriginState,
+    hops_left: u32,
+    rest: &str,
+    absolute: bool,
+    query: Option<&str>,
+) -> Response<ResponseBody> {
+    let (prefix, status) = if absolute {
+        let status = ABSOLUTE_REDIRECT_STATUSES[hops_left as usize % 5];
+        (
+            format!("http://{}", state.local_addr),
+            StatusCode::from_u16(status).expect("redirect statuses are valid"),
+        )
+    } else {
+        (String::new(), StatusCode::FOUND)
+    };
+    let path = match hops_left.checked_sub(1) {
+        Some(next) => format!("/{}/{next}/{rest}", if absolute { "ra" } else { "r" }),
+        None => format!("/o/{rest}"),
+    };
+    redirect_response(status, &with_query(prefix + &path, query))
+}
+
+fn with_query(mut location: String, query: Option<&str>) -> String {
+    if let Some(query) = query {
+        location.push('?');
+        location.push_str(query);
+    }
+    location
+}
+
+fn redirect_response(status: StatusCode, location: &str) -> Response<ResponseBody> {
+    Response::builder()
+        .status(status)
+        .header(LOCATION, location)
+        .body(ResponseBody::Empty)
+        .expect("redirect locations come from valid request URIs")
+}
+
+fn stats(counters: &Counters) -> Response<ResponseBody> {
+    json_response(format!(
+        "{{\"body_bytes_sent\":{},\"requests\":{}}}",
+        counters.body_bytes_sent(),
+        counters.requests()
+    ))
+}
+
+fn method_not_allowed(allowed: &'static str) -> Response<ResponseBody> {
+    let mut response = text_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    response
+        .headers_mut()
+        .insert(ALLOW, hyper::header::HeaderValue::from_static(allowed));
+    response
+}
+
+fn json_response(json: String) -> Response<ResponseBody> {
+    Response::builder()
+        .header(CONTENT_TYPE, "application/json")
+        .body(ResponseBody::fixed(json + "\n"))
+        .expect("static headers are valid")
+}
+
+/// A plain-text answer carrying `message`, for errors a person may read.
+pub(crate) fn text_response(status: StatusCode, message: &str) -> Response<ResponseBody> {
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(ResponseBody::fixed(format!("{message}\n")))
+        .expect("static headers are valid")
+}

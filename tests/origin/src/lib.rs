@@ -1,0 +1,36 @@
+//! A deterministic HTTP/1.1 origin for testing `rangeget`, which misbehaves
+//! on request.
+//!
+//! Integration tests start an [`Origin`] on a free loopback port, run the
+//! real downloader against it and compare the file with
+//! [`expected_content`]; people run the `rangeget-test-origin` binary to
+//! try the downloader by hand. Everything about a scenario is in the URL:
+//!
+//! - `GET|HEAD /o/{name}?size=64M&fault=truncate,throttle&rate=4M`: object
+//!   `name` (the rest of the path, raw) of `size` bytes (default 1M; plain
+//!   bytes or K/M/G binary suffixes) with range support, a strong `ETag` and
+//!   `Last-Modified`, and the faults listed in `fault=` (each one and its
+//!   parameters is documented on the variants of `faults::Fault`).
+//! - `/r/{n}/{name}` and `/ra/{n}/{name}`: redirect chains (relative and
+//!   absolute) ending at `/o/{name}`; `/loop/{name}` redirects to itself.
+//! - `GET /_stats` and `POST /_replace/{name}`: counters and replacement.
+//!
+//! Content is generated on the fly from `(name, version, offset)`, so
+//! objects of any size cost no memory and serving is not the bottleneck.
+
+mod body;
+mod connection;
+mod content;
+mod counters;
+mod faults;
+mod handler;
+mod object_response;
+mod objects;
+mod pacing;
+mod query;
+mod range;
+mod routes;
+mod server;
+
+pub use content::{expected_content, fill_content};
+pub use server::Origin;

@@ -1,0 +1,97 @@
+//! The URL paths the origin answers, parsed into what they mean.
+
+/// Where a request path leads. Names are the raw path text, not
+/// percent-decoded, so any URL maps to exactly one object.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Route<'a> {
+    /// `/o/{name}`: the object itself.
+    Object {
+        name: &'a str,
+    },
+    /// `/r/{n}/{rest}` (relative `Location`) or `/ra/{n}/{rest}` (absolute):
+    /// redirects to `n - 1`, and at 0 to `/o/{rest}`.
+    Redirect {
+        hops_left: u32,
+        rest: &'a str,
+        absolute: bool,
+    },
+    /// `/loop/{name}`: redirects to itself forever.
+    Loop,
+    /// `GET /_stats`
+    Stats,
+    /// `POST /_replace/{name}`
+    Replace {
+        name: &'a str,
+    },
+    NotFound,
+}
+
+impl<'a> Route<'a> {
+    pub(crate) fn parse(path: &'a str) -> Route<'a> {
+        let non_empty = |text: &'a str| (!text.is_empty()).then_some(text);
+        if let Some(name) = path.strip_prefix("/o/").and_then(non_empty) {
+            return Route::Object { name };
+        }
+        if let Some(name) = path.strip_prefix("/_replace/").and_then(non_empty) {
+            return Route::Replace { name };
+        }
+        if path.strip_prefix("/loop/").and_then(non_empty).is_some() {
+            return Route::Loop;
+        }
+        if path == "/_stats" {
+            return Route::Stats;
+        }
+        for (prefix, absolute) in [("/r/", false), ("/ra/", true)] {
+            let Some(hops_and_rest) = path.strip_prefix(prefix) else {
+                continue;
+            };
+            let Some((hops, rest)) = hops_and_rest.split_once('/') else {
+                break;
+            };
+            if let (Ok(hops_left), Some(rest)) = (hops.parse(), non_empty(rest)) {
+                return Route::Redirect {
+                    hops_left,
+                    rest,
+                    absolute,
+                };
+            }
+        }
+        Route::NotFound
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_routes() {
+        assert_eq!(
+            Route::parse("/o/data.bin"),
+            Route::Object { name: "data.bin" }
+        );
+        assert_eq!(Route::parse("/o/a/b"), Route::Object { name: "a/b" });
+        assert_eq!(
+            Route::parse("/r/3/data.bin"),
+            Route::Redirect {
+                hops_left: 3,
+                rest: "data.bin",
+                absolute: false
+            }
+        );
+        assert_eq!(
+            Route::parse("/ra/0/x"),
+            Route::Redirect {
+                hops_left: 0,
+                rest: "x",
+                absolute: true
+            }
+        );
+        assert_eq!(Route::parse("/loop/x"), Route::Loop);
+        assert_eq!(Route::parse("/_stats"), Route::Stats);
+        assert_eq!(Route::parse("/_replace/x"), Route::Replace { name: "x" });
+        for unknown in ["/", "/o/", "/r/x/y", "/r/1/", "/r/1", "/other"] {
+            assert_eq!(Route::parse(unknown), Route::NotFound, "{unknown}");
+        }
+    }
+}
