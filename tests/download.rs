@@ -560,3 +560,13 @@ fn quiet_prints_nothing_on_success() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn without_output_the_file_is_named_after_the_url_inside_the_directory() {
+    let origin = Origin::start();
+    let dir = Scratch::new("dir-name");
+    let url = origin.url("/o/named.bin?size=5000");
+    let output = run(&[&url, "-d", dir.0.to_str().unwrap()]);
+    assert_success(&output);
+    assert_downloaded(&dir, "named.bin", "named.bin", 0, 5000);
+}

@@ -18,7 +18,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use rangeget_core::failure::EXIT_INTERRUPTED;
-use rangeget_core::naming::file_name_from_url;
 use rangeget_core::options::Options;
 use rangeget_core::{Failure, MetaFile};
 
@@ -73,11 +72,7 @@ fn main() -> ExitCode {
 }
 
 async fn download(mut options: Options, progress: &Progress) -> anyhow::Result<RunOutcome> {
-    let default_name = file_name_from_url(&options.url);
-    let output = match sandbox::map_output(
-        options.output.as_deref().unwrap_or(&default_name),
-        &default_name,
-    ) {
+    let output = match sandbox::grant_output(&mut options) {
         Ok(output) => output,
         Err(e) => {
             let failure = Failure::file(format!("{e:#}"));
@@ -85,7 +80,6 @@ async fn download(mut options: Options, progress: &Progress) -> anyhow::Result<R
             return Ok(RunOutcome::Failed(Some(failure.kind)));
         }
     };
-    options.output = Some(output.guest_path.clone());
     let timeout = Duration::from_secs(options.timeout_secs);
     let client = HttpClient::new(RequestLimits {
         max_in_flight: options.connections as usize,

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use rangeget_core::naming::file_name_from_url;
+use rangeget_core::options::Options;
 
 /// How the output path is exposed to the component.
 #[derive(Debug, PartialEq, Eq)]
@@ -14,6 +16,34 @@ pub struct OutputMapping {
     pub guest_dir: String,
     /// The `-o` value handed to the component.
     pub guest_path: String,
+}
+
+/// Decides the one directory the component may use and rewrites the
+/// options to name it as the component sees it.
+///
+/// With `-o`, that is the file's directory. Without it the component picks
+/// the name (from Content-Disposition or the URL), so it gets `-d DIR`
+/// (default `.`) and chooses inside it.
+pub fn grant_output(options: &mut Options) -> Result<OutputMapping> {
+    let url_name = file_name_from_url(&options.url);
+    if options.output.is_some() {
+        let path = options.output_path(&url_name);
+        let mapping = map_output(&path, &url_name)?;
+        options.output = Some(mapping.guest_path.clone());
+        options.dir = None;
+        return Ok(mapping);
+    }
+    let dir = options.dir.clone().unwrap_or_else(|| ".".to_string());
+    let host_dir = PathBuf::from(&dir);
+    if !host_dir.is_dir() {
+        bail!("the output directory {dir} does not exist; create it first (mkdir -p {dir})");
+    }
+    options.dir = Some(dir.clone());
+    Ok(OutputMapping {
+        guest_path: join_guest(&dir, &url_name),
+        host_dir,
+        guest_dir: dir,
+    })
 }
 
 /// Maps `output` (a file path, or an existing directory to save `default_name` in).

@@ -1,4 +1,88 @@
-//! Choosing a safe local file name when the user gave none.
+//! Choosing a safe local file name when the user gave none: from the
+//! server's `Content-Disposition` (RFC 6266), else from the URL path. Every
+//! name passes the sanitiser, so no server can make rangeget write outside
+//! its output directory.
+
+/// The name to save as: `Content-Disposition`'s if it has a usable one,
+/// otherwise the URL's.
+pub fn choose_file_name(content_disposition: Option<&str>, url: &str) -> String {
+    content_disposition
+        .and_then(file_name_from_content_disposition)
+        .unwrap_or_else(|| file_name_from_url(url))
+}
+
+/// The sanitised file name a `Content-Disposition` value carries.
+/// `filename*` (RFC 8187 encoded) wins over `filename`, as RFC 6266 says.
+pub fn file_name_from_content_disposition(value: &str) -> Option<String> {
+    let mut plain = None;
+    let mut extended = None;
+    for (name, raw) in parameters(value) {
+        match name.to_ascii_lowercase().as_str() {
+            "filename*" => extended = decode_ext_value(&raw),
+            "filename" => plain = Some(raw),
+            _ => {}
+        }
+    }
+    extended
+        .and_then(|n| sanitize_file_name(&n))
+        .or_else(|| plain.and_then(|n| sanitize_file_name(&n)))
+}
+
+/// `type; name=value; name="quoted \"value\""` → the (name, value) pairs.
+fn parameters(value: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut rest = match value.split_once(';') {
+        Some((_, params)) => params,
+        None => return pairs,
+    };
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ';']);
+        let Some((name, after)) = rest.split_once('=') else {
+            break;
+        };
+        let name = name.trim().to_string();
+        let after = after.trim_start();
+        let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, escaped)) = chars.next() {
+                            value.push(escaped);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            (value, &quoted[end.min(quoted.len())..])
+        } else {
+            let end = after.find(';').unwrap_or(after.len());
+            (after[..end].trim().to_string(), &after[end..])
+        };
+        pairs.push((name, value));
+        rest = remaining;
+    }
+    pairs
+}
+
+/// RFC 8187 `charset'language'percent-encoded`; UTF-8 and ISO-8859-1 only.
+fn decode_ext_value(value: &str) -> Option<String> {
+    let mut parts = value.splitn(3, '\'');
+    let charset = parts.next()?.to_ascii_lowercase();
+    let _language = parts.next()?;
+    let bytes = percent_decode_bytes(parts.next()?);
+    match charset.as_str() {
+        "utf-8" => String::from_utf8(bytes).ok(),
+        "iso-8859-1" => Some(bytes.into_iter().map(char::from).collect()),
+        _ => None,
+    }
+}
 
 /// The last path segment of `url`, percent-decoded and sanitised; falls
 /// back to `download` when nothing usable is left.
@@ -40,6 +124,10 @@ pub fn sanitize_file_name(name: &str) -> Option<String> {
 }
 
 fn percent_decode(s: &str) -> String {
+    String::from_utf8_lossy(&percent_decode_bytes(s)).into_owned()
+}
+
+fn percent_decode_bytes(s: &str) -> Vec<u8> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -55,7 +143,7 @@ fn percent_decode(s: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 #[cfg(test)]
@@ -84,7 +172,49 @@ mod tests {
         assert_eq!(sanitize_file_name("a\nb"), Some("a_b".into()));
     }
 
+    #[test]
+    fn content_disposition_names_are_used_and_sanitised() {
+        let cd = |v| file_name_from_content_disposition(v);
+        assert_eq!(
+            cd("attachment; filename=report.pdf"),
+            Some("report.pdf".into())
+        );
+        assert_eq!(
+            cd("attachment; filename=\"my \\\"big\\\" file.iso\""),
+            Some("my \"big\" file.iso".into())
+        );
+        assert_eq!(
+            cd("attachment; filename=\"fallback.txt\"; filename*=UTF-8''na%C3%AFve%20file.txt"),
+            Some("naïve file.txt".into())
+        );
+        assert_eq!(
+            cd("attachment; filename*=iso-8859-1'en'%A3%20rates.txt"),
+            Some("£ rates.txt".into())
+        );
+        assert_eq!(
+            cd("attachment; filename=\"../../etc/passwd\""),
+            Some("_.._etc_passwd".into())
+        );
+        assert_eq!(cd("attachment; filename=\"..\""), None);
+        assert_eq!(cd("inline"), None);
+        assert_eq!(
+            choose_file_name(Some("attachment"), "http://h/a/b.bin"),
+            "b.bin"
+        );
+        assert_eq!(
+            choose_file_name(Some("attachment; filename=x.bin"), "http://h/a/b.bin"),
+            "x.bin"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn content_disposition_never_yields_an_escaping_name(value in ".*") {
+            if let Some(n) = file_name_from_content_disposition(&value) {
+                prop_assert!(!n.contains('/') && !n.contains('\\') && !n.starts_with('.'));
+            }
+        }
+
         #[test]
         fn sanitised_names_are_plain_file_names(name in ".*") {
             if let Some(n) = sanitize_file_name(&name) {

@@ -26,9 +26,14 @@ pub struct Options {
     /// The http:// or https:// URL to download.
     pub url: String,
 
-    /// Where to save the file (default: the last segment of the URL, in the current directory).
+    /// Where to save the file (default: the server's Content-Disposition name,
+    /// else the last segment of the URL).
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     pub output: Option<String>,
+
+    /// Directory to save into (default: the current one); a relative -o is inside it.
+    #[arg(short = 'd', long = "dir", value_name = "DIR")]
+    pub dir: Option<String>,
 
     /// Range requests in flight at once.
     #[arg(short = 'x', long = "connections", value_name = "N", default_value_t = 4,
@@ -87,6 +92,14 @@ fn parse_checksum(text: &str) -> Result<String, String> {
     Ok(hex.to_ascii_lowercase())
 }
 
+fn join_path(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
 fn parse_chunk_size(text: &str) -> Result<u64, String> {
     let size = parse_size(text)?;
     if size < 4096 {
@@ -121,6 +134,9 @@ impl Options {
         if let Some(output) = &self.output {
             args.extend(["--output".into(), output.clone()]);
         }
+        if let Some(dir) = &self.dir {
+            args.extend(["--dir".into(), dir.clone()]);
+        }
         args.extend(["--connections".into(), self.connections.to_string()]);
         if let Some(chunk) = self.chunk_size {
             args.extend(["--chunk-size".into(), chunk.to_string()]);
@@ -143,6 +159,18 @@ impl Options {
             }
         }
         args
+    }
+
+    /// The path to write: `-o` (inside `-d` when relative), else
+    /// `server_name` (the name chosen from the server's answer) inside `-d`.
+    pub fn output_path(&self, server_name: &str) -> String {
+        let dir = self.dir.as_deref().filter(|d| !d.is_empty());
+        match (&self.output, dir) {
+            (Some(output), Some(dir)) if !output.starts_with('/') => join_path(dir, output),
+            (Some(output), _) => output.clone(),
+            (None, Some(dir)) => join_path(dir, server_name),
+            (None, None) => server_name.to_string(),
+        }
     }
 
     pub fn retry_policy(&self) -> RetryPolicy {
@@ -186,6 +214,23 @@ mod tests {
         .unwrap();
         assert_eq!(o.chunk_size, Some(4 << 20));
         assert_eq!(Options::parse_from(o.to_args()).unwrap(), o);
+    }
+
+    #[test]
+    fn output_path_combines_dir_and_names() {
+        let parse = |args: &[&str]| {
+            Options::parse_from([&["rangeget", "http://h/f"], args].concat()).unwrap()
+        };
+        assert_eq!(parse(&[]).output_path("srv.bin"), "srv.bin");
+        assert_eq!(parse(&["-d", "/dl"]).output_path("srv.bin"), "/dl/srv.bin");
+        assert_eq!(
+            parse(&["-d", "/dl", "-o", "x"]).output_path("srv.bin"),
+            "/dl/x"
+        );
+        assert_eq!(
+            parse(&["-d", "/dl", "-o", "/abs/x"]).output_path("srv.bin"),
+            "/abs/x"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! One download from probe to published file, restarting from a fresh
 //! probe whenever the remote object changes underneath.
 
-use rangeget_core::naming::file_name_from_url;
+use rangeget_core::naming::{choose_file_name, file_name_from_url};
 use rangeget_core::options::Options;
 use rangeget_core::probe::{ProbeMethod, TransferMode};
 use rangeget_core::report::Report;
@@ -10,7 +10,7 @@ use rangeget_core::Failure;
 use super::checksum::sha256_of_part;
 use super::clock;
 use super::output::OutputDir;
-use super::probe::probe;
+use super::probe::{probe, Probed};
 use super::ranged::{self, Outcome};
 use super::report::{warn, Stats};
 use super::single;
@@ -18,24 +18,24 @@ use super::single;
 /// A remote that keeps changing would otherwise loop forever.
 const MAX_RESTARTS: u32 = 3;
 
-/// Where the file goes, decided before anything is fetched.
-pub fn output_path(options: &Options) -> String {
-    options
-        .output
-        .clone()
-        .unwrap_or_else(|| file_name_from_url(&options.url))
+/// Where the file goes when nothing was learnt from the server (for
+/// reporting failures that happen before the probe answers).
+pub fn fallback_output_path(options: &Options) -> String {
+    options.output_path(&file_name_from_url(&options.url))
 }
 
 pub fn fetch(options: &Options) -> Result<Report, Failure> {
     let started_ms = clock::now_ms();
-    let path = output_path(options);
+    let probed = probe(&options.url, options, ProbeMethod::Head)?;
+    let server_name = choose_file_name(probed.object.content_disposition.as_deref(), &options.url);
+    let path = options.output_path(&server_name);
     let out = OutputDir::for_path(&path)?;
     if out.final_exists() && !options.force {
         return Err(Failure::file(format!(
             "{path} already exists; pass --force to overwrite it, or choose another path with -o"
         )));
     }
-    let (stats, final_url) = transfer(options, &out)?;
+    let (stats, final_url) = transfer(options, &out, probed)?;
     let sha256 = if options.checksum.is_some() || options.json {
         Some(sha256_of_part(&out)?)
     } else {
@@ -67,10 +67,15 @@ pub fn fetch(options: &Options) -> Result<Report, Failure> {
 }
 
 /// Fetches the whole object into `.part`; returns its stats and final URL.
-fn transfer(options: &Options, out: &OutputDir) -> Result<(Stats, String), Failure> {
+/// `first` is the probe already made; a restart probes afresh.
+fn transfer(options: &Options, out: &OutputDir, first: Probed) -> Result<(Stats, String), Failure> {
     let mut restarts = 0;
+    let mut first = Some(first);
     loop {
-        let probed = probe(&options.url, options, ProbeMethod::Head)?;
+        let probed = match first.take() {
+            Some(probed) => probed,
+            None => probe(&options.url, options, ProbeMethod::Head)?,
+        };
         let final_url = probed.object.url.clone();
         let stats = match probed.object.transfer_mode() {
             TransferMode::Ranged { size } => {

@@ -35,7 +35,7 @@ pub fn run() -> i32 {
         }
         Err(failure) => {
             if options.json {
-                let path = fetch::output_path(&options);
+                let path = fetch::fallback_output_path(&options);
                 println!(
                     "{}",
                     FailureReport::new(&options.url, &path, &failure).to_json()
