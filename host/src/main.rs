@@ -26,6 +26,12 @@ use crate::progress::Progress;
 use crate::runner::RunOutcome;
 
 fn main() -> ExitCode {
+    // A write past RLIMIT_FSIZE must fail with EFBIG, which the component
+    // reports as a file error, instead of killing the process with SIGXFSZ.
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let options = match Options::parse_from(std::env::args_os()) {
         Ok(options) => options,
         Err(err) => {

@@ -1,17 +1,23 @@
 //! The ranged-download state machine: which chunk to request next, how far
-//! each has come, when a failed one is retried, and when progress must be
-//! saved. The adapter feeds it byte counts and times and obeys its answers.
+//! each has come (and the digest of what it holds), when a failed or
+//! too-slow one is retried, what a resume must verify, and when progress
+//! is saved. The adapter feeds it bytes and times and obeys its answers.
 
-use crate::meta::{MetaChunk, MetaFile, SavedChunk, FORMAT_VERSION};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::meta::{digest_hex, parse_digest, MetaChunk, MetaFile, SavedChunk, FORMAT_VERSION};
 use crate::plan::plan_chunks;
 use crate::probe::RemoteObject;
 use crate::range::ByteRange;
 use crate::retry::RetryPolicy;
 
-/// Progress inside an unfinished chunk is saved at most this often (besides
-/// after every finished chunk): a kill then loses at most about this much
-/// transfer time per connection, while the meta is not rewritten per packet.
-pub const PROGRESS_SAVE_INTERVAL_MS: u64 = 1_000;
+/// Progress is saved (atomically, without fsync) at most this often. A
+/// `kill -9` keeps the page cache, so it loses only what arrived since the
+/// last save; at tens of MiB/s that is well under a MiB.
+pub const QUICK_SAVE_INTERVAL_MS: u64 = 10;
+/// Data and meta are synced to disk this often, bounding what a power loss
+/// can take (its damage is caught by the digests either way).
+pub const DURABLE_SAVE_INTERVAL_MS: u64 = 5_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ChunkState {
@@ -21,19 +27,25 @@ enum ChunkState {
     },
     InFlight {
         failures: u32,
-        last_progress_ms: u64,
-        /// Bytes written by this attempt; an attempt that moved forward
+        /// Start of the current speed window and bytes received in it.
+        window_start_ms: u64,
+        window_bytes: u64,
+        /// Bytes arrived in this attempt at a useful rate: such an attempt
         /// does not count against the retry budget.
         progressed: bool,
     },
-    Done,
+    Done {
+        digest: u128,
+    },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct Chunk {
     range: ByteRange,
     /// Bytes from `range.start()` already written to the file.
     received: u64,
+    /// Digest state over those `received` bytes.
+    hasher: Xxh3,
     state: ChunkState,
 }
 
@@ -44,24 +56,45 @@ pub struct ChunkRequest {
     pub range: ByteRange,
 }
 
+/// Bytes a previous run claims are on disk; the adapter reads them back
+/// and passes them to `Download::verify_bytes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub chunk: usize,
+    pub range: ByteRange,
+    digest: u128,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureVerdict {
     RetryAt { at_ms: u64, retry: u32 },
     GiveUp { failures: u32 },
 }
 
-#[derive(Clone, Debug)]
+/// What kind of save is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checkpoint {
+    None,
+    /// Replace the meta atomically; no fsync.
+    Quick,
+    /// Sync the data, then replace the meta and sync it too.
+    Durable,
+}
+
+#[derive(Clone)]
 pub struct Download {
     object: RemoteObject,
     size: u64,
     chunk_size: u64,
     chunks: Vec<Chunk>,
     policy: RetryPolicy,
-    /// Bytes that were already on disk when this run started.
+    /// Bytes verified to be on disk from a previous run.
     reused_bytes: u64,
-    last_checkpoint_ms: u64,
+    last_save_ms: u64,
+    last_durable_ms: u64,
     unsaved_progress: bool,
     unsaved_finished_chunk: bool,
+    undurable: bool,
 }
 
 impl Download {
@@ -69,14 +102,7 @@ impl Download {
     pub fn new(object: RemoteObject, size: u64, chunk_size: u64, policy: RetryPolicy) -> Download {
         let chunks = plan_chunks(size, chunk_size)
             .into_iter()
-            .map(|range| Chunk {
-                range,
-                received: 0,
-                state: ChunkState::Pending {
-                    failures: 0,
-                    not_before_ms: 0,
-                },
-            })
+            .map(Chunk::fresh)
             .collect();
         Download {
             object,
@@ -85,48 +111,68 @@ impl Download {
             chunks,
             policy,
             reused_bytes: 0,
-            last_checkpoint_ms: 0,
+            last_save_ms: 0,
+            last_durable_ms: 0,
             unsaved_progress: false,
             unsaved_finished_chunk: false,
+            undurable: false,
         }
     }
 
     /// Continues from a meta file that `MetaFile::resume_decision` accepted.
-    pub fn resume(object: RemoteObject, meta: &MetaFile, policy: RetryPolicy) -> Download {
-        let chunks: Vec<Chunk> = meta
-            .chunks
-            .iter()
-            .map(|c| {
-                let range = ByteRange::new(c.start, c.end).expect("meta was checked");
-                match c.state {
-                    SavedChunk::Done => Chunk {
-                        range,
-                        received: range.len(),
-                        state: ChunkState::Done,
-                    },
-                    SavedChunk::Pending { received } => Chunk {
-                        range,
-                        received,
-                        state: ChunkState::Pending {
-                            failures: 0,
-                            not_before_ms: 0,
-                        },
-                    },
+    /// Nothing it claims is trusted yet: every chunk starts empty, and the
+    /// returned claims must be read back and verified to count.
+    pub fn resume(
+        object: RemoteObject,
+        meta: &MetaFile,
+        policy: RetryPolicy,
+    ) -> (Download, Vec<Claim>) {
+        let mut download = Download::new(object, meta.size, meta.chunk_size, policy);
+        download.chunks = Vec::with_capacity(meta.chunks.len());
+        let mut claims = Vec::new();
+        for (index, saved) in meta.chunks.iter().enumerate() {
+            let range = ByteRange::new(saved.start, saved.end).expect("meta was checked");
+            let (claimed, digest) = match &saved.state {
+                SavedChunk::Done { xxh3 } => (range.len(), parse_digest(xxh3)),
+                SavedChunk::Pending { received, xxh3 } => {
+                    (*received, xxh3.as_deref().and_then(parse_digest))
                 }
-            })
-            .collect();
-        let reused_bytes = chunks.iter().map(|c| c.received).sum();
-        Download {
-            object,
-            size: meta.size,
-            chunk_size: meta.chunk_size,
-            chunks,
-            policy,
-            reused_bytes,
-            last_checkpoint_ms: 0,
-            unsaved_progress: false,
-            unsaved_finished_chunk: false,
+            };
+            if let (Some(digest), Some(claimed)) =
+                (digest, ByteRange::from_len(range.start(), claimed))
+            {
+                claims.push(Claim {
+                    chunk: index,
+                    range: claimed,
+                    digest,
+                });
+            }
+            download.chunks.push(Chunk::fresh(range));
         }
+        (download, claims)
+    }
+
+    /// Feeds bytes read back from the `.part` for `claim`, in order.
+    pub fn verify_bytes(&mut self, claim: &Claim, bytes: &[u8]) {
+        self.chunks[claim.chunk].hasher.update(bytes);
+    }
+
+    /// Accepts the claim if the bytes read back match its digest; otherwise
+    /// the chunk starts over. Returns whether it matched.
+    pub fn finish_verification(&mut self, claim: &Claim) -> bool {
+        let chunk = &mut self.chunks[claim.chunk];
+        if chunk.hasher.digest128() != claim.digest {
+            chunk.hasher = Xxh3::new();
+            return false;
+        }
+        chunk.received = claim.range.len();
+        self.reused_bytes += chunk.received;
+        if chunk.received == chunk.range.len() {
+            chunk.state = ChunkState::Done {
+                digest: claim.digest,
+            };
+        }
+        true
     }
 
     pub fn object(&self) -> &RemoteObject {
@@ -135,10 +181,6 @@ impl Download {
 
     pub fn size(&self) -> u64 {
         self.size
-    }
-
-    pub fn chunk_count(&self) -> usize {
-        self.chunks.len()
     }
 
     pub fn reused_bytes(&self) -> u64 {
@@ -158,7 +200,9 @@ impl Download {
     }
 
     pub fn is_complete(&self) -> bool {
-        self.chunks.iter().all(|c| c.state == ChunkState::Done)
+        self.chunks
+            .iter()
+            .all(|c| matches!(c.state, ChunkState::Done { .. }))
     }
 
     /// The next chunk whose backoff has passed, now marked in flight.
@@ -171,7 +215,8 @@ impl Download {
         };
         chunk.state = ChunkState::InFlight {
             failures,
-            last_progress_ms: now_ms,
+            window_start_ms: now_ms,
+            window_bytes: 0,
             progressed: false,
         };
         let range = chunk
@@ -192,23 +237,38 @@ impl Download {
         (c.range.start() + c.received, c.range.len() - c.received)
     }
 
-    /// Records `written` bytes of `chunk` as on disk. Returns true when the chunk is now complete.
-    pub fn on_written(&mut self, chunk: usize, written: u64, now_ms: u64) -> bool {
+    /// Records `data` as written at the chunk's write window. Returns true
+    /// when the chunk is now complete.
+    pub fn on_written(&mut self, chunk: usize, data: &[u8], now_ms: u64) -> bool {
         let c = &mut self.chunks[chunk];
-        let ChunkState::InFlight { failures, .. } = c.state else {
+        let ChunkState::InFlight {
+            failures,
+            window_start_ms,
+            window_bytes,
+            ..
+        } = c.state
+        else {
             return false;
         };
-        let written = written.min(c.range.len() - c.received);
-        c.received += written;
-        self.unsaved_progress |= written > 0;
+        let accepted = &data[..data.len().min((c.range.len() - c.received) as usize)];
+        let _ = now_ms;
+        c.hasher.update(accepted);
+        c.received += accepted.len() as u64;
+        if !accepted.is_empty() {
+            self.unsaved_progress = true;
+            self.undurable = true;
+        }
         if c.received == c.range.len() {
-            c.state = ChunkState::Done;
+            c.state = ChunkState::Done {
+                digest: c.hasher.digest128(),
+            };
             self.unsaved_finished_chunk = true;
             true
         } else {
             c.state = ChunkState::InFlight {
                 failures,
-                last_progress_ms: now_ms,
+                window_start_ms,
+                window_bytes: window_bytes + accepted.len() as u64,
                 progressed: true,
             };
             false
@@ -216,7 +276,7 @@ impl Download {
     }
 
     /// A request for `chunk` failed (error status, reset, short body,
-    /// timeout). Decides whether and when it is tried again.
+    /// stall). Decides whether and when it is tried again.
     pub fn on_failure(
         &mut self,
         chunk: usize,
@@ -255,51 +315,97 @@ impl Download {
         }
     }
 
-    /// In-flight chunks that made no progress for `timeout_ms`.
-    pub fn stalled_chunks(&self, now_ms: u64, timeout_ms: u64) -> Vec<usize> {
-        self.chunks
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| match c.state {
-                ChunkState::InFlight {
-                    last_progress_ms, ..
-                } if now_ms.saturating_sub(last_progress_ms) >= timeout_ms => Some(i),
-                _ => None,
-            })
-            .collect()
+    /// In-flight chunks that received fewer than `min_bytes` in the last
+    /// `timeout_ms` (a stall, or a trickle below any useful rate). Such an
+    /// attempt counts as a failure even if it delivered something. Chunks
+    /// that passed get a fresh window.
+    pub fn check_stalls(&mut self, now_ms: u64, timeout_ms: u64, min_bytes: u64) -> Vec<usize> {
+        let mut stalled = Vec::new();
+        for (index, c) in self.chunks.iter_mut().enumerate() {
+            let ChunkState::InFlight {
+                failures,
+                window_start_ms,
+                window_bytes,
+                ..
+            } = c.state
+            else {
+                continue;
+            };
+            if now_ms.saturating_sub(window_start_ms) < timeout_ms {
+                continue;
+            }
+            if window_bytes < min_bytes.max(1) {
+                c.state = ChunkState::InFlight {
+                    failures,
+                    window_start_ms,
+                    window_bytes,
+                    progressed: false,
+                };
+                stalled.push(index);
+            } else {
+                c.state = ChunkState::InFlight {
+                    failures,
+                    window_start_ms: now_ms,
+                    window_bytes: 0,
+                    progressed: true,
+                };
+            }
+        }
+        stalled
     }
 
-    /// The earliest moment something is due: a backoff ending, a stall
-    /// deadline, or a progress save. The adapter sleeps until then at most.
+    /// The earliest moment something is due: a backoff ending, a speed
+    /// window closing, or a save. The adapter sleeps until then at most.
     pub fn next_deadline_ms(&self, timeout_ms: u64) -> Option<u64> {
         let chunk_deadlines = self.chunks.iter().filter_map(|c| match c.state {
             ChunkState::Pending { not_before_ms, .. } if not_before_ms != u64::MAX => {
                 Some(not_before_ms)
             }
             ChunkState::InFlight {
-                last_progress_ms, ..
-            } => Some(last_progress_ms.saturating_add(timeout_ms)),
+                window_start_ms, ..
+            } => Some(window_start_ms.saturating_add(timeout_ms)),
             _ => None,
         });
-        let save = self
+        let quick = self
             .unsaved_progress
-            .then(|| self.last_checkpoint_ms + PROGRESS_SAVE_INTERVAL_MS);
-        chunk_deadlines.chain(save).min()
+            .then(|| self.last_save_ms + self.quick_interval_ms());
+        let durable = self
+            .undurable
+            .then_some(self.last_durable_ms + DURABLE_SAVE_INTERVAL_MS);
+        chunk_deadlines.chain(quick).chain(durable).min()
     }
 
-    /// Every finished chunk is saved at once; progress inside chunks at most
-    /// once per `PROGRESS_SAVE_INTERVAL_MS`.
-    pub fn checkpoint_due(&self, now_ms: u64) -> bool {
-        self.unsaved_finished_chunk
+    /// Finished chunks are saved at once, progress inside chunks every few
+    /// milliseconds, and everything is synced every few seconds.
+    pub fn checkpoint_due(&self, now_ms: u64) -> Checkpoint {
+        if self.undurable && now_ms.saturating_sub(self.last_durable_ms) >= DURABLE_SAVE_INTERVAL_MS
+        {
+            Checkpoint::Durable
+        } else if self.unsaved_finished_chunk
             || (self.unsaved_progress
-                && now_ms.saturating_sub(self.last_checkpoint_ms) >= PROGRESS_SAVE_INTERVAL_MS)
+                && now_ms.saturating_sub(self.last_save_ms) >= self.quick_interval_ms())
+        {
+            Checkpoint::Quick
+        } else {
+            Checkpoint::None
+        }
     }
 
-    /// The adapter calls this once the data is synced and the meta replaced.
-    pub fn mark_checkpointed(&mut self, now_ms: u64) {
-        self.last_checkpoint_ms = now_ms;
+    /// Large files have large metas; save them less often so rewriting the
+    /// meta never costs more than a small share of the bandwidth.
+    fn quick_interval_ms(&self) -> u64 {
+        QUICK_SAVE_INTERVAL_MS.max(self.chunks.len() as u64 / 10)
+    }
+
+    /// The adapter calls this once the save of `kind` has completed.
+    pub fn mark_checkpointed(&mut self, now_ms: u64, kind: Checkpoint) {
+        self.last_save_ms = now_ms;
         self.unsaved_progress = false;
         self.unsaved_finished_chunk = false;
+        if kind == Checkpoint::Durable {
+            self.last_durable_ms = now_ms;
+            self.undurable = false;
+        }
     }
 
     /// In-flight chunks go back to pending (their progress is kept): used
@@ -330,13 +436,30 @@ impl Download {
                     start: c.range.start(),
                     end: c.range.end(),
                     state: match c.state {
-                        ChunkState::Done => SavedChunk::Done,
+                        ChunkState::Done { digest } => SavedChunk::Done {
+                            xxh3: digest_hex(digest),
+                        },
                         _ => SavedChunk::Pending {
                             received: c.received,
+                            xxh3: (c.received > 0).then(|| digest_hex(c.hasher.digest128())),
                         },
                     },
                 })
                 .collect(),
+        }
+    }
+}
+
+impl Chunk {
+    fn fresh(range: ByteRange) -> Chunk {
+        Chunk {
+            range,
+            received: 0,
+            hasher: Xxh3::new(),
+            state: ChunkState::Pending {
+                failures: 0,
+                not_before_ms: 0,
+            },
         }
     }
 }
@@ -364,6 +487,30 @@ mod tests {
         }
     }
 
+    /// Deterministic file content for the tests.
+    fn content(size: u64) -> Vec<u8> {
+        (0..size).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    fn write(d: &mut Download, file: &[u8], chunk: usize, len: u64, now: u64) -> bool {
+        let (offset, remaining) = d.write_window(chunk);
+        let len = len.min(remaining);
+        d.on_written(chunk, &file[offset as usize..(offset + len) as usize], now)
+    }
+
+    /// Resumes from `meta`, verifying the claims against `disk`.
+    fn resume_against(meta: &MetaFile, disk: &[u8]) -> Download {
+        let (mut d, claims) = Download::resume(object(meta.size), meta, policy(2));
+        for claim in &claims {
+            d.verify_bytes(
+                claim,
+                &disk[claim.range.start() as usize..=claim.range.end() as usize],
+            );
+            d.finish_verification(claim);
+        }
+        d
+    }
+
     #[test]
     fn hands_out_each_chunk_once_until_it_fails() {
         let mut d = Download::new(object(25), 25, 10, policy(1));
@@ -384,9 +531,10 @@ mod tests {
 
     #[test]
     fn a_short_body_resumes_inside_its_chunk() {
+        let file = content(20);
         let mut d = Download::new(object(20), 20, 10, policy(3));
         let r = d.next_request(0).unwrap();
-        assert!(!d.on_written(r.chunk, 4, 5));
+        assert!(!write(&mut d, &file, r.chunk, 4, 5));
         assert!(matches!(
             d.on_failure(r.chunk, None, 5, 0),
             FailureVerdict::RetryAt { .. }
@@ -400,7 +548,7 @@ mod tests {
     fn writes_are_bounded_by_the_chunk() {
         let mut d = Download::new(object(20), 20, 10, policy(3));
         let r = d.next_request(0).unwrap();
-        assert!(d.on_written(r.chunk, 1_000, 1));
+        assert!(d.on_written(r.chunk, &[0u8; 1000], 1));
         assert_eq!(d.bytes_received(), 10);
     }
 
@@ -438,37 +586,65 @@ mod tests {
     }
 
     #[test]
-    fn stalled_chunks_are_reported_after_the_timeout() {
-        let mut d = Download::new(object(20), 20, 10, policy(2));
-        let a = d.next_request(0).unwrap();
-        let _b = d.next_request(0).unwrap();
-        d.on_written(a.chunk, 1, 500);
-        assert_eq!(d.stalled_chunks(999, 1000), Vec::<usize>::new());
-        assert_eq!(d.stalled_chunks(1000, 1000), vec![1]);
-        assert_eq!(d.next_deadline_ms(1000), Some(1000));
+    fn silent_and_trickling_chunks_are_stalled_fast_ones_are_not() {
+        let file = content(30);
+        let mut d = Download::new(object(30), 30, 10, policy(2));
+        let fast = d.next_request(0).unwrap();
+        let slow = d.next_request(0).unwrap();
+        let _silent = d.next_request(0).unwrap();
+        write(&mut d, &file, fast.chunk, 6, 500);
+        write(&mut d, &file, slow.chunk, 1, 500);
+        assert_eq!(d.check_stalls(999, 1000, 5), Vec::<usize>::new());
+        assert_eq!(d.check_stalls(1000, 1000, 5), vec![1, 2]);
+        // A trickle that made "progress" still uses up a retry.
+        assert_eq!(
+            d.on_failure(slow.chunk, None, 1000, 0),
+            FailureVerdict::RetryAt {
+                at_ms: 1000 + d.policy.delay_ms(1, None, 0),
+                retry: 1
+            }
+        );
+        // The fast chunk got a new window (the silent one is still reported
+        // until the adapter cancels it).
+        assert_eq!(d.check_stalls(1999, 1000, 5), vec![2]);
     }
 
     #[test]
-    fn finished_chunks_are_saved_at_once_progress_at_intervals() {
+    fn finished_chunks_are_saved_at_once_progress_quickly_and_synced_periodically() {
+        let file = content(20);
         let mut d = Download::new(object(20), 20, 10, policy(2));
         let a = d.next_request(0).unwrap();
-        d.on_written(a.chunk, 3, 10);
-        assert!(!d.checkpoint_due(10));
-        assert!(d.checkpoint_due(PROGRESS_SAVE_INTERVAL_MS));
-        d.mark_checkpointed(PROGRESS_SAVE_INTERVAL_MS);
-        d.on_written(a.chunk, 7, PROGRESS_SAVE_INTERVAL_MS + 1);
-        assert!(d.checkpoint_due(PROGRESS_SAVE_INTERVAL_MS + 1));
+        write(&mut d, &file, a.chunk, 3, 1);
+        assert_eq!(d.checkpoint_due(1), Checkpoint::None);
+        assert_eq!(d.checkpoint_due(QUICK_SAVE_INTERVAL_MS), Checkpoint::Quick);
+        d.mark_checkpointed(QUICK_SAVE_INTERVAL_MS, Checkpoint::Quick);
+        write(&mut d, &file, a.chunk, 7, QUICK_SAVE_INTERVAL_MS + 1);
+        assert_eq!(
+            d.checkpoint_due(QUICK_SAVE_INTERVAL_MS + 1),
+            Checkpoint::Quick
+        );
+        assert_eq!(
+            d.checkpoint_due(DURABLE_SAVE_INTERVAL_MS),
+            Checkpoint::Durable
+        );
+        d.mark_checkpointed(DURABLE_SAVE_INTERVAL_MS, Checkpoint::Durable);
+        assert_eq!(
+            d.checkpoint_due(2 * DURABLE_SAVE_INTERVAL_MS),
+            Checkpoint::None
+        );
     }
 
     #[test]
-    fn resume_skips_done_chunks_and_partial_prefixes() {
+    fn resume_keeps_only_what_the_disk_proves() {
+        let file = content(25);
         let mut d = Download::new(object(25), 25, 10, policy(2));
         let a = d.next_request(0).unwrap();
         let b = d.next_request(0).unwrap();
-        d.on_written(a.chunk, 10, 1);
-        d.on_written(b.chunk, 4, 1);
+        write(&mut d, &file, a.chunk, 10, 1);
+        write(&mut d, &file, b.chunk, 4, 1);
         let meta = d.to_meta("http://h/f");
-        let mut resumed = Download::resume(object(25), &meta, policy(2));
+
+        let mut resumed = resume_against(&meta, &file);
         assert_eq!(resumed.reused_bytes(), 14);
         assert_eq!(
             resumed.next_request(0).unwrap().range,
@@ -479,6 +655,38 @@ mod tests {
             ByteRange::new(20, 24).unwrap()
         );
         assert_eq!(resumed.next_request(0), None);
+
+        // A torn write (power loss) in the finished chunk: only it is refetched.
+        let mut torn = file.clone();
+        torn[3] ^= 0xFF;
+        let mut resumed = resume_against(&meta, &torn);
+        assert_eq!(resumed.reused_bytes(), 4);
+        assert_eq!(
+            resumed.next_request(0).unwrap().range,
+            ByteRange::new(0, 9).unwrap()
+        );
+        assert_eq!(
+            resumed.next_request(0).unwrap().range,
+            ByteRange::new(14, 19).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_resumed_partial_chunk_finishes_with_the_digest_of_the_whole_chunk() {
+        let file = content(10);
+        let mut d = Download::new(object(10), 10, 10, policy(2));
+        let r = d.next_request(0).unwrap();
+        write(&mut d, &file, r.chunk, 4, 1);
+        let mut resumed = resume_against(&d.to_meta("u"), &file);
+        let r = resumed.next_request(0).unwrap();
+        assert!(write(&mut resumed, &file, r.chunk, 6, 2));
+        let expected = xxhash_rust::xxh3::xxh3_128(&file);
+        assert_eq!(
+            resumed.to_meta("u").chunks[0].state,
+            SavedChunk::Done {
+                xxh3: digest_hex(expected)
+            }
+        );
     }
 
     proptest! {
@@ -492,6 +700,7 @@ mod tests {
         ) {
             let mut d = Download::new(object(size), size, chunk, policy(u32::MAX));
             let mut written = vec![0u8; size as usize];
+            let data = vec![0u8; 700];
             let mut active: Vec<usize> = Vec::new();
             let mut now = 0;
             for (pick, n, fail) in steps.into_iter().cycle().take(20_000) {
@@ -510,13 +719,32 @@ mod tests {
                 let (offset, remaining) = d.write_window(i);
                 let n = n.min(remaining);
                 for b in &mut written[offset as usize..(offset + n) as usize] { *b += 1; }
-                if d.on_written(i, n, now) { active.remove(slot); }
+                if d.on_written(i, &data[..n as usize], now) { active.remove(slot); }
             }
             if d.is_complete() {
                 prop_assert!(written.iter().all(|&b| b == 1));
             } else {
                 prop_assert!(written.iter().all(|&b| b <= 1));
             }
+        }
+
+        /// Saving and resuming at any point, with the disk intact, loses
+        /// nothing that was recorded.
+        #[test]
+        fn resume_after_any_save_keeps_every_recorded_byte(size in 1u64..5_000, chunk in 1u64..2_000, cut in 0u64..5_000) {
+            let file = content(size);
+            let mut d = Download::new(object(size), size, chunk, policy(3));
+            let mut budget = cut;
+            while let Some(r) = d.next_request(0) {
+                let n = budget.min(r.range.len());
+                budget -= n;
+                if n > 0 { write(&mut d, &file, r.chunk, n, 1); }
+                if budget == 0 { break; }
+            }
+            let recorded = d.bytes_received();
+            let resumed = resume_against(&d.to_meta("u"), &file);
+            prop_assert_eq!(resumed.bytes_received(), recorded);
+            prop_assert_eq!(resumed.reused_bytes(), recorded);
         }
     }
 }

@@ -24,7 +24,7 @@ pub mod retry;
 pub mod size;
 pub mod validate;
 
-pub use download::{ChunkRequest, Download, FailureVerdict};
+pub use download::{Checkpoint, ChunkRequest, Claim, Download, FailureVerdict};
 pub use failure::{Failure, FailureKind};
 pub use headers::Headers;
 pub use meta::MetaFile;

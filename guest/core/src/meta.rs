@@ -35,15 +35,37 @@ pub struct MetaChunk {
     pub state: SavedChunk,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A chunk's recorded state. Every claim that bytes are on disk carries
+/// their XXH3-128 digest (32 hex digits), so a resume can check the claim
+/// against the `.part` before trusting it: after a power loss, or a disk
+/// that rotted, the meta may promise bytes the file does not hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum SavedChunk {
     /// `received` bytes from `start` are on disk; the rest is still to fetch.
     Pending {
         #[serde(default)]
         received: u64,
+        /// Digest of the `received` bytes; absent when nothing was received.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        xxh3: Option<String>,
     },
-    Done,
+    Done {
+        xxh3: String,
+    },
+}
+
+/// Formats a digest the way the meta file stores it.
+pub fn digest_hex(digest: u128) -> String {
+    format!("{digest:032x}")
+}
+
+/// Parses a stored digest; `None` unless exactly 32 hex digits.
+pub fn parse_digest(hex: &str) -> Option<u128> {
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u128::from_str_radix(hex, 16).ok()
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -107,12 +129,26 @@ impl MetaFile {
             let Some(range) = ByteRange::new(chunk.start, chunk.end) else {
                 return bad(format!("chunk {i} ends before it starts"));
             };
-            if let SavedChunk::Pending { received } = chunk.state {
-                if received >= range.len() {
-                    return bad(format!(
-                        "chunk {i} claims {received} of {} bytes but is not done",
-                        range.len()
-                    ));
+            match &chunk.state {
+                SavedChunk::Pending { received, xxh3 } => {
+                    if *received >= range.len() {
+                        return bad(format!(
+                            "chunk {i} claims {received} of {} bytes but is not done",
+                            range.len()
+                        ));
+                    }
+                    if *received > 0 && xxh3.as_deref().and_then(parse_digest).is_none() {
+                        return bad(format!(
+                            "chunk {i} claims {received} bytes without a valid digest"
+                        ));
+                    }
+                }
+                SavedChunk::Done { xxh3 } => {
+                    if parse_digest(xxh3).is_none() {
+                        return bad(format!(
+                            "chunk {i} is done but its digest '{xxh3}' is invalid"
+                        ));
+                    }
                 }
             }
             next = chunk.end.saturating_add(1);
@@ -130,9 +166,9 @@ impl MetaFile {
     pub fn bytes_on_disk(&self) -> u64 {
         self.chunks
             .iter()
-            .map(|c| match c.state {
-                SavedChunk::Done => c.end - c.start + 1,
-                SavedChunk::Pending { received } => received,
+            .map(|c| match &c.state {
+                SavedChunk::Done { .. } => c.end - c.start + 1,
+                SavedChunk::Pending { received, .. } => *received,
             })
             .sum()
     }
@@ -200,17 +236,25 @@ mod tests {
                 MetaChunk {
                     start: 0,
                     end: 9,
-                    state: SavedChunk::Done,
+                    state: SavedChunk::Done {
+                        xxh3: digest_hex(1),
+                    },
                 },
                 MetaChunk {
                     start: 10,
                     end: 19,
-                    state: SavedChunk::Pending { received: 3 },
+                    state: SavedChunk::Pending {
+                        received: 3,
+                        xxh3: Some(digest_hex(2)),
+                    },
                 },
                 MetaChunk {
                     start: 20,
                     end: 24,
-                    state: SavedChunk::Pending { received: 0 },
+                    state: SavedChunk::Pending {
+                        received: 0,
+                        xxh3: None,
+                    },
                 },
             ],
         }
@@ -248,7 +292,25 @@ mod tests {
             Err(MetaError::Inconsistent(_))
         ));
         let mut overclaim = sample();
-        overclaim.chunks[1].state = SavedChunk::Pending { received: 10 };
+        overclaim.chunks[1].state = SavedChunk::Pending {
+            received: 10,
+            xxh3: Some(digest_hex(2)),
+        };
+        assert!(matches!(
+            MetaFile::parse(&overclaim.to_json()),
+            Err(MetaError::Inconsistent(_))
+        ));
+        let mut unverifiable = sample();
+        unverifiable.chunks[1].state = SavedChunk::Pending {
+            received: 3,
+            xxh3: None,
+        };
+        assert!(matches!(
+            MetaFile::parse(&unverifiable.to_json()),
+            Err(MetaError::Inconsistent(_))
+        ));
+        let mut bad_digest = sample();
+        bad_digest.chunks[0].state = SavedChunk::Done { xxh3: "xyz".into() };
         assert!(matches!(
             MetaFile::parse(&overclaim.to_json()),
             Err(MetaError::Inconsistent(_))
@@ -326,7 +388,12 @@ mod tests {
                 .map(|(i, r)| MetaChunk {
                     start: r.start(),
                     end: r.end(),
-                    state: if i % 3 == 0 { SavedChunk::Done } else { SavedChunk::Pending { received: progress % r.len() } },
+                    state: if i % 3 == 0 {
+                        SavedChunk::Done { xxh3: digest_hex(u128::from(progress) << 64 | i as u128) }
+                    } else {
+                        let received = progress % r.len();
+                        SavedChunk::Pending { received, xxh3: (received > 0).then(|| digest_hex(7)) }
+                    },
                 })
                 .collect();
             let meta = MetaFile { version: FORMAT_VERSION, url: "u".into(), size, etag: None, last_modified: Some("x".into()), chunk_size: chunk, chunks };

@@ -49,6 +49,11 @@ pub struct Options {
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout_secs: u64,
 
+    /// A chunk receiving less than BYTES per second over --timeout is
+    /// cancelled and retried (like curl's --speed-limit; 0 = only a silent one).
+    #[arg(long = "speed-limit", value_name = "BYTES", default_value = "1K", value_parser = parse_size)]
+    pub speed_limit: u64,
+
     /// Retries per chunk (attempts that made progress do not count).
     #[arg(long = "retries", value_name = "N", default_value_t = 5)]
     pub retries: u32,
@@ -182,6 +187,11 @@ impl Options {
 
     pub fn timeout_ms(&self) -> u64 {
         self.timeout_secs * 1000
+    }
+
+    /// Bytes a chunk must receive per --timeout window to count as moving.
+    pub fn min_bytes_per_window(&self) -> u64 {
+        self.speed_limit.saturating_mul(self.timeout_secs).max(1)
     }
 }
 

@@ -8,6 +8,7 @@ mod output;
 mod probe;
 mod ranged;
 mod report;
+mod resume;
 mod single;
 
 use rangeget_core::options::Options;

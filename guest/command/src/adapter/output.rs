@@ -90,8 +90,15 @@ impl OutputDir {
     }
 
     /// Replaces `name` so that a crash leaves either the old or the new
-    /// content, never a torn mix: write a temporary file, sync it, rename.
-    pub fn write_atomically(&self, name: &str, content: &[u8]) -> Result<(), Failure> {
+    /// content, never a torn mix: write a temporary file, rename it over.
+    /// `durable` also syncs the file and the directory, so the new content
+    /// survives a power loss, not just a killed process.
+    pub fn write_atomically(
+        &self,
+        name: &str,
+        content: &[u8],
+        durable: bool,
+    ) -> Result<(), Failure> {
         let tmp = format!("{name}.tmp");
         let file = self
             .dir
@@ -103,14 +110,18 @@ impl OutputDir {
             )
             .map_err(|e| self.fs_error("create", &tmp, e))?;
         write_all_at(&file, content, 0).map_err(|e| self.fs_error("write", &tmp, e))?;
-        file.sync().map_err(|e| self.fs_error("sync", &tmp, e))?;
+        if durable {
+            file.sync().map_err(|e| self.fs_error("sync", &tmp, e))?;
+        }
         drop(file);
         self.dir
             .rename_at(&tmp, &self.dir, name)
             .map_err(|e| self.fs_error("rename", &tmp, e))?;
-        // Makes the rename itself durable; not every runtime allows syncing a
-        // directory, and the rename is already atomic without it.
-        let _ = self.dir.sync();
+        if durable {
+            // Makes the rename itself durable; not every runtime allows syncing
+            // a directory, and the rename is already atomic without it.
+            let _ = self.dir.sync();
+        }
         Ok(())
     }
 

@@ -1,10 +1,8 @@
 //! Parallel validated range requests, multiplexed on one thread with
 //! `wasi:io/poll`, each body written at its chunk's offset.
 
-use rangeget_core::download::{ChunkRequest, Download, FailureVerdict};
-use rangeget_core::meta::{MetaFile, ResumeDecision};
+use rangeget_core::download::{Checkpoint, ChunkRequest, Download, FailureVerdict};
 use rangeget_core::options::Options;
-use rangeget_core::plan::default_chunk_size;
 use rangeget_core::redirect::MAX_REDIRECTS;
 use rangeget_core::size::format_size;
 use rangeget_core::validate::{check_range_response, RangeVerdict};
@@ -16,6 +14,7 @@ use super::clock;
 use super::http::{self, Body, PendingResponse, Read, Response, READ_SIZE};
 use super::output::{OutputDir, PartFile};
 use super::report::{warn, ProgressLine, Stats};
+use super::resume;
 
 pub enum Outcome {
     Finished(Stats),
@@ -77,7 +76,7 @@ pub fn download(
     object: RemoteObject,
     size: u64,
 ) -> Result<Outcome, Failure> {
-    let (download, part) = prepare(out, options, object, size)?;
+    let (download, part) = resume::prepare(out, options, object, size)?;
     let already_on_disk = download.bytes_received();
     let mut run = RangedRun {
         out,
@@ -173,11 +172,18 @@ impl RangedRun<'_> {
                 }
             }
 
-            for chunk in self.download.stalled_chunks(clock::now_ms(), timeout_ms) {
+            for chunk in self.download.check_stalls(
+                clock::now_ms(),
+                timeout_ms,
+                self.options.min_bytes_per_window(),
+            ) {
                 if let Some(index) = self.transfers.iter().position(|t| t.request.chunk == chunk) {
                     let request = self.transfers.swap_remove(index).request;
-                    let reason =
-                        Failure::network(format!("no data for {} s", self.options.timeout_secs));
+                    let reason = Failure::network(format!(
+                        "less than {} received in {} s",
+                        format_size(self.options.min_bytes_per_window()),
+                        self.options.timeout_secs
+                    ));
                     self.chunk_failed(request, reason, None)?;
                 }
             }
@@ -261,7 +267,7 @@ impl RangedRun<'_> {
                 response,
             }),
             Stop::Fatal(reason) => {
-                self.save()?;
+                self.save(Checkpoint::Durable)?;
                 Err(Failure::new(
                     reason.kind,
                     format!(
@@ -276,77 +282,32 @@ impl RangedRun<'_> {
     fn cancel_and_save(&mut self) -> Result<(), Failure> {
         self.transfers.clear();
         self.download.cancel_in_flight();
-        self.save()
+        self.save(Checkpoint::Durable)
     }
 
     fn checkpoint_if_due(&mut self) -> Result<(), Failure> {
-        if self.download.checkpoint_due(clock::now_ms()) {
-            self.save()?;
+        match self.download.checkpoint_due(clock::now_ms()) {
+            Checkpoint::None => Ok(()),
+            kind => self.save(kind),
         }
-        Ok(())
     }
 
-    /// Makes the written data durable, then records it: the meta must never
-    /// claim bytes that a power loss could still take away.
-    fn save(&mut self) -> Result<(), Failure> {
-        self.part
-            .sync_data()
-            .map_err(|e| self.out.fs_error("sync", &self.out.part_name(), e))?;
+    /// Records progress in the meta. Every claim there carries a digest
+    /// that a resume verifies, so a quick save (no fsync) is safe against a
+    /// power loss too; a durable one bounds how much such a loss can cost.
+    fn save(&mut self, kind: Checkpoint) -> Result<(), Failure> {
+        let durable = kind == Checkpoint::Durable;
+        if durable {
+            self.part
+                .sync_data()
+                .map_err(|e| self.out.fs_error("sync", &self.out.part_name(), e))?;
+        }
         let meta = self.download.to_meta(&self.options.url).to_json();
-        self.out.write_atomically(&self.out.meta_name(), &meta)?;
-        self.download.mark_checkpointed(clock::now_ms());
+        self.out
+            .write_atomically(&self.out.meta_name(), &meta, durable)?;
+        self.download.mark_checkpointed(clock::now_ms(), kind);
         Ok(())
     }
-}
-
-/// Continues a previous run when its meta is trustworthy and the remote is
-/// unchanged; otherwise starts clean, saying why.
-fn prepare(
-    out: &OutputDir,
-    options: &Options,
-    object: RemoteObject,
-    size: u64,
-) -> Result<(Download, PartFile), Failure> {
-    let policy = options.retry_policy();
-    let meta_name = out.meta_name();
-    let meta_display = format!("{}.part.meta", out.display);
-    match out.read(&meta_name)?.map(|bytes| MetaFile::parse(&bytes)) {
-        Some(Ok(meta)) => match meta.resume_decision(&options.url, &object) {
-            ResumeDecision::Resume => match out.open_part()? {
-                Some((part, len)) => match meta.check_part_len(len) {
-                    Ok(()) => {
-                        let download = Download::resume(object, &meta, policy);
-                        warn(&format!(
-                            "resuming: {} of {} already downloaded",
-                            format_size(download.reused_bytes()),
-                            format_size(size)
-                        ));
-                        return Ok((download, part));
-                    }
-                    Err(e) => warn(&format!("ignoring {meta_display}: {e}; starting over")),
-                },
-                None => warn(&format!("{} is missing; starting over", out.part_display())),
-            },
-            ResumeDecision::Restart(reason) => warn(&format!("{reason}; starting over")),
-        },
-        Some(Err(e)) => warn(&format!("ignoring {meta_display}: {e}; starting over")),
-        None if out.exists(&out.part_name()) => warn(&format!(
-            "{} has no {meta_display} describing it, so its content cannot be trusted; starting over",
-            out.part_display()
-        )),
-        None => {}
-    }
-    out.remove(&meta_name)?;
-    let part = out.create_part(Some(size))?;
-    let chunk_size = options
-        .chunk_size
-        .unwrap_or_else(|| default_chunk_size(size, options.connections));
-    let mut download = Download::new(object, size, chunk_size, policy);
-    // Saved before any byte arrives, so even a kill during the first chunk
-    // leaves a meta describing the `.part`.
-    out.write_atomically(&meta_name, &download.to_meta(&options.url).to_json())?;
-    download.mark_checkpointed(clock::now_ms());
-    Ok((download, part))
 }
 
 fn start(
@@ -472,7 +433,7 @@ fn copy_body(
                     return Step::Stop(Stop::Fatal(out.fs_error("write", &out.part_name(), e)));
                 }
                 copied += len;
-                if download.on_written(chunk, len, clock::now_ms()) {
+                if download.on_written(chunk, &data[..len as usize], clock::now_ms()) {
                     return Step::ChunkDone;
                 }
             }

@@ -1,0 +1,450 @@
+//! Hostile servers, hostile disks, kills at any moment: every case ends in
+//! PASS (exit 0, byte-exact file) or LOUD (a non-zero exit with a clear
+//! message, nothing at the destination, finished work kept). See
+//! docs/RELIABILITY.md for the table these tests prove.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use rangeget_test_origin::Origin;
+use support::*;
+
+/// Runs `rangeget ARGS` and checks the PASS outcome.
+fn assert_pass(origin: &Origin, name: &str, size: u64, query: &str, extra: &[&str]) -> String {
+    let dir = Scratch::new(&name.replace('.', "-"));
+    let url = origin.url(&format!("/o/{name}?size={size}{query}"));
+    let file = dir.arg(name);
+    let mut args = vec![url.as_str(), "-o", file.as_str()];
+    args.extend_from_slice(extra);
+    let output = run(&args);
+    assert_success(&output);
+    assert_downloaded(&dir, name, name, origin.object_version(name), size);
+    text(&output.stderr)
+}
+
+#[test]
+fn no_accept_ranges_header_downloads_as_one_stream() {
+    let origin = Origin::start();
+    let stderr = assert_pass(&origin, "nar.bin", 3 * MIB, "&fault=no-accept-ranges", &[]);
+    assert!(
+        stderr.contains("does not support range requests"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn accept_ranges_none_downloads_as_one_stream() {
+    let origin = Origin::start();
+    assert_pass(
+        &origin,
+        "arn.bin",
+        3 * MIB,
+        "&fault=accept-ranges-none",
+        &[],
+    );
+    assert!(
+        origin.range_requests().is_empty(),
+        "no range was asked of a server that refuses them"
+    );
+}
+
+#[test]
+fn head_answered_403_falls_back_to_get() {
+    let origin = Origin::start();
+    assert_pass(
+        &origin,
+        "h403.bin",
+        2 * MIB,
+        "&fault=head-403",
+        &["--chunk-size", "512K"],
+    );
+}
+
+#[test]
+fn chunked_body_without_length_downloads_as_one_stream() {
+    let origin = Origin::start();
+    assert_pass(
+        &origin,
+        "chunked.bin",
+        3 * MIB + 11,
+        "&fault=no-length",
+        &[],
+    );
+}
+
+#[test]
+fn html_page_instead_of_a_range_is_never_written() {
+    let origin = Origin::start();
+    let stderr = assert_pass(
+        &origin,
+        "html.bin",
+        2 * MIB,
+        "&fault=html-200&html_times=2",
+        &["--chunk-size", "512K"],
+    );
+    assert!(stderr.contains("unrelated body"), "{stderr}");
+}
+
+#[test]
+fn shifted_content_range_is_never_written() {
+    let origin = Origin::start();
+    let stderr = assert_pass(
+        &origin,
+        "shift.bin",
+        2 * MIB,
+        "&fault=wrong-range&wrong_times=2",
+        &["--chunk-size", "512K"],
+    );
+    assert!(stderr.contains("Content-Range"), "{stderr}");
+}
+
+#[test]
+fn spurious_416_is_retried() {
+    let origin = Origin::start();
+    assert_pass(
+        &origin,
+        "e416.bin",
+        MIB,
+        "&fault=status-416&status_times=2",
+        &["--chunk-size", "256K"],
+    );
+}
+
+#[test]
+fn server_errors_are_retried() {
+    let origin = Origin::start();
+    assert_pass(
+        &origin,
+        "e500.bin",
+        MIB,
+        "&fault=status-500&status_times=3",
+        &["--chunk-size", "256K"],
+    );
+}
+
+#[test]
+fn too_many_requests_with_an_http_date_retry_after() {
+    let origin = Origin::start();
+    let started = Instant::now();
+    let stderr = assert_pass(
+        &origin,
+        "e429.bin",
+        MIB,
+        "&fault=status-429&retry_after=2&retry_after_date=1",
+        &["--chunk-size", "256K"],
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the date was honoured"
+    );
+    assert!(stderr.contains("429"), "{stderr}");
+}
+
+#[test]
+fn object_of_a_new_size_replaced_mid_download_restarts_with_it() {
+    let origin = Origin::start();
+    let dir = Scratch::new("resized");
+    let size = 4 * MIB;
+    let url = origin.url(&format!("/o/rs.bin?size={size}&fault=throttle&rate=2M"));
+    let file = dir.arg("rs.bin");
+    let mut child = rangeget(&[&url, "-o", &file, "--chunk-size", "256K", "-x", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_progress(&dir.path("rs.bin.part.meta"), MIB, &mut child);
+    origin.set_size_override("rs.bin", Some(3 * MIB));
+    origin.replace_object("rs.bin");
+    let output = child.wait_with_output().unwrap();
+    assert_success(&output);
+    assert_downloaded(&dir, "rs.bin", "rs.bin", 1, 3 * MIB);
+    assert!(
+        text(&output.stderr).contains("changed"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn headers_then_silence_is_cancelled_and_retried() {
+    let origin = Origin::start();
+    let stderr = assert_pass(
+        &origin,
+        "stall.bin",
+        MIB,
+        "&fault=stall&stall_times=2&stall_after=1000",
+        &["--chunk-size", "256K", "--timeout", "1"],
+    );
+    assert!(stderr.contains("received in 1 s"), "{stderr}");
+}
+
+#[test]
+fn a_trickle_below_the_speed_limit_fails_loudly_with_progress_saved() {
+    let origin = Origin::start();
+    let dir = Scratch::new("trickle");
+    let url = origin.url("/o/tr.bin?size=1M&fault=trickle&trickle_rate=300");
+    let output = run(&[
+        &url,
+        "-o",
+        &dir.arg("tr.bin"),
+        "--timeout",
+        "1",
+        "--retries",
+        "1",
+        "--speed-limit",
+        "1K",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "network error: {}",
+        text(&output.stderr)
+    );
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("the same command"),
+        "says how to resume: {stderr}"
+    );
+    assert!(!dir.path("tr.bin").exists(), "nothing at the destination");
+    assert!(dir.path("tr.bin.part.meta").exists(), "progress kept");
+}
+
+#[test]
+fn connection_refused_at_first_then_up() {
+    let dir = Scratch::new("late-origin");
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{addr}/o/late.bin?size=1048576");
+    let child = rangeget(&[&url, "-o", &dir.arg("late.bin")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first attempt must have been refused before the origin comes up.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let meta = dir.path("late.bin.part.meta");
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(!meta.exists() && Instant::now() < deadline);
+    let _origin = Origin::start_on(addr).expect("the port is still free");
+    let output = child.wait_with_output().unwrap();
+    assert_success(&output);
+    assert_downloaded(&dir, "late.bin", "late.bin", 0, MIB);
+    assert!(
+        text(&output.stderr).contains("connection refused"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn redirect_chains_of_every_kind_are_followed() {
+    let origin = Origin::start();
+    let dir = Scratch::new("redirects");
+    // Absolute Locations cycling through 301, 302, 303, 307 and 308.
+    let url = origin.url("/ra/5/ra.bin?size=300000");
+    let output = run(&[&url, "-o", &dir.arg("ra.bin"), "--chunk-size", "64K"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "ra.bin", "ra.bin", 0, 300_000);
+}
+
+#[test]
+fn redirect_loop_is_a_clear_http_error() {
+    let origin = Origin::start();
+    let dir = Scratch::new("loop");
+    let output = run(&[&origin.url("/loop/x"), "-o", &dir.arg("x")]);
+    assert_eq!(output.status.code(), Some(4));
+    assert!(
+        text(&output.stderr).contains("redirect loop"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn torn_part_file_is_detected_and_only_the_damaged_chunk_refetched() {
+    let origin = Origin::start();
+    let dir = Scratch::new("torn");
+    let size = 4 * MIB;
+    let url = origin.url(&format!("/o/torn.bin?size={size}&fault=throttle&rate=2M"));
+    let file = dir.arg("torn.bin");
+    let args = [
+        url.as_str(),
+        "-o",
+        file.as_str(),
+        "--chunk-size",
+        "256K",
+        "-x",
+        "2",
+    ];
+    let mut child = rangeget(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_progress(&dir.path("torn.bin.part.meta"), 2 * MIB, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // What a power loss can leave: the meta says chunk 0 is done, but its
+    // bytes never reached the disk.
+    let part = dir.path("torn.bin.part");
+    let mut bytes = std::fs::read(&part).unwrap();
+    bytes[1000..5000].fill(0);
+    std::fs::write(&part, bytes).unwrap();
+
+    origin.reset_counters();
+    let output = run(&args);
+    assert_success(&output);
+    assert_downloaded(&dir, "torn.bin", "torn.bin", 0, size);
+    assert!(
+        text(&output.stderr).contains("did not match"),
+        "{}",
+        text(&output.stderr)
+    );
+    let ranges = origin.range_requests();
+    assert!(
+        ranges.contains(&"bytes=0-262143".to_string()),
+        "chunk 0 refetched: {ranges:?}"
+    );
+}
+
+#[test]
+fn ctrl_c_saves_progress_and_exits_130_then_the_same_command_resumes() {
+    let origin = Origin::start();
+    let dir = Scratch::new("sigint");
+    let size = 8 * MIB;
+    let url = origin.url(&format!("/o/int.bin?size={size}&fault=throttle&rate=1M"));
+    let file = dir.arg("int.bin");
+    let args = [url.as_str(), "-o", file.as_str(), "--chunk-size", "512K"];
+    let mut child = rangeget(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let meta = dir.path("int.bin.part.meta");
+    wait_for_progress(&meta, MIB, &mut child);
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    assert!(
+        text(&output.stderr).contains("run the same command again"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!dir.path("int.bin").exists());
+    let saved = progress_in_meta(&meta).unwrap();
+    assert!(saved >= MIB, "progress kept: {saved}");
+
+    origin.reset_counters();
+    let output = run(&args);
+    assert_success(&output);
+    assert_downloaded(&dir, "int.bin", "int.bin", 0, size);
+    assert!(origin.body_bytes_sent() <= size - saved);
+}
+
+#[test]
+fn file_size_limit_is_a_clear_file_error_with_nothing_at_the_destination() {
+    let origin = Origin::start();
+    let dir = Scratch::new("fsize");
+    let url = origin.url("/o/big.bin?size=4M");
+    // RLIMIT_FSIZE of 1 MiB (ulimit counts 1024-byte blocks).
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -f 1024 && exec '{}' '{url}' -o '{}'",
+            env!("CARGO_BIN_EXE_rangeget"),
+            dir.arg("big.bin")
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(6),
+        "file error: {}",
+        text(&output.stderr)
+    );
+    assert!(
+        text(&output.stderr).contains("file too large"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!dir.path("big.bin").exists());
+}
+
+/// A tiny deterministic generator, so the kill schedule is the same on
+/// every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next_in(&mut self, low: u64, high: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        low + (self.0 >> 33) % (high - low)
+    }
+}
+
+#[test]
+fn twenty_kills_at_random_moments_cost_under_ten_percent_extra() {
+    let origin = Origin::start();
+    let dir = Scratch::new("kill-loop");
+    let size = 40 * MIB;
+    // 4 connections of 512 KiB/s each: ~20 s of transfer, cut by 20 kills.
+    let url = origin.url(&format!("/o/loop.bin?size={size}&fault=throttle&rate=512K"));
+    let file = dir.arg("loop.bin");
+    let args = [url.as_str(), "-o", file.as_str(), "--chunk-size", "2M"];
+    let mut schedule = Lcg(42);
+    let mut kills = 0;
+    loop {
+        let mut child = rangeget(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if kills == 20 {
+            assert!(child.wait().unwrap().success(), "the last run completes");
+            break;
+        }
+        let deadline = Instant::now() + Duration::from_millis(schedule.next_in(300, 1500));
+        let finished = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "rangeget failed during the kill loop");
+                break true;
+            }
+            if Instant::now() >= deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        if finished {
+            break;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+        assert!(
+            !dir.path("loop.bin").exists(),
+            "nothing at the destination after kill {kills}"
+        );
+    }
+    assert_downloaded(&dir, "loop.bin", "loop.bin", 0, size);
+    let sent = origin.body_bytes_sent();
+    let extra = (sent - size) as f64 * 100.0 / size as f64;
+    eprintln!(
+        "{kills} kills: the origin sent {sent} bytes for a {size}-byte file ({extra:.1} % extra)"
+    );
+    assert!(
+        kills >= 15,
+        "the loop really interrupted the download ({kills} kills)"
+    );
+    assert!(
+        extra <= 10.0,
+        "{extra:.1} % more than the file was sent over {kills} kills"
+    );
+}

@@ -1,0 +1,116 @@
+//! What every end-to-end test needs: the binary, scratch directories,
+//! and assertions on the bytes on disk and in the meta file.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rangeget_test_origin::expected_content;
+
+pub const MIB: u64 = 1 << 20;
+
+pub fn rangeget(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rangeget"));
+    command.args(args).stdin(Stdio::null());
+    command
+}
+
+pub fn run(args: &[&str]) -> Output {
+    rangeget(args).output().expect("rangeget runs")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A scratch directory removed when the test ends.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("rangeget-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    pub fn arg(&self, name: &str) -> String {
+        self.path(name).to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "rangeget failed with {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+/// The download finished, byte-exact, with no leftovers next to it.
+pub fn assert_downloaded(dir: &Scratch, file: &str, name: &str, version: u64, size: u64) {
+    let bytes = std::fs::read(dir.path(file)).expect("the final file exists");
+    assert_eq!(bytes.len() as u64, size, "size of {file}");
+    assert!(
+        bytes == expected_content(name, version, size),
+        "{file} differs from version {version} of {name}"
+    );
+    assert!(
+        !dir.path(&format!("{file}.part")).exists(),
+        ".part left behind"
+    );
+    assert!(
+        !dir.path(&format!("{file}.part.meta")).exists(),
+        ".part.meta left behind"
+    );
+}
+
+/// Bytes the meta file records as on disk (finished chunks plus progress
+/// inside unfinished ones).
+pub fn progress_in_meta(meta: &Path) -> Option<u64> {
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(meta).ok()?).ok()?;
+    let chunks = json["chunks"].as_array()?;
+    Some(
+        chunks
+            .iter()
+            .map(|c| {
+                let len = c["end"].as_u64().unwrap() - c["start"].as_u64().unwrap() + 1;
+                if c["state"] == "done" {
+                    len
+                } else {
+                    c["received"].as_u64().unwrap_or(0)
+                }
+            })
+            .sum(),
+    )
+}
+
+/// Waits (polling, bounded) until the meta records at least `bytes` of progress.
+pub fn wait_for_progress(meta: &Path, bytes: u64, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while progress_in_meta(meta).unwrap_or(0) < bytes {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "rangeget exited before it was killed"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no progress recorded in {}",
+            meta.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
