@@ -465,3 +465,46 @@ fn without_output_the_file_is_named_after_the_url_inside_the_directory() {
     assert_success(&output);
     assert_downloaded(&dir, "named.bin", "named.bin", 0, 5000);
 }
+
+#[test]
+fn custom_headers_and_user_agent_reach_every_request() {
+    let origin = Origin::start();
+    let dir = Scratch::new("headers");
+    let size = MIB;
+    let url = origin.url(&format!(
+        "/o/auth.bin?size={size}&require_header=Authorization:Bearer%20s3cret"
+    ));
+    let output = run(&[&url, "-o", &dir.arg("auth.bin")]);
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "refused without the header: {}",
+        text(&output.stderr)
+    );
+    let output = run(&[
+        &url,
+        "-o",
+        &dir.arg("auth.bin"),
+        "-H",
+        "Authorization: Bearer s3cret",
+        "--chunk-size",
+        "256K",
+    ]);
+    assert_success(&output);
+    assert_downloaded(&dir, "auth.bin", "auth.bin", 0, size);
+
+    let url = origin.url(&format!(
+        "/o/ua.bin?size={size}&require_header=User-Agent:fetcher/9"
+    ));
+    let output = run(&[
+        &url,
+        "-o",
+        &dir.arg("ua.bin"),
+        "-A",
+        "fetcher/9",
+        "--chunk-size",
+        "256K",
+    ]);
+    assert_success(&output);
+    assert_downloaded(&dir, "ua.bin", "ua.bin", 0, size);
+}

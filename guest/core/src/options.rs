@@ -72,6 +72,14 @@ pub struct Options {
     #[arg(long = "checksum", value_name = "sha256=HEX", value_parser = parse_checksum)]
     pub checksum: Option<String>,
 
+    /// Extra request header, e.g. -H 'Authorization: Bearer ...' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+
+    /// The User-Agent header to send.
+    #[arg(short = 'A', long = "user-agent", value_name = "TEXT")]
+    pub user_agent: Option<String>,
+
     /// Print one JSON object per file on stdout instead of the summary line.
     #[arg(long = "json")]
     pub json: bool,
@@ -79,6 +87,36 @@ pub struct Options {
     /// No progress display, warnings or summary; errors are still printed.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+}
+
+/// Headers rangeget must control itself: ranges are validated against
+/// exactly what it asked for, in the identity encoding.
+const MANAGED_HEADERS: [&str; 4] = ["range", "if-range", "accept-encoding", "host"];
+
+/// Accepts `Name: value` (a valid token name, no line breaks).
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("'{text}' is not a header; use 'Name: value'"))?;
+    let name = name.trim();
+    let valid_name = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid_name {
+        return Err(format!("'{name}' is not a valid header name"));
+    }
+    if value.contains(['\r', '\n']) {
+        return Err(format!(
+            "the value of header '{name}' contains a line break"
+        ));
+    }
+    if MANAGED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "rangeget sets '{name}' itself (it validates every range against what it asked for)"
+        ));
+    }
+    Ok((name.to_string(), value.trim().to_string()))
 }
 
 /// Accepts `sha256=HEX` and returns the lower-case hex digest.
@@ -158,6 +196,12 @@ impl Options {
         if let Some(sha256) = &self.checksum {
             args.extend(["--checksum".into(), format!("sha256={sha256}")]);
         }
+        for (name, value) in &self.headers {
+            args.extend(["--header".into(), format!("{name}: {value}")]);
+        }
+        if let Some(agent) = &self.user_agent {
+            args.extend(["--user-agent".into(), agent.clone()]);
+        }
         for (flag, set) in [("--json", self.json), ("--quiet", self.quiet)] {
             if set {
                 args.push(flag.into());
@@ -187,6 +231,25 @@ impl Options {
 
     pub fn timeout_ms(&self) -> u64 {
         self.timeout_secs * 1000
+    }
+
+    /// Headers for every request: the User-Agent, then the user's -H ones
+    /// (a -H User-Agent wins over -A and the default).
+    pub fn request_headers(&self) -> Vec<(String, String)> {
+        let mut headers = Vec::with_capacity(self.headers.len() + 1);
+        if !self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("user-agent"))
+        {
+            let agent = self
+                .user_agent
+                .clone()
+                .unwrap_or_else(|| concat!("rangeget/", env!("CARGO_PKG_VERSION")).to_string());
+            headers.push(("User-Agent".to_string(), agent));
+        }
+        headers.extend(self.headers.iter().cloned());
+        headers
     }
 
     /// Bytes a chunk must receive per --timeout window to count as moving.
@@ -227,6 +290,27 @@ mod tests {
     }
 
     #[test]
+    fn user_agent_defaults_and_can_be_replaced() {
+        let parse = |args: &[&str]| {
+            Options::parse_from([&["rangeget", "http://h/f"], args].concat()).unwrap()
+        };
+        assert!(parse(&[]).request_headers()[0].1.starts_with("rangeget/"));
+        assert_eq!(
+            parse(&["-A", "me"]).request_headers(),
+            [("User-Agent".to_string(), "me".to_string())]
+        );
+        let headers =
+            parse(&["-A", "me", "-H", "user-agent: them", "-H", "X: y"]).request_headers();
+        assert_eq!(
+            headers,
+            [
+                ("user-agent".to_string(), "them".to_string()),
+                ("X".to_string(), "y".to_string())
+            ]
+        );
+    }
+
+    #[test]
     fn output_path_combines_dir_and_names() {
         let parse = |args: &[&str]| {
             Options::parse_from([&["rangeget", "http://h/f"], args].concat()).unwrap()
@@ -252,6 +336,9 @@ mod tests {
             vec!["rangeget", "http://h/f", "--chunk-size", "12Q"],
             vec!["rangeget", "http://h/f", "--bogus"],
             vec!["rangeget", "http://h/f", "--checksum", "md5=abc"],
+            vec!["rangeget", "http://h/f", "-H", "no colon"],
+            vec!["rangeget", "http://h/f", "-H", "Range: bytes=0-1"],
+            vec!["rangeget", "http://h/f", "-H", "Bad Name: x"],
             vec!["rangeget", "http://h/f", "--checksum", "sha256=abc"],
         ] {
             let err = Options::parse_from(&args).unwrap_err();

@@ -22,6 +22,15 @@ pub(crate) struct OriginState {
     pub(crate) local_addr: SocketAddr,
 }
 
+/// `require_header=Name:Value` makes an object answer 401 unless the request
+/// carries exactly that header, so clients' custom headers can be tested.
+fn missing_required_header<'a>(query: &'a Query, headers: &hyper::HeaderMap) -> Option<&'a str> {
+    let required = query.get("require_header")?;
+    let (name, value) = required.split_once(':')?;
+    let sent = headers.get(name.trim()).and_then(|v| v.to_str().ok());
+    (sent != Some(value.trim())).then_some(required)
+}
+
 /// Statuses `/ra/{n}/...` cycles through by `n`, so a chain meets them all.
 const ABSOLUTE_REDIRECT_STATUSES: [u16; 5] = [301, 302, 303, 307, 308];
 
@@ -45,6 +54,12 @@ pub(crate) fn handle<B>(
     match Route::parse(request.uri().path()) {
         Route::Object { name } if fetch => {
             let query = Query::parse(query_text);
+            if let Some(missing) = missing_required_header(&query, request.headers()) {
+                return text_response(
+                    StatusCode::UNAUTHORIZED,
+                    &format!("this object requires {missing}"),
+                );
+            }
             let object_request = ObjectRequest {
                 method,
                 name,

@@ -42,85 +42,109 @@ pub enum Read {
     Failed(String),
 }
 
-pub fn get(
-    url: &str,
-    extra_headers: &[(&str, String)],
+/// Request settings shared by every request of a run: the user's headers
+/// and the timeouts the runtime should enforce.
+pub struct Client {
+    headers: Vec<(String, String)>,
+    connect_timeout_ms: u64,
     timeout_ms: u64,
-) -> Result<PendingResponse, String> {
-    send(Method::Get, url, extra_headers, timeout_ms)
 }
 
-pub fn head(url: &str, timeout_ms: u64) -> Result<PendingResponse, String> {
-    send(Method::Head, url, &[], timeout_ms)
-}
-
-fn send(
-    method: Method,
-    url: &str,
-    extra_headers: &[(&str, String)],
-    timeout_ms: u64,
-) -> Result<PendingResponse, String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL '{url}': {e}"))?;
-    let scheme = match parsed.scheme() {
-        "http" => Scheme::Http,
-        "https" => Scheme::Https,
-        other => return Err(format!("unsupported scheme '{other}' in {url}")),
-    };
-    let authority = match (parsed.host_str(), parsed.port()) {
-        (Some(host), Some(port)) => format!("{host}:{port}"),
-        (Some(host), None) => host.to_string(),
-        (None, _) => return Err(format!("no host in URL '{url}'")),
-    };
-    let mut path = parsed.path().to_string();
-    if let Some(query) = parsed.query() {
-        path.push('?');
-        path.push_str(query);
+impl Client {
+    /// The settings `options` asks for: headers, connect and read timeouts.
+    pub fn for_options(options: &rangeget_core::options::Options) -> Client {
+        Client::new(
+            options.request_headers(),
+            options.connect_timeout_secs * 1000,
+            options.timeout_ms(),
+        )
     }
 
-    let headers = Fields::new();
-    let mut all: Vec<(&str, String)> = vec![
-        (
-            "user-agent",
-            concat!("rangeget/", env!("CARGO_PKG_VERSION")).to_string(),
-        ),
+    pub fn new(headers: Vec<(String, String)>, connect_timeout_ms: u64, timeout_ms: u64) -> Client {
+        Client {
+            headers,
+            connect_timeout_ms,
+            timeout_ms,
+        }
+    }
+
+    /// A GET with `extra_headers` (such as Range) after the common ones.
+    pub fn get(
+        &self,
+        url: &str,
+        extra_headers: &[(&str, String)],
+    ) -> Result<PendingResponse, String> {
+        self.send(Method::Get, url, extra_headers)
+    }
+
+    pub fn head(&self, url: &str) -> Result<PendingResponse, String> {
+        self.send(Method::Head, url, &[])
+    }
+
+    fn send(
+        &self,
+        method: Method,
+        url: &str,
+        extra_headers: &[(&str, String)],
+    ) -> Result<PendingResponse, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL '{url}': {e}"))?;
+        let scheme = match parsed.scheme() {
+            "http" => Scheme::Http,
+            "https" => Scheme::Https,
+            other => return Err(format!("unsupported scheme '{other}' in {url}")),
+        };
+        let authority = match (parsed.host_str(), parsed.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            (None, _) => return Err(format!("no host in URL '{url}'")),
+        };
+        let mut path = parsed.path().to_string();
+        if let Some(query) = parsed.query() {
+            path.push('?');
+            path.push_str(query);
+        }
+
+        let headers = Fields::new();
         // A compressed body would have a different length than the ranges.
-        ("accept-encoding", "identity".to_string()),
-    ];
-    all.extend(extra_headers.iter().cloned());
-    for (name, value) in all {
-        headers
-            .append(name, value.as_bytes())
-            .map_err(|e| format!("cannot set header {name}: {e:?}"))?;
+        let identity = [("accept-encoding", "identity".to_string())];
+        let common = self.headers.iter().map(|(n, v)| (n.as_str(), v));
+        let specific = identity.iter().chain(extra_headers).map(|(n, v)| (*n, v));
+        for (name, value) in common.chain(specific) {
+            headers
+                .append(name, value.as_bytes())
+                .map_err(|e| format!("cannot send header '{name}': {e:?}"))?;
+        }
+        let request = OutgoingRequest::new(headers);
+        let fail = |what: &str| format!("cannot build request for {url}: invalid {what}");
+        request.set_method(&method).map_err(|_| fail("method"))?;
+        request
+            .set_scheme(Some(&scheme))
+            .map_err(|_| fail("scheme"))?;
+        request
+            .set_authority(Some(&authority))
+            .map_err(|_| fail("authority"))?;
+        request
+            .set_path_with_query(Some(&path))
+            .map_err(|_| fail("path"))?;
+
+        let options = RequestOptions::new();
+        let timeout_ns = self.timeout_ms.saturating_mul(1_000_000);
+        // Runtimes may refuse to let a guest set these; the core's own stall
+        // detection still applies then.
+        let _ =
+            options.set_connect_timeout(Some(self.connect_timeout_ms.saturating_mul(1_000_000)));
+        let _ = options.set_first_byte_timeout(Some(timeout_ns));
+        let _ = options.set_between_bytes_timeout(Some(timeout_ns));
+
+        // The body of a GET is never opened: opening it and racing its `finish`
+        // against the response is what makes some clients see reset connections.
+        let future =
+            outgoing_handler::handle(request, Some(options)).map_err(|e| describe_error(&e))?;
+        Ok(PendingResponse {
+            ready: future.subscribe(),
+            future,
+        })
     }
-    let request = OutgoingRequest::new(headers);
-    let fail = |what: &str| format!("cannot build request for {url}: invalid {what}");
-    request.set_method(&method).map_err(|_| fail("method"))?;
-    request
-        .set_scheme(Some(&scheme))
-        .map_err(|_| fail("scheme"))?;
-    request
-        .set_authority(Some(&authority))
-        .map_err(|_| fail("authority"))?;
-    request
-        .set_path_with_query(Some(&path))
-        .map_err(|_| fail("path"))?;
-
-    let options = RequestOptions::new();
-    let timeout_ns = timeout_ms.saturating_mul(1_000_000);
-    // Runtimes may refuse to let a guest set these; the core's own stall
-    // detection still applies then.
-    let _ = options.set_connect_timeout(Some(timeout_ns));
-    let _ = options.set_first_byte_timeout(Some(timeout_ns));
-    let _ = options.set_between_bytes_timeout(Some(timeout_ns));
-
-    // The body of a GET is never opened: opening it and racing its `finish`
-    // against the response is what makes some clients see reset connections.
-    let future =
-        outgoing_handler::handle(request, Some(options)).map_err(|e| describe_error(&e))?;
-    Ok(PendingResponse {
-        ready: future.subscribe(),
-        future,
-    })
 }
 
 impl PendingResponse {

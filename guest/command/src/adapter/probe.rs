@@ -20,14 +20,15 @@ pub struct Probed {
 
 pub fn probe(url: &str, options: &Options, first_method: ProbeMethod) -> Result<Probed, Failure> {
     let policy = options.retry_policy();
+    let client = http::Client::for_options(options);
     let mut method = first_method;
     let mut current = url.to_string();
     let mut redirects = 0;
     let mut failures = 0;
     loop {
         let sent = match method {
-            ProbeMethod::Head => http::head(&current, options.timeout_ms()),
-            ProbeMethod::Get => http::get(&current, &[], options.timeout_ms()),
+            ProbeMethod::Head => client.head(&current),
+            ProbeMethod::Get => client.get(&current, &[]),
         };
         let verdict = match sent.and_then(|pending| pending.wait()) {
             Ok(response) => {

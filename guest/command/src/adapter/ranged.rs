@@ -86,6 +86,7 @@ pub fn download(
         transfers: Vec::new(),
         retries: 0,
         progress: ProgressLine::new(clock::now_ms(), already_on_disk),
+        client: http::Client::for_options(options),
     };
     if let Some(stop) = run.drive()? {
         return run.stop(stop);
@@ -103,6 +104,7 @@ struct RangedRun<'a> {
     transfers: Vec<Transfer>,
     retries: u32,
     progress: ProgressLine,
+    client: http::Client,
 }
 
 impl RangedRun<'_> {
@@ -117,7 +119,7 @@ impl RangedRun<'_> {
                     break;
                 };
                 let url = self.download.object().url.clone();
-                match start(&self.download, request, url, 0, timeout_ms) {
+                match start(&self.download, request, url, 0, &self.client) {
                     Ok(transfer) => self.transfers.push(transfer),
                     Err(reason) => self.chunk_failed(request, reason, None)?,
                 }
@@ -154,7 +156,7 @@ impl RangedRun<'_> {
                     &mut self.download,
                     &self.part,
                     self.out,
-                    timeout_ms,
+                    &self.client,
                 );
                 match step {
                     Step::Continue => {}
@@ -315,7 +317,7 @@ fn start(
     request: ChunkRequest,
     url: String,
     redirects: u32,
-    timeout_ms: u64,
+    client: &http::Client,
 ) -> Result<Transfer, Failure> {
     let mut headers = vec![("range", request.range.header_value())];
     // If-Range makes a changed object come back as a 200 instead of a 206
@@ -323,7 +325,7 @@ fn start(
     if let Some(validator) = download.object().if_range() {
         headers.push(("if-range", validator.to_string()));
     }
-    let pending = http::get(&url, &headers, timeout_ms).map_err(Failure::network)?;
+    let pending = client.get(&url, &headers).map_err(Failure::network)?;
     Ok(Transfer {
         request,
         url,
@@ -337,7 +339,7 @@ fn service(
     download: &mut Download,
     part: &PartFile,
     out: &OutputDir,
-    timeout_ms: u64,
+    client: &http::Client,
 ) -> Step {
     if let Stage::Headers(pending) = &transfer.stage {
         let Some(result) = pending.try_take() else {
@@ -382,7 +384,7 @@ fn service(
                     transfer.request,
                     next,
                     transfer.redirects + 1,
-                    timeout_ms,
+                    client,
                 ) {
                     Ok(next) => {
                         *transfer = next;
