@@ -508,3 +508,31 @@ fn custom_headers_and_user_agent_reach_every_request() {
     assert_success(&output);
     assert_downloaded(&dir, "ua.bin", "ua.bin", 0, size);
 }
+
+#[test]
+fn max_speed_caps_the_total_rate() {
+    let origin = Origin::start();
+    let dir = Scratch::new("max-speed");
+    let size = 2 * MIB;
+    let url = origin.url(&format!("/o/slow.bin?size={size}"));
+    let started = Instant::now();
+    let output = run(&[
+        &url,
+        "-o",
+        &dir.arg("slow.bin"),
+        "--max-speed",
+        "1M",
+        "--chunk-size",
+        "256K",
+        "-x",
+        "4",
+    ]);
+    assert_success(&output);
+    assert_downloaded(&dir, "slow.bin", "slow.bin", 0, size);
+    // 2 MiB at 1 MiB/s, less the initial 0.1 s burst: at least 1.8 s.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1800),
+        "took only {:?}",
+        started.elapsed()
+    );
+}

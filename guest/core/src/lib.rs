@@ -18,6 +18,7 @@ pub mod options;
 pub mod plan;
 pub mod probe;
 pub mod range;
+pub mod rate_limit;
 pub mod redirect;
 pub mod report;
 pub mod retry;

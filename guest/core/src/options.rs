@@ -54,6 +54,10 @@ pub struct Options {
     #[arg(long = "speed-limit", value_name = "BYTES", default_value = "1K", value_parser = parse_size)]
     pub speed_limit: u64,
 
+    /// Cap on the total download rate in bytes per second, e.g. 10M.
+    #[arg(long = "max-speed", value_name = "BYTES", value_parser = parse_size)]
+    pub max_speed: Option<u64>,
+
     /// Retries per chunk (attempts that made progress do not count).
     #[arg(long = "retries", value_name = "N", default_value_t = 5)]
     pub retries: u32,
@@ -193,6 +197,10 @@ impl Options {
             "--connect-timeout".into(),
             self.connect_timeout_secs.to_string(),
         ]);
+        args.extend(["--speed-limit".into(), self.speed_limit.to_string()]);
+        if let Some(rate) = self.max_speed {
+            args.extend(["--max-speed".into(), rate.to_string()]);
+        }
         if let Some(sha256) = &self.checksum {
             args.extend(["--checksum".into(), format!("sha256={sha256}")]);
         }
@@ -273,20 +281,48 @@ mod tests {
     }
 
     #[test]
-    fn accepts_suffixed_sizes_and_round_trips() {
+    fn accepts_suffixed_sizes() {
         let o = Options::parse_from([
             "rangeget",
             "https://h/f",
-            "-x",
-            "8",
             "--chunk-size",
             "4M",
-            "--retries",
-            "2",
+            "--max-speed",
+            "1G",
         ])
         .unwrap();
-        assert_eq!(o.chunk_size, Some(4 << 20));
-        assert_eq!(Options::parse_from(o.to_args()).unwrap(), o);
+        assert_eq!((o.chunk_size, o.max_speed), (Some(4 << 20), Some(1 << 30)));
+    }
+
+    /// The host forwards options to the component through `to_args`. The
+    /// literal names every field (no `..Default`), so a new option cannot be
+    /// added without this test asking whether it survives the trip.
+    #[test]
+    fn every_option_survives_the_trip_to_the_component() {
+        let all_set = Options {
+            url: "https://h/f".into(),
+            output: Some("out.bin".into()),
+            dir: Some("/tmp".into()),
+            connections: 8,
+            chunk_size: Some(4 << 20),
+            timeout_secs: 7,
+            speed_limit: 2048,
+            max_speed: Some(3 << 20),
+            retries: 2,
+            force: true,
+            connect_timeout_secs: 9,
+            checksum: Some(
+                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+            ),
+            headers: vec![
+                ("Authorization".into(), "Bearer x".into()),
+                ("X-A".into(), "b".into()),
+            ],
+            user_agent: Some("agent/1".into()),
+            json: true,
+            quiet: true,
+        };
+        assert_eq!(Options::parse_from(all_set.to_args()).unwrap(), all_set);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use rangeget_core::download::{Checkpoint, ChunkRequest, Download, FailureVerdict};
 use rangeget_core::options::Options;
+use rangeget_core::rate_limit::RateLimiter;
 use rangeget_core::redirect::MAX_REDIRECTS;
 use rangeget_core::size::format_size;
 use rangeget_core::validate::{check_range_response, RangeVerdict};
@@ -87,6 +88,9 @@ pub fn download(
         retries: 0,
         progress: ProgressLine::new(clock::now_ms(), already_on_disk),
         client: http::Client::for_options(options),
+        limiter: options
+            .max_speed
+            .map(|rate| RateLimiter::new(rate, clock::now_ms())),
     };
     if let Some(stop) = run.drive()? {
         return run.stop(stop);
@@ -105,6 +109,7 @@ struct RangedRun<'a> {
     retries: u32,
     progress: ProgressLine,
     client: http::Client,
+    limiter: Option<RateLimiter>,
 }
 
 impl RangedRun<'_> {
@@ -133,6 +138,12 @@ impl RangedRun<'_> {
                 clock::sleep_until(at);
                 continue;
             }
+            if let Some(limiter) = &mut self.limiter {
+                let at = limiter.next_grant_ms(clock::now_ms());
+                if at > clock::now_ms() {
+                    clock::sleep_until(at);
+                }
+            }
             let timer = deadline.map(clock::wake_at);
             let ready = {
                 let mut pollables: Vec<&Pollable> =
@@ -157,6 +168,7 @@ impl RangedRun<'_> {
                     &self.part,
                     self.out,
                     &self.client,
+                    &mut self.limiter,
                 );
                 match step {
                     Step::Continue => {}
@@ -340,6 +352,7 @@ fn service(
     part: &PartFile,
     out: &OutputDir,
     client: &http::Client,
+    limiter: &mut Option<RateLimiter>,
 ) -> Step {
     if let Stage::Headers(pending) = &transfer.stage {
         let Some(result) = pending.try_take() else {
@@ -413,7 +426,7 @@ fn service(
     let Stage::Body(body) = &transfer.stage else {
         unreachable!("headers handled above")
     };
-    copy_body(body, transfer.request.chunk, download, part, out)
+    copy_body(body, transfer.request.chunk, download, part, out, limiter)
 }
 
 /// Copies what the body has ready into the chunk's window. Never reads past
@@ -424,11 +437,29 @@ fn copy_body(
     download: &mut Download,
     part: &PartFile,
     out: &OutputDir,
+    limiter: &mut Option<RateLimiter>,
 ) -> Step {
     let mut copied = 0;
     while copied < BYTES_PER_TURN {
         let (offset, remaining) = download.write_window(chunk);
-        match body.read(remaining.min(READ_SIZE)) {
+        let wanted = remaining.min(READ_SIZE);
+        let allowed = match limiter {
+            Some(limiter) => limiter.grant(clock::now_ms(), wanted),
+            None => wanted,
+        };
+        if allowed == 0 {
+            return Step::Continue; // --max-speed: the run loop waits for tokens.
+        }
+        let read = body.read(allowed);
+        if let Some(limiter) = limiter {
+            let used = if let Read::Data(data) = &read {
+                data.len() as u64
+            } else {
+                0
+            };
+            limiter.refund(allowed - used);
+        }
+        match read {
             Read::Data(data) => {
                 let len = (data.len() as u64).min(remaining);
                 if let Err(e) = part.write_at(&data[..len as usize], offset) {

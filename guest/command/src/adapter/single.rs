@@ -3,6 +3,7 @@
 
 use rangeget_core::options::Options;
 use rangeget_core::probe::ProbeMethod;
+use rangeget_core::rate_limit::RateLimiter;
 use rangeget_core::{Failure, RemoteObject};
 use wasip2::io::poll::poll;
 use wasip2::random::random::get_random_u64;
@@ -46,7 +47,10 @@ pub fn download(
             }
         };
         let expected = RemoteObject::from_headers(&object.url, &current.headers).size;
-        match stream(current, &part, out, expected, options.timeout_ms()) {
+        let limiter = options
+            .max_speed
+            .map(|rate| RateLimiter::new(rate, clock::now_ms()));
+        match stream(current, &part, out, expected, options.timeout_ms(), limiter) {
             Ok(size) => {
                 return Ok(Stats {
                     size,
@@ -96,6 +100,7 @@ fn stream(
     out: &OutputDir,
     expected: Option<u64>,
     timeout_ms: u64,
+    mut limiter: Option<RateLimiter>,
 ) -> Result<u64, StreamError> {
     if response.status != 200 {
         return Err(StreamError::Remote(Failure::http(format!(
@@ -114,6 +119,14 @@ fn stream(
         if room == 0 {
             break;
         }
+        let room = match &mut limiter {
+            Some(limiter) => {
+                let now = clock::now_ms();
+                clock::sleep_until(limiter.next_grant_ms(now));
+                limiter.grant(clock::now_ms(), room).max(1)
+            }
+            None => room,
+        };
         match body.read(room) {
             Read::Data(data) => {
                 let len = (data.len() as u64).min(room);
