@@ -536,3 +536,46 @@ fn max_speed_caps_the_total_rate() {
         started.elapsed()
     );
 }
+
+#[test]
+fn input_file_downloads_every_listed_url() {
+    let origin = Origin::start();
+    let dir = Scratch::new("input-file");
+    let list_dir = Scratch::new("input-list");
+    let list = list_dir.path("list.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "# two files and a broken link\n{}\n  out=first.bin\n{}\n{}\n",
+            origin.url("/o/one.bin?size=300000"),
+            origin.url("/o/two.bin?size=200000"),
+            origin.url("/missing"),
+        ),
+    )
+    .unwrap();
+    let output = run(&[
+        "-i",
+        list.to_str().unwrap(),
+        "-d",
+        dir.0.to_str().unwrap(),
+        "--json",
+        "-x",
+        "2",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "the broken link decides the exit code"
+    );
+    assert_downloaded(&dir, "first.bin", "one.bin", 0, 300_000);
+    assert_downloaded(&dir, "two.bin", "two.bin", 0, 200_000);
+    let reports: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let statuses: Vec<&str> = reports
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["ok", "ok", "error"]);
+}

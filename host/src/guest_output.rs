@@ -65,8 +65,9 @@ impl GuestOutput {
     fn line(&self, seen: &mut Seen, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         if self.target == Target::Stderr {
+            // With several files, the first failure decides the exit code.
             if let Some(kind) = FailureKind::from_error_line(&text) {
-                seen.failure = Some(kind);
+                seen.failure.get_or_insert(kind);
             }
         }
         self.progress.print_line(self.target, &text);

@@ -51,15 +51,24 @@ impl Progress {
         let client = client.clone();
         Some(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(100));
+            // With -i, each file announces a new size: its bar starts from
+            // what has been carried so far, with nothing reused.
+            let (mut shown_total, mut baseline, mut reused) = (0, 0, reused);
             loop {
                 tick.tick().await;
                 let total = client.stats.total_size.load(Ordering::Relaxed);
                 let carried = client.stats.bytes_received.load(Ordering::Relaxed);
+                if total != shown_total && shown_total != 0 {
+                    baseline = carried;
+                    reused = 0;
+                }
+                shown_total = total;
+                let position = reused + carried - baseline;
                 if total > 0 {
                     bar.set_length(total);
-                    bar.set_position((reused + carried).min(total));
+                    bar.set_position(position.min(total));
                 } else {
-                    bar.set_position(carried);
+                    bar.set_position(position);
                 }
                 let connections = client.requests_in_flight();
                 bar.set_message(format!(

@@ -107,6 +107,10 @@ pub async fn run(
                 output.host_dir.display()
             ))
         })?;
+    if let Some((host, guest)) = &output.input_dir {
+        wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
+            .map_err(wasm_error("opening the input file's directory"))?;
+    }
     let state = HostState {
         wasi: wasi.build(),
         http: WasiHttpCtx::new(),

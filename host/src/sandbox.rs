@@ -16,6 +16,9 @@ pub struct OutputMapping {
     pub guest_dir: String,
     /// The `-o` value handed to the component.
     pub guest_path: String,
+    /// The directory of `-i FILE`, granted read-only when it is not the
+    /// output directory: (host path, guest name).
+    pub input_dir: Option<(PathBuf, String)>,
 }
 
 /// Decides the one directory the component may use and rewrites the
@@ -39,11 +42,39 @@ pub fn grant_output(options: &mut Options) -> Result<OutputMapping> {
         bail!("the output directory {dir} does not exist; create it first (mkdir -p {dir})");
     }
     options.dir = Some(dir.clone());
+    let input_dir = match &options.input_file {
+        Some(file) => input_directory(file, &host_dir)?,
+        None => None,
+    };
     Ok(OutputMapping {
         guest_path: join_guest(&dir, &url_name),
         host_dir,
         guest_dir: dir,
+        input_dir,
     })
+}
+
+/// The directory holding the input file, unless it is the output directory
+/// (already granted read-write). The guest name is the host path text, so
+/// `-i` needs no rewriting.
+fn input_directory(file: &str, output_dir: &std::path::Path) -> Result<Option<(PathBuf, String)>> {
+    let path = std::path::Path::new(file);
+    if !path.is_file() {
+        bail!("the input file {file} does not exist");
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let same = parent.canonicalize().ok() == output_dir.canonicalize().ok();
+    if same {
+        return Ok(None);
+    }
+    let guest = parent
+        .to_str()
+        .with_context(|| format!("{} is not valid UTF-8", parent.display()))?
+        .to_string();
+    Ok(Some((parent, guest)))
 }
 
 /// Maps `output` (a file path, or an existing directory to save `default_name` in).
@@ -82,6 +113,7 @@ pub fn map_output(output: &str, default_name: &str) -> Result<OutputMapping> {
         host_dir: parent,
         guest_dir,
         guest_path,
+        input_dir: None,
     })
 }
 

@@ -12,6 +12,7 @@ pub mod content_range;
 pub mod download;
 pub mod failure;
 pub mod headers;
+pub mod input_file;
 pub mod meta;
 pub mod naming;
 pub mod options;

@@ -3,6 +3,7 @@
 
 use clap::Parser;
 
+use crate::input_file::parse_input_file;
 use crate::retry::RetryPolicy;
 use crate::size::parse_size;
 
@@ -24,7 +25,17 @@ running the same command again resumes where it stopped.";
 )]
 pub struct Options {
     /// The http:// or https:// URL to download.
+    #[arg(
+        required_unless_present = "input_file",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub url: String,
+
+    /// Download every URL listed in FILE (one per line; an indented
+    /// `out=NAME` or `dir=DIR` line below a URL applies to it).
+    #[arg(short = 'i', long = "input-file", value_name = "FILE", conflicts_with_all = ["url", "output"])]
+    pub input_file: Option<String>,
 
     /// Where to save the file (default: the server's Content-Disposition name,
     /// else the last segment of the URL).
@@ -165,7 +176,8 @@ impl Options {
         T: Into<std::ffi::OsString> + Clone,
     {
         let options = <Options as Parser>::try_parse_from(args)?;
-        if !(options.url.starts_with("http://") || options.url.starts_with("https://")) {
+        let url_ok = options.url.starts_with("http://") || options.url.starts_with("https://");
+        if options.input_file.is_none() && !url_ok {
             return Err(clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
                 format!("'{}' is not an http:// or https:// URL\n", options.url),
@@ -177,7 +189,11 @@ impl Options {
 
     /// The inverse of parsing, so the host can forward options it rewrote.
     pub fn to_args(&self) -> Vec<String> {
-        let mut args = vec!["rangeget".to_string(), self.url.clone()];
+        let mut args = vec!["rangeget".to_string()];
+        match &self.input_file {
+            Some(file) => args.extend(["--input-file".into(), file.clone()]),
+            None => args.push(self.url.clone()),
+        }
         if let Some(output) = &self.output {
             args.extend(["--output".into(), output.clone()]);
         }
@@ -241,6 +257,37 @@ impl Options {
         self.timeout_secs * 1000
     }
 
+    /// One set of options per file to download: this one, or one per entry
+    /// of the input file (whose text the caller read), each with its own
+    /// URL, `out=` as `-o` and `dir=` inside `-d`.
+    pub fn expand(&self, input_text: Option<&str>) -> Result<Vec<Options>, String> {
+        let Some(text) = input_text else {
+            return Ok(vec![self.clone()]);
+        };
+        let entries = parse_input_file(text).map_err(|e| {
+            format!(
+                "{}: {e}",
+                self.input_file.as_deref().unwrap_or("the input file")
+            )
+        })?;
+        Ok(entries
+            .into_iter()
+            .map(|entry| {
+                let dir = match (&self.dir, entry.dir) {
+                    (Some(base), Some(sub)) if !sub.starts_with('/') => Some(join_path(base, &sub)),
+                    (base, sub) => sub.or_else(|| base.clone()),
+                };
+                Options {
+                    url: entry.url,
+                    output: entry.out,
+                    dir,
+                    input_file: None,
+                    ..self.clone()
+                }
+            })
+            .collect())
+    }
+
     /// Headers for every request: the User-Agent, then the user's -H ones
     /// (a -H User-Agent wins over -A and the default).
     pub fn request_headers(&self) -> Vec<(String, String)> {
@@ -301,6 +348,7 @@ mod tests {
     fn every_option_survives_the_trip_to_the_component() {
         let all_set = Options {
             url: "https://h/f".into(),
+            input_file: None,
             output: Some("out.bin".into()),
             dir: Some("/tmp".into()),
             connections: 8,
@@ -323,6 +371,27 @@ mod tests {
             quiet: true,
         };
         assert_eq!(Options::parse_from(all_set.to_args()).unwrap(), all_set);
+    }
+
+    #[test]
+    fn an_input_file_expands_into_one_download_per_entry() {
+        let o =
+            Options::parse_from(["rangeget", "-i", "list.txt", "-d", "/dl", "-x", "2"]).unwrap();
+        assert_eq!(Options::parse_from(o.to_args()).unwrap(), o);
+        let files = o
+            .expand(Some("http://h/a\n  out=x.bin\nhttp://h/b\n  dir=sub\n"))
+            .unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!(
+            (files[0].url.as_str(), files[0].output_path("srv")),
+            ("http://h/a", "/dl/x.bin".to_string())
+        );
+        assert_eq!(files[1].output_path("b"), "/dl/sub/b");
+        assert!(files
+            .iter()
+            .all(|f| f.connections == 2 && f.input_file.is_none()));
+        assert!(Options::parse_from(["rangeget", "http://h/a", "-i", "l"]).is_err());
+        assert!(Options::parse_from(["rangeget", "-i", "l", "-o", "x"]).is_err());
     }
 
     #[test]

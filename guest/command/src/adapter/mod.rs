@@ -13,6 +13,7 @@ mod single;
 
 use rangeget_core::options::Options;
 use rangeget_core::report::FailureReport;
+use rangeget_core::{Failure, FailureKind};
 
 /// Runs the command and returns its exit status.
 pub fn run() -> i32 {
@@ -25,25 +26,57 @@ pub fn run() -> i32 {
         }
     };
     report::set_quiet(options.quiet);
-    match fetch::fetch(&options) {
+    let input_text = match &options.input_file {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                let failure = Failure::file(format!("cannot read the input file {path}: {e}"));
+                eprintln!("{}", failure.error_line());
+                return i32::from(failure.kind.exit_code());
+            }
+        },
+        None => None,
+    };
+    let downloads = match options.expand(input_text.as_deref()) {
+        Ok(downloads) => downloads,
+        Err(message) => {
+            let failure = Failure::new(FailureKind::Usage, message);
+            eprintln!("{}", failure.error_line());
+            return i32::from(failure.kind.exit_code());
+        }
+    };
+    // One after another, each with the whole connection budget: the budget
+    // stays global and every file finishes as early as it can.
+    let mut first_failure = None;
+    for download in &downloads {
+        if let Err(kind) = run_one(download) {
+            first_failure.get_or_insert(kind);
+        }
+    }
+    first_failure.map_or(0, |kind| i32::from(kind.exit_code()))
+}
+
+/// Downloads one file and reports it; returns the failure kind if it failed.
+fn run_one(options: &Options) -> Result<(), FailureKind> {
+    match fetch::fetch(options) {
         Ok(report) => {
             if options.json {
                 println!("{}", report.to_json());
             } else if !options.quiet {
                 println!("{}", report.human_summary());
             }
-            0
+            Ok(())
         }
         Err(failure) => {
             if options.json {
-                let path = fetch::fallback_output_path(&options);
+                let path = fetch::fallback_output_path(options);
                 println!(
                     "{}",
                     FailureReport::new(&options.url, &path, &failure).to_json()
                 );
             }
             eprintln!("{}", failure.error_line());
-            i32::from(failure.kind.exit_code())
+            Err(failure.kind)
         }
     }
 }
