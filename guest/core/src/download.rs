@@ -183,6 +183,10 @@ impl Download {
         self.size
     }
 
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+
     pub fn reused_bytes(&self) -> u64 {
         self.reused_bytes
     }

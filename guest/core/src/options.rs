@@ -99,6 +99,10 @@ pub struct Options {
     #[arg(long = "json")]
     pub json: bool,
 
+    /// Log every request and response line to stderr.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+
     /// No progress display, warnings or summary; errors are still printed.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
@@ -226,7 +230,11 @@ impl Options {
         if let Some(agent) = &self.user_agent {
             args.extend(["--user-agent".into(), agent.clone()]);
         }
-        for (flag, set) in [("--json", self.json), ("--quiet", self.quiet)] {
+        for (flag, set) in [
+            ("--json", self.json),
+            ("--quiet", self.quiet),
+            ("--verbose", self.verbose),
+        ] {
             if set {
                 args.push(flag.into());
             }
@@ -369,6 +377,7 @@ mod tests {
             user_agent: Some("agent/1".into()),
             json: true,
             quiet: true,
+            verbose: true,
         };
         assert_eq!(Options::parse_from(all_set.to_args()).unwrap(), all_set);
     }

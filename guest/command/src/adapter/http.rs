@@ -19,6 +19,7 @@ pub struct PendingResponse {
     // Declared first: a pollable must be dropped before the resource it watches.
     ready: Pollable,
     future: FutureIncomingResponse,
+    url: String,
 }
 
 pub struct Response {
@@ -136,6 +137,18 @@ impl Client {
         let _ = options.set_first_byte_timeout(Some(timeout_ns));
         let _ = options.set_between_bytes_timeout(Some(timeout_ns));
 
+        super::report::trace(|| {
+            let specific: Vec<String> = extra_headers
+                .iter()
+                .map(|(n, v)| format!("{n}: {v}"))
+                .collect();
+            let verb = if matches!(method, Method::Head) {
+                "HEAD"
+            } else {
+                "GET"
+            };
+            format!("> {verb} {url} {}", specific.join(", "))
+        });
         // The body of a GET is never opened: opening it and racing its `finish`
         // against the response is what makes some clients see reset connections.
         let future =
@@ -143,6 +156,7 @@ impl Client {
         Ok(PendingResponse {
             ready: future.subscribe(),
             future,
+            url: url.to_string(),
         })
     }
 }
@@ -163,6 +177,21 @@ impl PendingResponse {
                         .into_iter()
                         .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned())),
                 );
+                super::report::trace(|| {
+                    let interesting = [
+                        "content-length",
+                        "content-range",
+                        "etag",
+                        "accept-ranges",
+                        "location",
+                        "retry-after",
+                    ];
+                    let shown: Vec<String> = interesting
+                        .iter()
+                        .filter_map(|n| headers.get(n).map(|v| format!("{n}: {v}")))
+                        .collect();
+                    format!("< {} {} {}", incoming.status(), self.url, shown.join(", "))
+                });
                 Some(Ok(Response {
                     status: incoming.status(),
                     headers,

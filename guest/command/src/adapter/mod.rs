@@ -26,6 +26,7 @@ pub fn run() -> i32 {
         }
     };
     report::set_quiet(options.quiet);
+    report::set_verbose(options.verbose);
     let input_text = match &options.input_file {
         Some(path) => match std::fs::read_to_string(path) {
             Ok(text) => Some(text),

@@ -229,7 +229,10 @@ impl RangedRun<'_> {
             size,
             reused: self.download.reused_bytes(),
             retries: self.retries,
-            connections: self.options.connections,
+            connections: self
+                .options
+                .connections
+                .min(self.download.chunk_count() as u32),
         }))
     }
 

@@ -7,6 +7,7 @@ use rangeget_core::size::format_size;
 use wasip2::cli::terminal_stderr::get_terminal_stderr;
 
 static QUIET: AtomicBool = AtomicBool::new(false);
+static VERBOSE: AtomicBool = AtomicBool::new(false);
 
 /// Statistics of one finished transfer.
 pub struct Stats {
@@ -19,6 +20,17 @@ pub struct Stats {
 
 pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
+}
+
+pub fn set_verbose(verbose: bool) {
+    VERBOSE.store(verbose, Ordering::Relaxed);
+}
+
+/// A `-v` line: what went over the wire.
+pub fn trace(message: impl FnOnce() -> String) {
+    if VERBOSE.load(Ordering::Relaxed) {
+        eprintln!("rangeget: {}", message());
+    }
 }
 
 pub fn warn(message: &str) {
