@@ -96,7 +96,7 @@ async fn download(mut options: Options, progress: &Progress) -> anyhow::Result<R
     let ticker = progress.track(&client, reused);
     let outcome = runner::run(&options.to_args(), &output, client, progress).await;
     if let Some(ticker) = ticker {
-        ticker.abort();
+        ticker.stop().await;
     }
     outcome
 }

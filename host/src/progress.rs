@@ -5,10 +5,28 @@ use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::Notify;
 
 use crate::guest_output::Target;
 use crate::http_client::HttpClient;
+
+/// The task updating the bar.
+pub struct Tracker {
+    stop: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Tracker {
+    /// Returns once the task has stopped, so no update can land after the
+    /// bar is cleared (it would erase the line printed below it).
+    pub async fn stop(self) {
+        self.stop.notify_one();
+        let _ = self.task.await;
+    }
+}
 
 #[derive(Clone)]
 pub struct Progress {
@@ -44,18 +62,23 @@ impl Progress {
         }
     }
 
-    /// Updates the bar ten times a second until the download ends.
-    /// `reused` is what a previous run left on disk.
-    pub fn track(&self, client: &HttpClient, reused: u64) -> Option<tokio::task::JoinHandle<()>> {
+    /// Updates the bar ten times a second until the returned tracker is
+    /// stopped. `reused` is what a previous run left on disk.
+    pub fn track(&self, client: &HttpClient, reused: u64) -> Option<Tracker> {
         let bar = self.bar.clone()?;
         let client = client.clone();
-        Some(tokio::spawn(async move {
+        let stop = Arc::new(Notify::new());
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(100));
             // With -i, each file announces a new size: its bar starts from
             // what has been carried so far, with nothing reused.
             let (mut shown_total, mut baseline, mut reused) = (0, 0, reused);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stopped.notified() => return,
+                }
                 let total = client.stats.total_size.load(Ordering::Relaxed);
                 let carried = client.stats.bytes_received.load(Ordering::Relaxed);
                 if total != shown_total && shown_total != 0 {
@@ -76,7 +99,8 @@ impl Progress {
                     if connections == 1 { "" } else { "s" }
                 ));
             }
-        }))
+        });
+        Some(Tracker { stop, task })
     }
 
     pub fn finish(&self) {
