@@ -448,3 +448,17 @@ fn twenty_kills_at_random_moments_cost_under_ten_percent_extra() {
         "{extra:.1} % more than the file was sent over {kills} kills"
     );
 }
+
+#[test]
+fn part_file_without_meta_is_not_trusted() {
+    let origin = Origin::start();
+    let dir = Scratch::new("orphan-part");
+    let size = MIB;
+    std::fs::write(dir.path("o.bin.part"), vec![0x55; size as usize]).unwrap();
+    let url = origin.url(&format!("/o/o.bin?size={size}"));
+    let output = run(&[&url, "-o", &dir.arg("o.bin"), "--chunk-size", "256K"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "o.bin", "o.bin", 0, size);
+    assert!(text(&output.stderr).contains("cannot be trusted"), "{}", text(&output.stderr));
+    assert_eq!(origin.body_bytes_sent(), size, "everything fetched again");
+}
