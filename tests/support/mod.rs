@@ -78,6 +78,16 @@ pub fn assert_downloaded(dir: &Scratch, file: &str, name: &str, version: u64, si
     );
 }
 
+/// Total bytes asked for by `Range: bytes=a-b` headers. Unlike the bytes an
+/// origin sent, this cannot include the tail of a killed run's responses.
+pub fn bytes_requested(ranges: &[String]) -> u64 {
+    ranges
+        .iter()
+        .filter_map(|r| r.strip_prefix("bytes=")?.split_once('-'))
+        .map(|(a, b)| b.parse::<u64>().unwrap() - a.parse::<u64>().unwrap() + 1)
+        .sum()
+}
+
 /// Bytes the meta file records as on disk (finished chunks plus progress
 /// inside unfinished ones).
 pub fn progress_in_meta(meta: &Path) -> Option<u64> {
