@@ -78,14 +78,40 @@ pub fn assert_downloaded(dir: &Scratch, file: &str, name: &str, version: u64, si
     );
 }
 
-/// Total bytes asked for by `Range: bytes=a-b` headers. Unlike the bytes an
-/// origin sent, this cannot include the tail of a killed run's responses.
-pub fn bytes_requested(ranges: &[String]) -> u64 {
+/// The byte regions `[first, last]` the meta records as on disk.
+pub fn recorded_regions(meta: &Path) -> Vec<(u64, u64)> {
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(meta).unwrap()).unwrap();
+    json["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| {
+            let start = c["start"].as_u64().unwrap();
+            let end = c["end"].as_u64().unwrap();
+            let len = if c["state"] == "done" {
+                end - start + 1
+            } else {
+                c["received"].as_u64().unwrap_or(0)
+            };
+            (len > 0).then(|| (start, start + len - 1))
+        })
+        .collect()
+}
+
+/// Requested ranges that ask again for bytes in `regions` (a retry may
+/// request a missing range twice, but nothing recorded may be requested).
+pub fn refetched_ranges(ranges: &[String], regions: &[(u64, u64)]) -> Vec<String> {
     ranges
         .iter()
-        .filter_map(|r| r.strip_prefix("bytes=")?.split_once('-'))
-        .map(|(a, b)| b.parse::<u64>().unwrap() - a.parse::<u64>().unwrap() + 1)
-        .sum()
+        .filter(|r| {
+            let Some((a, b)) = r.strip_prefix("bytes=").and_then(|r| r.split_once('-')) else {
+                return true;
+            };
+            let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse().unwrap());
+            regions.iter().any(|&(s, e)| a <= e && s <= b)
+        })
+        .cloned()
+        .collect()
 }
 
 /// Bytes the meta file records as on disk (finished chunks plus progress

