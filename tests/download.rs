@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rangeget_test_origin::{expected_content, Origin};
@@ -88,15 +87,8 @@ fn resumes_after_kill_without_refetching_done_chunks() {
         "-x",
         "4",
     ];
-    let mut child = rangeget(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let meta = dir.path("k.bin.part.meta");
-    wait_for_progress(&meta, 2 * MIB, &mut child);
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    kill_after_progress(&args, &meta, 2 * MIB);
     assert!(
         !dir.path("k.bin").exists(),
         "nothing at the destination after a kill"
@@ -135,14 +127,7 @@ fn remote_replaced_between_runs_restarts_with_the_new_file() {
         "-x",
         "2",
     ];
-    let mut child = rangeget(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_progress(&dir.path("r.bin.part.meta"), MIB, &mut child);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_after_progress(&args, &dir.path("r.bin.part.meta"), MIB);
 
     origin.replace_object("r.bin");
     let output = run(&args);

@@ -280,14 +280,7 @@ fn torn_part_file_is_detected_and_only_the_damaged_chunk_refetched() {
         "-x",
         "2",
     ];
-    let mut child = rangeget(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_progress(&dir.path("torn.bin.part.meta"), 2 * MIB, &mut child);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_after_progress(&args, &dir.path("torn.bin.part.meta"), 2 * MIB);
 
     // What a power loss can leave: the meta says chunk 0 is done, but its
     // bytes never reached the disk.

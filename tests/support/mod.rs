@@ -150,3 +150,16 @@ pub fn wait_for_progress(meta: &Path, bytes: u64, child: &mut Child) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Runs `rangeget ARGS` until its meta records `bytes`, then kills it with
+/// SIGKILL, as a crash would.
+pub fn kill_after_progress(args: &[&str], meta: &Path, bytes: u64) {
+    let mut child = rangeget(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_progress(meta, bytes, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
