@@ -77,6 +77,10 @@ pub enum Checkpoint {
     None,
     /// Replace the meta atomically; no fsync.
     Quick,
+    /// A chunk finished: replace the meta and sync it, so the record of
+    /// finished chunks survives a power loss too (their data is verified
+    /// by digest on resume either way).
+    FinishedChunk,
     /// Sync the data, then replace the meta and sync it too.
     Durable,
 }
@@ -382,13 +386,13 @@ impl Download {
     /// Finished chunks are saved at once, progress inside chunks every few
     /// milliseconds, and everything is synced every few seconds.
     pub fn checkpoint_due(&self, now_ms: u64) -> Checkpoint {
-        if self.undurable && now_ms.saturating_sub(self.last_durable_ms) >= DURABLE_SAVE_INTERVAL_MS
-        {
+        let since_durable = now_ms.saturating_sub(self.last_durable_ms);
+        let since_save = now_ms.saturating_sub(self.last_save_ms);
+        if self.undurable && since_durable >= DURABLE_SAVE_INTERVAL_MS {
             Checkpoint::Durable
-        } else if self.unsaved_finished_chunk
-            || (self.unsaved_progress
-                && now_ms.saturating_sub(self.last_save_ms) >= self.quick_interval_ms())
-        {
+        } else if self.unsaved_finished_chunk {
+            Checkpoint::FinishedChunk
+        } else if self.unsaved_progress && since_save >= self.quick_interval_ms() {
             Checkpoint::Quick
         } else {
             Checkpoint::None
@@ -625,7 +629,7 @@ mod tests {
         write(&mut d, &file, a.chunk, 7, QUICK_SAVE_INTERVAL_MS + 1);
         assert_eq!(
             d.checkpoint_due(QUICK_SAVE_INTERVAL_MS + 1),
-            Checkpoint::Quick
+            Checkpoint::FinishedChunk
         );
         assert_eq!(
             d.checkpoint_due(DURABLE_SAVE_INTERVAL_MS),

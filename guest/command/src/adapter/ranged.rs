@@ -311,17 +311,19 @@ impl RangedRun<'_> {
 
     /// Records progress in the meta. Every claim there carries a digest
     /// that a resume verifies, so a quick save (no fsync) is safe against a
-    /// power loss too; a durable one bounds how much such a loss can cost.
+    /// power loss too. A finished chunk syncs the meta so its record
+    /// survives one; a durable save also syncs the data, bounding what such
+    /// a loss can cost.
     fn save(&mut self, kind: Checkpoint) -> Result<(), Failure> {
-        let durable = kind == Checkpoint::Durable;
-        if durable {
+        if kind == Checkpoint::Durable {
             self.part
                 .sync_data()
                 .map_err(|e| self.out.fs_error("sync", &self.out.part_name(), e))?;
         }
+        let sync_meta = matches!(kind, Checkpoint::Durable | Checkpoint::FinishedChunk);
         let meta = self.download.to_meta(&self.options.url).to_json();
         self.out
-            .write_atomically(&self.out.meta_name(), &meta, durable)?;
+            .write_atomically(&self.out.meta_name(), &meta, sync_meta)?;
         self.download.mark_checkpointed(clock::now_ms(), kind);
         Ok(())
     }
