@@ -1,7 +1,7 @@
 //! The live progress bar, drawn by the host from the bytes it carries for
 //! the component (the component itself never sees a terminal here).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -51,10 +51,15 @@ impl Progress {
     }
 
     /// Prints a line of the component's output without tearing the bar.
+    /// A closed pipe is not an error worth dying for (`rangeget … | head`):
+    /// `println!` would panic inside the stream task and leave the
+    /// component waiting on its write forever, so failures are ignored.
     pub fn print_line(&self, target: Target, line: &str) {
-        let print = || match target {
-            Target::Stdout => println!("{line}"),
-            Target::Stderr => eprintln!("{line}"),
+        let print = || {
+            let _ = match target {
+                Target::Stdout => writeln!(std::io::stdout().lock(), "{line}"),
+                Target::Stderr => writeln!(std::io::stderr().lock(), "{line}"),
+            };
         };
         match &self.bar {
             Some(bar) => bar.suspend(print),

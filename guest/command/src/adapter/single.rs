@@ -23,10 +23,21 @@ pub fn download(
     if out.exists(&out.meta_name()) {
         out.remove(&out.meta_name())?;
     }
-    warn(&format!(
-        "{} does not support range requests; downloading in one stream, which cannot be resumed",
-        object.url
-    ));
+    // Say why there is only one stream; an empty file needs no ranges, and
+    // a server that ignored a range request was already reported.
+    let why = if !object.accepts_ranges {
+        Some("does not support range requests")
+    } else if object.size.is_none() {
+        Some("does not state the file's length")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        warn(&format!(
+            "{} {why}; downloading in one stream, which cannot be resumed",
+            object.url
+        ));
+    }
     let policy = options.retry_policy();
     let part = out.create_part(None)?;
     let mut response = response;
