@@ -68,6 +68,9 @@ fn head_refused_with_405_falls_back_to_get() {
         !origin.range_requests().is_empty(),
         "still downloaded in ranges"
     );
+    // The GET that replaces the refused HEAD asks for one byte, not the object.
+    assert_eq!(origin.range_requests()[0], "bytes=0-0");
+    assert_eq!(origin.body_bytes_sent(), size + 1);
 }
 
 #[test]

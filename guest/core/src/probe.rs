@@ -1,6 +1,7 @@
 //! Reading the answer to the first request: what is the remote object, and
 //! can it be fetched in ranges?
 
+use crate::content_range::{self, ContentRange};
 use crate::failure::Failure;
 use crate::headers::Headers;
 use crate::redirect::{is_redirect, resolve_location};
@@ -10,9 +11,19 @@ use crate::retry::retry_after_ms;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeMethod {
     Head,
-    /// Used when HEAD is refused; the caller drops the body (or, when the
-    /// object turns out not to support ranges, keeps streaming it).
+    /// `GET` with `Range: bytes=0-0`, when HEAD is refused: one byte instead
+    /// of the whole object, and a 206 proves ranges work. A server that
+    /// ignores the range answers 200, whose body the caller streams.
+    FirstByte,
+    /// A plain `GET` whose body the caller streams (single-stream retries).
     Get,
+}
+
+impl ProbeMethod {
+    /// The `Range` header this probe sends, if any.
+    pub fn range_header(self) -> Option<&'static str> {
+        (self == ProbeMethod::FirstByte).then_some("bytes=0-0")
+    }
 }
 
 /// What the server told us about the object at `url`.
@@ -131,6 +142,7 @@ pub fn interpret_probe(
         };
     }
     match (status, method) {
+        (206 | 416, ProbeMethod::FirstByte) => first_byte_answer(url, status, headers),
         (200..=299, _) => ProbeVerdict::Object(RemoteObject::from_headers(url, headers)),
         (408 | 429 | 500..=599, _) => ProbeVerdict::Retry {
             reason: Failure::http(format!("{url} answered HTTP {status}")),
@@ -139,10 +151,37 @@ pub fn interpret_probe(
         // CDNs and object stores refuse HEAD in many ways (405, 403, 501, even
         // 404); the GET decides whether the object really is unavailable.
         (_, ProbeMethod::Head) => ProbeVerdict::TryGet,
-        (_, ProbeMethod::Get) => ProbeVerdict::Fail(Failure::http(format!(
+        (_, ProbeMethod::FirstByte | ProbeMethod::Get) => {
+            ProbeVerdict::Fail(Failure::http(format!(
             "{url} answered HTTP {status}; check the URL (and any needed headers or credentials)"
-        ))),
+        )))
+        }
     }
+}
+
+/// A 206 (or, for an empty object, a 416) to `Range: bytes=0-0`: the size
+/// is the Content-Range total, and the server has just shown it serves ranges.
+fn first_byte_answer(url: &str, status: u16, headers: &Headers) -> ProbeVerdict {
+    let total = match headers.get("content-range").and_then(content_range::parse) {
+        Some(ContentRange::Satisfied {
+            range,
+            total: Some(total),
+        }) if status == 206 && range.start() == 0 => total,
+        Some(ContentRange::Unsatisfied { total: 0 }) if status == 416 => 0,
+        _ => {
+            return ProbeVerdict::Retry {
+                reason: Failure::validation(format!(
+                    "{url} answered the first-byte probe with HTTP {status} and Content-Range {:?}",
+                    headers.get("content-range").unwrap_or("(none)")
+                )),
+                retry_after_ms: None,
+            }
+        }
+    };
+    let mut object = RemoteObject::from_headers(url, headers);
+    object.size = Some(total);
+    object.accepts_ranges = true;
+    ProbeVerdict::Object(object)
 }
 
 #[cfg(test)]
@@ -191,6 +230,39 @@ mod tests {
         ));
         assert!(matches!(
             interpret_probe("u", ProbeMethod::Get, 503, &h, 0),
+            ProbeVerdict::Retry { .. }
+        ));
+    }
+
+    #[test]
+    fn a_first_byte_probe_learns_the_size_from_content_range() {
+        let h = headers(&[
+            ("Content-Range", "bytes 0-0/5000"),
+            ("Content-Length", "1"),
+            ("ETag", "\"e\""),
+        ]);
+        let ProbeVerdict::Object(o) = interpret_probe("u", ProbeMethod::FirstByte, 206, &h, 0)
+        else {
+            panic!("a 206 is an object")
+        };
+        assert_eq!(o.transfer_mode(), TransferMode::Ranged { size: 5000 });
+        let empty = headers(&[("Content-Range", "bytes */0")]);
+        assert!(matches!(
+            interpret_probe("u", ProbeMethod::FirstByte, 416, &empty, 0),
+            ProbeVerdict::Object(RemoteObject { size: Some(0), .. })
+        ));
+        // A server ignoring the range answers 200 with the whole object.
+        let full = headers(&[("Content-Length", "5000")]);
+        let ProbeVerdict::Object(o) = interpret_probe("u", ProbeMethod::FirstByte, 200, &full, 0)
+        else {
+            panic!("a 200 is an object")
+        };
+        assert_eq!(
+            o.transfer_mode(),
+            TransferMode::SingleStream { size: Some(5000) }
+        );
+        assert!(matches!(
+            interpret_probe("u", ProbeMethod::FirstByte, 206, &headers(&[]), 0),
             ProbeVerdict::Retry { .. }
         ));
     }

@@ -28,7 +28,10 @@ pub fn probe(url: &str, options: &Options, first_method: ProbeMethod) -> Result<
     loop {
         let sent = match method {
             ProbeMethod::Head => client.head(&current),
-            ProbeMethod::Get => client.get(&current, &[]),
+            method => {
+                let range = method.range_header().map(|r| ("range", r.to_string()));
+                client.get(&current, range.as_slice())
+            }
         };
         let verdict = match sent.and_then(|pending| pending.wait()) {
             Ok(response) => {
@@ -40,7 +43,9 @@ pub fn probe(url: &str, options: &Options, first_method: ProbeMethod) -> Result<
                     clock::unix_ms(),
                 );
                 if let ProbeVerdict::Object(object) = verdict {
-                    let get_response = (method == ProbeMethod::Get).then_some(response);
+                    // Only a whole-object answer can be streamed from byte 0.
+                    let streamable = method != ProbeMethod::Head && response.status == 200;
+                    let get_response = streamable.then_some(response);
                     return Ok(Probed {
                         object,
                         get_response,
@@ -65,7 +70,7 @@ pub fn probe(url: &str, options: &Options, first_method: ProbeMethod) -> Result<
                 }
                 current = next;
             }
-            ProbeVerdict::TryGet => method = ProbeMethod::Get,
+            ProbeVerdict::TryGet => method = ProbeMethod::FirstByte,
             ProbeVerdict::Retry {
                 reason,
                 retry_after_ms,
