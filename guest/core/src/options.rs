@@ -34,7 +34,7 @@ pub struct Options {
 
     /// Download every URL listed in FILE (one per line; an indented
     /// `out=NAME` or `dir=DIR` line below a URL applies to it).
-    #[arg(short = 'i', long = "input-file", value_name = "FILE", conflicts_with_all = ["url", "output"])]
+    #[arg(short = 'i', long = "input-file", value_name = "FILE", conflicts_with_all = ["url", "output", "checksum"])]
     pub input_file: Option<String>,
 
     /// Where to save the file (default: the server's Content-Disposition name,
@@ -401,6 +401,15 @@ mod tests {
             .all(|f| f.connections == 2 && f.input_file.is_none()));
         assert!(Options::parse_from(["rangeget", "http://h/a", "-i", "l"]).is_err());
         assert!(Options::parse_from(["rangeget", "-i", "l", "-o", "x"]).is_err());
+        // One digest cannot describe every file of a list.
+        assert!(Options::parse_from([
+            "rangeget",
+            "-i",
+            "l",
+            "--checksum",
+            &format!("sha256={}", "0".repeat(64))
+        ])
+        .is_err());
     }
 
     #[test]
