@@ -12,6 +12,8 @@ Examples:
   rangeget https://example.com/big.iso -o big.iso
   rangeget https://example.com/big.iso -o big.iso -x 8 --chunk-size 16M
   rangeget https://example.com/big.iso           (saves as ./big.iso)
+  rangeget https://example.com/big.iso --checksum sha256=9f86d081884c7d65...
+  rangeget -i urls.txt -d downloads/ --json      (one report line per file)
 
 Interrupted downloads leave FILE.part and FILE.part.meta next to FILE;
 running the same command again resumes where it stopped.";
@@ -55,7 +57,7 @@ pub struct Options {
     #[arg(long = "chunk-size", value_name = "BYTES", value_parser = parse_chunk_size)]
     pub chunk_size: Option<u64>,
 
-    /// Seconds a chunk may go without receiving data before it is retried.
+    /// Seconds a chunk may stay below --speed-limit (or silent) before it is retried.
     #[arg(long = "timeout", value_name = "SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout_secs: u64,
