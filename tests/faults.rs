@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -506,4 +507,65 @@ fn a_closed_output_pipe_never_hangs_the_download() {
     };
     assert!(status.success(), "{status:?}");
     assert_downloaded(&dir, "pipe.bin", "pipe.bin", 0, 2 * MIB);
+}
+
+/// A small tmpfs mounted for one test (the tests run as root, as CI does).
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(dir: &Scratch, name: &str, options: &str) -> Mount {
+        let path = dir.path(name);
+        std::fs::create_dir_all(&path).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(&path)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mounting a tmpfs needs root, as in CI");
+        Mount(path)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn disk_full_is_a_clear_file_error_with_the_meta_intact() {
+    let origin = Origin::start();
+    let dir = Scratch::new("disk-full");
+    let mount = Mount::tmpfs(&dir, "small", "size=1m");
+    let file = mount.0.join("big.bin");
+    let url = origin.url("/o/big.bin?size=4M");
+    let output = run(&[&url, "-o", file.to_str().unwrap(), "--chunk-size", "256K"]);
+    assert_eq!(output.status.code(), Some(6), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("no space left on device") && stderr.contains("the same command"),
+        "{stderr}"
+    );
+    assert!(!file.exists(), "nothing at the destination");
+    let meta = std::fs::read(mount.0.join("big.bin.part.meta")).unwrap();
+    serde_json::from_slice::<serde_json::Value>(&meta).expect("the meta is still valid JSON");
+}
+
+#[test]
+fn read_only_directory_is_a_clear_file_error() {
+    let origin = Origin::start();
+    let dir = Scratch::new("read-only");
+    let mount = Mount::tmpfs(&dir, "ro", "ro,size=1m");
+    let file = mount.0.join("x.bin");
+    let output = run(&[
+        &origin.url("/o/x.bin?size=1M"),
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(6), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("writable"),
+        "{}",
+        text(&output.stderr)
+    );
 }

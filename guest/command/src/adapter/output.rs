@@ -126,6 +126,12 @@ impl OutputDir {
     }
 
     pub fn remove(&self, name: &str) -> Result<(), Failure> {
+        // Nothing to do for a missing file, and asking anyway fails on a
+        // read-only file system with a less useful error than the create
+        // that comes next.
+        if !self.exists(name) {
+            return Ok(());
+        }
         match self.dir.unlink_file_at(name) {
             Ok(()) | Err(ErrorCode::NoEntry) => Ok(()),
             Err(e) => Err(self.fs_error("remove", name, e)),
@@ -202,6 +208,10 @@ impl OutputDir {
             ErrorCode::ReadOnly | ErrorCode::Access | ErrorCode::NotPermitted => {
                 "; check the directory's permissions"
             }
+            // Some runtimes report a read-only file system as a plain I/O error.
+            ErrorCode::Io if action == "create" => {
+                "; check that the directory is writable (not on a read-only file system)"
+            }
             ErrorCode::FileTooLarge => {
                 "; the file system or a process limit does not allow a file this large"
             }
@@ -275,6 +285,6 @@ pub fn describe(code: ErrorCode) -> String {
         ErrorCode::FileTooLarge => "file too large".into(),
         ErrorCode::NotDirectory => "not a directory".into(),
         ErrorCode::IsDirectory => "is a directory".into(),
-        other => format!("{other:?}"),
+        other => other.message().trim_end_matches('.').to_string(),
     }
 }

@@ -284,11 +284,16 @@ impl RangedRun<'_> {
                 response,
             }),
             Stop::Fatal(reason) => {
-                self.save(Checkpoint::Durable)?;
+                // The reason comes first even if this save fails too (a full
+                // disk fails both); the previous meta is intact either way.
+                let saved = match self.save(Checkpoint::Durable) {
+                    Ok(()) => "Finished chunks are saved",
+                    Err(_) => "Progress up to the last save is kept",
+                };
                 Err(Failure::new(
                     reason.kind,
                     format!(
-                        "{reason}. Finished chunks are saved in {}.part.meta; the same command resumes",
+                        "{reason}. {saved} in {}.part.meta; the same command resumes",
                         self.out.display
                     ),
                 ))
