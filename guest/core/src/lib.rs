@@ -24,6 +24,7 @@ pub mod redirect;
 pub mod report;
 pub mod retry;
 pub mod size;
+pub mod stream_plan;
 pub mod validate;
 
 pub use download::{Checkpoint, ChunkRequest, Claim, Download, FailureVerdict};
