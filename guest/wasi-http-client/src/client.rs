@@ -1,0 +1,289 @@
+//! The client: requests, responses whose headers and bodies are read
+//! without blocking, and errors in words a user can act on.
+
+use std::marker::PhantomData;
+
+use rangeget_core::Headers;
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{
+    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, Method, OutgoingRequest,
+    RequestOptions, Scheme,
+};
+use wasip2::io::poll::Pollable;
+use wasip2::io::streams::{InputStream, StreamError};
+
+/// Reads are capped so one fast connection cannot starve the others in a
+/// poll round, and so guest memory stays flat.
+pub const READ_SIZE: u64 = 1 << 20;
+
+/// A request whose response headers have not arrived yet.
+pub struct PendingResponse<T: Trace = NoTrace> {
+    // Declared first: a pollable must be dropped before the resource it watches.
+    ready: Pollable,
+    future: FutureIncomingResponse,
+    url: String,
+    trace: PhantomData<T>,
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Headers,
+    incoming: wasip2::http::types::IncomingResponse,
+}
+
+/// A response body being read.
+pub struct Body {
+    ready: Pollable,
+    stream: InputStream,
+    _body: IncomingBody,
+}
+
+pub enum Read {
+    Data(Vec<u8>),
+    /// Nothing available yet: poll again.
+    Wait,
+    End,
+    Failed(String),
+}
+
+/// Where request and response lines go (`-v`). A type parameter rather
+/// than a global, so each component routes them through its own
+/// reporting (and its own notion of verbosity) with no cost when off.
+pub trait Trace {
+    fn line(message: impl FnOnce() -> String);
+}
+
+/// No request lines at all.
+pub struct NoTrace;
+
+impl Trace for NoTrace {
+    fn line(_message: impl FnOnce() -> String) {}
+}
+
+/// Request settings shared by every request of a run: the user's headers
+/// and the timeouts the runtime should enforce.
+pub struct Client<T: Trace = NoTrace> {
+    headers: Vec<(String, String)>,
+    connect_timeout_ms: u64,
+    timeout_ms: u64,
+    trace: PhantomData<T>,
+}
+
+impl<T: Trace> Client<T> {
+    /// The settings `options` asks for: headers, connect and read timeouts.
+    pub fn for_options(options: &rangeget_core::options::Options) -> Client<T> {
+        Client::new(
+            options.request_headers(),
+            options.connect_timeout_secs * 1000,
+            options.timeout_ms(),
+        )
+    }
+
+    pub fn new(
+        headers: Vec<(String, String)>,
+        connect_timeout_ms: u64,
+        timeout_ms: u64,
+    ) -> Client<T> {
+        Client {
+            headers,
+            connect_timeout_ms,
+            timeout_ms,
+            trace: PhantomData,
+        }
+    }
+
+    /// A GET with `extra_headers` (such as Range) after the common ones.
+    pub fn get(
+        &self,
+        url: &str,
+        extra_headers: &[(&str, String)],
+    ) -> Result<PendingResponse<T>, String> {
+        self.send(Method::Get, url, extra_headers)
+    }
+
+    pub fn head(&self, url: &str) -> Result<PendingResponse<T>, String> {
+        self.send(Method::Head, url, &[])
+    }
+
+    fn send(
+        &self,
+        method: Method,
+        url: &str,
+        extra_headers: &[(&str, String)],
+    ) -> Result<PendingResponse<T>, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL '{url}': {e}"))?;
+        let scheme = match parsed.scheme() {
+            "http" => Scheme::Http,
+            "https" => Scheme::Https,
+            other => return Err(format!("unsupported scheme '{other}' in {url}")),
+        };
+        let authority = match (parsed.host_str(), parsed.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            (None, _) => return Err(format!("no host in URL '{url}'")),
+        };
+        let mut path = parsed.path().to_string();
+        if let Some(query) = parsed.query() {
+            path.push('?');
+            path.push_str(query);
+        }
+
+        let headers = Fields::new();
+        // A compressed body would have a different length than the ranges.
+        let identity = [("accept-encoding", "identity".to_string())];
+        let common = self.headers.iter().map(|(n, v)| (n.as_str(), v));
+        let specific = identity.iter().chain(extra_headers).map(|(n, v)| (*n, v));
+        for (name, value) in common.chain(specific) {
+            headers
+                .append(name, value.as_bytes())
+                .map_err(|e| format!("cannot send header '{name}': {e:?}"))?;
+        }
+        let request = OutgoingRequest::new(headers);
+        let fail = |what: &str| format!("cannot build request for {url}: invalid {what}");
+        request.set_method(&method).map_err(|_| fail("method"))?;
+        request
+            .set_scheme(Some(&scheme))
+            .map_err(|_| fail("scheme"))?;
+        request
+            .set_authority(Some(&authority))
+            .map_err(|_| fail("authority"))?;
+        request
+            .set_path_with_query(Some(&path))
+            .map_err(|_| fail("path"))?;
+
+        let options = RequestOptions::new();
+        let timeout_ns = self.timeout_ms.saturating_mul(1_000_000);
+        // Runtimes may refuse to let a guest set these; the core's own stall
+        // detection still applies then.
+        let _ =
+            options.set_connect_timeout(Some(self.connect_timeout_ms.saturating_mul(1_000_000)));
+        let _ = options.set_first_byte_timeout(Some(timeout_ns));
+        let _ = options.set_between_bytes_timeout(Some(timeout_ns));
+
+        T::line(|| {
+            let specific: Vec<String> = extra_headers
+                .iter()
+                .map(|(n, v)| format!("{n}: {v}"))
+                .collect();
+            let verb = if matches!(method, Method::Head) {
+                "HEAD"
+            } else {
+                "GET"
+            };
+            format!("> {verb} {url} {}", specific.join(", "))
+        });
+        // The body of a GET is never opened: opening it and racing its `finish`
+        // against the response is what makes some clients see reset connections.
+        let future =
+            outgoing_handler::handle(request, Some(options)).map_err(|e| describe_error(&e))?;
+        Ok(PendingResponse {
+            ready: future.subscribe(),
+            future,
+            url: url.to_string(),
+            trace: PhantomData,
+        })
+    }
+}
+
+impl<T: Trace> PendingResponse<T> {
+    pub fn pollable(&self) -> &Pollable {
+        &self.ready
+    }
+
+    /// `None` while the headers are still on their way.
+    pub fn try_take(&self) -> Option<Result<Response, String>> {
+        match self.future.get()? {
+            Ok(Ok(incoming)) => {
+                let headers = Headers::from_pairs(
+                    incoming
+                        .headers()
+                        .entries()
+                        .into_iter()
+                        .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned())),
+                );
+                T::line(|| {
+                    let interesting = [
+                        "content-length",
+                        "content-range",
+                        "etag",
+                        "accept-ranges",
+                        "location",
+                        "retry-after",
+                    ];
+                    let shown: Vec<String> = interesting
+                        .iter()
+                        .filter_map(|n| headers.get(n).map(|v| format!("{n}: {v}")))
+                        .collect();
+                    format!("< {} {} {}", incoming.status(), self.url, shown.join(", "))
+                });
+                Some(Ok(Response {
+                    status: incoming.status(),
+                    headers,
+                    incoming,
+                }))
+            }
+            Ok(Err(code)) => Some(Err(describe_error(&code))),
+            Err(()) => Some(Err("response already taken".to_string())),
+        }
+    }
+
+    /// Blocks until the response headers arrive (used by the probe).
+    pub fn wait(self) -> Result<Response, String> {
+        loop {
+            if let Some(result) = self.try_take() {
+                return result;
+            }
+            self.ready.block();
+        }
+    }
+}
+
+impl Response {
+    pub fn into_body(self) -> Result<Body, String> {
+        let body = self
+            .incoming
+            .consume()
+            .map_err(|_| "response body already consumed".to_string())?;
+        let stream = body
+            .stream()
+            .map_err(|_| "response body stream unavailable".to_string())?;
+        Ok(Body {
+            ready: stream.subscribe(),
+            stream,
+            _body: body,
+        })
+    }
+}
+
+impl Body {
+    pub fn pollable(&self) -> &Pollable {
+        &self.ready
+    }
+
+    /// Reads what is available now, at most `max` bytes, without blocking.
+    pub fn read(&self, max: u64) -> Read {
+        match self.stream.read(max.min(READ_SIZE)) {
+            Ok(data) if data.is_empty() => Read::Wait,
+            Ok(data) => Read::Data(data),
+            Err(StreamError::Closed) => Read::End,
+            Err(StreamError::LastOperationFailed(e)) => Read::Failed(e.to_debug_string()),
+        }
+    }
+}
+
+/// Turns a wasi:http error into words a user can act on.
+fn describe_error(code: &ErrorCode) -> String {
+    match code {
+        ErrorCode::DnsError(e) => format!(
+            "DNS lookup failed ({})",
+            e.rcode.clone().unwrap_or_else(|| "no answer".into())
+        ),
+        ErrorCode::ConnectionRefused => "connection refused".into(),
+        ErrorCode::ConnectionTimeout => "connection timed out".into(),
+        ErrorCode::ConnectionReadTimeout => "timed out waiting for data".into(),
+        ErrorCode::ConnectionTerminated => "connection closed by the server".into(),
+        ErrorCode::TlsCertificateError => "TLS certificate rejected".into(),
+        ErrorCode::HttpResponseTimeout => "timed out waiting for the response".into(),
+        other => format!("HTTP request failed: {other:?}"),
+    }
+}
