@@ -1,5 +1,6 @@
-//! Builds the rangeget component for wasm32-wasip2 and precompiles it, so
-//! the binary embeds machine code and starts without running Cranelift.
+//! Builds rangeget's components for wasm32-wasip2 (the command, and the
+//! proxy that `rangeget serve` runs) and precompiles them, so the binary
+//! embeds machine code and starts without running Cranelift.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,26 +18,32 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=src/engine_config.rs");
 
-    let wasm = build_component(&workspace);
-    println!("cargo:rerun-if-changed={}", wasm.display());
-    let bytes = std::fs::read(&wasm).unwrap_or_else(|e| panic!("reading {}: {e}", wasm.display()));
-
-    // Tests run the same artifact under other runtimes (wasmtime CLI, jco).
-    println!("cargo:rustc-env=RANGEGET_COMPONENT={}", wasm.display());
-
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    std::fs::write(out_dir.join("rangeget.wasm"), &bytes).unwrap();
+    let target_dir = build_components(&workspace);
     let engine = wasmtime::Engine::new(&engine_config()).expect("engine");
-    let compiled = engine
-        .precompile_component(&bytes)
-        .expect("precompiling the rangeget component");
-    std::fs::write(out_dir.join("rangeget.cwasm"), compiled).unwrap();
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    // Tests run the same artifacts under other runtimes (wasmtime CLI, jco),
+    // so their paths are exported to the test binaries.
+    for (file, env_name) in [
+        ("rangeget", "RANGEGET_COMPONENT"),
+        ("rangeget_proxy", "RANGEGET_PROXY_COMPONENT"),
+    ] {
+        let wasm = target_dir.join(format!("wasm32-wasip2/component/{file}.wasm"));
+        println!("cargo:rerun-if-changed={}", wasm.display());
+        println!("cargo:rustc-env={env_name}={}", wasm.display());
+        let bytes =
+            std::fs::read(&wasm).unwrap_or_else(|e| panic!("reading {}: {e}", wasm.display()));
+        std::fs::write(out_dir.join(format!("{file}.wasm")), &bytes).unwrap();
+        let compiled = engine
+            .precompile_component(&bytes)
+            .unwrap_or_else(|e| panic!("precompiling {}: {e}", wasm.display()));
+        std::fs::write(out_dir.join(format!("{file}.cwasm")), compiled).unwrap();
+    }
 }
 
-/// Runs a nested `cargo build` of the guest into the shared target directory
-/// (its own `wasm32-wasip2/component` subdirectory, so no lock is contended)
-/// and returns the path of the component.
-fn build_component(workspace: &Path) -> PathBuf {
+/// Runs one nested `cargo build` of both guests into the shared target
+/// directory (its own `wasm32-wasip2/component` subdirectory, so no lock is
+/// contended) and returns that target directory.
+fn build_components(workspace: &Path) -> PathBuf {
     let target_dir = target_dir(workspace);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
@@ -46,6 +53,8 @@ fn build_component(workspace: &Path) -> PathBuf {
             "build",
             "--package",
             "rangeget-command",
+            "--package",
+            "rangeget-proxy",
             "--target",
             "wasm32-wasip2",
             "--profile",
@@ -61,12 +70,12 @@ fn build_component(workspace: &Path) -> PathBuf {
             command.env_remove(key);
         }
     }
-    let status = command.status().expect("running cargo for the component");
+    let status = command.status().expect("running cargo for the components");
     assert!(
         status.success(),
-        "building the rangeget component failed; is the target installed? run: rustup target add wasm32-wasip2"
+        "building the rangeget components failed; is the target installed? run: rustup target add wasm32-wasip2"
     );
-    target_dir.join("wasm32-wasip2/component/rangeget.wasm")
+    target_dir
 }
 
 /// The workspace's target directory: `CARGO_TARGET_DIR` when set, else the

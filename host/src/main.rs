@@ -12,6 +12,7 @@ mod http_client;
 mod progress;
 mod runner;
 mod sandbox;
+mod serve;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -26,6 +27,9 @@ use crate::progress::Progress;
 use crate::runner::RunOutcome;
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|arg| arg == "serve") {
+        return serve::main(std::env::args_os().skip(2).collect());
+    }
     // A write past RLIMIT_FSIZE must fail with EFBIG, which the component
     // reports as a file error, instead of killing the process with SIGXFSZ.
     // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.

@@ -16,7 +16,9 @@ Examples:
   rangeget -i urls.txt -d downloads/ --json      (one report line per file)
 
 Interrupted downloads leave FILE.part and FILE.part.meta next to FILE;
-running the same command again resumes where it stopped.";
+running the same command again resumes where it stopped.
+
+The native CLI also runs the edge proxy: rangeget serve --help";
 
 #[derive(Parser, Debug, Clone, PartialEq, Eq)]
 #[command(

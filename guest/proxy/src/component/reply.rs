@@ -1,0 +1,155 @@
+//! Answers to the client: the object's headers, and short plain-text
+//! answers for everything that is not the object.
+
+use rangeget_core::stream_plan::ClientRange;
+use rangeget_core::Headers;
+use wasip2::http::types::{Fields, OutgoingResponse, ResponseOutparam};
+
+use super::sink::Sink;
+use super::{log, Incoming};
+
+/// Status and header fields of an answer, before it is sent.
+pub struct ResponseHead {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Origin headers a client of the object needs, passed through unchanged.
+const PASSED_THROUGH: [&str; 5] = [
+    "content-type",
+    "etag",
+    "last-modified",
+    "content-disposition",
+    "cache-control",
+];
+
+/// The head of an answer carrying `len` bytes of the object: the client's
+/// status and `Content-Range`, the origin's validators and type.
+pub fn object_head(
+    origin: &Headers,
+    wanted: ClientRange,
+    size: u64,
+    len: u64,
+    ranged: bool,
+) -> ResponseHead {
+    let mut headers: Vec<(String, String)> = PASSED_THROUGH
+        .iter()
+        .filter_map(|name| origin.get(name).map(|v| (name.to_string(), v.to_string())))
+        .collect();
+    headers.push(("content-length".into(), len.to_string()));
+    if ranged {
+        headers.push(("accept-ranges".into(), "bytes".into()));
+    }
+    if let Some(content_range) = wanted.content_range(size) {
+        headers.push(("content-range".into(), content_range));
+    }
+    ResponseHead {
+        status: wanted.status(),
+        headers,
+    }
+}
+
+/// Builds the response resource; `None` if the host refuses a header.
+pub fn response(head: &ResponseHead) -> Option<OutgoingResponse> {
+    let fields: Vec<(String, Vec<u8>)> = head
+        .headers
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
+        .collect();
+    let fields = Fields::from_list(&fields).ok()?;
+    let response = OutgoingResponse::new(fields);
+    response.set_status_code(head.status).ok()?;
+    Some(response)
+}
+
+/// Headers only: the answer to HEAD. No body resource is opened, so the
+/// host sends the Content-Length as given.
+pub fn head_only(out: ResponseOutparam, head: ResponseHead) {
+    match response(&head) {
+        Some(response) => ResponseOutparam::set(out, Ok(response)),
+        None => text(
+            out,
+            500,
+            "rangeget-proxy could not build the response headers",
+        ),
+    }
+}
+
+/// A short plain-text answer.
+pub fn text(out: ResponseOutparam, status: u16, message: &str) {
+    text_with(out, status, message, Vec::new());
+}
+
+fn text_with(out: ResponseOutparam, status: u16, message: &str, extra: Vec<(String, String)>) {
+    let body = format!("{message}\n");
+    let mut headers = vec![
+        (
+            "content-type".to_string(),
+            "text/plain; charset=utf-8".to_string(),
+        ),
+        ("content-length".to_string(), body.len().to_string()),
+    ];
+    headers.extend(extra);
+    let head = ResponseHead { status, headers };
+    let Some(mut sink) = Sink::open(out, &head) else {
+        return log(&format!("could not send HTTP {status} ({message})"));
+    };
+    if sink.write_all(body.as_bytes()).is_ok() {
+        sink.finish();
+    }
+}
+
+pub fn method_not_allowed(out: ResponseOutparam) {
+    text_with(
+        out,
+        405,
+        "rangeget-proxy serves GET and HEAD only",
+        vec![("allow".into(), "GET, HEAD".into())],
+    );
+}
+
+/// An error status from the origin, passed on with a body saying so.
+pub fn origin_status(out: ResponseOutparam, status: u16, origin: &Headers, incoming: &Incoming) {
+    let extra: Vec<(String, String)> = ["retry-after", "www-authenticate"]
+        .iter()
+        .filter_map(|name| origin.get(name).map(|v| (name.to_string(), v.to_string())))
+        .collect();
+    let message = format!("the origin answered HTTP {status} for {}", incoming.path);
+    if incoming.head_only {
+        return head_only(
+            out,
+            ResponseHead {
+                status,
+                headers: extra,
+            },
+        );
+    }
+    text_with(out, status, &message, extra);
+}
+
+/// The origin could not be reached or gave an unusable answer.
+pub fn bad_gateway(out: ResponseOutparam, incoming: &Incoming, reason: &str) {
+    log(&format!("{}: {reason}", incoming.path));
+    text(
+        out,
+        502,
+        &format!("rangeget-proxy could not fetch {}: {reason}", incoming.path),
+    );
+}
+
+pub fn range_not_satisfiable(out: ResponseOutparam, size: u64, head_only_answer: bool) {
+    let content_range = ("content-range".to_string(), format!("bytes */{size}"));
+    if head_only_answer {
+        let head = ResponseHead {
+            status: 416,
+            headers: vec![content_range],
+        };
+        return head_only(out, head);
+    }
+    text_with(
+        out,
+        416,
+        &format!("the requested range lies outside the object ({size} bytes)"),
+        vec![content_range],
+    );
+}

@@ -1,0 +1,390 @@
+//! `rangeget serve`: the proxy component behind a local HTTP server.
+//!
+//! The same `wasi:http/proxy` component that edge platforms run answers
+//! every incoming request here: a fresh instance per request (as the
+//! wasmtime CLI's `serve` does), its settings in its environment, its
+//! origin requests through the pooled client of [`crate::http_client`].
+//! This module only accepts connections and grants capabilities; what to
+//! fetch and how is the component's business.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use rangeget_core::size::{format_size, parse_size};
+use rangeget_proxy::config::ProxyConfig;
+
+use crate::engine_config::engine_config;
+use crate::http_client::{Hooks, HttpClient, RequestLimits};
+
+/// Compiled ahead of time by build.rs for this exact engine configuration.
+static PRECOMPILED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rangeget_proxy.cwasm"));
+/// The portable component, used if this CPU cannot run the precompiled code.
+static COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rangeget_proxy.wasm"));
+
+const USAGE: &str = "usage: rangeget serve --origin URL --listen ADDR:PORT [--connections N] [--chunk-size BYTES] [-v]
+
+Serves the objects under URL (e.g. https://cdn.example/files) on ADDR:PORT,
+fetching each with N parallel validated range requests (default 4) of
+BYTES each (default 1M; suffixes K, M). GET /NAME fetches URL/NAME.";
+
+/// The settings of one `rangeget serve`.
+#[derive(Debug, PartialEq, Eq)]
+struct ServeOptions {
+    origin: String,
+    listen: SocketAddr,
+    connections: u32,
+    chunk_size: u64,
+    verbose: bool,
+}
+
+impl ServeOptions {
+    fn parse(args: Vec<OsString>) -> Result<ServeOptions> {
+        let mut args = args.into_iter().map(|a| {
+            a.into_string()
+                .map_err(|a| anyhow!("argument {a:?} is not valid UTF-8"))
+        });
+        let (mut origin, mut listen, mut verbose) = (None, None, false);
+        let (mut connections, mut chunk_size) = (4, 1 << 20);
+        while let Some(arg) = args.next() {
+            let arg = arg?;
+            let mut value = || {
+                args.next()
+                    .unwrap_or_else(|| Err(anyhow!("{arg} needs a value")))
+            };
+            match arg.as_str() {
+                "--origin" => origin = Some(value()?),
+                "--listen" => {
+                    let text = value()?;
+                    listen = Some(text.parse().with_context(|| {
+                        format!("--listen {text:?} is not an address like 127.0.0.1:8080")
+                    })?);
+                }
+                "--connections" | "-x" => {
+                    let text = value()?;
+                    connections = text
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                        .with_context(|| format!("--connections {text:?} must be 1 to 64"))?;
+                }
+                "--chunk-size" => {
+                    let text = value()?;
+                    chunk_size = parse_size(&text).map_err(|e| anyhow!("--chunk-size: {e}"))?;
+                }
+                "-v" | "--verbose" => verbose = true,
+                other => bail!("unknown argument {other:?}"),
+            }
+        }
+        let origin = origin.context("--origin URL is required")?;
+        if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+            bail!("--origin {origin:?} must be an http:// or https:// URL");
+        }
+        let options = ServeOptions {
+            origin,
+            listen: listen.context("--listen ADDR:PORT is required (e.g. 127.0.0.1:8080)")?,
+            connections,
+            chunk_size,
+            verbose,
+        };
+        // The component would refuse bad settings on every request; the
+        // same parser refuses them here, before anything listens.
+        ProxyConfig::from_vars(options.component_env()).map_err(|e| anyhow!(e))?;
+        Ok(options)
+    }
+
+    /// What the component reads from its environment.
+    fn component_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("ORIGIN".to_string(), self.origin.clone()),
+            ("CONNECTIONS".to_string(), self.connections.to_string()),
+            ("CHUNK_SIZE".to_string(), self.chunk_size.to_string()),
+        ];
+        if self.verbose {
+            env.push(("VERBOSE".to_string(), "1".to_string()));
+        }
+        env
+    }
+}
+
+/// Runs `rangeget serve ARGS` (the arguments after `serve`) until Ctrl-C.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let options = match ServeOptions::parse(args) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("rangeget serve: {e:#}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("rangeget serve: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        tokio::select! {
+            result = serve(options) => match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("rangeget serve: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            },
+            _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+        }
+    })
+}
+
+/// What every request's instance shares.
+struct Server {
+    pre: ProxyPre<RequestState>,
+    client: HttpClient,
+    env: Vec<(String, String)>,
+}
+
+async fn serve(options: ServeOptions) -> Result<()> {
+    let engine = Engine::new(&engine_config()).map_err(wasm_error("configuring wasmtime"))?;
+    let component = load_component(&engine)?;
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_error("linking WASI"))?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(wasm_error("linking wasi:http"))?;
+    let pre = ProxyPre::new(
+        linker
+            .instantiate_pre(&component)
+            .map_err(wasm_error("preparing the proxy component"))?,
+    )
+    .map_err(wasm_error(
+        "the embedded component is not a wasi:http proxy",
+    ))?;
+    let client = HttpClient::new(RequestLimits {
+        // Several clients at once each get their connections.
+        max_in_flight: options.connections as usize * 16,
+        connect_timeout: Duration::from_secs(30),
+        first_byte_timeout: Duration::from_secs(60),
+    });
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.listen))?;
+    let addr = listener.local_addr()?;
+    // Tests and scripts wait for this line (it carries the port chosen
+    // for :0), so it goes out only once the socket accepts connections.
+    eprintln!(
+        "rangeget: serving http://{addr}/ from {} ({} connections, chunks of {})",
+        options.origin,
+        options.connections,
+        format_size(options.chunk_size)
+    );
+    let server = Arc::new(Server {
+        pre,
+        client,
+        env: options.component_env(),
+    });
+    loop {
+        let (stream, _peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // Out of descriptors and the like: usually transient.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let server = Arc::clone(&server);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let server = Arc::clone(&server);
+                async move { server.handle(request).await }
+            });
+            // Errors here are clients going away or aborted answers.
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+impl Server {
+    /// One request, one fresh instance: nothing carries over between
+    /// clients, and the next request always probes the origin anew.
+    async fn handle(
+        &self,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> Result<hyper::Response<HyperOutgoingBody>> {
+        let mut wasi = WasiCtx::builder();
+        wasi.envs(&self.env).inherit_stderr();
+        let mut store = Store::new(
+            self.pre.engine(),
+            RequestState {
+                wasi: wasi.build(),
+                http: WasiHttpCtx::new(),
+                table: ResourceTable::new(),
+                hooks: Hooks {
+                    client: self.client.clone(),
+                },
+            },
+        );
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)
+            .map_err(wasm_error("accepting the request"))?;
+        let out = store
+            .data_mut()
+            .http()
+            .new_response_outparam(sender)
+            .map_err(wasm_error("preparing the response"))?;
+        let pre = self.pre.clone();
+        // The instance keeps running after the head is sent: it streams
+        // the body from this task.
+        let task = tokio::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, out)
+                .await
+        });
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(anyhow!("the proxy component failed: {code:?}")),
+            Err(_) => {
+                let why = match task.await {
+                    Ok(Ok(())) => "it never set a response".to_string(),
+                    Ok(Err(e)) => format!("{e:?}"),
+                    Err(e) => e.to_string(),
+                };
+                eprintln!("rangeget serve: the proxy component gave no answer: {why}");
+                Err(anyhow!("the proxy component gave no answer: {why}"))
+            }
+        }
+    }
+}
+
+/// Loads the precompiled component (no Cranelift at start-up), falling back
+/// to compiling the portable one when the engine rejects it (another CPU).
+fn load_component(engine: &Engine) -> Result<Component> {
+    // SAFETY: the bytes were produced by `precompile_component` in build.rs
+    // with this wasmtime version and configuration, and are embedded
+    // read-only in this binary; wasmtime checks the version and flags.
+    match unsafe { Component::deserialize(engine, PRECOMPILED) } {
+        Ok(component) => Ok(component),
+        Err(_) => {
+            Component::new(engine, COMPONENT).map_err(wasm_error("compiling the proxy component"))
+        }
+    }
+}
+
+fn wasm_error(context: &str) -> impl FnOnce(wasmtime::Error) -> anyhow::Error + '_ {
+    move |e| anyhow!("{context}: {e:?}")
+}
+
+/// The capabilities of one request's instance: its environment, stderr,
+/// and outgoing HTTP through the shared pooled client.
+struct RequestState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: Hooks,
+}
+
+impl WasiView for RequestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for RequestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ServeOptions> {
+        ServeOptions::parse(args.iter().map(OsString::from).collect())
+    }
+
+    #[test]
+    fn options_have_defaults_and_name_what_is_wrong() {
+        let o = parse(&["--origin", "http://h/p", "--listen", "127.0.0.1:0"]).unwrap();
+        assert_eq!((o.connections, o.chunk_size), (4, 1 << 20));
+        let o = parse(&[
+            "--origin",
+            "http://h/p",
+            "--listen",
+            "127.0.0.1:0",
+            "-x",
+            "8",
+            "--chunk-size",
+            "512K",
+        ])
+        .unwrap();
+        assert_eq!((o.connections, o.chunk_size), (8, 512 << 10));
+        assert!(o
+            .component_env()
+            .contains(&("CHUNK_SIZE".into(), "524288".into())));
+        for (args, says) in [
+            (&["--listen", "127.0.0.1:0"][..], "--origin"),
+            (&["--origin", "http://h"][..], "--listen"),
+            (
+                &["--origin", "ftp://h", "--listen", "127.0.0.1:0"][..],
+                "http",
+            ),
+            (
+                &["--origin", "http://h", "--listen", "nowhere"][..],
+                "--listen",
+            ),
+            (&["--origin"][..], "needs a value"),
+            (
+                &[
+                    "--origin",
+                    "http://h",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--chunk-size",
+                    "1G",
+                ][..],
+                "64.0 MiB",
+            ),
+        ] {
+            let error = format!("{:#}", parse(args).unwrap_err());
+            assert!(error.contains(says), "{args:?}: {error}");
+        }
+    }
+}

