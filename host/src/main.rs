@@ -6,6 +6,7 @@
 //! progress bar, and turns its outcome and Ctrl-C into exit codes.
 
 mod connector;
+mod embedded;
 mod engine_config;
 mod guest_output;
 mod http_client;

@@ -18,24 +18,18 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::Store;
+use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::WasiHttpView;
 
 use rangeget_core::size::{format_size, parse_size};
 use rangeget_proxy::config::ProxyConfig;
 
-use crate::engine_config::engine_config;
-use crate::http_client::{Hooks, HttpClient, RequestLimits};
-
-/// Compiled ahead of time by build.rs for this exact engine configuration.
-static PRECOMPILED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rangeget_proxy.cwasm"));
-/// The portable component, used if this CPU cannot run the precompiled code.
-static COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rangeget_proxy.wasm"));
+use crate::embedded::{wasm_error, ComponentState, PROXY};
+use crate::http_client::{HttpClient, RequestLimits};
 
 const USAGE: &str = "usage: rangeget serve --origin URL --listen ADDR:PORT [--connections N] [--chunk-size BYTES] [-v]
 
@@ -162,24 +156,13 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 
 /// What every request's instance shares.
 struct Server {
-    pre: ProxyPre<RequestState>,
+    pre: ProxyPre<ComponentState>,
     client: HttpClient,
     env: Vec<(String, String)>,
 }
 
 async fn serve(options: ServeOptions) -> Result<()> {
-    let engine = Engine::new(&engine_config()).map_err(wasm_error("configuring wasmtime"))?;
-    let component = load_component(&engine)?;
-    let mut linker = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_error("linking WASI"))?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-        .map_err(wasm_error("linking wasi:http"))?;
-    let pre = ProxyPre::new(
-        linker
-            .instantiate_pre(&component)
-            .map_err(wasm_error("preparing the proxy component"))?,
-    )
-    .map_err(wasm_error(
+    let pre = ProxyPre::new(PROXY.prepare()?).map_err(wasm_error(
         "the embedded component is not a wasi:http proxy",
     ))?;
     let client = HttpClient::new(RequestLimits {
@@ -240,14 +223,7 @@ impl Server {
         wasi.envs(&self.env).inherit_stderr();
         let mut store = Store::new(
             self.pre.engine(),
-            RequestState {
-                wasi: wasi.build(),
-                http: WasiHttpCtx::new(),
-                table: ResourceTable::new(),
-                hooks: Hooks {
-                    client: self.client.clone(),
-                },
-            },
+            ComponentState::new(wasi.build(), self.client.clone()),
         );
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store
@@ -282,52 +258,6 @@ impl Server {
                 eprintln!("rangeget serve: the proxy component gave no answer: {why}");
                 Err(anyhow!("the proxy component gave no answer: {why}"))
             }
-        }
-    }
-}
-
-/// Loads the precompiled component (no Cranelift at start-up), falling back
-/// to compiling the portable one when the engine rejects it (another CPU).
-fn load_component(engine: &Engine) -> Result<Component> {
-    // SAFETY: the bytes were produced by `precompile_component` in build.rs
-    // with this wasmtime version and configuration, and are embedded
-    // read-only in this binary; wasmtime checks the version and flags.
-    match unsafe { Component::deserialize(engine, PRECOMPILED) } {
-        Ok(component) => Ok(component),
-        Err(_) => {
-            Component::new(engine, COMPONENT).map_err(wasm_error("compiling the proxy component"))
-        }
-    }
-}
-
-fn wasm_error(context: &str) -> impl FnOnce(wasmtime::Error) -> anyhow::Error + '_ {
-    move |e| anyhow!("{context}: {e:?}")
-}
-
-/// The capabilities of one request's instance: its environment, stderr,
-/// and outgoing HTTP through the shared pooled client.
-struct RequestState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    hooks: Hooks,
-}
-
-impl WasiView for RequestState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for RequestState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
         }
     }
 }
