@@ -200,6 +200,37 @@ fn overlong_body_is_cut_at_the_range_end() {
 }
 
 #[test]
+fn a_large_chunk_is_fetched_as_several_bounded_requests() {
+    // One 7 MiB chunk: on loopback the requests stay at 2 MiB (rate
+    // limiters let that much through unthrottled). Each request is done
+    // when its own range is, not the chunk's: no request may look short
+    // and be retried, even with bytes past every range (`overlong`).
+    let origin = Origin::start();
+    let dir = Scratch::new("requests-in-chunk");
+    let size = 7 * MIB;
+    let url = origin.url(&format!("/o/big.bin?size={size}&fault=overlong"));
+    let output = run(&[&url, "-o", &dir.arg("big.bin"), "--chunk-size", "7M"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "big.bin", "big.bin", 0, size);
+    let ranges = origin.range_requests();
+    assert_eq!(
+        ranges,
+        [
+            "bytes=0-2097151",
+            "bytes=2097152-4194303",
+            "bytes=4194304-6291455",
+            "bytes=6291456-7340031"
+        ],
+        "2 MiB requests, then the chunk's tail"
+    );
+    assert!(
+        !text(&output.stderr).contains("retry"),
+        "every request ended where it should: {}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
 fn corrupt_meta_starts_clean() {
     let origin = Origin::start();
     let dir = Scratch::new("corrupt-meta");

@@ -9,6 +9,7 @@ use crate::meta::{digest_hex, parse_digest, MetaChunk, MetaFile, SavedChunk, FOR
 use crate::plan::plan_chunks;
 use crate::probe::RemoteObject;
 use crate::range::ByteRange;
+use crate::request_size::{next_request_size, FIRST_REQUEST_SIZE};
 use crate::retry::RetryPolicy;
 
 /// Progress is saved (atomically, without fsync) at most this often. A
@@ -33,6 +34,9 @@ enum ChunkState {
         /// Bytes arrived in this attempt at a useful rate: such an attempt
         /// does not count against the retry budget.
         progressed: bool,
+        /// Where the current request ends, counted like `received`: a
+        /// chunk may take several requests (see `request_size`).
+        request_end: u64,
     },
     Done {
         digest: u128,
@@ -92,6 +96,10 @@ pub struct Download {
     chunk_size: u64,
     chunks: Vec<Chunk>,
     policy: RetryPolicy,
+    /// Bytes per range request; grows when round trips are slow.
+    request_size: u64,
+    /// The shortest wait for a response head so far: the round trip.
+    shortest_wait_ms: u64,
     /// Bytes verified to be on disk from a previous run.
     reused_bytes: u64,
     last_save_ms: u64,
@@ -114,6 +122,8 @@ impl Download {
             chunk_size,
             chunks,
             policy,
+            request_size: FIRST_REQUEST_SIZE,
+            shortest_wait_ms: u64::MAX,
             reused_bytes: 0,
             last_save_ms: 0,
             last_durable_ms: 0,
@@ -221,28 +231,69 @@ impl Download {
         let ChunkState::Pending { failures, .. } = chunk.state else {
             unreachable!("found a pending chunk")
         };
+        let request = Self::request_at(index, chunk, self.request_size);
         chunk.state = ChunkState::InFlight {
             failures,
             window_start_ms: now_ms,
             window_bytes: 0,
             progressed: false,
+            request_end: chunk.received + request.range.len(),
         };
-        let range = chunk
+        Some(request)
+    }
+
+    /// The next request of an in-flight chunk whose current request has
+    /// delivered all it asked for (`write_window` is empty). `wait_ms` and
+    /// `transfer_ms` are that request's round trip and body time, which
+    /// may grow the request size.
+    pub fn next_request_in_chunk(
+        &mut self,
+        chunk: usize,
+        wait_ms: u64,
+        transfer_ms: u64,
+    ) -> ChunkRequest {
+        // The request that ended asked for a full request size (a shorter
+        // one would have finished the chunk), so its timing is evidence.
+        self.shortest_wait_ms = self.shortest_wait_ms.min(wait_ms);
+        self.request_size = next_request_size(
+            self.request_size,
+            self.shortest_wait_ms,
+            transfer_ms,
+            self.chunk_size,
+        );
+        let c = &mut self.chunks[chunk];
+        let request = Self::request_at(chunk, c, self.request_size);
+        if let ChunkState::InFlight { request_end, .. } = &mut c.state {
+            *request_end = c.received + request.range.len();
+        }
+        request
+    }
+
+    /// At most `request_size` of the chunk's still-missing bytes.
+    fn request_at(index: usize, chunk: &Chunk, request_size: u64) -> ChunkRequest {
+        let missing = chunk
             .range
             .skip(chunk.received)
-            .expect("pending chunks have bytes left");
-        Some(ChunkRequest {
+            .expect("an unfinished chunk has bytes left");
+        let len = missing.len().min(request_size);
+        ChunkRequest {
             chunk: index,
-            range,
-        })
+            range: ByteRange::from_len(missing.start(), len).expect("not empty"),
+        }
     }
 
     /// Where the next body bytes of `chunk` go and how many may still be
     /// written: the adapter never writes past this, so an overlong body or
     /// an injected page cannot spill into the neighbouring chunk.
+    /// A chunk's current request bounds it too: bytes past the range a
+    /// request asked for are never the next bytes of the chunk.
     pub fn write_window(&self, chunk: usize) -> (u64, u64) {
         let c = &self.chunks[chunk];
-        (c.range.start() + c.received, c.range.len() - c.received)
+        let end = match c.state {
+            ChunkState::InFlight { request_end, .. } => request_end,
+            _ => c.range.len(),
+        };
+        (c.range.start() + c.received, end - c.received)
     }
 
     /// Records `data` as written at the chunk's write window. Returns true
@@ -253,12 +304,13 @@ impl Download {
             failures,
             window_start_ms,
             window_bytes,
+            request_end,
             ..
         } = c.state
         else {
             return false;
         };
-        let accepted = &data[..data.len().min((c.range.len() - c.received) as usize)];
+        let accepted = &data[..data.len().min((request_end - c.received) as usize)];
         let _ = now_ms;
         c.hasher.update(accepted);
         c.received += accepted.len() as u64;
@@ -278,6 +330,7 @@ impl Download {
                 window_start_ms,
                 window_bytes: window_bytes + accepted.len() as u64,
                 progressed: true,
+                request_end,
             };
             false
         }
@@ -334,6 +387,7 @@ impl Download {
                 failures,
                 window_start_ms,
                 window_bytes,
+                request_end,
                 ..
             } = c.state
             else {
@@ -348,6 +402,7 @@ impl Download {
                     window_start_ms,
                     window_bytes,
                     progressed: false,
+                    request_end,
                 };
                 stalled.push(index);
             } else {
@@ -356,6 +411,7 @@ impl Download {
                     window_start_ms: now_ms,
                     window_bytes: 0,
                     progressed: true,
+                    request_end,
                 };
             }
         }
@@ -504,6 +560,48 @@ mod tests {
         let (offset, remaining) = d.write_window(chunk);
         let len = len.min(remaining);
         d.on_written(chunk, &file[offset as usize..(offset + len) as usize], now)
+    }
+
+    #[test]
+    fn a_chunk_larger_than_a_request_takes_several_requests_each_bounded() {
+        const MIB: u64 = 1 << 20;
+        let size = 5 * MIB;
+        let file = content(size);
+        let mut d = Download::new(object(size), size, size, policy(2));
+        let first = d.next_request(0).unwrap();
+        assert_eq!(first.range, ByteRange::from_len(0, 2 * MIB).unwrap());
+        assert_eq!(d.write_window(0), (0, 2 * MIB));
+        // A body that runs on past the range it was asked for: the rest
+        // is not the chunk's next bytes and is not accepted.
+        assert!(!d.on_written(0, &file[..(3 * MIB) as usize], 1));
+        assert_eq!(
+            (d.bytes_received(), d.write_window(0)),
+            (2 * MIB, (2 * MIB, 0))
+        );
+
+        // Fast round trips keep requests at the first size.
+        let second = d.next_request_in_chunk(0, 0, 5);
+        assert_eq!(second.range, ByteRange::from_len(2 * MIB, 2 * MIB).unwrap());
+        assert!(!write(&mut d, &file, 0, 4 * MIB, 2));
+        // One slow wait is noise while a faster one was seen; the tail of
+        // the chunk is short.
+        let third = d.next_request_in_chunk(0, 100, 5);
+        assert_eq!(third.range, ByteRange::from_len(4 * MIB, MIB).unwrap());
+        assert!(write(&mut d, &file, 0, MIB, 3));
+        assert!(d.is_complete());
+        assert_eq!(d.request_size, 2 * MIB);
+    }
+
+    #[test]
+    fn requests_grow_when_every_round_trip_is_slow() {
+        const MIB: u64 = 1 << 20;
+        let size = 16 * MIB;
+        let mut d = Download::new(object(size), size, size, policy(2));
+        let file = content(size);
+        d.next_request(0).unwrap();
+        assert!(!write(&mut d, &file, 0, 2 * MIB, 1));
+        let next = d.next_request_in_chunk(0, 60, 100);
+        assert_eq!(next.range, ByteRange::from_len(2 * MIB, 4 * MIB).unwrap());
     }
 
     /// Resumes from `meta`, verifying the claims against `disk`.

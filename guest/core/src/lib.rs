@@ -22,6 +22,7 @@ pub mod range;
 pub mod rate_limit;
 pub mod redirect;
 pub mod report;
+pub mod request_size;
 pub mod retry;
 pub mod size;
 pub mod stream_plan;

@@ -55,7 +55,9 @@ pub struct Options {
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub connections: u32,
 
-    /// Bytes per chunk, e.g. 4M or 1G (default: chosen from the file size).
+    /// Bytes per chunk, the unit that is resumed and retried, e.g. 4M or 1G
+    /// (default: chosen from the file size). Each chunk is fetched as
+    /// requests of 2 MiB, more on slow round trips.
     #[arg(long = "chunk-size", value_name = "BYTES", value_parser = parse_chunk_size)]
     pub chunk_size: Option<u64>,
 

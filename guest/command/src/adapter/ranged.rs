@@ -14,7 +14,7 @@ use wasip2::random::random::get_random_u64;
 use super::clock;
 use super::http::{self, Body, PendingResponse, Read, Response, READ_SIZE};
 use super::output::{OutputDir, PartFile};
-use super::report::{warn, ProgressLine, Stats};
+use super::report::{trace, warn, ProgressLine, Stats};
 use super::resume;
 
 pub enum Outcome {
@@ -36,18 +36,21 @@ struct Transfer {
     url: String,
     redirects: u32,
     stage: Stage,
+    /// When the request went out: its round trip decides whether the next
+    /// request of the chunk asks for more.
+    sent_ms: u64,
 }
 
 enum Stage {
     Headers(PendingResponse),
-    Body(Body),
+    Body { body: Body, head_ms: u64 },
 }
 
 impl Transfer {
     fn pollable(&self) -> &Pollable {
         match &self.stage {
             Stage::Headers(pending) => pending.pollable(),
-            Stage::Body(body) => body.pollable(),
+            Stage::Body { body, .. } => body.pollable(),
         }
     }
 }
@@ -55,6 +58,8 @@ impl Transfer {
 /// What happened when a ready transfer was serviced.
 enum Step {
     Continue,
+    /// The request got all it asked for; the chunk wants more.
+    RequestDone,
     ChunkDone,
     Failed {
         reason: Failure,
@@ -175,6 +180,7 @@ impl RangedRun<'_> {
                     Step::ChunkDone => {
                         self.transfers.swap_remove(index);
                     }
+                    Step::RequestDone => self.next_request_in_chunk(index)?,
                     Step::Failed {
                         reason,
                         retry_after_ms,
@@ -208,6 +214,41 @@ impl RangedRun<'_> {
         }
         self.progress.clear();
         Ok(None)
+    }
+
+    /// Replaces the transfer at `index`, whose request is complete, with
+    /// one for the next part of its chunk, on the same (redirected) URL.
+    fn next_request_in_chunk(&mut self, index: usize) -> Result<(), Failure> {
+        // Dropped first, so its connection is back in the pool for the next.
+        let done = self.transfers.swap_remove(index);
+        let now = clock::now_ms();
+        let Stage::Body { head_ms, .. } = done.stage else {
+            unreachable!("only a body completes a request")
+        };
+        let (wait_ms, body_ms) = (
+            head_ms.saturating_sub(done.sent_ms),
+            now.saturating_sub(head_ms),
+        );
+        trace(|| {
+            format!(
+                "{}: head after {wait_ms} ms, body in {body_ms} ms",
+                done.request.range
+            )
+        });
+        let request = self
+            .download
+            .next_request_in_chunk(done.request.chunk, wait_ms, body_ms);
+        match start(
+            &self.download,
+            request,
+            done.url,
+            done.redirects,
+            &self.client,
+        ) {
+            Ok(transfer) => self.transfers.push(transfer),
+            Err(reason) => self.chunk_failed(request, reason, None)?,
+        }
+        Ok(())
     }
 
     fn finish(self, size: u64) -> Result<Outcome, Failure> {
@@ -353,6 +394,7 @@ fn start(
         url,
         redirects,
         stage: Stage::Headers(pending),
+        sent_ms: clock::now_ms(),
     })
 }
 
@@ -387,7 +429,12 @@ fn service(
         );
         match verdict {
             RangeVerdict::Write => match response.into_body() {
-                Ok(body) => transfer.stage = Stage::Body(body),
+                Ok(body) => {
+                    transfer.stage = Stage::Body {
+                        body,
+                        head_ms: clock::now_ms(),
+                    }
+                }
                 Err(reason) => {
                     return Step::Failed {
                         reason: Failure::network(reason),
@@ -433,7 +480,7 @@ fn service(
             RangeVerdict::Fatal(reason) => return Step::Stop(Stop::Fatal(reason)),
         }
     }
-    let Stage::Body(body) = &transfer.stage else {
+    let Stage::Body { body, .. } = &transfer.stage else {
         unreachable!("headers handled above")
     };
     copy_body(body, transfer.request.chunk, download, part, out, limiter)
@@ -478,6 +525,9 @@ fn copy_body(
                 copied += len;
                 if download.on_written(chunk, &data[..len as usize], clock::now_ms()) {
                     return Step::ChunkDone;
+                }
+                if len == remaining {
+                    return Step::RequestDone;
                 }
             }
             Read::Wait => return Step::Continue,
