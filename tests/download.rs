@@ -209,7 +209,16 @@ fn a_large_chunk_is_fetched_as_several_bounded_requests() {
     let dir = Scratch::new("requests-in-chunk");
     let size = 7 * MIB;
     let url = origin.url(&format!("/o/big.bin?size={size}&fault=overlong"));
-    let output = run(&[&url, "-o", &dir.arg("big.bin"), "--chunk-size", "7M"]);
+    // One connection: more would split the chunk between them.
+    let output = run(&[
+        &url,
+        "-o",
+        &dir.arg("big.bin"),
+        "--chunk-size",
+        "7M",
+        "-x",
+        "1",
+    ]);
     assert_success(&output);
     assert_downloaded(&dir, "big.bin", "big.bin", 0, size);
     let ranges = origin.range_requests();
@@ -227,6 +236,48 @@ fn a_large_chunk_is_fetched_as_several_bounded_requests() {
         !text(&output.stderr).contains("retry"),
         "every request ended where it should: {}",
         text(&output.stderr)
+    );
+}
+
+#[test]
+fn an_idle_connection_takes_over_the_rest_of_a_stalled_chunk() {
+    // One 8 MiB chunk and two connections; the first response to arrive
+    // goes silent after 256 KiB. The other connection must not sit idle
+    // until the stall is detected: it takes the back half of the chunk at
+    // once, then whatever follows the stalled request, so only that
+    // request's remainder is left for the retry, which comes last.
+    let origin = Origin::start();
+    let dir = Scratch::new("tail-split");
+    let size = 8 * MIB;
+    let url = origin.url(&format!(
+        "/o/split.bin?size={size}&fault=stall&stall_after=256K"
+    ));
+    let output = run(&[
+        &url,
+        "-o",
+        &dir.arg("split.bin"),
+        "--chunk-size",
+        "8M",
+        "-x",
+        "2",
+        "--timeout",
+        "1",
+    ]);
+    assert_success(&output);
+    assert_downloaded(&dir, "split.bin", "split.bin", 0, size);
+    let ranges = origin.range_requests();
+    let start = |range: &String| -> u64 {
+        let spec = range.strip_prefix("bytes=").expect("a byte range");
+        spec.split('-').next().unwrap().parse().unwrap()
+    };
+    let (retry, before) = ranges.split_last().expect("range requests");
+    assert!(
+        before.iter().any(|r| start(r) + 256 * 1024 == start(retry)),
+        "the last request is not the stalled one's retry: {ranges:?}"
+    );
+    assert!(
+        before.len() >= 4,
+        "the stalled request, the back half, and what follows each request: {ranges:?}"
     );
 }
 

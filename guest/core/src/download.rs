@@ -19,6 +19,10 @@ pub const QUICK_SAVE_INTERVAL_MS: u64 = 10;
 /// Data and meta are synced to disk this often, bounding what a power loss
 /// can take (its damage is caught by the digests either way).
 pub const DURABLE_SAVE_INTERVAL_MS: u64 = 5_000;
+/// The smallest piece an idle connection takes from a busy chunk.
+const MIN_SPLIT_OFF: u64 = 1 << 20;
+/// Splitting stops here, so the meta file stays small.
+const MAX_CHUNKS_AFTER_SPLITS: usize = 2048;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ChunkState {
@@ -224,10 +228,19 @@ impl Download {
     }
 
     /// The next chunk whose backoff has passed, now marked in flight.
+    /// Once no chunk is left to start, a connection that would sit idle
+    /// takes the back half of the largest chunk still in flight instead
+    /// (as aria2 does), so one slow connection cannot hold up the end.
     pub fn next_request(&mut self, now_ms: u64) -> Option<ChunkRequest> {
-        let (index, chunk) = self.chunks.iter_mut().enumerate().find(|(_, c)| {
-            matches!(c.state, ChunkState::Pending { not_before_ms, .. } if not_before_ms <= now_ms)
-        })?;
+        let startable = |c: &Chunk| matches!(c.state, ChunkState::Pending { not_before_ms, .. } if not_before_ms <= now_ms);
+        if !self.chunks.iter().any(startable) {
+            self.split_largest_in_flight()?;
+        }
+        let (index, chunk) = self
+            .chunks
+            .iter_mut()
+            .enumerate()
+            .find(|(_, c)| startable(c))?;
         let ChunkState::Pending { failures, .. } = chunk.state else {
             unreachable!("found a pending chunk")
         };
@@ -267,6 +280,42 @@ impl Download {
             *request_end = c.received + request.range.len();
         }
         request
+    }
+
+    /// Splits the in-flight chunk with the most bytes not yet requested,
+    /// when nothing else is left to start: the chunk keeps its current
+    /// request and half of what follows, a new pending chunk gets the rest.
+    /// Returns `None` when nothing is worth splitting (or a chunk is only
+    /// waiting out a backoff: it is not idle work to take).
+    fn split_largest_in_flight(&mut self) -> Option<()> {
+        let waiting = self
+            .chunks
+            .iter()
+            .any(|c| matches!(c.state, ChunkState::Pending { .. }));
+        if waiting || self.chunks.len() >= MAX_CHUNKS_AFTER_SPLITS {
+            return None;
+        }
+        let (index, split_at) = self
+            .chunks
+            .iter()
+            .enumerate()
+            .filter_map(|(index, c)| {
+                let ChunkState::InFlight { request_end, .. } = c.state else {
+                    return None;
+                };
+                // The chunk's owner keeps its request and half the rest.
+                let keep = request_end.max(c.received + (c.range.len() - c.received) / 2);
+                let stolen = c.range.len() - keep;
+                (stolen >= MIN_SPLIT_OFF).then_some((index, keep, stolen))
+            })
+            .max_by_key(|&(_, _, stolen)| stolen)
+            .map(|(index, keep, _)| (index, keep))?;
+        let chunk = &mut self.chunks[index];
+        let start = chunk.range.start();
+        let stolen = ByteRange::new(start + split_at, chunk.range.end())?;
+        chunk.range = ByteRange::from_len(start, split_at)?;
+        self.chunks.push(Chunk::fresh(stolen));
+        Some(())
     }
 
     /// At most `request_size` of the chunk's still-missing bytes.
@@ -493,9 +542,9 @@ impl Download {
             etag: self.object.etag.clone(),
             last_modified: self.object.last_modified.clone(),
             chunk_size: self.chunk_size,
+            // In file order: chunks split off at the tail were appended.
             chunks: self
-                .chunks
-                .iter()
+                .chunks_in_file_order()
                 .map(|c| MetaChunk {
                     start: c.range.start(),
                     end: c.range.end(),
@@ -511,6 +560,14 @@ impl Download {
                 })
                 .collect(),
         }
+    }
+}
+
+impl Download {
+    fn chunks_in_file_order(&self) -> impl Iterator<Item = &Chunk> {
+        let mut order: Vec<&Chunk> = self.chunks.iter().collect();
+        order.sort_by_key(|c| c.range.start());
+        order.into_iter()
     }
 }
 
@@ -602,6 +659,28 @@ mod tests {
         assert!(!write(&mut d, &file, 0, 2 * MIB, 1));
         let next = d.next_request_in_chunk(0, 60, 100);
         assert_eq!(next.range, ByteRange::from_len(2 * MIB, 4 * MIB).unwrap());
+    }
+
+    #[test]
+    fn an_idle_connection_takes_the_back_half_of_a_busy_chunk() {
+        const MIB: u64 = 1 << 20;
+        let size = 8 * MIB;
+        let mut d = Download::new(object(size), size, size, policy(2));
+        let first = d.next_request(0).unwrap();
+        assert_eq!(first.range, ByteRange::from_len(0, 2 * MIB).unwrap());
+        let second = d.next_request(0).unwrap();
+        assert_eq!(second.range, ByteRange::from_len(4 * MIB, 2 * MIB).unwrap());
+        let third = d.next_request(0).unwrap();
+        assert_eq!(third.range, ByteRange::from_len(6 * MIB, 2 * MIB).unwrap());
+        // The first chunk's owner keeps only the request it is on.
+        let fourth = d.next_request(0).unwrap();
+        assert_eq!(fourth.range, ByteRange::from_len(2 * MIB, 2 * MIB).unwrap());
+        // Nothing left that is not requested.
+        assert_eq!(d.next_request(0), None);
+        let meta = d.to_meta("u");
+        let starts: Vec<u64> = meta.chunks.iter().map(|c| c.start / MIB).collect();
+        assert_eq!(starts, [0, 2, 4, 6], "the meta lists chunks in file order");
+        assert!(MetaFile::parse(&meta.to_json()).is_ok());
     }
 
     /// Resumes from `meta`, verifying the claims against `disk`.
@@ -851,6 +930,55 @@ mod tests {
             let resumed = resume_against(&d.to_meta("u"), &file);
             prop_assert_eq!(resumed.bytes_received(), recorded);
             prop_assert_eq!(resumed.reused_bytes(), recorded);
+        }
+    }
+
+    proptest! {
+        // Megabytes of bytes per case: fewer cases keep this test quick.
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// With real sizes (requests of 2 MiB, chunks split at the tail for
+        /// idle connections) every byte is still written exactly once, and
+        /// the meta file tiles the file at every point.
+        #[test]
+        fn requests_and_tail_splits_write_every_byte_once(
+            size_kib in 1u64..(24 << 10),
+            chunk_kib in 256u64..(12 << 10),
+            steps in proptest::collection::vec((any::<u8>(), 1u64..1536, 0u8..40), 1..200),
+        ) {
+            const KIB: u64 = 1 << 10;
+            let size = size_kib * KIB;
+            let mut d = Download::new(object(size), size, chunk_kib * KIB, policy(u32::MAX));
+            let mut written = vec![0u8; size as usize];
+            let data = vec![0u8; (1536 * KIB) as usize];
+            let mut active: Vec<usize> = Vec::new();
+            let mut now = 0;
+            for (pick, n_kib, fail) in steps.into_iter().cycle().take(5_000) {
+                now += 1;
+                while active.len() < 4 {
+                    match d.next_request(u64::MAX - 1) { Some(r) => active.push(r.chunk), None => break }
+                }
+                if active.is_empty() { break; }
+                let slot = pick as usize % active.len();
+                let i = active[slot];
+                if fail == 0 {
+                    d.on_failure(i, None, now, 0);
+                    active.remove(slot);
+                    continue;
+                }
+                let (offset, remaining) = d.write_window(i);
+                let n = (n_kib * KIB).min(remaining);
+                for b in &mut written[offset as usize..(offset + n) as usize] { *b += 1; }
+                if d.on_written(i, &data[..n as usize], now) {
+                    active.remove(slot);
+                } else if d.write_window(i).1 == 0 {
+                    d.next_request_in_chunk(i, 0, 1);
+                }
+                let meta = MetaFile::parse(&d.to_meta("u").to_json());
+                prop_assert!(meta.is_ok(), "{:?}", meta.err());
+            }
+            prop_assert!(d.is_complete(), "5000 steps finish at most 24 MiB");
+            prop_assert!(written.iter().all(|&b| b == 1));
         }
     }
 }
