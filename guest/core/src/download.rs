@@ -945,6 +945,7 @@ mod tests {
             size_kib in 1u64..(24 << 10),
             chunk_kib in 256u64..(12 << 10),
             steps in proptest::collection::vec((any::<u8>(), 1u64..1536, 0u8..40), 1..200),
+            resume_at in 0usize..400,
         ) {
             const KIB: u64 = 1 << 10;
             let size = size_kib * KIB;
@@ -953,8 +954,16 @@ mod tests {
             let data = vec![0u8; (1536 * KIB) as usize];
             let mut active: Vec<usize> = Vec::new();
             let mut now = 0;
-            for (pick, n_kib, fail) in steps.into_iter().cycle().take(5_000) {
+            for (step, (pick, n_kib, fail)) in steps.into_iter().cycle().take(5_000).enumerate() {
                 now += 1;
+                if step == resume_at {
+                    // What a resume from this moment's meta would keep:
+                    // everything recorded, split chunks included. The
+                    // test writes zeros, so the disk is all zeros.
+                    let recorded = d.bytes_received();
+                    let resumed = resume_against(&d.to_meta("u"), &vec![0; size as usize]);
+                    prop_assert_eq!(resumed.bytes_received(), recorded);
+                }
                 while active.len() < 4 {
                     match d.next_request(u64::MAX - 1) { Some(r) => active.push(r.chunk), None => break }
                 }
