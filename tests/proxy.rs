@@ -319,6 +319,47 @@ fn an_origin_without_ranges_is_streamed_through_as_one_response() {
 }
 
 #[test]
+fn an_origin_refusing_head_is_still_fetched_in_parallel_ranges() {
+    // S3 URLs signed for GET answer HEAD with 403: the probe asks for the
+    // first byte instead, and the object still comes in chunk-sized ranges.
+    let origin = Origin::start();
+    let proxy = Proxy::wasmtime(&origin.url("/o"));
+    let size = 2 * MIB + 5;
+    let path = format!("/h.bin?size={size}&fault=head-403");
+    let reply = proxy.get(&path, &[]);
+    assert_object(&reply, "h.bin", 0, size, &proxy);
+    let mut ranges = origin.range_requests();
+    assert_eq!(ranges.first().map(String::as_str), Some("bytes=0-0"));
+    // The chunks are asked in parallel, in any order.
+    ranges[1..].sort_by_key(|r| {
+        r.trim_start_matches("bytes=")
+            .split('-')
+            .next()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    });
+    assert_eq!(
+        ranges,
+        [
+            "bytes=0-0",
+            "bytes=0-524287",
+            "bytes=524288-1048575",
+            "bytes=1048576-1572863",
+            "bytes=1572864-2097151",
+            "bytes=2097152-2097156"
+        ],
+        "a one-byte probe, then one request per 512K chunk"
+    );
+    let head = request(proxy.addr, "HEAD", &path, &[]);
+    assert_eq!(head.status, 200, "{}", head.describe());
+    assert_eq!(
+        head.header("content-length"),
+        Some(size.to_string().as_str())
+    );
+}
+
+#[test]
 fn origin_errors_are_passed_on_with_a_clear_body() {
     let origin = Origin::start();
     let proxy = Proxy::wasmtime(&origin.url("/no-such-route"));

@@ -120,7 +120,6 @@ fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutparam) {
     for _ in 0..MAX_FRESH_STARTS {
         let (object, headers) = match probe::probe(&client, &config.origin, &incoming.url) {
             Probe::Object { object, headers } => (object, headers),
-            Probe::HeadRefused => return passthrough::get(&client, config, incoming, out),
             Probe::Status { status, headers } => {
                 return reply::origin_status(out, status, &headers, incoming)
             }
