@@ -44,11 +44,7 @@ fn main() -> ExitCode {
             return ExitCode::from(err.exit_code() as u8);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match async_runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("rangeget: error: cannot start the async runtime: {e}");
@@ -80,6 +76,14 @@ fn main() -> ExitCode {
     });
     progress.finish();
     exit
+}
+
+/// The tokio runtime that both `rangeget URL` and `rangeget serve` run on.
+pub(crate) fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
 }
 
 async fn download(mut options: Options, progress: &Progress) -> anyhow::Result<RunOutcome> {

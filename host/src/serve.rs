@@ -129,11 +129,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::async_runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("rangeget serve: cannot start the async runtime: {e}");

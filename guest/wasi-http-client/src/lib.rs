@@ -10,4 +10,9 @@
 mod client;
 
 #[cfg(target_os = "wasi")]
+mod multiplex;
+
+#[cfg(target_os = "wasi")]
 pub use client::*;
+#[cfg(target_os = "wasi")]
+pub use multiplex::ready_transfers;

@@ -2,7 +2,7 @@
 //! by the proxy component), with its `-v` lines routed through this
 //! command's report module.
 
-pub use rangeget_wasi_http::{Body, Read, Response, READ_SIZE};
+pub use rangeget_wasi_http::{ready_transfers, Body, Read, Response, READ_SIZE};
 
 pub type Client = rangeget_wasi_http::Client<VerboseLines>;
 pub type PendingResponse = rangeget_wasi_http::PendingResponse<VerboseLines>;

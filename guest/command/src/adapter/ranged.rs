@@ -8,11 +8,11 @@ use rangeget_core::redirect::MAX_REDIRECTS;
 use rangeget_core::size::format_size;
 use rangeget_core::validate::{check_range_response, RangeVerdict};
 use rangeget_core::{Failure, RemoteObject};
-use wasip2::io::poll::{poll, Pollable};
+use wasip2::io::poll::Pollable;
 use wasip2::random::random::get_random_u64;
 
 use super::clock;
-use super::http::{self, Body, PendingResponse, Read, Response, READ_SIZE};
+use super::http::{self, ready_transfers, Body, PendingResponse, Read, Response, READ_SIZE};
 use super::output::{OutputDir, PartFile};
 use super::report::{trace, warn, ProgressLine, Stats};
 use super::resume;
@@ -150,22 +150,10 @@ impl RangedRun<'_> {
                 }
             }
             let timer = deadline.map(clock::wake_at);
-            let ready = {
-                let mut pollables: Vec<&Pollable> =
-                    self.transfers.iter().map(Transfer::pollable).collect();
-                pollables.extend(timer.as_ref());
-                poll(&pollables)
-            };
+            let pollables: Vec<&Pollable> = self.transfers.iter().map(Transfer::pollable).collect();
+            let ready = ready_transfers(&pollables, timer.as_ref());
             drop(timer);
 
-            // Highest index first, so removing a transfer does not shift the
-            // ones still to service.
-            let mut ready: Vec<usize> = ready
-                .into_iter()
-                .map(|i| i as usize)
-                .filter(|&i| i < self.transfers.len())
-                .collect();
-            ready.sort_unstable_by(|a, b| b.cmp(a));
             for index in ready {
                 let step = service(
                     &mut self.transfers[index],

@@ -17,9 +17,9 @@ use rangeget_core::retry::RetryPolicy;
 use rangeget_core::stream_plan::{ChunkFetch, StreamPlan};
 use rangeget_core::validate::{check_range_response, RangeVerdict};
 use rangeget_core::RemoteObject;
-use rangeget_wasi_http::{Body, Read, Response, READ_SIZE};
+use rangeget_wasi_http::{ready_transfers, Body, Read, Response, READ_SIZE};
 use wasip2::http::types::ResponseOutparam;
-use wasip2::io::poll::{poll, Pollable};
+use wasip2::io::poll::Pollable;
 use wasip2::random::random::get_random_u64;
 
 use super::reply::ResponseHead;
@@ -155,25 +155,14 @@ pub fn serve(request: RangedRequest<'_>, out: ResponseOutparam) -> RangedOutcome
         let wake_sink = sink
             .as_ref()
             .filter(|s| s.has_pending() || run.plan.has_deliverable());
-        let ready = {
-            let mut pollables: Vec<&Pollable> =
-                run.transfers.iter().map(Transfer::pollable).collect();
-            pollables.extend(wake_sink.map(Sink::pollable));
-            if pollables.is_empty() {
-                // Nothing in flight and nothing to write: cannot happen
-                // while the plan is unfinished, but never spin.
-                let reason = "internal error: no request in flight".to_string();
-                return stop(out, sink, Stop::Fatal(reason));
-            }
-            poll(&pollables)
-        };
-        let mut ready: Vec<usize> = ready
-            .into_iter()
-            .map(|i| i as usize)
-            .filter(|&i| i < run.transfers.len())
-            .collect();
-        // Highest first, so removing one does not shift the rest.
-        ready.sort_unstable_by(|a, b| b.cmp(a));
+        if run.transfers.is_empty() && wake_sink.is_none() {
+            // Nothing in flight and nothing to write: cannot happen while
+            // the plan is unfinished, but never spin.
+            let reason = "internal error: no request in flight".to_string();
+            return stop(out, sink, Stop::Fatal(reason));
+        }
+        let pollables: Vec<&Pollable> = run.transfers.iter().map(Transfer::pollable).collect();
+        let ready = ready_transfers(&pollables, wake_sink.map(Sink::pollable));
         for index in ready {
             if let Some(stopped) = run.service(index) {
                 return stop(out, sink, stopped);
