@@ -460,6 +460,37 @@ fn checksum_is_verified_before_the_file_gets_its_name() {
     assert_downloaded(&dir, "sum.bin", "sum.bin", 0, size);
 }
 
+/// --no-fsync skips only the final flush: both the ranged and the
+/// single-stream path still publish the whole file and clean up after it.
+#[test]
+fn no_fsync_still_publishes_complete_files() {
+    let origin = Origin::start();
+    let dir = Scratch::new("no-fsync");
+    let size = 3 * MIB + 5;
+    for (name, fault, single_stream) in [
+        ("ranged.bin", "", false),
+        ("single.bin", "&fault=accept-ranges-none", true),
+    ] {
+        let url = origin.url(&format!("/o/{name}?size={size}{fault}"));
+        let output = run(&[
+            &url,
+            "-o",
+            &dir.arg(name),
+            "--chunk-size",
+            "1M",
+            "--no-fsync",
+        ]);
+        assert_success(&output);
+        assert_downloaded(&dir, name, name, 0, size);
+        assert_eq!(
+            text(&output.stderr).contains("in one stream"),
+            single_stream,
+            "{name}: {}",
+            text(&output.stderr)
+        );
+    }
+}
+
 #[test]
 fn json_report_describes_the_download() {
     let origin = Origin::start();

@@ -83,6 +83,14 @@ pub struct Options {
     #[arg(long = "force")]
     pub force: bool,
 
+    /// Never wait for the disk to store the data (curl and aria2c do not
+    /// either): no periodic flush, and the finished file is renamed into
+    /// place straight away. Saves about a second per GiB on slow disks. A
+    /// crash or kill stays safe; a power failure soon after may leave PATH
+    /// incomplete.
+    #[arg(long = "no-fsync")]
+    pub no_fsync: bool,
+
     /// Seconds allowed to establish a connection.
     #[arg(long = "connect-timeout", value_name = "SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3_600))]
@@ -237,6 +245,7 @@ impl Options {
             args.extend(["--user-agent".into(), agent.clone()]);
         }
         for (flag, set) in [
+            ("--no-fsync", self.no_fsync),
             ("--json", self.json),
             ("--quiet", self.quiet),
             ("--verbose", self.verbose),
@@ -372,6 +381,7 @@ mod tests {
             max_speed: Some(3 << 20),
             retries: 2,
             force: true,
+            no_fsync: true,
             connect_timeout_secs: 9,
             checksum: Some(
                 "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),

@@ -241,9 +241,11 @@ impl RangedRun<'_> {
 
     fn finish(self, size: u64) -> Result<Outcome, Failure> {
         let part_name = self.out.part_name();
-        self.part
-            .sync_data()
-            .map_err(|e| self.out.fs_error("sync", &part_name, e))?;
+        if !self.options.no_fsync {
+            self.part
+                .sync_data()
+                .map_err(|e| self.out.fs_error("sync", &part_name, e))?;
+        }
         let len = self
             .part
             .len()
@@ -346,10 +348,10 @@ impl RangedRun<'_> {
     /// Records progress in the meta. Every claim there carries a digest
     /// that a resume verifies, so a quick save (no fsync) is safe against a
     /// power loss too. A finished chunk syncs the meta so its record
-    /// survives one; a durable save also syncs the data, bounding what such
-    /// a loss can cost.
+    /// survives one; a durable save also syncs the data (unless --no-fsync),
+    /// bounding what such a loss can cost.
     fn save(&mut self, kind: Checkpoint) -> Result<(), Failure> {
-        if kind == Checkpoint::Durable {
+        if kind == Checkpoint::Durable && !self.options.no_fsync {
             self.part
                 .sync_data()
                 .map_err(|e| self.out.fs_error("sync", &self.out.part_name(), e))?;

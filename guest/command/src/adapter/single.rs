@@ -63,6 +63,10 @@ pub fn download(
             .map(|rate| RateLimiter::new(rate, clock::now_ms()));
         match stream(current, &part, out, expected, options.timeout_ms(), limiter) {
             Ok(size) => {
+                if !options.no_fsync {
+                    part.sync_data()
+                        .map_err(|e| out.fs_error("sync", &out.part_name(), e))?;
+                }
                 return Ok(Stats {
                     size,
                     reused: 0,
@@ -169,7 +173,5 @@ fn stream(
             ))));
         }
     }
-    part.sync_data()
-        .map_err(|e| StreamError::Local(out.fs_error("sync", &out.part_name(), e)))?;
     Ok(written)
 }
