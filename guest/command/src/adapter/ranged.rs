@@ -166,7 +166,8 @@ impl RangedRun<'_> {
                 match step {
                     Step::Continue => {}
                     Step::ChunkDone => {
-                        self.transfers.swap_remove(index);
+                        let done = self.transfers.swap_remove(index);
+                        self.start_writeback(done.request);
                     }
                     Step::RequestDone => self.next_request_in_chunk(index)?,
                     Step::Failed {
@@ -209,6 +210,7 @@ impl RangedRun<'_> {
     fn next_request_in_chunk(&mut self, index: usize) -> Result<(), Failure> {
         // Dropped first, so its connection is back in the pool for the next.
         let done = self.transfers.swap_remove(index);
+        self.start_writeback(done.request);
         let now = clock::now_ms();
         let Stage::Body { head_ms, .. } = done.stage else {
             unreachable!("only a body completes a request")
@@ -237,6 +239,14 @@ impl RangedRun<'_> {
             Err(reason) => self.chunk_failed(request, reason, None)?,
         }
         Ok(())
+    }
+
+    /// A request's bytes are all written: unless the user waives the syncs,
+    /// let the disk start on them while the next ones arrive.
+    fn start_writeback(&self, request: ChunkRequest) {
+        if !self.options.no_fsync {
+            self.part.start_writeback(request.range);
+        }
     }
 
     fn finish(self, size: u64) -> Result<Outcome, Failure> {
