@@ -3,6 +3,7 @@
 
 use rangeget_core::options::Options;
 use rangeget_core::probe::ProbeMethod;
+use rangeget_core::range::ByteRange;
 use rangeget_core::rate_limit::RateLimiter;
 use rangeget_core::{Failure, RemoteObject};
 use wasip2::io::poll::poll;
@@ -61,7 +62,16 @@ pub fn download(
         let limiter = options
             .max_speed
             .map(|rate| RateLimiter::new(rate, clock::now_ms()));
-        match stream(current, &part, out, expected, options.timeout_ms(), limiter) {
+        let durable = !options.no_fsync;
+        match stream(
+            current,
+            &part,
+            out,
+            expected,
+            options.timeout_ms(),
+            limiter,
+            durable,
+        ) {
             Ok(size) => {
                 if !options.no_fsync {
                     part.sync_data()
@@ -108,7 +118,12 @@ enum StreamError {
     Remote(Failure),
 }
 
+/// Bytes written between two write-back hints when the file will be synced.
+const WRITEBACK_STEP: u64 = 8 << 20;
+
 /// Writes the whole body from offset 0, never more than `expected` bytes.
+/// With `durable`, the disk is asked to start on every few MiB at once, so
+/// the final sync finds little left to do.
 fn stream(
     response: Response,
     part: &PartFile,
@@ -116,6 +131,7 @@ fn stream(
     expected: Option<u64>,
     timeout_ms: u64,
     mut limiter: Option<RateLimiter>,
+    durable: bool,
 ) -> Result<u64, StreamError> {
     if response.status != 200 {
         return Err(StreamError::Remote(Failure::http(format!(
@@ -127,6 +143,7 @@ fn stream(
         .into_body()
         .map_err(|e| StreamError::Remote(Failure::network(e)))?;
     let mut written = 0u64;
+    let mut handed_to_disk = 0u64;
     let mut last_progress = clock::now_ms();
     let mut progress = ProgressLine::new(last_progress, 0);
     loop {
@@ -148,6 +165,12 @@ fn stream(
                 part.write_at(&data[..len as usize], written)
                     .map_err(|e| StreamError::Local(out.fs_error("write", &out.part_name(), e)))?;
                 written += len;
+                if durable && written - handed_to_disk >= WRITEBACK_STEP {
+                    if let Some(range) = ByteRange::new(handed_to_disk, written - 1) {
+                        part.start_writeback(range);
+                    }
+                    handed_to_disk = written;
+                }
                 last_progress = clock::now_ms();
                 progress.update(last_progress, written, expected);
             }
