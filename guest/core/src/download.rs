@@ -467,11 +467,16 @@ impl Download {
         stalled
     }
 
-    /// The earliest moment something is due: a backoff ending, a speed
-    /// window closing, or a save. The adapter sleeps until then at most.
-    pub fn next_deadline_ms(&self, timeout_ms: u64) -> Option<u64> {
+    /// The earliest moment something is due: a backoff ending (only when
+    /// `connection_free`), a speed window closing, or a save. The adapter
+    /// sleeps until then at most. A chunk merely waiting for a connection
+    /// is due "now" forever; counting it while every connection is busy
+    /// turned the adapter's wait into a busy loop.
+    pub fn next_deadline_ms(&self, timeout_ms: u64, connection_free: bool) -> Option<u64> {
         let chunk_deadlines = self.chunks.iter().filter_map(|c| match c.state {
-            ChunkState::Pending { not_before_ms, .. } if not_before_ms != u64::MAX => {
+            ChunkState::Pending { not_before_ms, .. }
+                if connection_free && not_before_ms != u64::MAX =>
+            {
                 Some(not_before_ms)
             }
             ChunkState::InFlight {
@@ -617,6 +622,20 @@ mod tests {
         let (offset, remaining) = d.write_window(chunk);
         let len = len.min(remaining);
         d.on_written(chunk, &file[offset as usize..(offset + len) as usize], now)
+    }
+
+    #[test]
+    fn chunks_waiting_for_a_busy_connection_set_no_deadline() {
+        const MIB: u64 = 1 << 20;
+        let mut d = Download::new(object(8 * MIB), 8 * MIB, MIB, policy(2));
+        let first = d.next_request(0).unwrap();
+        // Seven chunks wait; the only connection is busy. Only the speed
+        // window of the chunk in flight (or a save) may wake the adapter.
+        let timeout_ms = 60_000;
+        assert_eq!(d.next_deadline_ms(timeout_ms, false), Some(timeout_ms));
+        // With a free connection the waiting chunks are due at once.
+        assert_eq!(d.next_deadline_ms(timeout_ms, true), Some(0));
+        assert_eq!(first.chunk, 0);
     }
 
     #[test]

@@ -135,7 +135,8 @@ impl RangedRun<'_> {
                 }
             }
 
-            let deadline = self.download.next_deadline_ms(timeout_ms);
+            let connection_free = self.transfers.len() < connections;
+            let deadline = self.download.next_deadline_ms(timeout_ms, connection_free);
             if self.transfers.is_empty() {
                 let at =
                     deadline.expect("an incomplete download has a pending chunk or a deadline");
