@@ -193,6 +193,10 @@ async fn serve(options: ServeOptions) -> Result<()> {
                 continue;
             }
         };
+        // The head and the body go out in separate writes; with Nagle on,
+        // the second waits for the client's delayed ACK (40 ms) once the
+        // connection leaves TCP quick-ack mode, i.e. after a few requests.
+        let _ = stream.set_nodelay(true);
         let server = Arc::clone(&server);
         tokio::spawn(async move {
             let service = service_fn(move |request| {
