@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,28 +18,33 @@ use tokio_rustls::TlsConnector;
 /// The seed's custom transport: bounded connect and TLS handshake times.
 #[derive(Clone)]
 pub struct Connector {
-    tls: TlsConnector,
+    /// Built on the first https connection: reading the system's CA store
+    /// takes milliseconds that a plain-http run should not pay.
+    tls: Arc<OnceLock<TlsConnector>>,
     connect_timeout: Duration,
     tls_handshake_timeout: Duration,
 }
 
 impl Connector {
     pub fn new(connect_timeout: Duration) -> Connector {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-        };
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         Connector {
-            tls: TlsConnector::from(Arc::new(config)),
+            tls: Arc::default(),
             connect_timeout,
             tls_handshake_timeout: Duration::from_secs(10),
         }
+    }
+
+    fn tls(&self) -> &TlsConnector {
+        self.tls.get_or_init(|| {
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default TLS versions")
+            .with_root_certificates(trusted_roots())
+            .with_no_client_auth();
+            TlsConnector::from(Arc::new(config))
+        })
     }
 
     async fn connect(self, uri: Uri) -> io::Result<Stream> {
@@ -63,11 +68,28 @@ impl Connector {
         }
         let name = rustls::pki_types::ServerName::try_from(host)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let stream = tokio::time::timeout(self.tls_handshake_timeout, self.tls.connect(name, tcp))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        let stream =
+            tokio::time::timeout(self.tls_handshake_timeout, self.tls().connect(name, tcp))
+                .await
+                .map_err(|_| {
+                    io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
+                })??;
         Ok(Stream::Tls(Box::new(stream)))
     }
+}
+
+/// The CAs curl would trust: the system's store (`SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` override it, as with OpenSSL), so a private or corporate
+/// CA installed there works. Only a system without one (a bare container)
+/// falls back to the Mozilla roots compiled in.
+fn trusted_roots() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    let (added, _unparsable) = roots.add_parsable_certificates(native.certs);
+    if added == 0 {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    roots
 }
 
 impl tower_service::Service<Uri> for Connector {

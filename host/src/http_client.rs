@@ -139,6 +139,9 @@ fn classify(error: hyper_util::client::legacy::Error) -> Error {
         let mut source = error.source();
         while let Some(cause) = source {
             if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+                    return classify_tls(tls);
+                }
                 return match io.kind() {
                     std::io::ErrorKind::ConnectionRefused => Error::ConnectionRefused,
                     std::io::ErrorKind::TimedOut => Error::ConnectionTimeout,
@@ -155,6 +158,21 @@ fn classify(error: hyper_util::client::legacy::Error) -> Error {
     {
         Some(e) if e.is_incomplete_message() => Error::ConnectionTerminated,
         _ => Error::HttpProtocolError,
+    }
+}
+
+/// A failed handshake, as the guest can tell it to the user: a certificate
+/// problem is not a connection problem, and retrying will not fix it.
+fn classify_tls(error: &rustls::Error) -> Error {
+    match error {
+        rustls::Error::InvalidCertificate(_)
+        | rustls::Error::NoCertificatesPresented
+        | rustls::Error::InvalidCertRevocationList(_) => Error::TlsCertificateError,
+        rustls::Error::AlertReceived(alert) => Error::TlsAlertReceived {
+            alert_id: Some(u8::from(*alert)),
+            alert_message: Some(format!("{alert:?}")),
+        },
+        _ => Error::TlsProtocolError,
     }
 }
 

@@ -97,11 +97,11 @@ impl<T: Trace> Client<T> {
         &self,
         url: &str,
         extra_headers: &[(&str, String)],
-    ) -> Result<PendingResponse<T>, String> {
+    ) -> Result<PendingResponse<T>, RequestError> {
         self.send(Method::Get, url, extra_headers)
     }
 
-    pub fn head(&self, url: &str) -> Result<PendingResponse<T>, String> {
+    pub fn head(&self, url: &str) -> Result<PendingResponse<T>, RequestError> {
         self.send(Method::Head, url, &[])
     }
 
@@ -110,17 +110,17 @@ impl<T: Trace> Client<T> {
         method: Method,
         url: &str,
         extra_headers: &[(&str, String)],
-    ) -> Result<PendingResponse<T>, String> {
+    ) -> Result<PendingResponse<T>, RequestError> {
         let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL '{url}': {e}"))?;
         let scheme = match parsed.scheme() {
             "http" => Scheme::Http,
             "https" => Scheme::Https,
-            other => return Err(format!("unsupported scheme '{other}' in {url}")),
+            other => return Err(format!("unsupported scheme '{other}' in {url}").into()),
         };
         let authority = match (parsed.host_str(), parsed.port()) {
             (Some(host), Some(port)) => format!("{host}:{port}"),
             (Some(host), None) => host.to_string(),
-            (None, _) => return Err(format!("no host in URL '{url}'")),
+            (None, _) => return Err(format!("no host in URL '{url}'").into()),
         };
         let mut path = parsed.path().to_string();
         if let Some(query) = parsed.query() {
@@ -174,8 +174,8 @@ impl<T: Trace> Client<T> {
         });
         // The body of a GET is never opened: opening it and racing its `finish`
         // against the response is what makes some clients see reset connections.
-        let future =
-            outgoing_handler::handle(request, Some(options)).map_err(|e| describe_error(&e))?;
+        let future = outgoing_handler::handle(request, Some(options))
+            .map_err(|e| RequestError::from_code(&e))?;
         Ok(PendingResponse {
             ready: future.subscribe(),
             future,
@@ -191,7 +191,7 @@ impl<T: Trace> PendingResponse<T> {
     }
 
     /// `None` while the headers are still on their way.
-    pub fn try_take(&self) -> Option<Result<Response, String>> {
+    pub fn try_take(&self) -> Option<Result<Response, RequestError>> {
         match self.future.get()? {
             Ok(Ok(incoming)) => {
                 let headers = Headers::from_pairs(
@@ -222,13 +222,13 @@ impl<T: Trace> PendingResponse<T> {
                     incoming,
                 }))
             }
-            Ok(Err(code)) => Some(Err(describe_error(&code))),
-            Err(()) => Some(Err("response already taken".to_string())),
+            Ok(Err(code)) => Some(Err(RequestError::from_code(&code))),
+            Err(()) => Some(Err(RequestError::transient("response already taken"))),
         }
     }
 
     /// Blocks until the response headers arrive (used by the probe).
-    pub fn wait(self) -> Result<Response, String> {
+    pub fn wait(self) -> Result<Response, RequestError> {
         loop {
             if let Some(result) = self.try_take() {
                 return result;
@@ -271,6 +271,61 @@ impl Body {
     }
 }
 
+/// Why a request failed, in words a user can act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestError {
+    pub message: String,
+    /// Asking again cannot help (the server's TLS certificate is not
+    /// trusted, say): report it now instead of after every retry.
+    pub lasting: bool,
+}
+
+impl RequestError {
+    pub fn transient(message: impl Into<String>) -> RequestError {
+        RequestError {
+            message: message.into(),
+            lasting: false,
+        }
+    }
+
+    fn from_code(code: &ErrorCode) -> RequestError {
+        let lasting = matches!(
+            code,
+            ErrorCode::TlsCertificateError
+                | ErrorCode::TlsAlertReceived(_)
+                | ErrorCode::TlsProtocolError
+        );
+        RequestError {
+            message: describe_error(code),
+            lasting,
+        }
+    }
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The errors built from words are found before anything is sent (an
+/// invalid URL, an unsupported scheme, a header wasi:http refuses): the
+/// request itself is wrong, and sending it again cannot help.
+impl From<String> for RequestError {
+    fn from(message: String) -> RequestError {
+        RequestError {
+            message,
+            lasting: true,
+        }
+    }
+}
+
+impl From<RequestError> for String {
+    fn from(error: RequestError) -> String {
+        error.message
+    }
+}
+
 /// Turns a wasi:http error into words a user can act on.
 fn describe_error(code: &ErrorCode) -> String {
     match code {
@@ -282,7 +337,21 @@ fn describe_error(code: &ErrorCode) -> String {
         ErrorCode::ConnectionTimeout => "connection timed out".into(),
         ErrorCode::ConnectionReadTimeout => "timed out waiting for data".into(),
         ErrorCode::ConnectionTerminated => "connection closed by the server".into(),
-        ErrorCode::TlsCertificateError => "TLS certificate rejected".into(),
+        ErrorCode::TlsCertificateError => "the server's TLS certificate is not trusted \
+            (signed by a CA this machine does not trust, expired, or issued for another \
+            host name); a private CA can be added to the system's store or named with \
+            SSL_CERT_FILE"
+            .into(),
+        ErrorCode::TlsAlertReceived(alert) => format!(
+            "the server refused the TLS handshake ({})",
+            alert
+                .alert_message
+                .clone()
+                .unwrap_or_else(|| "no reason given".into())
+        ),
+        ErrorCode::TlsProtocolError => {
+            "TLS handshake failed (is this port serving TLS? try http://)".into()
+        }
         ErrorCode::HttpResponseTimeout => "timed out waiting for the response".into(),
         other => format!("HTTP request failed: {other:?}"),
     }

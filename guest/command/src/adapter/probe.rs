@@ -53,6 +53,11 @@ pub fn probe(url: &str, options: &Options, first_method: ProbeMethod) -> Result<
                 }
                 verdict
             }
+            // An untrusted certificate or a malformed URL stays so: say it
+            // now rather than after every retry.
+            Err(reason) if reason.lasting => {
+                return Err(Failure::network(format!("{current}: {reason}")))
+            }
             Err(reason) => ProbeVerdict::Retry {
                 reason: Failure::network(format!("{current}: {reason}")),
                 retry_after_ms: None,

@@ -216,7 +216,10 @@ impl Run<'_> {
         if let Some(validator) = object.if_range() {
             headers.push(("if-range", validator.to_string()));
         }
-        self.request.client.get(&object.url, &headers)
+        self.request
+            .client
+            .get(&object.url, &headers)
+            .map_err(String::from)
     }
 
     /// Services the ready transfer at `index`; `Some` stops the answer.
@@ -288,7 +291,7 @@ impl Run<'_> {
                     Ok(response) => response,
                     Err(reason) => {
                         return Step::Failed {
-                            reason,
+                            reason: reason.into(),
                             retry_after_ms: None,
                         }
                     }
