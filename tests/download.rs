@@ -679,3 +679,75 @@ fn input_file_downloads_every_listed_url() {
         .collect();
     assert_eq!(statuses, ["ok", "ok", "error"]);
 }
+
+#[test]
+fn goes_through_the_http_proxy_of_the_environment_with_its_credentials() {
+    let origin = Origin::start();
+    let proxy = forward_proxy::ForwardProxy::start();
+    let dir = Scratch::new("via-proxy");
+    let size = 3 * MIB + 9;
+    let url = origin.url(&format!("/o/proxied.bin?size={size}"));
+    let proxy_url = proxy.url().replace("http://", "http://joe:s%40fe@");
+    let output = rangeget(&[&url, "-o", &dir.arg("proxied.bin"), "--chunk-size", "1M"])
+        .env("http_proxy", &proxy_url)
+        .output()
+        .unwrap();
+    assert_success(&output);
+    assert_downloaded(&dir, "proxied.bin", "proxied.bin", 0, size);
+    let seen = proxy.seen();
+    assert!(
+        seen.len() >= 5,
+        "the probe and 4 ranges went through the proxy: {seen:?}"
+    );
+    for request in &seen {
+        assert!(
+            request.request_line.contains(&format!(" {url} ")),
+            "absolute-form request line: {request:?}"
+        );
+        // base64("joe:s@fe")
+        assert_eq!(request.authorization.as_deref(), Some("Basic am9lOnNAZmU="));
+    }
+}
+
+#[test]
+fn no_proxy_hosts_are_reached_directly() {
+    let origin = Origin::start();
+    let proxy = forward_proxy::ForwardProxy::start();
+    let dir = Scratch::new("no-proxy");
+    let url = origin.url("/o/direct.bin?size=70000");
+    let output = rangeget(&[&url, "-o", &dir.arg("direct.bin")])
+        .env("http_proxy", proxy.url())
+        .env("no_proxy", "localhost,127.0.0.1")
+        .output()
+        .unwrap();
+    assert_success(&output);
+    assert_downloaded(&dir, "direct.bin", "direct.bin", 0, 70000);
+    assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
+}
+
+#[test]
+fn a_proxy_that_is_down_is_named_in_the_error() {
+    let dir = Scratch::new("proxy-down");
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = rangeget(&[
+        "http://origin.invalid/file.bin",
+        "-o",
+        &dir.arg("file.bin"),
+        "--retries",
+        "0",
+    ])
+    .env("http_proxy", format!("127.0.0.1:{port}"))
+    .output()
+    .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("proxy 127.0.0.1:{port} refused the connection")),
+        "{stderr}"
+    );
+}

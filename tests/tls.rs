@@ -149,6 +149,33 @@ fn downloads_over_https_from_a_ca_named_by_ssl_cert_file() {
 }
 
 #[test]
+fn https_goes_through_an_http_proxy_in_a_connect_tunnel() {
+    let origin = Origin::start();
+    let pki = TestPki::new("rangeget test CA");
+    let tls = TlsTerminator::start(&pki, origin.addr());
+    let proxy = forward_proxy::ForwardProxy::start();
+    let dir = Scratch::new("tls-via-proxy");
+    std::fs::write(dir.path("ca.pem"), &pki.ca_pem).unwrap();
+    let size = 2 * MIB;
+    let url = tls.url(&format!("/o/tunnelled.bin?size={size}"));
+    let output = rangeget(&[&url, "-o", &dir.arg("tunnelled.bin"), "--chunk-size", "1M"])
+        .env("SSL_CERT_FILE", dir.path("ca.pem"))
+        .env_remove("SSL_CERT_DIR")
+        .env("https_proxy", proxy.url())
+        .output()
+        .unwrap();
+    assert_success(&output);
+    assert_downloaded(&dir, "tunnelled.bin", "tunnelled.bin", 0, size);
+    let seen = proxy.seen();
+    assert!(!seen.is_empty(), "nothing went through the proxy");
+    let target = format!("CONNECT {} HTTP/1.1", tls.addr);
+    assert!(
+        seen.iter().all(|request| request.request_line == target),
+        "only tunnels, to the server: {seen:?}"
+    );
+}
+
+#[test]
 fn an_untrusted_certificate_fails_at_once_and_says_what_to_do() {
     let origin = Origin::start();
     let tls = TlsTerminator::start(&TestPki::new("the server's CA"), origin.addr());

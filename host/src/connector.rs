@@ -1,4 +1,5 @@
-//! TCP and TLS connections for the pooled client, each step with a timeout.
+//! TCP and TLS connections for the pooled client, each step with a timeout,
+//! directly or through an HTTP proxy.
 
 use std::future::Future;
 use std::io;
@@ -10,10 +11,12 @@ use std::time::Duration;
 use hyper::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+
+use crate::proxy_settings::{Proxy, ProxySettings};
 
 /// The seed's custom transport: bounded connect and TLS handshake times.
 #[derive(Clone)]
@@ -21,14 +24,16 @@ pub struct Connector {
     /// Built on the first https connection: reading the system's CA store
     /// takes milliseconds that a plain-http run should not pay.
     tls: Arc<OnceLock<TlsConnector>>,
+    proxies: Arc<ProxySettings>,
     connect_timeout: Duration,
     tls_handshake_timeout: Duration,
 }
 
 impl Connector {
-    pub fn new(connect_timeout: Duration) -> Connector {
+    pub fn new(connect_timeout: Duration, proxies: Arc<ProxySettings>) -> Connector {
         Connector {
             tls: Arc::default(),
+            proxies,
             connect_timeout,
             tls_handshake_timeout: Duration::from_secs(10),
         }
@@ -56,16 +61,25 @@ impl Connector {
             .to_string();
         let tls = uri.scheme_str() == Some("https");
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let tcp = tokio::time::timeout(
-            self.connect_timeout,
-            TcpStream::connect((host.as_str(), port)),
-        )
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-        tcp.set_nodelay(true)?;
-        if !tls {
-            return Ok(Stream::Plain(tcp));
-        }
+        let proxy = self.proxies.for_uri(&uri).cloned();
+        let tcp = match &proxy {
+            None => self.tcp(&host, port).await?,
+            Some(proxy) => self
+                .tcp(&proxy.host, proxy.port)
+                .await
+                .map_err(|e| ProxyFailure::io(proxy, e))?,
+        };
+        let tcp = match (&proxy, tls) {
+            (None, false) => return Ok(Stream::Plain(tcp)),
+            // The client then sends absolute URLs, which the proxy forwards.
+            (Some(_), false) => return Ok(Stream::Proxied(tcp)),
+            (None, true) => tcp,
+            (Some(proxy), true) => {
+                tokio::time::timeout(self.connect_timeout, tunnel(tcp, proxy, &host, port))
+                    .await
+                    .map_err(|_| ProxyFailure::error(proxy, "CONNECT timed out"))??
+            }
+        };
         let name = rustls::pki_types::ServerName::try_from(host)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let stream =
@@ -76,7 +90,91 @@ impl Connector {
                 })??;
         Ok(Stream::Tls(Box::new(stream)))
     }
+
+    async fn tcp(&self, host: &str, port: u16) -> io::Result<TcpStream> {
+        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+        tcp.set_nodelay(true)?;
+        Ok(tcp)
+    }
 }
+
+/// Asks the proxy for a tunnel to `host:port` (HTTP CONNECT), for TLS to
+/// run end to end through it.
+async fn tunnel(mut tcp: TcpStream, proxy: &Proxy, host: &str, port: u16) -> io::Result<TcpStream> {
+    let target = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+    if let Some(authorization) = &proxy.authorization {
+        request.push_str(&format!("Proxy-Authorization: {authorization}\r\n"));
+    }
+    request.push_str("\r\n");
+    tcp.write_all(request.as_bytes())
+        .await
+        .map_err(|e| ProxyFailure::io(proxy, e))?;
+    // Byte by byte: whatever follows the head belongs to the tunnel.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 16 * 1024 {
+            return Err(ProxyFailure::error(
+                proxy,
+                "answered CONNECT with an endless head",
+            ));
+        }
+        match tcp.read_u8().await {
+            Ok(byte) => head.push(byte),
+            Err(e) => return Err(ProxyFailure::io(proxy, e)),
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let status_line = head.lines().next().unwrap_or_default();
+    let status = status_line.split(' ').nth(1).unwrap_or_default();
+    if status.starts_with('2') {
+        return Ok(tcp);
+    }
+    let hint = if status == "407" {
+        "; give the credentials in the proxy URL (http://user:password@host:port)"
+    } else {
+        ""
+    };
+    Err(ProxyFailure::error(
+        proxy,
+        &format!("refused CONNECT to {target}: {status_line}{hint}"),
+    ))
+}
+
+/// A failure of the proxy rather than of the server: the message names the
+/// proxy, since "connection refused" alone would send the user looking at
+/// the wrong machine.
+#[derive(Debug)]
+pub struct ProxyFailure(pub String);
+
+impl ProxyFailure {
+    fn error(proxy: &Proxy, what: &str) -> io::Error {
+        io::Error::other(ProxyFailure(format!("{proxy} {what}")))
+    }
+
+    fn io(proxy: &Proxy, error: io::Error) -> io::Error {
+        let what = match error.kind() {
+            io::ErrorKind::ConnectionRefused => "refused the connection (is it running?)".into(),
+            io::ErrorKind::TimedOut => "did not answer in time".into(),
+            _ => format!("failed: {error}"),
+        };
+        io::Error::new(error.kind(), ProxyFailure(format!("{proxy} {what}")))
+    }
+}
+
+impl std::fmt::Display for ProxyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProxyFailure {}
 
 /// The CAs curl would trust: the system's store (`SSL_CERT_FILE` and
 /// `SSL_CERT_DIR` override it, as with OpenSSL), so a private or corporate
@@ -109,12 +207,14 @@ impl tower_service::Service<Uri> for Connector {
 
 pub enum Stream {
     Plain(TcpStream),
+    /// Plain HTTP to a proxy, which forwards each request.
+    Proxied(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl Connection for Stream {
     fn connected(&self) -> Connected {
-        Connected::new()
+        Connected::new().proxy(matches!(self, Stream::Proxied(_)))
     }
 }
 
@@ -125,7 +225,7 @@ impl AsyncRead for Stream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Plain(s) | Stream::Proxied(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
@@ -138,21 +238,21 @@ impl AsyncWrite for Stream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Plain(s) | Stream::Proxied(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Plain(s) | Stream::Proxied(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Plain(s) | Stream::Proxied(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }

@@ -14,11 +14,13 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiHttpHooks};
 
 use rangeget_core::content_range::{self, ContentRange};
 
-use crate::connector::Connector;
+use crate::connector::{Connector, ProxyFailure};
+use crate::proxy_settings::ProxySettings;
 
 type WasiBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Error>;
 type BoxedIo = Box<dyn Future<Output = Result<(), Error>> + Send>;
@@ -47,21 +49,24 @@ pub struct HttpClient {
     client: Client<Connector, WasiBody>,
     permits: Arc<Semaphore>,
     limits: RequestLimits,
+    proxies: Arc<ProxySettings>,
     pub stats: Arc<TransferStats>,
 }
 
 impl HttpClient {
-    pub fn new(limits: RequestLimits) -> HttpClient {
+    pub fn new(limits: RequestLimits, proxies: ProxySettings) -> HttpClient {
+        let proxies = Arc::new(proxies);
         let client = Client::builder(TokioExecutor::new())
             // Range requests to one host reuse connections instead of paying a
             // handshake per chunk; one spare idle connection per slot.
             .pool_max_idle_per_host(limits.max_in_flight * 2)
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(Connector::new(limits.connect_timeout));
+            .build(Connector::new(limits.connect_timeout, Arc::clone(&proxies)));
         HttpClient {
             client,
             permits: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits,
+            proxies,
             stats: Arc::default(),
         }
     }
@@ -90,7 +95,7 @@ impl HttpClient {
 
     async fn send(
         self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<http::Response<WasiBody>, Error> {
         // Held until the response body is finished or dropped, so the cap
@@ -109,6 +114,7 @@ impl HttpClient {
             self.limits.first_byte_timeout,
             options.and_then(|o| o.between_bytes_timeout),
         );
+        self.authorize_for_proxy(&mut request);
         let response = tokio::time::timeout(first_byte, self.client.request(request))
             .await
             .map_err(|_| Error::ConnectionReadTimeout)?
@@ -128,6 +134,26 @@ impl HttpClient {
     }
 }
 
+impl HttpClient {
+    /// A plain-http request through a proxy carries the proxy's credentials
+    /// itself (an https one sends them once, in its CONNECT).
+    fn authorize_for_proxy(&self, request: &mut http::Request<WasiBody>) {
+        if request.uri().scheme_str() != Some("http") {
+            return;
+        }
+        let authorization = self
+            .proxies
+            .for_uri(request.uri())
+            .and_then(|proxy| proxy.authorization.as_deref())
+            .and_then(|value| http::HeaderValue::from_str(value).ok());
+        if let Some(value) = authorization {
+            request
+                .headers_mut()
+                .insert(http::header::PROXY_AUTHORIZATION, value);
+        }
+    }
+}
+
 fn shortest(host: Duration, guest: Option<Duration>) -> Duration {
     guest.map_or(host, |g| g.min(host))
 }
@@ -139,6 +165,9 @@ fn classify(error: hyper_util::client::legacy::Error) -> Error {
         let mut source = error.source();
         while let Some(cause) = source {
             if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                if let Some(proxy) = io.get_ref().and_then(|e| e.downcast_ref::<ProxyFailure>()) {
+                    return Error::Connect(std::io::Error::other(ProxyFailure(proxy.0.clone())));
+                }
                 if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
                     return classify_tls(tls);
                 }
@@ -251,5 +280,17 @@ impl WasiHttpHooks for Hooks {
             // The pooled client drives connections on its own tasks.
             Ok((response, Box::new(async { Ok(()) }) as BoxedIo))
         })
+    }
+
+    /// A proxy's failure reaches the component in words that name the
+    /// proxy; other connect errors keep wasmtime's default.
+    fn p2_error_from_connect(&mut self, error: &std::io::Error) -> ErrorCode {
+        match error
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<ProxyFailure>())
+        {
+            Some(proxy) => ErrorCode::InternalError(Some(proxy.to_string())),
+            None => ErrorCode::ConnectionRefused,
+        }
     }
 }

@@ -11,6 +11,7 @@ mod engine_config;
 mod guest_output;
 mod http_client;
 mod progress;
+mod proxy_settings;
 mod runner;
 mod sandbox;
 mod serve;
@@ -19,12 +20,13 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rangeget_core::failure::EXIT_INTERRUPTED;
+use rangeget_core::failure::{FailureKind, EXIT_INTERRUPTED};
 use rangeget_core::options::Options;
 use rangeget_core::{Failure, MetaFile};
 
 use crate::http_client::{HttpClient, RequestLimits};
 use crate::progress::Progress;
+use crate::proxy_settings::ProxySettings;
 use crate::runner::RunOutcome;
 
 fn main() -> ExitCode {
@@ -95,12 +97,23 @@ async fn download(mut options: Options, progress: &Progress) -> anyhow::Result<R
             return Ok(RunOutcome::Failed(Some(failure.kind)));
         }
     };
+    let proxies = match ProxySettings::from_env() {
+        Ok(proxies) => proxies,
+        Err(e) => {
+            let failure = Failure::new(FailureKind::Usage, e);
+            progress.print_line(guest_output::Target::Stderr, &failure.error_line());
+            return Ok(RunOutcome::Failed(Some(failure.kind)));
+        }
+    };
     let timeout = Duration::from_secs(options.timeout_secs);
-    let client = HttpClient::new(RequestLimits {
-        max_in_flight: options.connections as usize,
-        connect_timeout: Duration::from_secs(options.connect_timeout_secs),
-        first_byte_timeout: timeout,
-    });
+    let client = HttpClient::new(
+        RequestLimits {
+            max_in_flight: options.connections as usize,
+            connect_timeout: Duration::from_secs(options.connect_timeout_secs),
+            first_byte_timeout: timeout,
+        },
+        proxies,
+    );
     let reused = bytes_already_downloaded(&output.host_meta_path(), &options.url);
     let ticker = progress.track(&client, reused);
     let outcome = runner::run(&options.to_args(), &output, client, progress).await;

@@ -30,6 +30,7 @@ use rangeget_proxy::config::ProxyConfig;
 
 use crate::embedded::{wasm_error, ComponentState, PROXY};
 use crate::http_client::{HttpClient, RequestLimits};
+use crate::proxy_settings::ProxySettings;
 
 const USAGE: &str = "usage: rangeget serve --origin URL --listen ADDR:PORT [--connections N] [--chunk-size BYTES] [-v]
 
@@ -161,12 +162,16 @@ async fn serve(options: ServeOptions) -> Result<()> {
     let pre = ProxyPre::new(PROXY.prepare()?).map_err(wasm_error(
         "the embedded component is not a wasi:http proxy",
     ))?;
-    let client = HttpClient::new(RequestLimits {
-        // Several clients at once each get their connections.
-        max_in_flight: options.connections as usize * 16,
-        connect_timeout: Duration::from_secs(30),
-        first_byte_timeout: Duration::from_secs(60),
-    });
+    let proxies = ProxySettings::from_env().map_err(|e| anyhow!(e))?;
+    let client = HttpClient::new(
+        RequestLimits {
+            // Several clients at once each get their connections.
+            max_in_flight: options.connections as usize * 16,
+            connect_timeout: Duration::from_secs(30),
+            first_byte_timeout: Duration::from_secs(60),
+        },
+        proxies,
+    );
     let listener = TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;

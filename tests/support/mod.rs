@@ -8,13 +8,31 @@ use std::time::{Duration, Instant};
 
 use rangeget_test_origin::expected_content;
 
+pub mod forward_proxy;
+
 pub const MIB: u64 = 1 << 20;
 
 pub fn rangeget(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rangeget"));
     command.args(args).stdin(Stdio::null());
+    // The tests' servers are on 127.0.0.1: a proxy set on the machine
+    // running them must not come between. Proxy tests set their own.
+    for name in PROXY_VARIABLES {
+        command.env_remove(name);
+    }
     command
 }
+
+pub const PROXY_VARIABLES: [&str; 8] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
 
 pub fn run(args: &[&str]) -> Output {
     rangeget(args).output().expect("rangeget runs")

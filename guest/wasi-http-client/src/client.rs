@@ -353,6 +353,8 @@ fn describe_error(code: &ErrorCode) -> String {
             "TLS handshake failed (is this port serving TLS? try http://)".into()
         }
         ErrorCode::HttpResponseTimeout => "timed out waiting for the response".into(),
+        // The native host words its own failures (a proxy's, say) here.
+        ErrorCode::InternalError(Some(message)) => message.clone(),
         other => format!("HTTP request failed: {other:?}"),
     }
 }
