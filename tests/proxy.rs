@@ -57,6 +57,10 @@ impl Proxy {
                 c
             }
         };
+        // The origin is on 127.0.0.1: no proxy of the machine in between.
+        for name in support::PROXY_VARIABLES {
+            command.env_remove(name);
+        }
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
