@@ -751,3 +751,20 @@ fn a_proxy_that_is_down_is_named_in_the_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn credentials_in_the_url_are_sent_as_basic_authorization() {
+    let origin = Origin::start();
+    let dir = Scratch::new("url-credentials");
+    let size = 2 * MIB + 1;
+    // base64("joe:s@fe"); the object answers 401 without exactly that.
+    let url = origin
+        .url(&format!(
+            "/o/private.bin?size={size}&require_header=Authorization:Basic%20am9lOnNAZmU%3D"
+        ))
+        .replacen("http://", "http://joe:s%40fe@", 1);
+    let output = run(&[&url, "-o", &dir.arg("private.bin"), "--chunk-size", "1M"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "private.bin", "private.bin", 0, size);
+    assert_eq!(origin.range_requests().len(), 3, "every range carried them");
+}

@@ -7,8 +7,8 @@
 
 use std::fmt;
 
-use base64::Engine as _;
 use hyper::Uri;
+use rangeget_core::credentials::basic_authorization;
 
 /// An `http://[user:password@]host[:port]` proxy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,37 +141,8 @@ fn parse_proxy(value: &str) -> Result<Proxy, String> {
     Ok(Proxy {
         host: host.to_string(),
         port: authority.port_u16().unwrap_or(1080),
-        authorization: credentials.map(|userinfo| {
-            let userinfo = percent_decode(userinfo);
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(userinfo)
-            )
-        }),
+        authorization: credentials.map(basic_authorization),
     })
-}
-
-/// `%40` in a user name or password is how an `@` is written in a URL.
-fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! WASI component and be tested natively, exhaustively and fast.
 
 pub mod content_range;
+pub mod credentials;
 pub mod download;
 pub mod failure;
 pub mod headers;

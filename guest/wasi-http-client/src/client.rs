@@ -3,6 +3,7 @@
 
 use std::marker::PhantomData;
 
+use rangeget_core::credentials::basic_authorization_for;
 use rangeget_core::Headers;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
@@ -130,9 +131,20 @@ impl<T: Trace> Client<T> {
 
         let headers = Fields::new();
         // A compressed body would have a different length than the ranges.
-        let identity = [("accept-encoding", "identity".to_string())];
+        let mut implied = vec![("accept-encoding", "identity".to_string())];
+        // Credentials in the URL, unless -H gave an Authorization of its own.
+        let explicit = |name: &str| {
+            self.headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        if let Some(credentials) = basic_authorization_for(&parsed) {
+            if !explicit("authorization") {
+                implied.push(("authorization", credentials));
+            }
+        }
         let common = self.headers.iter().map(|(n, v)| (n.as_str(), v));
-        let specific = identity.iter().chain(extra_headers).map(|(n, v)| (*n, v));
+        let specific = implied.iter().chain(extra_headers).map(|(n, v)| (*n, v));
         for (name, value) in common.chain(specific) {
             headers
                 .append(name, value.as_bytes())

@@ -1,0 +1,75 @@
+//! HTTP Basic credentials written into a URL (`https://user:password@host/`),
+//! sent as curl sends them: an `Authorization` header, never the URL's user
+//! info itself, which HTTP/1.1 does not carry.
+
+use base64::Engine as _;
+
+/// The `Authorization` value for the URL's user info; `None` without one.
+pub fn basic_authorization_for(url: &url::Url) -> Option<String> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let userinfo = format!("{}:{}", url.username(), url.password().unwrap_or(""));
+    Some(basic_authorization(&userinfo))
+}
+
+/// `user:password`, still percent-encoded as URLs write it (`%40` for `@`).
+pub fn basic_authorization(userinfo: &str) -> String {
+    let decoded = percent_decode(userinfo);
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(decoded)
+    )
+}
+
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes
+            .get(i + 1..i + 3)
+            .filter(|_| bytes[i] == b'%')
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn for_url(url: &str) -> Option<String> {
+        basic_authorization_for(&url::Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn user_info_becomes_basic_credentials_with_escapes_decoded() {
+        // base64("Aladdin:open sesame"), RFC 7617's example.
+        assert_eq!(
+            for_url("https://Aladdin:open%20sesame@example.com/f").as_deref(),
+            Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
+        );
+        // base64("joe:s@fe:")
+        assert_eq!(basic_authorization("joe:s%40fe%3A"), "Basic am9lOnNAZmU6");
+        // A user without a password, as curl: "user:".
+        assert_eq!(for_url("http://user@h/").as_deref(), Some("Basic dXNlcjo="));
+    }
+
+    #[test]
+    fn no_user_info_no_header_and_stray_percents_stay() {
+        assert_eq!(for_url("https://example.com/f"), None);
+        // base64("100%:x%zz")
+        assert_eq!(basic_authorization("100%:x%zz"), "Basic MTAwJTp4JXp6");
+    }
+}
