@@ -75,6 +75,24 @@ impl HttpClient {
         self.limits.max_in_flight - self.permits.available_permits()
     }
 
+    /// A plain-http request through a proxy carries the proxy's credentials
+    /// itself (an https one sends them once, in its CONNECT).
+    fn authorize_for_proxy(&self, request: &mut http::Request<WasiBody>) {
+        if request.uri().scheme_str() != Some("http") {
+            return;
+        }
+        let authorization = self
+            .proxies
+            .for_uri(request.uri())
+            .and_then(|proxy| proxy.authorization.as_deref())
+            .and_then(|value| http::HeaderValue::from_str(value).ok());
+        if let Some(value) = authorization {
+            request
+                .headers_mut()
+                .insert(http::header::PROXY_AUTHORIZATION, value);
+        }
+    }
+
     /// Learns the object's size from a 206's Content-Range or a 200's length.
     fn observe_size(&self, response: &http::Response<hyper::body::Incoming>) {
         let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
@@ -131,26 +149,6 @@ impl HttpClient {
             }
             .boxed_unsync()
         }))
-    }
-}
-
-impl HttpClient {
-    /// A plain-http request through a proxy carries the proxy's credentials
-    /// itself (an https one sends them once, in its CONNECT).
-    fn authorize_for_proxy(&self, request: &mut http::Request<WasiBody>) {
-        if request.uri().scheme_str() != Some("http") {
-            return;
-        }
-        let authorization = self
-            .proxies
-            .for_uri(request.uri())
-            .and_then(|proxy| proxy.authorization.as_deref())
-            .and_then(|value| http::HeaderValue::from_str(value).ok());
-        if let Some(value) = authorization {
-            request
-                .headers_mut()
-                .insert(http::header::PROXY_AUTHORIZATION, value);
-        }
     }
 }
 
