@@ -15,34 +15,12 @@ pub fn basic_authorization_for(url: &url::Url) -> Option<String> {
 
 /// `user:password`, still percent-encoded as URLs write it (`%40` for `@`).
 pub fn basic_authorization(userinfo: &str) -> String {
-    let decoded = percent_decode(userinfo);
+    // Malformed escapes stay as written, as curl leaves them.
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(userinfo).collect();
     format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(decoded)
     )
-}
-
-fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = bytes
-            .get(i + 1..i + 3)
-            .filter(|_| bytes[i] == b'%')
-            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

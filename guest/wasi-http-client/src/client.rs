@@ -133,15 +133,12 @@ impl<T: Trace> Client<T> {
         // A compressed body would have a different length than the ranges.
         let mut implied = vec![("accept-encoding", "identity".to_string())];
         // Credentials in the URL, unless -H gave an Authorization of its own.
-        let explicit = |name: &str| {
-            self.headers
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case(name))
-        };
-        if let Some(credentials) = basic_authorization_for(&parsed) {
-            if !explicit("authorization") {
-                implied.push(("authorization", credentials));
-            }
+        let own_authorization = self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+        if let Some(credentials) = basic_authorization_for(&parsed).filter(|_| !own_authorization) {
+            implied.push(("authorization", credentials));
         }
         let common = self.headers.iter().map(|(n, v)| (n.as_str(), v));
         let specific = implied.iter().chain(extra_headers).map(|(n, v)| (*n, v));
@@ -293,7 +290,7 @@ pub struct RequestError {
 }
 
 impl RequestError {
-    pub fn transient(message: impl Into<String>) -> RequestError {
+    fn transient(message: impl Into<String>) -> RequestError {
         RequestError {
             message: message.into(),
             lasting: false,
