@@ -11,7 +11,12 @@ pub(crate) struct Counters {
     body_bytes_sent: AtomicU64,
     requests: AtomicU64,
     range_headers: Mutex<Vec<String>>,
+    credentials: Mutex<Vec<String>>,
 }
+
+/// Request headers that carry credentials, recorded so that tests can
+/// check where a client sends them.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 
 impl Counters {
     pub(crate) fn record_request(&self, range_header: Option<&str>) {
@@ -19,6 +24,19 @@ impl Counters {
         if let Some(range) = range_header {
             lock(&self.range_headers).push(range.to_owned());
         }
+    }
+
+    pub(crate) fn record_credentials(&self, headers: &hyper::HeaderMap) {
+        for name in CREDENTIAL_HEADERS {
+            for value in headers.get_all(name) {
+                let value = String::from_utf8_lossy(value.as_bytes());
+                lock(&self.credentials).push(format!("{name}: {value}"));
+            }
+        }
+    }
+
+    pub(crate) fn credentials(&self) -> Vec<String> {
+        lock(&self.credentials).clone()
     }
 
     pub(crate) fn record_body_bytes(&self, len: u64) {
@@ -41,5 +59,6 @@ impl Counters {
         self.body_bytes_sent.store(0, Ordering::Relaxed);
         self.requests.store(0, Ordering::Relaxed);
         lock(&self.range_headers).clear();
+        lock(&self.credentials).clear();
     }
 }

@@ -51,10 +51,13 @@ pub(crate) enum Fault {
     /// `change-after`: the object is replaced once `change_after` (half the
     /// size) of its bytes have been sent in total.
     ChangeAfter,
+    /// `head-size`: HEAD announces `Content-Length: head_size` (0), not
+    /// the object's size; GETs are unaffected.
+    HeadSize,
 }
 
 impl Fault {
-    const ALL: [Fault; 18] = [
+    const ALL: [Fault; 19] = [
         Fault::IgnoreRange,
         Fault::NoAcceptRanges,
         Fault::AcceptRangesNone,
@@ -73,6 +76,7 @@ impl Fault {
         Fault::Status429,
         Fault::Status500,
         Fault::ChangeAfter,
+        Fault::HeadSize,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -95,6 +99,7 @@ impl Fault {
             Fault::Status429 => "status-429",
             Fault::Status500 => "status-500",
             Fault::ChangeAfter => "change-after",
+            Fault::HeadSize => "head-size",
         }
     }
 
@@ -135,6 +140,11 @@ pub(crate) struct FaultPlan {
     /// `change_after`: object bytes sent before the object is replaced;
     /// `None` means half the object.
     pub(crate) change_after: Option<u64>,
+    /// `head_size`: the length `head-size` makes HEAD announce.
+    pub(crate) head_size: u64,
+    /// `etag=TEXT` (not a fault): every version of the object carries this
+    /// ETag, as nginx's mtime-size tags do for files of one size and second.
+    pub(crate) etag: Option<String>,
 }
 
 impl FaultPlan {
@@ -170,6 +180,8 @@ impl FaultPlan {
             retry_after: query.count("retry_after", 1)?,
             retry_after_as_date: query.flag("retry_after_date"),
             change_after: query.byte_size("change_after")?,
+            head_size: query.byte_size("head_size")?.unwrap_or(0),
+            etag: query.get("etag").map(str::to_owned),
         };
         if plan.has(Fault::Trickle) && plan.trickle_rate == 0 {
             return Err(BadParameter("trickle_rate must be at least 1".into()));

@@ -47,6 +47,7 @@ pub(crate) fn handle<B>(
     };
     let range = header(RANGE);
     state.counters.record_request(range);
+    state.counters.record_credentials(request.headers());
 
     let method = request.method();
     let query_text = request.uri().query();
@@ -74,6 +75,10 @@ pub(crate) fn handle<B>(
             rest,
             absolute,
         } if fetch => redirect(state, hops_left, rest, absolute, query_text),
+        Route::Elsewhere { authority, rest } if fetch => redirect_response(
+            StatusCode::FOUND,
+            &with_query(format!("http://{authority}/{rest}"), query_text),
+        ),
         Route::Loop if fetch => {
             let location = with_query(request.uri().path().to_owned(), query_text);
             redirect_response(StatusCode::FOUND, &location)
@@ -83,7 +88,7 @@ pub(crate) fn handle<B>(
             let version = state.objects.entry(name).replace();
             json_response(format!("{{\"version\":{version}}}"))
         }
-        Route::Object { .. } | Route::Redirect { .. } | Route::Loop => {
+        Route::Object { .. } | Route::Redirect { .. } | Route::Elsewhere { .. } | Route::Loop => {
             method_not_allowed("GET, HEAD")
         }
         Route::Stats => method_not_allowed("GET"),
@@ -91,7 +96,7 @@ pub(crate) fn handle<B>(
         Route::NotFound => text_response(
             StatusCode::NOT_FOUND,
             "no such route; try /o/{name}?size=1M&fault=..., /r/{n}/{name}, /ra/{n}/{name}, \
-             /loop/{name}, /_stats or POST /_replace/{name}",
+             /loop/{name}, /elsewhere/{host:port}/{path}, /_stats or POST /_replace/{name}",
         ),
     }
 }

@@ -82,7 +82,9 @@ impl ObjectResponder<'_> {
             );
         }
         let mut builder = self.object_headers(Response::builder().status(StatusCode::OK));
-        if !self.plan.has(Fault::NoLength) {
+        if self.plan.has(Fault::HeadSize) {
+            builder = builder.header(CONTENT_LENGTH, self.plan.head_size);
+        } else if !self.plan.has(Fault::NoLength) {
             builder = builder.header(CONTENT_LENGTH, self.object.size);
         }
         build(builder, ResponseBody::Empty)
@@ -164,7 +166,7 @@ impl ObjectResponder<'_> {
         let spec = RangeSpec::parse(request.range?)?;
         if let Some(validator) = request.if_range.map(str::trim) {
             let current =
-                validator == self.object.entity_tag() || validator == self.object.last_modified();
+                validator == self.entity_tag() || validator == self.object.last_modified();
             if !current {
                 return None;
             }
@@ -231,7 +233,7 @@ impl ObjectResponder<'_> {
     fn object_headers(&self, builder: Builder) -> Builder {
         let builder = builder
             .header(CONTENT_TYPE, "application/octet-stream")
-            .header(ETAG, self.object.entity_tag())
+            .header(ETAG, self.entity_tag())
             .header(LAST_MODIFIED, self.object.last_modified());
         let plan = &self.plan;
         if plan.has(Fault::NoLength) || plan.has(Fault::NoAcceptRanges) {
@@ -241,6 +243,14 @@ impl ObjectResponder<'_> {
         } else {
             builder.header(ACCEPT_RANGES, "bytes")
         }
+    }
+
+    /// The ETag the object is served with: its own, or the request's `etag=`.
+    fn entity_tag(&self) -> String {
+        self.plan
+            .etag
+            .clone()
+            .unwrap_or_else(|| self.object.entity_tag())
     }
 
     /// Whether `fault` was asked for and still has firings left.

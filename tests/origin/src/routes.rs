@@ -15,6 +15,12 @@ pub(crate) enum Route<'a> {
         rest: &'a str,
         absolute: bool,
     },
+    /// `/elsewhere/{authority}/{rest}`: redirects to
+    /// `http://{authority}/{rest}`, another host (`localhost:PORT`, say).
+    Elsewhere {
+        authority: &'a str,
+        rest: &'a str,
+    },
     /// `/loop/{name}`: redirects to itself forever.
     Loop,
     /// `GET /_stats`
@@ -37,6 +43,14 @@ impl<'a> Route<'a> {
         }
         if path.strip_prefix("/loop/").and_then(non_empty).is_some() {
             return Route::Loop;
+        }
+        if let Some((authority, rest)) = path
+            .strip_prefix("/elsewhere/")
+            .and_then(|tail| tail.split_once('/'))
+        {
+            if !authority.is_empty() {
+                return Route::Elsewhere { authority, rest };
+            }
         }
         if path == "/_stats" {
             return Route::Stats;
@@ -88,6 +102,13 @@ mod tests {
             }
         );
         assert_eq!(Route::parse("/loop/x"), Route::Loop);
+        assert_eq!(
+            Route::parse("/elsewhere/localhost:9/o/x"),
+            Route::Elsewhere {
+                authority: "localhost:9",
+                rest: "o/x"
+            }
+        );
         assert_eq!(Route::parse("/_stats"), Route::Stats);
         assert_eq!(Route::parse("/_replace/x"), Route::Replace { name: "x" });
         for unknown in ["/", "/o/", "/r/x/y", "/r/1/", "/r/1", "/other"] {

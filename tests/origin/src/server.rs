@@ -102,6 +102,12 @@ impl Origin {
         self.state.counters.range_headers()
     }
 
+    /// `Authorization`, `Cookie` and `Proxy-Authorization` headers
+    /// received, as `name: value`, in arrival order.
+    pub fn credentials_received(&self) -> Vec<String> {
+        self.state.counters.credentials()
+    }
+
     /// Zeroes the traffic counters above; objects keep their versions and
     /// "first K requests" faults stay spent.
     pub fn reset_counters(&self) {
