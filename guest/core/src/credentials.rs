@@ -4,6 +4,28 @@
 
 use base64::Engine as _;
 
+/// Headers that carry credentials: the user's ones go only to the origin
+/// they were given for (curl's rule since CVE-2018-1000007 and
+/// CVE-2022-27776), not to wherever a redirect points.
+pub const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
+/// Whether the user's credential headers, given for `original`, may be
+/// sent to `target`: only to the same scheme, host and port, unless the
+/// user trusts every redirect target (`--location-trusted`).
+pub fn credentials_may_follow(original: &url::Url, target: &url::Url, trusted: bool) -> bool {
+    trusted
+        || (original.scheme() == target.scheme()
+            && original.host_str() == target.host_str()
+            && original.port_or_known_default() == target.port_or_known_default())
+}
+
+/// Whether header `name` carries credentials.
+pub fn is_credential_header(name: &str) -> bool {
+    CREDENTIAL_HEADERS
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(name))
+}
+
 /// The `Authorization` value for the URL's user info; `None` without one.
 pub fn basic_authorization_for(url: &url::Url) -> Option<String> {
     if url.username().is_empty() && url.password().is_none() {
@@ -42,6 +64,29 @@ mod tests {
         assert_eq!(basic_authorization("joe:s%40fe%3A"), "Basic am9lOnNAZmU6");
         // A user without a password, as curl: "user:".
         assert_eq!(for_url("http://user@h/").as_deref(), Some("Basic dXNlcjo="));
+    }
+
+    #[test]
+    fn credentials_stay_with_their_origin_unless_trusted() {
+        let url = |u| url::Url::parse(u).unwrap();
+        let original = url("http://a.example/f");
+        assert!(credentials_may_follow(
+            &original,
+            &url("http://a.example:80/g?x"),
+            false
+        ));
+        for elsewhere in [
+            "http://b.example/f",
+            "https://a.example/f",
+            "http://a.example:81/f",
+        ] {
+            assert!(
+                !credentials_may_follow(&original, &url(elsewhere), false),
+                "{elsewhere}"
+            );
+            assert!(credentials_may_follow(&original, &url(elsewhere), true));
+        }
+        assert!(is_credential_header("COOKIE") && !is_credential_header("x-api"));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::meta::{digest_hex, parse_digest, MetaChunk, MetaFile, SavedChunk, FORMAT_VERSION};
-use crate::plan::plan_chunks;
+use crate::plan::{plan_chunks, MAX_CHUNKS_AFTER_SPLITS};
 use crate::probe::RemoteObject;
 use crate::range::ByteRange;
 use crate::request_size::{next_request_size, FIRST_REQUEST_SIZE};
@@ -21,8 +21,6 @@ pub const QUICK_SAVE_INTERVAL_MS: u64 = 10;
 pub const DURABLE_SAVE_INTERVAL_MS: u64 = 5_000;
 /// The smallest piece an idle connection takes from a busy chunk.
 const MIN_SPLIT_OFF: u64 = 1 << 20;
-/// Splitting stops here, so the meta file stays small.
-const MAX_CHUNKS_AFTER_SPLITS: usize = 2048;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ChunkState {
@@ -120,6 +118,16 @@ impl Download {
             .into_iter()
             .map(Chunk::fresh)
             .collect();
+        Download::with_chunks(object, size, chunk_size, chunks, policy)
+    }
+
+    fn with_chunks(
+        object: RemoteObject,
+        size: u64,
+        chunk_size: u64,
+        chunks: Vec<Chunk>,
+        policy: RetryPolicy,
+    ) -> Download {
         Download {
             object,
             size,
@@ -145,8 +153,9 @@ impl Download {
         meta: &MetaFile,
         policy: RetryPolicy,
     ) -> (Download, Vec<Claim>) {
-        let mut download = Download::new(object, meta.size, meta.chunk_size, policy);
-        download.chunks = Vec::with_capacity(meta.chunks.len());
+        // The meta's own chunks, not a new plan: the loader has bounded
+        // their number.
+        let mut chunks = Vec::with_capacity(meta.chunks.len());
         let mut claims = Vec::new();
         for (index, saved) in meta.chunks.iter().enumerate() {
             let range = ByteRange::new(saved.start, saved.end).expect("meta was checked");
@@ -165,8 +174,9 @@ impl Download {
                     digest,
                 });
             }
-            download.chunks.push(Chunk::fresh(range));
+            chunks.push(Chunk::fresh(range));
         }
+        let download = Download::with_chunks(object, meta.size, meta.chunk_size, chunks, policy);
         (download, claims)
     }
 

@@ -7,11 +7,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::plan::{is_plannable, MAX_CHUNKS_AFTER_SPLITS};
 use crate::probe::RemoteObject;
 use crate::range::ByteRange;
 
 /// Bumped whenever the layout changes; older files are then discarded.
 pub const FORMAT_VERSION: u32 = 1;
+/// The largest meta file a plan can produce is a few hundred KiB (at most
+/// [`MAX_CHUNKS_AFTER_SPLITS`] chunks); anything larger is not read.
+pub const MAX_META_BYTES: u64 = 1 << 20;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetaFile {
@@ -70,6 +74,8 @@ pub fn parse_digest(hex: &str) -> Option<u128> {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MetaError {
+    #[error("it is larger than any meta file rangeget writes ({MAX_META_BYTES} bytes at most)")]
+    TooLarge,
     #[error("it is not valid meta JSON ({0})")]
     Unreadable(String),
     #[error("it has format version {found}, this rangeget writes version {FORMAT_VERSION}")]
@@ -86,7 +92,13 @@ pub enum ResumeDecision {
 }
 
 impl MetaFile {
+    /// Reads a meta file, held to the bounds of a fresh plan: whatever a
+    /// damaged or hostile file says, loading it costs no more memory or
+    /// time than planning the download anew.
     pub fn parse(bytes: &[u8]) -> Result<MetaFile, MetaError> {
+        if bytes.len() as u64 > MAX_META_BYTES {
+            return Err(MetaError::TooLarge);
+        }
         // Read the version first so a future layout is reported as such,
         // not as garbage.
         #[derive(Deserialize)]
@@ -117,6 +129,18 @@ impl MetaFile {
         let bad = |why: String| Err(MetaError::Inconsistent(why));
         if self.size == 0 {
             return bad("size is 0".into());
+        }
+        if !is_plannable(self.size, self.chunk_size) {
+            return bad(format!(
+                "chunk size {} is outside what a plan of {} bytes uses",
+                self.chunk_size, self.size
+            ));
+        }
+        if self.chunks.len() > MAX_CHUNKS_AFTER_SPLITS {
+            return bad(format!(
+                "{} chunks, more than the {MAX_CHUNKS_AFTER_SPLITS} a download ever has",
+                self.chunks.len()
+            ));
         }
         let mut next = 0u64;
         for (i, chunk) in self.chunks.iter().enumerate() {
@@ -205,18 +229,37 @@ impl MetaFile {
             return ResumeDecision::Restart(format!("the remote file changed: {change}"));
         }
         if self.url != url {
-            // A re-signed link to the same object is fine, but only a strong
-            // ETag can prove it is the same object.
-            let same = saved.strong_etag().is_some() && saved.strong_etag() == remote.strong_etag();
-            if !same {
+            if let Some(why) = not_provably_the_same(&saved, url, remote) {
                 return ResumeDecision::Restart(format!(
-                    "the saved progress is for {} and {url} cannot be proven to serve the same file (no matching strong ETag)",
+                    "the saved progress is for {} and {url} cannot be proven to serve the same file ({why})",
                     self.url
                 ));
             }
         }
         ResumeDecision::Resume
     }
+}
+
+/// Why `url` may serve another object than `saved` (fetched from another
+/// URL), or `None` when it provably serves the same one: the same scheme,
+/// host, port and path (a link re-signed in its query), and validators that
+/// match. A matching validator alone proves nothing across paths: nginx's
+/// ETags (mtime and size) are equal for two files written in one second.
+fn not_provably_the_same(saved: &RemoteObject, url: &str, remote: &RemoteObject) -> Option<String> {
+    let without_query = |text: &str| {
+        url::Url::parse(text).ok().map(|mut u| {
+            u.set_query(None);
+            u.set_fragment(None);
+            u
+        })
+    };
+    let same_path = without_query(&saved.url).is_some_and(|a| Some(a) == without_query(url));
+    if !same_path {
+        return Some("another host or path; only a re-signed query keeps the progress".into());
+    }
+    let same_etag = saved.strong_etag().is_some() && saved.strong_etag() == remote.strong_etag();
+    let same_date = saved.last_modified.is_some() && saved.last_modified == remote.last_modified;
+    (!same_etag && !same_date).then(|| "no strong ETag or Last-Modified that matches".to_string())
 }
 
 #[cfg(test)]
@@ -231,7 +274,7 @@ mod tests {
             size: 25,
             etag: Some("\"e\"".into()),
             last_modified: None,
-            chunk_size: 10,
+            chunk_size: 4096,
             chunks: vec![
                 MetaChunk {
                     start: 0,
@@ -363,6 +406,70 @@ mod tests {
     }
 
     #[test]
+    fn another_path_is_never_resumed_even_with_a_matching_etag() {
+        // nginx's ETags are mtime-size: two files of one size written in
+        // the same second share one.
+        let meta = sample();
+        let mut other = remote(25, "\"e\"");
+        other.url = "http://h/g".into();
+        assert!(matches!(
+            meta.resume_decision("http://h/g", &other),
+            ResumeDecision::Restart(why) if why.contains("path")
+        ));
+        // A re-signed query with only Last-Modified to go by is fine...
+        let mut dated = sample();
+        dated.etag = None;
+        dated.last_modified = Some("Mon, 01 Jan 2024 00:00:00 GMT".into());
+        let mut r = remote(25, "\"e\"");
+        r.etag = None;
+        r.last_modified = dated.last_modified.clone();
+        assert_eq!(
+            dated.resume_decision("http://h/f?sig=3", &r),
+            ResumeDecision::Resume
+        );
+        // ...but with no validator at all nothing proves it.
+        r.last_modified = None;
+        dated.last_modified = None;
+        assert!(matches!(
+            dated.resume_decision("http://h/f?sig=3", &r),
+            ResumeDecision::Restart(_)
+        ));
+    }
+
+    #[test]
+    fn metas_outside_the_bounds_of_a_plan_are_refused() {
+        let mut tiny_chunks = sample();
+        tiny_chunks.chunk_size = 0;
+        assert!(matches!(
+            MetaFile::parse(&tiny_chunks.to_json()),
+            Err(MetaError::Inconsistent(_))
+        ));
+        // A million valid 16-byte chunks of a 16 MiB file.
+        let size = 16u64 << 20;
+        let chunks = crate::plan::plan_chunks(size, 16)
+            .into_iter()
+            .map(|r| MetaChunk {
+                start: r.start(),
+                end: r.end(),
+                state: SavedChunk::Pending {
+                    received: 0,
+                    xxh3: None,
+                },
+            })
+            .collect();
+        let many = MetaFile {
+            size,
+            chunk_size: 16,
+            chunks,
+            ..sample()
+        };
+        assert_eq!(MetaFile::parse(&many.to_json()), Err(MetaError::TooLarge));
+        let mut padded = vec![b' '; MAX_META_BYTES as usize];
+        padded.extend_from_slice(&sample().to_json());
+        assert_eq!(MetaFile::parse(&padded), Err(MetaError::TooLarge));
+    }
+
+    #[test]
     fn bytes_on_disk_counts_done_chunks_and_partial_progress() {
         assert_eq!(sample().bytes_on_disk(), 13);
     }
@@ -375,13 +482,37 @@ mod tests {
 
     proptest! {
         #[test]
-        fn loader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        fn loader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
             let _ = MetaFile::parse(&bytes);
         }
 
+        /// Well-formed JSON with any numbers in it: whatever is accepted
+        /// is within the bounds of a plan, so resuming it costs no more
+        /// than a fresh start.
         #[test]
-        fn any_planned_meta_round_trips(size in 1u64..1<<40, chunk in 1u64..1<<32, progress in any::<u64>()) {
-            prop_assume!(size / chunk < 10_000);
+        fn hostile_metas_are_accepted_only_within_plan_bounds(
+            size in prop_oneof![Just(0u64), 1u64..1 << 20, any::<u64>()],
+            chunk_size in prop_oneof![Just(0u64), 1u64..64, any::<u64>()],
+            ends in proptest::collection::vec(any::<u64>(), 0..64),
+            received in any::<u64>(),
+        ) {
+            let mut start = 0u64;
+            let chunks = ends.iter().map(|&len| {
+                let end = start.saturating_add(len % (size.max(1)));
+                let chunk = MetaChunk { start, end, state: SavedChunk::Pending { received: received % (len.max(1)), xxh3: Some(digest_hex(1)) } };
+                start = end.saturating_add(1);
+                chunk
+            }).collect();
+            let meta = MetaFile { version: FORMAT_VERSION, url: "u".into(), size, etag: None, last_modified: None, chunk_size, chunks };
+            if let Ok(parsed) = MetaFile::parse(&meta.to_json()) {
+                prop_assert!(crate::plan::is_plannable(parsed.size, parsed.chunk_size));
+                prop_assert!(parsed.chunks.len() <= MAX_CHUNKS_AFTER_SPLITS);
+            }
+        }
+
+        #[test]
+        fn any_planned_meta_round_trips(size in 1u64..1<<40, chunk in crate::plan::SMALLEST_CHUNK_SIZE..1<<32, progress in any::<u64>()) {
+            prop_assume!(is_plannable(size, chunk));
             let chunks = crate::plan::plan_chunks(size, chunk)
                 .into_iter()
                 .enumerate()

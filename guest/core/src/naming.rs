@@ -99,10 +99,12 @@ pub fn file_name_from_url(url: &str) -> String {
 
 /// Makes a server- or URL-supplied name safe to create inside the output
 /// directory: no separators, no control characters, no `.`/`..`, no hidden
-/// dot-files. `None` when nothing is left.
+/// dot-files, and no bidirectional controls (`evil\u{202E}txt.exe` would
+/// show as `evilexe.txt`). `None` when nothing is left.
 pub fn sanitize_file_name(name: &str) -> Option<String> {
     let cleaned: String = name
         .chars()
+        .filter(|&c| !is_bidi_control(c))
         .map(|c| {
             if c == '/' || c == '\\' || c.is_control() {
                 '_'
@@ -115,12 +117,38 @@ pub fn sanitize_file_name(name: &str) -> Option<String> {
     if cleaned.is_empty() {
         return None;
     }
-    // Leave room for the `.part.meta.tmp` suffix within common 255-byte limits.
-    let mut end = cleaned.len().min(200);
-    while !cleaned.is_char_boundary(end) {
+    Some(shorten_keeping_extension(cleaned, MAX_NAME_BYTES))
+}
+
+/// Leaves room for the `.part.meta.tmp` suffix within the common 255-byte
+/// limit on a file name.
+const MAX_NAME_BYTES: usize = 200;
+/// An extension longer than this is not one worth keeping whole.
+const MAX_EXTENSION_BYTES: usize = 16;
+
+/// Characters that reorder how text is displayed (Unicode's explicit
+/// directional formatting characters and marks).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// `name` cut to at most `max` bytes, at a character boundary; a short
+/// extension (`.tar.gz` keeps `.gz`) survives the cut, so the file still
+/// opens with the right program.
+fn shorten_keeping_extension(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let extension = name
+        .rfind('.')
+        .map(|dot| &name[dot..])
+        .filter(|ext| ext.len() <= MAX_EXTENSION_BYTES);
+    let extension = extension.unwrap_or("");
+    let mut end = max - extension.len();
+    while !name.is_char_boundary(end) {
         end -= 1;
     }
-    Some(cleaned[..end].to_string())
+    format!("{}{extension}", &name[..end])
 }
 
 fn percent_decode(s: &str) -> String {
@@ -207,6 +235,21 @@ mod tests {
         );
     }
 
+    #[test]
+    fn bidi_controls_are_stripped_and_long_names_keep_their_extension() {
+        assert_eq!(
+            sanitize_file_name("evil\u{202E}txt.exe"),
+            Some("eviltxt.exe".into())
+        );
+        let long = format!("{}.safetensors", "x".repeat(300));
+        let short = sanitize_file_name(&long).unwrap();
+        assert_eq!(short.len(), MAX_NAME_BYTES);
+        assert!(short.ends_with("xx.safetensors"), "{short}");
+        let multibyte = format!("{}.txt", "é".repeat(150));
+        let short = sanitize_file_name(&multibyte).unwrap();
+        assert!(short.len() <= MAX_NAME_BYTES && short.ends_with("é.txt"));
+    }
+
     proptest! {
         #[test]
         fn content_disposition_never_yields_an_escaping_name(value in ".*") {
@@ -220,8 +263,8 @@ mod tests {
             if let Some(n) = sanitize_file_name(&name) {
                 prop_assert!(!n.contains('/') && !n.contains('\\'));
                 prop_assert!(!n.starts_with('.'));
-                prop_assert!(!n.chars().any(char::is_control));
-                prop_assert!(!n.is_empty());
+                prop_assert!(!n.chars().any(|c| c.is_control() || is_bidi_control(c)));
+                prop_assert!(!n.is_empty() && n.len() <= MAX_NAME_BYTES);
             }
         }
     }

@@ -105,6 +105,27 @@ pub struct Options {
     #[arg(long = "checksum", value_name = "sha256=HEX", value_parser = parse_checksum)]
     pub checksum: Option<String>,
 
+    /// Refuse a file larger than BYTES (e.g. 10G): before the download
+    /// when the server states the size, as soon as it is passed otherwise.
+    #[arg(long = "max-filesize", value_name = "BYTES", value_parser = parse_size)]
+    pub max_filesize: Option<u64>,
+
+    /// Send -H's Authorization, Cookie and Proxy-Authorization headers to
+    /// the hosts redirects lead to as well (by default only the URL's own
+    /// host receives them, as with curl).
+    #[arg(long = "location-trusted")]
+    pub location_trusted: bool,
+
+    /// Free bytes on the output file system, measured by the native CLI
+    /// (WASI cannot tell): a download that cannot fit is refused up front.
+    #[arg(long = "free-space", value_name = "BYTES", hide = true)]
+    pub free_space: Option<u64>,
+
+    /// The token this run's destination locks carry, chosen by the native
+    /// CLI so that it can release them when it is stopped by a signal.
+    #[arg(long = "lock-token", value_name = "HEX", hide = true, value_parser = parse_token)]
+    pub lock_token: Option<u64>,
+
     /// Extra request header, e.g. -H 'Authorization: Bearer ...' (repeatable).
     #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
@@ -170,6 +191,10 @@ fn parse_checksum(text: &str) -> Result<String, String> {
         return Err(format!("'{hex}' is not a SHA-256 digest (64 hex digits)"));
     }
     Ok(hex.to_ascii_lowercase())
+}
+
+fn parse_token(text: &str) -> Result<u64, String> {
+    u64::from_str_radix(text, 16).map_err(|_| format!("'{text}' is not a hexadecimal token"))
 }
 
 fn join_path(dir: &str, name: &str) -> String {
@@ -242,14 +267,26 @@ impl Options {
         if let Some(sha256) = &self.checksum {
             args.extend(["--checksum".into(), format!("sha256={sha256}")]);
         }
+        for (flag, value) in [
+            ("--max-filesize", self.max_filesize),
+            ("--free-space", self.free_space),
+        ] {
+            if let Some(value) = value {
+                args.extend([flag.into(), value.to_string()]);
+            }
+        }
         for (name, value) in &self.headers {
             args.extend(["--header".into(), format!("{name}: {value}")]);
+        }
+        if let Some(token) = self.lock_token {
+            args.extend(["--lock-token".into(), format!("{token:016x}")]);
         }
         if let Some(agent) = &self.user_agent {
             args.extend(["--user-agent".into(), agent.clone()]);
         }
         for (flag, set) in [
             ("--no-fsync", self.no_fsync),
+            ("--location-trusted", self.location_trusted),
             ("--json", self.json),
             ("--quiet", self.quiet),
             ("--verbose", self.verbose),
@@ -390,6 +427,10 @@ mod tests {
             checksum: Some(
                 "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
             ),
+            max_filesize: Some(10 << 30),
+            location_trusted: true,
+            free_space: Some(123_456),
+            lock_token: Some(0xfeed_beef),
             headers: vec![
                 ("Authorization".into(), "Bearer x".into()),
                 ("X-A".into(), "b".into()),

@@ -7,7 +7,12 @@ const MIB: u64 = 1 << 20;
 pub const MIN_CHUNK_SIZE: u64 = MIB;
 /// Every chunk finished rewrites the meta file, so keep the chunk count bounded:
 /// a 100 GiB file still has at most this many entries.
-const MAX_CHUNKS: u64 = 1024;
+pub const MAX_CHUNKS: u64 = 1024;
+/// Idle connections split busy chunks near the end (see `download`); the
+/// splitting stops at this many chunks, so the meta file stays small.
+pub const MAX_CHUNKS_AFTER_SPLITS: usize = 2048;
+/// The smallest chunk size anyone may ask for (`--chunk-size`).
+pub const SMALLEST_CHUNK_SIZE: u64 = 4096;
 
 /// The chunk size used when the user gave none: enough chunks that every
 /// connection gets several (a slow one then holds back little at the end),
@@ -20,6 +25,22 @@ pub fn default_chunk_size(size: u64, connections: u32) -> u64 {
         .max(bounded_count);
     // Round up to whole MiB so chunk boundaries are easy to read in the meta.
     chunk.div_ceil(MIB) * MIB
+}
+
+/// The chunk size of a plan for `size` bytes: the user's (`requested`) or
+/// the default, raised where needed so that no plan has more than
+/// [`MAX_CHUNKS`] chunks, whatever was asked.
+pub fn chunk_size_for(size: u64, requested: Option<u64>, connections: u32) -> u64 {
+    requested
+        .unwrap_or_else(|| default_chunk_size(size, connections))
+        .max(SMALLEST_CHUNK_SIZE)
+        .max(size.div_ceil(MAX_CHUNKS))
+}
+
+/// Whether a plan of `size` bytes in chunks of `chunk_size` is one this
+/// planner could have made: a loaded meta file is held to the same bounds.
+pub fn is_plannable(size: u64, chunk_size: u64) -> bool {
+    chunk_size >= SMALLEST_CHUNK_SIZE && size.div_ceil(chunk_size) <= MAX_CHUNKS
 }
 
 /// Splits `[0, size)` into consecutive ranges of `chunk_size` bytes (the last
@@ -57,6 +78,19 @@ mod tests {
         assert!(huge.div_ceil(default_chunk_size(huge, 4)) <= MAX_CHUNKS);
     }
 
+    #[test]
+    fn a_requested_chunk_size_is_raised_to_keep_the_plan_bounded() {
+        assert_eq!(
+            chunk_size_for(1 << 30, Some(4096), 4),
+            (1 << 30) / MAX_CHUNKS
+        );
+        assert_eq!(chunk_size_for(1 << 20, Some(4096), 4), 4096);
+        assert_eq!(chunk_size_for(100, Some(1), 4), SMALLEST_CHUNK_SIZE);
+        assert!(!is_plannable(16 << 20, 16));
+        assert!(!is_plannable(1 << 30, 4096));
+        assert!(is_plannable(1 << 30, 1 << 20));
+    }
+
     proptest! {
         #[test]
         fn chunks_cover_the_file_exactly_once(size in 0u64..1<<40, chunk in 1u64..1<<34) {
@@ -69,6 +103,11 @@ mod tests {
                 next = c.end() + 1;
             }
             prop_assert_eq!(next, size);
+        }
+
+        #[test]
+        fn every_chosen_chunk_size_is_plannable(size in 0u64..1<<50, requested in proptest::option::of(any::<u64>()), connections in 1u32..64) {
+            prop_assert!(is_plannable(size, chunk_size_for(size, requested, connections)));
         }
 
         #[test]

@@ -1,0 +1,197 @@
+//! Who is downloading to a destination: the `PATH.part.lock` lease.
+//!
+//! Two runs writing one `.part` would splice two downloads into one file,
+//! so a run first takes the destination's lock. WASI 0.2 has no file
+//! locks, and a lock must not outlive a `kill -9`, so the lock is a lease:
+//! the holder creates the file exclusively, then rewrites it every
+//! [`RENEW_INTERVAL_MS`] with a fresh time. A run that finds it watches it:
+//! a lease that moves belongs to a live run (refuse); one that stays still
+//! for [`LEASE_MS`] was left by a dead one (take over). The same mechanism
+//! works under every runtime, and needs no clock shared between processes
+//! except for leases abandoned long ago.
+//!
+//! A holder stalled for longer than the lease (a very slow disk sync) may
+//! lose it; it then finds another token at its next renewal and stops
+//! without publishing. Until then its writes cannot hurt: a take-over run
+//! either resumes the same object (the same bytes at the same offsets) or
+//! starts over in a fresh `.part` (a new file, not the stalled run's).
+
+use serde::{Deserialize, Serialize};
+
+/// How often the holder rewrites the lease.
+pub const RENEW_INTERVAL_MS: u64 = 500;
+/// A lease not renewed for this long was abandoned. Four missed renewals:
+/// a live holder is never judged dead for one slow write.
+pub const LEASE_MS: u64 = 2_000;
+/// A lock file larger than this is not one of ours.
+pub const MAX_LOCK_BYTES: u64 = 4096;
+
+/// What the lock file holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRecord {
+    /// Random, chosen by the holder: tells it whether the lease is still its own.
+    pub token: String,
+    /// Wall-clock time of the last renewal, milliseconds since the Unix epoch.
+    pub renewed_unix_ms: u64,
+}
+
+impl LockRecord {
+    pub fn new(token: u64, now_unix_ms: u64) -> LockRecord {
+        LockRecord {
+            token: format!("{token:016x}"),
+            renewed_unix_ms: now_unix_ms,
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut json = serde_json::to_vec(self).expect("a lock record serialises");
+        json.push(b'\n');
+        json
+    }
+
+    /// `None` for anything that is not a lock record (a torn write, say).
+    pub fn parse(bytes: &[u8]) -> Option<LockRecord> {
+        if bytes.len() as u64 > MAX_LOCK_BYTES {
+            return None;
+        }
+        serde_json::from_slice(bytes).ok()
+    }
+
+    /// The same lease, renewed at `now_unix_ms`.
+    pub fn renewed(&self, now_unix_ms: u64) -> LockRecord {
+        LockRecord {
+            token: self.token.clone(),
+            renewed_unix_ms: now_unix_ms,
+        }
+    }
+}
+
+/// What a run that found the lock taken should do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockVerdict {
+    /// The lease is being renewed: another run is alive.
+    Held {
+        /// Milliseconds since its last renewal, as far as our clock can tell.
+        renewed_ago_ms: Option<u64>,
+    },
+    /// Nobody has renewed it for a whole lease: take it over.
+    Abandoned,
+    /// Not known yet: look again at this time (monotonic milliseconds).
+    LookAgainAt(u64),
+}
+
+/// Watching a lock file someone else holds, to tell a live holder from a
+/// dead one. Fed what the file contains at each look.
+#[derive(Clone, Debug)]
+pub struct LockWatch {
+    first_content: Vec<u8>,
+    first_seen_ms: u64,
+}
+
+impl LockWatch {
+    /// Starts watching a lock whose content is `content`, seen at
+    /// `now_ms` (monotonic) and `now_unix_ms` (wall clock).
+    pub fn start(content: &[u8], now_ms: u64, now_unix_ms: u64) -> (LockWatch, LockVerdict) {
+        let watch = LockWatch {
+            first_content: content.to_vec(),
+            first_seen_ms: now_ms,
+        };
+        // A lease renewed long ago by the wall clock needs no watching. One
+        // "renewed" in the future (clocks that disagree) is watched.
+        let long_ago = LockRecord::parse(content)
+            .is_some_and(|r| r.renewed_unix_ms.saturating_add(LEASE_MS) < now_unix_ms);
+        let verdict = if long_ago {
+            LockVerdict::Abandoned
+        } else {
+            watch.look(content, now_ms, now_unix_ms)
+        };
+        (watch, verdict)
+    }
+
+    /// What the lock file holds now (`content`) says about its holder.
+    pub fn look(&self, content: &[u8], now_ms: u64, now_unix_ms: u64) -> LockVerdict {
+        if content != self.first_content.as_slice() {
+            let renewed_ago_ms =
+                LockRecord::parse(content).map(|r| now_unix_ms.saturating_sub(r.renewed_unix_ms));
+            return LockVerdict::Held { renewed_ago_ms };
+        }
+        let still_until = self.first_seen_ms + LEASE_MS;
+        if now_ms >= still_until {
+            LockVerdict::Abandoned
+        } else {
+            // Look about as often as the holder renews: a live one is
+            // recognised within one renewal.
+            LockVerdict::LookAgainAt((now_ms + RENEW_INTERVAL_MS / 2).min(still_until))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_renewed_lease_belongs_to_a_live_run() {
+        let record = LockRecord::new(7, 1_000_000);
+        let (watch, verdict) = LockWatch::start(&record.to_json(), 0, 1_000_100);
+        assert_eq!(verdict, LockVerdict::LookAgainAt(RENEW_INTERVAL_MS / 2));
+        let renewed = record.renewed(1_000_500).to_json();
+        assert_eq!(
+            watch.look(&renewed, 400, 1_000_600),
+            LockVerdict::Held {
+                renewed_ago_ms: Some(100)
+            }
+        );
+    }
+
+    #[test]
+    fn a_still_lease_is_abandoned_after_a_whole_lease() {
+        let record = LockRecord::new(7, 1_000_000).to_json();
+        let (watch, _) = LockWatch::start(&record, 10, 1_000_000);
+        assert!(matches!(
+            watch.look(&record, 10 + LEASE_MS - 1, 0),
+            LockVerdict::LookAgainAt(at) if at <= 10 + LEASE_MS
+        ));
+        assert_eq!(
+            watch.look(&record, 10 + LEASE_MS, 0),
+            LockVerdict::Abandoned
+        );
+    }
+
+    #[test]
+    fn a_lease_renewed_long_ago_is_abandoned_at_once() {
+        let record = LockRecord::new(7, 1_000_000).to_json();
+        let (_, verdict) = LockWatch::start(&record, 0, 1_000_000 + LEASE_MS + 1);
+        assert_eq!(verdict, LockVerdict::Abandoned);
+    }
+
+    #[test]
+    fn garbage_is_watched_like_any_lease() {
+        let (watch, verdict) = LockWatch::start(b"\0\0garbage", 0, 5);
+        assert!(matches!(verdict, LockVerdict::LookAgainAt(_)));
+        assert_eq!(
+            watch.look(b"\0\0garbage", LEASE_MS, 5),
+            LockVerdict::Abandoned
+        );
+        assert_eq!(
+            watch.look(b"other", 1, 5),
+            LockVerdict::Held {
+                renewed_ago_ms: None
+            }
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn the_parser_takes_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = LockRecord::parse(&bytes);
+        }
+
+        #[test]
+        fn records_round_trip(token: u64, at: u64) {
+            let record = LockRecord::new(token, at);
+            prop_assert_eq!(LockRecord::parse(&record.to_json()), Some(record));
+        }
+    }
+}
