@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -510,36 +509,23 @@ fn a_closed_output_pipe_never_hangs_the_download() {
 }
 
 /// A small tmpfs mounted for one test (the tests run as root, as CI does).
-struct Mount(PathBuf);
-
-impl Mount {
-    fn tmpfs(dir: &Scratch, name: &str, options: &str) -> Mount {
-        let path = dir.path(name);
-        std::fs::create_dir_all(&path).unwrap();
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
-            .arg(&path)
-            .status()
-            .expect("mount runs");
-        assert!(status.success(), "mounting a tmpfs needs root, as in CI");
-        Mount(path)
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn disk_full_is_a_clear_file_error_with_the_meta_intact() {
     let origin = Origin::start();
     let dir = Scratch::new("disk-full");
-    let mount = Mount::tmpfs(&dir, "small", "size=1m");
+    // Room for the file at the start (a download that cannot fit is
+    // refused up front); the disk fills up while it arrives.
+    let mount = Mount::tmpfs(&dir, "small", "size=6m");
     let file = mount.0.join("big.bin");
-    let url = origin.url("/o/big.bin?size=4M");
-    let output = run(&[&url, "-o", file.to_str().unwrap(), "--chunk-size", "256K"]);
+    let url = origin.url("/o/big.bin?size=4M&fault=throttle&rate=1M");
+    let mut child = rangeget(&[&url, "-o", file.to_str().unwrap(), "--chunk-size", "256K"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_progress(&mount.0.join("big.bin.part.meta"), 256 * 1024, &mut child);
+    fill_up(&mount.0.join("filler"));
+    let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(6), "{}", text(&output.stderr));
     let stderr = text(&output.stderr);
     assert!(
@@ -549,6 +535,14 @@ fn disk_full_is_a_clear_file_error_with_the_meta_intact() {
     assert!(!file.exists(), "nothing at the destination");
     let meta = std::fs::read(mount.0.join("big.bin.part.meta")).unwrap();
     serde_json::from_slice::<serde_json::Value>(&meta).expect("the meta is still valid JSON");
+}
+
+/// Writes `path` until its file system is full.
+fn fill_up(path: &std::path::Path) {
+    use std::io::Write;
+    let mut filler = std::fs::File::create(path).unwrap();
+    let block = vec![0xA5u8; 64 * 1024];
+    while filler.write_all(&block).is_ok() {}
 }
 
 #[test]

@@ -199,6 +199,34 @@ fn server_without_ranges(runtime: Runtime) {
     );
 }
 
+/// The lock on a destination works under every runtime: a second run on
+/// the same path refuses while the first is alive, and the first finishes.
+fn second_run_on_one_destination(runtime: Runtime) {
+    let origin = Origin::start();
+    let dir = Scratch::new(&format!("two-runs-{runtime:?}"));
+    let size = 8 * MIB;
+    let url = origin.url(&format!("/o/two.bin?size={size}&fault=throttle&rate=1M"));
+    let other = origin.url(&format!("/o/other.bin?size={size}"));
+    let args = ["--chunk-size", "512K"];
+    let mut first = runtime.spawn(&dir.0, "two.bin", &url, &args);
+    wait_for_progress(&dir.path("two.bin.part.meta"), MIB, &mut first);
+    let second = runtime.run(&dir.0, "two.bin", &other, &args);
+    let stderr = text(&second.stderr);
+    assert!(
+        !second.status.success(),
+        "{runtime:?}: the second run went ahead"
+    );
+    assert!(
+        stderr.contains("being downloaded by another rangeget run"),
+        "{runtime:?}: {stderr}"
+    );
+    assert!(
+        first.wait().unwrap().success(),
+        "{runtime:?}: the first run failed"
+    );
+    assert_downloaded(&dir, "two.bin", "two.bin", 0, size);
+}
+
 /// One test per (scenario, runtime), so the test name says which failed.
 macro_rules! suite {
     ($($runtime:ident: $native:ident, $wasmtime:ident, $jco:ident;)*) => {$(
@@ -213,6 +241,7 @@ suite! {
     resume_after_kill: native_resume_after_kill, wasmtime_cli_resume_after_kill, jco_resume_after_kill;
     remote_change_between_runs: native_remote_change, wasmtime_cli_remote_change, jco_remote_change;
     server_without_ranges: native_server_without_ranges, wasmtime_cli_server_without_ranges, jco_server_without_ranges;
+    second_run_on_one_destination: native_second_run_refuses, wasmtime_cli_second_run_refuses, jco_second_run_refuses;
 }
 
 /// The portability promise: nothing but standard WASI 0.2 interfaces, and

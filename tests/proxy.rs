@@ -167,15 +167,20 @@ impl Reply {
 /// One HTTP/1.1 request on a fresh connection, `target` sent verbatim
 /// (so tests can send what a browser would normalise away).
 fn request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut stream = TcpStream::connect(addr).expect("connect to the proxy");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
     let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
+    request_verbatim(addr, method, &head)
+}
+
+/// Sends `head` exactly as given (a request line and headers).
+fn request_verbatim(addr: SocketAddr, method: &str, head: &str) -> Reply {
+    let mut stream = TcpStream::connect(addr).expect("connect to the proxy");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     stream.write_all(head.as_bytes()).unwrap();
     let mut raw = Vec::new();
     // A reset or a short read is how an aborted answer shows.
@@ -463,6 +468,25 @@ fn rangeget_serve_runs_the_same_component() {
     );
     assert_eq!(reply.status, 206);
     assert!(reply.body == expected_content("native.bin", 0, size)[10..20]);
+}
+
+#[test]
+fn rangeget_serve_answers_400_without_host_or_to_an_absolute_target() {
+    let origin = Origin::start();
+    let elsewhere = Origin::start();
+    let proxy = Proxy::start(Host::RangegetServe, &origin.url("/o"), 4, "512K");
+    let no_host = "GET /x.bin?size=10 HTTP/1.1\r\nConnection: close\r\n\r\n";
+    let reply = request_verbatim(proxy.addr, "GET", no_host);
+    assert_eq!(reply.status, 400, "{}", reply.describe());
+    assert!(text(&reply.body).contains("Host"), "{}", reply.describe());
+    let absolute = format!(
+        "GET http://{}/o/y.bin?size=10 HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        elsewhere.addr(),
+        proxy.addr
+    );
+    let reply = request_verbatim(proxy.addr, "GET", &absolute);
+    assert_eq!(reply.status, 400, "{}", reply.describe());
+    assert_eq!(origin.requests_served() + elsewhere.requests_served(), 0);
 }
 
 /// Small objects over one keep-alive connection, as a CDN edge or a

@@ -10,17 +10,20 @@ mod embedded;
 mod engine_config;
 mod guest_output;
 mod http_client;
+mod locks;
 mod progress;
 mod proxy_settings;
 mod runner;
 mod sandbox;
 mod serve;
+mod signals;
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use rangeget_core::failure::{FailureKind, EXIT_INTERRUPTED};
+use rangeget_core::meta::MAX_META_BYTES;
 use rangeget_core::options::Options;
 use rangeget_core::{Failure, MetaFile};
 
@@ -28,10 +31,12 @@ use crate::http_client::{HttpClient, RequestLimits};
 use crate::progress::Progress;
 use crate::proxy_settings::ProxySettings;
 use crate::runner::RunOutcome;
+use crate::sandbox::OutputMapping;
 
 fn main() -> ExitCode {
+    let stop_signals = signals::block_stop_signals();
     if std::env::args_os().nth(1).is_some_and(|arg| arg == "serve") {
-        return serve::main(std::env::args_os().skip(2).collect());
+        return serve::main(std::env::args_os().skip(2).collect(), stop_signals);
     }
     // A write past RLIMIT_FSIZE must fail with EFBIG, which the component
     // reports as a file error, instead of killing the process with SIGXFSZ.
@@ -39,13 +44,45 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    let options = match Options::parse_from(std::env::args_os()) {
+    let mut options = match Options::parse_from(std::env::args_os()) {
         Ok(options) => options,
         Err(err) => {
             let _ = err.print();
             return ExitCode::from(err.exit_code() as u8);
         }
     };
+    let progress = Progress::new(options.quiet);
+    let output = match sandbox::grant_output(&mut options) {
+        Ok(output) => output,
+        Err(e) => {
+            let failure = Failure::file(format!("{e:#}"));
+            progress.print_line(guest_output::Target::Stderr, &failure.error_line());
+            return ExitCode::from(failure.kind.exit_code());
+        }
+    };
+    let token = locks::new_token();
+    options.lock_token = Some(token);
+    let bar = progress.clone();
+    let locked_dir = output.host_dir.clone();
+    stop_signals.on_stop(move |signal| {
+        bar.finish();
+        // Finished chunks and in-chunk progress are already in the meta
+        // file (saved atomically every few milliseconds), so stopping here
+        // loses at most the last moment of transfer.
+        locks::release(&locked_dir, token);
+        let which = match signal {
+            libc::SIGINT => String::new(),
+            other => format!(" ({})", signals::name(other)),
+        };
+        eprintln!("rangeget: interrupted{which}; run the same command again to resume");
+        // Skip runtime shutdown: in-flight requests need not finish. Ctrl-C
+        // exits 130 as always; the others 128 + their number, as shells do.
+        let code = match signal {
+            libc::SIGINT => i32::from(EXIT_INTERRUPTED),
+            other => 128 + other,
+        };
+        std::process::exit(code);
+    });
     let runtime = match async_runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -53,26 +90,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let progress = Progress::new(options.quiet);
     let exit = runtime.block_on(async {
-        tokio::select! {
-            result = download(options, &progress) => match result {
-                Ok(RunOutcome::Success) => ExitCode::SUCCESS,
-                Ok(RunOutcome::Failed(kind)) => kind.map_or(ExitCode::FAILURE, |k| ExitCode::from(k.exit_code())),
-                Err(e) => {
-                    progress.finish();
-                    eprintln!("rangeget: error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            },
-            _ = tokio::signal::ctrl_c() => {
+        match download(options, output, &progress).await {
+            Ok(RunOutcome::Success) => ExitCode::SUCCESS,
+            Ok(RunOutcome::Failed(kind)) => {
+                kind.map_or(ExitCode::FAILURE, |k| ExitCode::from(k.exit_code()))
+            }
+            Err(e) => {
                 progress.finish();
-                // Finished chunks and in-chunk progress are already in the
-                // meta file (saved atomically at least once a second), so
-                // stopping here loses at most the last second of transfer.
-                eprintln!("rangeget: interrupted; run the same command again to resume");
-                // Skip runtime shutdown: in-flight requests need not finish.
-                std::process::exit(EXIT_INTERRUPTED.into());
+                eprintln!("rangeget: error: {e:#}");
+                ExitCode::FAILURE
             }
         }
     });
@@ -88,15 +115,14 @@ pub(crate) fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-async fn download(mut options: Options, progress: &Progress) -> anyhow::Result<RunOutcome> {
-    let output = match sandbox::grant_output(&mut options) {
-        Ok(output) => output,
-        Err(e) => {
-            let failure = Failure::file(format!("{e:#}"));
-            progress.print_line(guest_output::Target::Stderr, &failure.error_line());
-            return Ok(RunOutcome::Failed(Some(failure.kind)));
-        }
-    };
+async fn download(
+    mut options: Options,
+    output: OutputMapping,
+    progress: &Progress,
+) -> anyhow::Result<RunOutcome> {
+    // WASI cannot tell how much room is left; the component checks a
+    // download against this figure before it starts.
+    options.free_space = free_space(&output.host_dir);
     let proxies = match ProxySettings::from_env() {
         Ok(proxies) => proxies,
         Err(e) => {
@@ -124,10 +150,32 @@ async fn download(mut options: Options, progress: &Progress) -> anyhow::Result<R
 }
 
 /// What a previous run recorded, so the bar starts where the download does.
+/// Only a regular file of a meta's size is read: whatever sits at that
+/// path (a FIFO, gigabytes) is the component's to report.
 fn bytes_already_downloaded(meta: &Path, url: &str) -> u64 {
-    std::fs::read(meta)
-        .ok()
+    let readable =
+        std::fs::symlink_metadata(meta).is_ok_and(|m| m.is_file() && m.len() <= MAX_META_BYTES);
+    readable
+        .then(|| std::fs::read(meta).ok())
+        .flatten()
         .and_then(|bytes| MetaFile::parse(&bytes).ok())
         .filter(|meta| meta.url == url)
         .map_or(0, |meta| meta.bytes_on_disk())
+}
+
+/// Free bytes for an unprivileged user on the file system of `dir`.
+fn free_space(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a valid C string and `stats` a writable statvfs.
+    let result = unsafe { libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) };
+    if result != 0 {
+        return None;
+    }
+    // SAFETY: statvfs succeeded, so it filled `stats` in.
+    let stats = unsafe { stats.assume_init() };
+    // The field types differ between platforms (u32 on some).
+    #[allow(clippy::useless_conversion)]
+    Some(u64::from(stats.f_bavail).saturating_mul(u64::from(stats.f_frsize)))
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use http_body_util::BodyExt;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -31,6 +32,7 @@ use rangeget_proxy::config::ProxyConfig;
 use crate::embedded::{wasm_error, ComponentState, PROXY};
 use crate::http_client::{HttpClient, RequestLimits};
 use crate::proxy_settings::ProxySettings;
+use crate::signals::StopSignals;
 
 const USAGE: &str = "usage: rangeget serve --origin URL --listen ADDR:PORT [--connections N] [--chunk-size BYTES] [-v]
 
@@ -118,7 +120,7 @@ impl ServeOptions {
 }
 
 /// Runs `rangeget serve ARGS` (the arguments after `serve`) until Ctrl-C.
-pub fn main(args: Vec<OsString>) -> ExitCode {
+pub fn main(args: Vec<OsString>, stop_signals: StopSignals) -> ExitCode {
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
@@ -137,16 +139,15 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Ctrl-C, SIGTERM or SIGHUP: a server has nothing to save.
+    stop_signals.on_stop(|_| std::process::exit(0));
     runtime.block_on(async {
-        tokio::select! {
-            result = serve(options) => match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("rangeget serve: error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            },
-            _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+        match serve(options).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rangeget serve: error: {e:#}");
+                ExitCode::FAILURE
+            }
         }
     })
 }
@@ -224,6 +225,9 @@ impl Server {
         &self,
         request: hyper::Request<hyper::body::Incoming>,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
+        if let Some(refusal) = malformed(&request) {
+            return Ok(refusal);
+        }
         let mut wasi = WasiCtx::builder();
         wasi.envs(&self.env).inherit_stderr();
         let mut store = Store::new(
@@ -265,6 +269,29 @@ impl Server {
             }
         }
     }
+}
+
+/// HTTP/1.1 requests the component must not see: without `Host` (RFC 9112
+/// §3.2 requires 400) or in absolute form (`GET http://elsewhere/x`),
+/// whose authority the runtime would hand on as if it were this server's.
+/// The component serves only paths under its origin either way; this
+/// answers them properly instead of closing the connection or guessing.
+fn malformed<B>(request: &hyper::Request<B>) -> Option<hyper::Response<HyperOutgoingBody>> {
+    let why = if request.uri().scheme().is_some() || request.uri().authority().is_some() {
+        "only paths are accepted, not absolute URLs"
+    } else if !request.headers().contains_key(hyper::header::HOST) {
+        "a request needs a Host header"
+    } else {
+        return None;
+    };
+    let body = http_body_util::Full::new(bytes::Bytes::from(format!("{why}\n")))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    hyper::Response::builder()
+        .status(400)
+        .header(hyper::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(body)
+        .ok()
 }
 
 #[cfg(test)]

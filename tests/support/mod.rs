@@ -181,3 +181,27 @@ pub fn kill_after_progress(args: &[&str], meta: &Path, bytes: u64) {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// A tmpfs mounted for one test (a small or read-only disk), unmounted
+/// when the test ends. Mounting needs root, as in CI.
+pub struct Mount(pub PathBuf);
+
+impl Mount {
+    pub fn tmpfs(dir: &Scratch, name: &str, options: &str) -> Mount {
+        let path = dir.path(name);
+        std::fs::create_dir_all(&path).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(&path)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mounting a tmpfs needs root, as in CI");
+        Mount(path)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}

@@ -3,7 +3,9 @@
 
 use std::marker::PhantomData;
 
-use rangeget_core::credentials::basic_authorization_for;
+use rangeget_core::credentials::{
+    basic_authorization_for, credentials_may_follow, is_credential_header,
+};
 use rangeget_core::Headers;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
@@ -65,6 +67,11 @@ impl Trace for NoTrace {
 /// and the timeouts the runtime should enforce.
 pub struct Client<T: Trace = NoTrace> {
     headers: Vec<(String, String)>,
+    /// The URL the user's credential headers were given for; requests
+    /// elsewhere (after a redirect) go without them.
+    credentials_for: Option<url::Url>,
+    /// `--location-trusted`: credentials follow redirects anywhere.
+    location_trusted: bool,
     connect_timeout_ms: u64,
     timeout_ms: u64,
     trace: PhantomData<T>,
@@ -73,11 +80,21 @@ pub struct Client<T: Trace = NoTrace> {
 impl<T: Trace> Client<T> {
     /// The settings `options` asks for: headers, connect and read timeouts.
     pub fn for_options(options: &rangeget_core::options::Options) -> Client<T> {
-        Client::new(
+        let mut client = Client::new(
             options.request_headers(),
             options.connect_timeout_secs * 1000,
             options.timeout_ms(),
         )
+        .credentials_only_for(&options.url);
+        client.location_trusted = options.location_trusted;
+        client
+    }
+
+    /// Sends the credential headers (`Authorization`, `Cookie`,
+    /// `Proxy-Authorization`) only to the scheme, host and port of `url`.
+    pub fn credentials_only_for(mut self, url: &str) -> Client<T> {
+        self.credentials_for = url::Url::parse(url).ok();
+        self
     }
 
     pub fn new(
@@ -87,6 +104,8 @@ impl<T: Trace> Client<T> {
     ) -> Client<T> {
         Client {
             headers,
+            credentials_for: None,
+            location_trusted: false,
             connect_timeout_ms,
             timeout_ms,
             trace: PhantomData,
@@ -132,17 +151,25 @@ impl<T: Trace> Client<T> {
         let headers = Fields::new();
         // A compressed body would have a different length than the ranges.
         let mut implied = vec![("accept-encoding", "identity".to_string())];
-        // Credentials in the URL, unless -H gave an Authorization of its own.
-        let own_authorization = self
+        // The user's credentials go only where they were given for.
+        let credentials_allowed = self.credentials_for.as_ref().is_none_or(|original| {
+            credentials_may_follow(original, &parsed, self.location_trusted)
+        });
+        let common: Vec<(&str, &String)> = self
             .headers
+            .iter()
+            .filter(|(n, _)| credentials_allowed || !is_credential_header(n))
+            .map(|(n, v)| (n.as_str(), v))
+            .collect();
+        // Credentials in the URL, unless -H gave an Authorization of its own.
+        let own_authorization = common
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
         if let Some(credentials) = basic_authorization_for(&parsed).filter(|_| !own_authorization) {
             implied.push(("authorization", credentials));
         }
-        let common = self.headers.iter().map(|(n, v)| (n.as_str(), v));
         let specific = implied.iter().chain(extra_headers).map(|(n, v)| (*n, v));
-        for (name, value) in common.chain(specific) {
+        for (name, value) in common.into_iter().chain(specific) {
             headers
                 .append(name, value.as_bytes())
                 .map_err(|e| format!("cannot send header '{name}': {e:?}"))?;

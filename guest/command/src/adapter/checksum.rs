@@ -26,6 +26,7 @@ pub fn sha256_of_part(out: &OutputDir) -> Result<String, Failure> {
             break;
         }
         hasher.update(&data);
+        super::lease::renew_if_due()?;
         offset += data.len() as u64;
     }
     Ok(hasher

@@ -5,6 +5,7 @@ use rangeget_core::naming::{choose_file_name, file_name_from_url};
 use rangeget_core::options::Options;
 use rangeget_core::probe::{ProbeMethod, TransferMode};
 use rangeget_core::report::Report;
+use rangeget_core::room::check_max_filesize;
 use rangeget_core::Failure;
 
 use super::checksum::sha256_of_part;
@@ -27,9 +28,15 @@ pub fn fallback_output_path(options: &Options) -> String {
 pub fn fetch(options: &Options) -> Result<Report, Failure> {
     let started_ms = clock::now_ms();
     let probed = probe(&options.url, options, ProbeMethod::Head)?;
+    if let Some(size) = probed.object.size {
+        check_max_filesize(&options.url, size, options.max_filesize)?;
+    }
     let server_name = choose_file_name(probed.object.content_disposition.as_deref(), &options.url);
     let path = options.output_path(&server_name);
     let out = OutputDir::for_path(&path)?;
+    // Before anything at the destination is looked at: a second run on
+    // the same path stops here instead of writing into the first one's file.
+    out.lock(options.lock_token)?;
     if out.final_exists() && !options.force {
         return Err(Failure::file(format!(
             "{path} already exists; pass --force to overwrite it, or choose another path with -o"
@@ -51,7 +58,7 @@ pub fn fetch(options: &Options) -> Result<Report, Failure> {
             )));
         }
     }
-    out.publish()?;
+    out.publish(options.force)?;
     Ok(Report {
         url: options.url.clone(),
         final_url,

@@ -4,12 +4,14 @@ mod checksum;
 mod clock;
 mod fetch;
 mod http;
+mod lease;
 mod output;
 mod probe;
 mod ranged;
 mod report;
 mod resume;
 mod single;
+mod wait;
 
 use rangeget_core::options::Options;
 use rangeget_core::report::FailureReport;

@@ -1,16 +1,26 @@
 //! The destination directory, reached only through the runtime's preopens:
 //! the component can write nowhere else, whatever a server says.
+//!
+//! Everything here treats the directory as shared with strangers: only
+//! regular files are read (a FIFO would hang the read), never more than a
+//! bound, a `.part` is always a new file (truncating one in place writes
+//! through every hard link to it), and the finished file never replaces
+//! one that appeared meanwhile.
+
+use std::rc::Rc;
 
 use rangeget_core::range::ByteRange;
 use rangeget_core::Failure;
 use wasip2::filesystem::preopens::get_directories;
 use wasip2::filesystem::types::{
-    Advice, Descriptor, DescriptorFlags, ErrorCode, OpenFlags, PathFlags,
+    Advice, Descriptor, DescriptorFlags, DescriptorType, ErrorCode, OpenFlags, PathFlags,
 };
+
+use super::lease;
 
 /// Where the download goes: a preopened directory and a name inside it.
 pub struct OutputDir {
-    dir: Descriptor,
+    dir: Rc<Descriptor>,
     /// Path of the file relative to `dir` (may contain subdirectories).
     name: String,
     /// The path as the user gave it, for messages.
@@ -46,10 +56,16 @@ impl OutputDir {
             )));
         }
         Ok(OutputDir {
-            dir,
+            dir: Rc::new(dir),
             name,
             display: path.to_string(),
         })
+    }
+
+    /// Takes the destination's lock for this run (see `lease`), before
+    /// anything of it is read or written; released when `self` is dropped.
+    pub fn lock(&self, token: Option<u64>) -> Result<(), Failure> {
+        lease::acquire(Rc::clone(&self.dir), &self.name, &self.display, token)
     }
 
     pub fn part_name(&self) -> String {
@@ -68,28 +84,11 @@ impl OutputDir {
         self.dir.stat_at(PathFlags::empty(), name).is_ok()
     }
 
-    /// The whole content of `name`, or `None` if it does not exist.
-    pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, Failure> {
-        let file = match self.dir.open_at(
-            PathFlags::empty(),
-            name,
-            OpenFlags::empty(),
-            DescriptorFlags::READ,
-        ) {
-            Ok(file) => file,
-            Err(ErrorCode::NoEntry) => return Ok(None),
-            Err(e) => return Err(self.fs_error("open", name, e)),
-        };
-        let mut content = Vec::new();
-        loop {
-            let (data, end) = file
-                .read(64 * 1024, content.len() as u64)
-                .map_err(|e| self.fs_error("read", name, e))?;
-            content.extend_from_slice(&data);
-            if end || data.is_empty() {
-                return Ok(Some(content));
-            }
-        }
+    /// At most `max + 1` bytes of `name` (so that a caller can tell it is
+    /// too large), or `None` if it does not exist. Only a regular file is
+    /// read.
+    pub fn read(&self, name: &str, max: u64) -> Result<Option<Vec<u8>>, Failure> {
+        read_regular_file(&self.dir, name, max + 1).map_err(|e| self.fs_failure("read", name, e))
     }
 
     /// Replaces `name` so that a crash leaves either the old or the new
@@ -103,15 +102,7 @@ impl OutputDir {
         durable: bool,
     ) -> Result<(), Failure> {
         let tmp = format!("{name}.tmp");
-        let file = self
-            .dir
-            .open_at(
-                PathFlags::empty(),
-                &tmp,
-                OpenFlags::CREATE | OpenFlags::TRUNCATE,
-                DescriptorFlags::WRITE,
-            )
-            .map_err(|e| self.fs_error("create", &tmp, e))?;
+        let file = self.create_fresh(&tmp, DescriptorFlags::WRITE)?;
         write_all_at(&file, content, 0).map_err(|e| self.fs_error("write", &tmp, e))?;
         if durable {
             file.sync().map_err(|e| self.fs_error("sync", &tmp, e))?;
@@ -147,29 +138,68 @@ impl OutputDir {
         self.remove(&self.meta_name())
     }
 
-    /// Moves the finished `.part` to the final name, then drops the meta.
-    pub fn publish(&self) -> Result<(), Failure> {
+    /// Gives the finished `.part` its final name, then drops the meta.
+    /// Unless `replace`, a file that appeared at the final name meanwhile
+    /// stays: the name is taken with a hard link, which fails if it exists.
+    pub fn publish(&self, replace: bool) -> Result<(), Failure> {
+        lease::confirm()?;
         let part = self.part_name();
-        self.dir
-            .rename_at(&part, &self.dir, &self.name)
-            .map_err(|e| self.fs_error("rename", &part, e))?;
+        let linked = !replace && self.link_part_to_final()?;
+        if linked {
+            // Not a rename: renaming a file onto another link of itself
+            // does nothing at all (POSIX), and the `.part` name would stay.
+            self.dir
+                .unlink_file_at(&part)
+                .map_err(|e| self.fs_error("remove", &part, e))?;
+        } else {
+            self.dir
+                .rename_at(&part, &self.dir, &self.name)
+                .map_err(|e| self.fs_error("rename", &part, e))?;
+        }
         let _ = self.dir.sync();
         self.remove(&self.meta_name())
     }
 
-    /// Creates (or truncates) `FILE.part`, sized up front when the size is
-    /// known so that every chunk can be written at its offset from the start.
-    pub fn create_part(&self, size: Option<u64>) -> Result<PartFile, Failure> {
-        let name = self.part_name();
-        let file = self
+    /// Links the `.part` to the final name; false where the file system
+    /// has no hard links (the caller renames, once it is sure no file
+    /// stands there).
+    fn link_part_to_final(&self) -> Result<bool, Failure> {
+        let part = self.part_name();
+        match self
             .dir
-            .open_at(
-                PathFlags::empty(),
-                &name,
-                OpenFlags::CREATE | OpenFlags::TRUNCATE,
-                DescriptorFlags::READ | DescriptorFlags::WRITE,
-            )
-            .map_err(|e| self.fs_error("create", &name, e))?;
+            .link_at(PathFlags::empty(), &part, &self.dir, &self.name)
+        {
+            Ok(()) => Ok(true),
+            Err(ErrorCode::Exist) => Err(Failure::file(format!(
+                "{} appeared while this run was downloading, and is left as it is; the download \
+                 is complete in {}: rerun with --force to replace {} with it, or choose another path with -o",
+                self.display,
+                self.part_display(),
+                self.display
+            ))),
+            // File systems without hard links: the check and the rename
+            // are then two steps, as close together as they can be.
+            Err(ErrorCode::NotPermitted | ErrorCode::Unsupported | ErrorCode::CrossDevice) => {
+                if self.exists(&self.name) {
+                    return Err(Failure::file(format!(
+                        "{} appeared while this run was downloading, and is left as it is; rerun \
+                         with --force to replace it with {}",
+                        self.display,
+                        self.part_display()
+                    )));
+                }
+                Ok(false)
+            }
+            Err(e) => Err(self.fs_error("link", &part, e)),
+        }
+    }
+
+    /// Creates `FILE.part` anew, sized up front when the size is known so
+    /// that every chunk can be written at its offset from the start.
+    pub fn create_part(&self, size: Option<u64>) -> Result<PartFile, Failure> {
+        lease::confirm()?;
+        let name = self.part_name();
+        let file = self.create_fresh(&name, DescriptorFlags::READ | DescriptorFlags::WRITE)?;
         if let Some(size) = size {
             file.set_size(size)
                 .map_err(|e| self.fs_error("allocate", &name, e))?;
@@ -177,9 +207,30 @@ impl OutputDir {
         Ok(PartFile { file })
     }
 
+    /// A new, empty file at `name`: whatever was there is unlinked first,
+    /// so a hard link to someone else's file is never written through,
+    /// and a FIFO or device never opened.
+    fn create_fresh(&self, name: &str, flags: DescriptorFlags) -> Result<Descriptor, Failure> {
+        self.remove(name)?;
+        self.dir
+            .open_at(
+                PathFlags::empty(),
+                name,
+                OpenFlags::CREATE | OpenFlags::EXCLUSIVE,
+                flags,
+            )
+            .map_err(|e| self.fs_error("create", name, e))
+    }
+
     /// Opens an existing `FILE.part` to continue it; `None` if absent.
     pub fn open_part(&self) -> Result<Option<(PartFile, u64)>, Failure> {
         let name = self.part_name();
+        if let Err(e) = regular_file_size(&self.dir, &name) {
+            return match e {
+                FsError::Code(ErrorCode::NoEntry) => Ok(None),
+                e => Err(self.fs_failure("open", &name, e)),
+            };
+        }
         match self.dir.open_at(
             PathFlags::empty(),
             &name,
@@ -202,29 +253,115 @@ impl OutputDir {
         format!("{}.part", self.display)
     }
 
-    pub fn fs_error(&self, action: &str, name: &str, code: ErrorCode) -> Failure {
+    fn fs_failure(&self, action: &str, name: &str, error: FsError) -> Failure {
+        match error {
+            FsError::Code(code) => self.fs_error(action, name, code),
+            FsError::NotRegular(kind) => Failure::file(format!(
+                "{name} in {} is {kind}, not a regular file; remove it and run the same command again",
+                self.dir_display()
+            )),
+        }
+    }
+
+    /// The destination's directory, as the user names it.
+    pub fn dir_display(&self) -> String {
         let dir = self.display.rsplit_once('/').map_or(".", |(d, _)| d);
-        let hint = match code {
-            ErrorCode::InsufficientSpace | ErrorCode::Quota => {
-                "; free some disk space and run the same command again"
-            }
-            ErrorCode::ReadOnly | ErrorCode::Access | ErrorCode::NotPermitted => {
-                "; check the directory's permissions"
-            }
-            // Some runtimes report a read-only file system as a plain I/O error.
-            ErrorCode::Io if action == "create" => {
-                "; check that the directory is writable (not on a read-only file system)"
-            }
-            ErrorCode::FileTooLarge => {
-                "; the file system or a process limit does not allow a file this large"
-            }
-            _ => "",
-        };
+        format!("{dir}/")
+    }
+
+    pub fn fs_error(&self, action: &str, name: &str, code: ErrorCode) -> Failure {
+        let dir = self.dir_display();
+        let hint = hint(action, code);
         Failure::file(format!(
-            "cannot {action} {name} in {dir}/: {}{hint}",
+            "cannot {action} {name} in {dir}: {}{hint}",
             describe(code)
         ))
     }
+}
+
+impl Drop for OutputDir {
+    fn drop(&mut self) {
+        lease::release();
+    }
+}
+
+/// Why a file could not be read.
+pub enum FsError {
+    Code(ErrorCode),
+    /// A FIFO, device, directory or link where a regular file belongs.
+    NotRegular(&'static str),
+}
+
+impl FsError {
+    /// The error as a user reads it, for `display` (a path).
+    pub fn failure(&self, action: &str, display: &str) -> Failure {
+        match self {
+            FsError::Code(code) => Failure::file(format!(
+                "cannot {action} {display}: {}{}",
+                describe(*code),
+                hint(action, *code)
+            )),
+            FsError::NotRegular(kind) => Failure::file(format!(
+                "{display} is {kind}, not a regular file; remove it and run the same command again"
+            )),
+        }
+    }
+}
+
+impl From<ErrorCode> for FsError {
+    fn from(code: ErrorCode) -> FsError {
+        FsError::Code(code)
+    }
+}
+
+/// The size of `name`, a regular file (links are not followed).
+fn regular_file_size(dir: &Descriptor, name: &str) -> Result<u64, FsError> {
+    let stat = dir.stat_at(PathFlags::empty(), name)?;
+    let kind = match stat.type_ {
+        DescriptorType::RegularFile => return Ok(stat.size),
+        DescriptorType::Fifo => "a FIFO",
+        DescriptorType::Directory => "a directory",
+        DescriptorType::SymbolicLink => "a symbolic link",
+        DescriptorType::Socket => "a socket",
+        DescriptorType::BlockDevice | DescriptorType::CharacterDevice => "a device",
+        // What wasmtime reports for a FIFO.
+        DescriptorType::Unknown => "a special file (a FIFO, socket or device)",
+    };
+    Err(FsError::NotRegular(kind))
+}
+
+/// At most `max` bytes of `name`, a regular file, or `None` if it does
+/// not exist.
+pub fn read_regular_file(
+    dir: &Descriptor,
+    name: &str,
+    max: u64,
+) -> Result<Option<Vec<u8>>, FsError> {
+    match regular_file_size(dir, name) {
+        Ok(_) => {}
+        Err(FsError::Code(ErrorCode::NoEntry)) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let file = match dir.open_at(
+        PathFlags::empty(),
+        name,
+        OpenFlags::empty(),
+        DescriptorFlags::READ,
+    ) {
+        Ok(file) => file,
+        Err(ErrorCode::NoEntry) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut content = Vec::new();
+    while (content.len() as u64) < max {
+        let want = (max - content.len() as u64).min(64 * 1024);
+        let (data, end) = file.read(want, content.len() as u64)?;
+        content.extend_from_slice(&data);
+        if end || data.is_empty() {
+            break;
+        }
+    }
+    Ok(Some(content))
 }
 
 impl PartFile {
@@ -288,6 +425,26 @@ fn relative_to(path: &str, guest: &str) -> Option<String> {
     path.strip_prefix(guest)?
         .strip_prefix('/')
         .map(str::to_string)
+}
+
+/// What to do about a failed `action`, as a clause to append.
+fn hint(action: &str, code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::InsufficientSpace | ErrorCode::Quota => {
+            "; free some disk space and run the same command again"
+        }
+        ErrorCode::ReadOnly | ErrorCode::Access | ErrorCode::NotPermitted => {
+            "; check the directory's permissions"
+        }
+        // Some runtimes report a read-only file system as a plain I/O error.
+        ErrorCode::Io if action == "create" => {
+            "; check that the directory is writable (not on a read-only file system)"
+        }
+        ErrorCode::FileTooLarge => {
+            "; the file system or a process limit does not allow a file this large"
+        }
+        _ => "",
+    }
 }
 
 pub fn describe(code: ErrorCode) -> String {

@@ -7,9 +7,9 @@ use rangeget_core::redirect::MAX_REDIRECTS;
 use rangeget_core::{Failure, RemoteObject};
 use wasip2::random::random::get_random_u64;
 
-use super::clock;
-use super::http::{self, Response};
+use super::http::{self, PendingResponse, Response};
 use super::report::warn;
+use super::{clock, wait};
 
 pub struct Probed {
     pub object: RemoteObject,
@@ -33,7 +33,7 @@ pub fn probe(url: &str, options: &Options, first_method: ProbeMethod) -> Result<
                 client.get(&current, range.as_slice())
             }
         };
-        let verdict = match sent.and_then(|pending| pending.wait()) {
+        let verdict = match sent.and_then(|pending| wait_for_response(&pending)) {
             Ok(response) => {
                 let verdict = interpret_probe(
                     &current,
@@ -96,9 +96,22 @@ pub fn probe(url: &str, options: &Options, first_method: ProbeMethod) -> Result<
                     policy.max_retries,
                     delay as f64 / 1000.0
                 ));
-                clock::sleep_until(clock::now_ms() + delay);
+                wait::sleep_until(clock::now_ms() + delay);
             }
             ProbeVerdict::Fail(reason) => return Err(reason),
         }
+    }
+}
+
+/// The response's head, once it arrives (a restart's probe waits while
+/// the run holds its destination's lock, so the wait keeps the lease).
+fn wait_for_response(
+    pending: &PendingResponse,
+) -> Result<Response, rangeget_wasi_http::RequestError> {
+    loop {
+        if let Some(result) = pending.try_take() {
+            return result;
+        }
+        wait::until_ready(pending.pollable());
     }
 }

@@ -11,11 +11,11 @@ use rangeget_core::{Failure, RemoteObject};
 use wasip2::io::poll::Pollable;
 use wasip2::random::random::get_random_u64;
 
-use super::clock;
 use super::http::{self, ready_transfers, Body, PendingResponse, Read, Response, READ_SIZE};
 use super::output::{OutputDir, PartFile};
 use super::report::{trace, warn, ProgressLine, Stats};
 use super::resume;
+use super::{clock, lease, wait};
 
 pub enum Outcome {
     Finished(Stats),
@@ -141,15 +141,17 @@ impl RangedRun<'_> {
                 let at =
                     deadline.expect("an incomplete download has a pending chunk or a deadline");
                 self.checkpoint_if_due()?;
-                clock::sleep_until(at);
+                wait::sleep_until(at);
+                lease::renew_if_due()?;
                 continue;
             }
             if let Some(limiter) = &mut self.limiter {
                 let at = limiter.next_grant_ms(clock::now_ms());
                 if at > clock::now_ms() {
-                    clock::sleep_until(at);
+                    wait::sleep_until(at);
                 }
             }
+            let deadline = wait::with_lease(deadline);
             let timer = deadline.map(clock::wake_at);
             let pollables: Vec<&Pollable> = self.transfers.iter().map(Transfer::pollable).collect();
             let ready = ready_transfers(&pollables, timer.as_ref());
@@ -198,6 +200,7 @@ impl RangedRun<'_> {
                 }
             }
             self.checkpoint_if_due()?;
+            lease::renew_if_due()?;
             let size = self.download.size();
             self.progress
                 .update(clock::now_ms(), self.download.bytes_received(), Some(size));

@@ -3,15 +3,16 @@
 //! disk; otherwise start clean, saying why.
 
 use rangeget_core::download::{Checkpoint, Claim, Download};
-use rangeget_core::meta::{MetaFile, ResumeDecision};
+use rangeget_core::meta::{MetaFile, ResumeDecision, MAX_META_BYTES};
 use rangeget_core::options::Options;
-use rangeget_core::plan::default_chunk_size;
+use rangeget_core::plan::chunk_size_for;
+use rangeget_core::room::check_free_space;
 use rangeget_core::size::format_size;
 use rangeget_core::{Failure, RemoteObject};
 
-use super::clock;
 use super::output::{OutputDir, PartFile};
 use super::report::warn;
+use super::{clock, lease};
 
 /// Bytes read back per call while verifying.
 const VERIFY_READ_SIZE: u64 = 1 << 20;
@@ -23,7 +24,10 @@ pub fn prepare(
     size: u64,
 ) -> Result<(Download, PartFile), Failure> {
     let meta_display = format!("{}.part.meta", out.display);
-    match out.read(&out.meta_name())?.map(|bytes| MetaFile::parse(&bytes)) {
+    match out
+        .read(&out.meta_name(), MAX_META_BYTES)?
+        .map(|bytes| MetaFile::parse(&bytes))
+    {
         Some(Ok(meta)) => match meta.resume_decision(&options.url, &object) {
             ResumeDecision::Resume => match out.open_part()? {
                 Some((part, len)) => match meta.check_part_len(len) {
@@ -50,11 +54,10 @@ fn start_clean(
     object: RemoteObject,
     size: u64,
 ) -> Result<(Download, PartFile), Failure> {
+    check_free_space(&out.dir_display(), size, options.free_space)?;
     out.remove(&out.meta_name())?;
     let part = out.create_part(Some(size))?;
-    let chunk_size = options
-        .chunk_size
-        .unwrap_or_else(|| default_chunk_size(size, options.connections));
+    let chunk_size = chunk_size_for(size, options.chunk_size, options.connections);
     let mut download = Download::new(object, size, chunk_size, options.retry_policy());
     // Saved before any byte arrives, so even a kill during the first chunk
     // leaves a meta describing the `.part`.
@@ -97,6 +100,12 @@ fn resume(
         format_size(download.reused_bytes()),
         format_size(meta.size)
     ));
+    // The `.part` is sparse: its missing bytes still need room.
+    check_free_space(
+        &out.dir_display(),
+        meta.size - download.reused_bytes(),
+        options.free_space,
+    )?;
     Ok((download, part))
 }
 
@@ -112,6 +121,8 @@ fn read_back(
         let data = part
             .read_at(len, offset)
             .map_err(|e| out.fs_error("read", &out.part_name(), e))?;
+        // Reading back gigabytes takes a while.
+        lease::renew_if_due()?;
         if data.is_empty() {
             break; // Shorter than claimed: the digest will not match.
         }

@@ -5,15 +5,16 @@ use rangeget_core::options::Options;
 use rangeget_core::probe::ProbeMethod;
 use rangeget_core::range::ByteRange;
 use rangeget_core::rate_limit::RateLimiter;
+use rangeget_core::room::check_max_filesize;
 use rangeget_core::{Failure, RemoteObject};
 use wasip2::io::poll::poll;
 use wasip2::random::random::get_random_u64;
 
-use super::clock;
 use super::http::{Read, Response, READ_SIZE};
 use super::output::{OutputDir, PartFile};
 use super::probe::probe;
 use super::report::{warn, ProgressLine, Stats};
+use super::{clock, lease, wait};
 
 pub fn download(
     out: &OutputDir,
@@ -41,37 +42,49 @@ pub fn download(
     }
     let policy = options.retry_policy();
     let part = out.create_part(None)?;
-    let mut response = response;
+    let mut current = (object.clone(), response);
     let mut failures = 0;
     loop {
-        let current = match response.take() {
-            Some(r) => r,
-            None => {
+        let (object, response) = match current {
+            (object, Some(response)) => (object, response),
+            (previous, None) => {
                 let probed = probe(&options.url, options, ProbeMethod::Get)?;
-                if let Some(change) = object.change_from(&probed.object) {
-                    warn(&format!(
+                let mut object = probed.object;
+                match previous.change_from(&object) {
+                    Some(change) => warn(&format!(
                         "the remote file changed ({change}); downloading the new version"
-                    ));
+                    )),
+                    // The same object: a length the HEAD announced still holds
+                    // for a GET that states none (chunked).
+                    None => object.size = object.size.or(previous.size),
                 }
-                probed
+                let response = probed
                     .get_response
-                    .expect("a GET probe returns its response")
+                    .expect("a GET probe returns its response");
+                (object, response)
             }
         };
-        let expected = RemoteObject::from_headers(&object.url, &current.headers).size;
-        let limiter = options
-            .max_speed
-            .map(|rate| RateLimiter::new(rate, clock::now_ms()));
-        let durable = !options.no_fsync;
-        match stream(
-            current,
-            &part,
+        // The body's own length, else the one the probe announced: a body
+        // that does not match it is as wrong as a short range.
+        let announced = RemoteObject::from_headers(&object.url, &response.headers)
+            .size
+            .or(object.size);
+        if let Some(size) = announced {
+            check_max_filesize(&object.url, size, options.max_filesize)?;
+        }
+        let stream = Stream {
+            url: &object.url,
+            part: &part,
             out,
-            expected,
-            options.timeout_ms(),
-            limiter,
-            durable,
-        ) {
+            announced,
+            max_filesize: options.max_filesize,
+            timeout_ms: options.timeout_ms(),
+            limiter: options
+                .max_speed
+                .map(|rate| RateLimiter::new(rate, clock::now_ms())),
+            durable: !options.no_fsync,
+        };
+        match stream.copy(response) {
             Ok(size) => {
                 if !options.no_fsync {
                     part.sync_data()
@@ -105,96 +118,130 @@ pub fn download(
                 ));
                 part.truncate()
                     .map_err(|e| out.fs_error("truncate", &out.part_name(), e))?;
-                clock::sleep_until(clock::now_ms() + delay);
+                wait::sleep_until(clock::now_ms() + delay);
+                current = (object, None);
             }
         }
     }
 }
 
 enum StreamError {
-    /// The disk or file system failed: retrying the network will not help.
+    /// The disk or file system failed, or a limit of the user's was hit:
+    /// retrying the network will not help.
     Local(Failure),
     /// The connection failed or the body was wrong: try again.
     Remote(Failure),
 }
 
+impl From<Failure> for StreamError {
+    fn from(failure: Failure) -> StreamError {
+        StreamError::Local(failure)
+    }
+}
+
 /// Bytes written between two write-back hints when the file will be synced.
 const WRITEBACK_STEP: u64 = 8 << 20;
 
-/// Writes the whole body from offset 0, never more than `expected` bytes.
-/// With `durable`, the disk is asked to start on every few MiB at once, so
-/// the final sync finds little left to do.
-fn stream(
-    response: Response,
-    part: &PartFile,
-    out: &OutputDir,
-    expected: Option<u64>,
+/// One attempt at the whole body, written from offset 0.
+struct Stream<'a> {
+    url: &'a str,
+    part: &'a PartFile,
+    out: &'a OutputDir,
+    /// The length the body must have, when the server stated one.
+    announced: Option<u64>,
+    max_filesize: Option<u64>,
     timeout_ms: u64,
-    mut limiter: Option<RateLimiter>,
+    limiter: Option<RateLimiter>,
+    /// Ask the disk to start on every few MiB at once, so the final sync
+    /// finds little left to do.
     durable: bool,
-) -> Result<u64, StreamError> {
-    if response.status != 200 {
-        return Err(StreamError::Remote(Failure::http(format!(
-            "HTTP {}",
-            response.status
-        ))));
-    }
-    let body = response
-        .into_body()
-        .map_err(|e| StreamError::Remote(Failure::network(e)))?;
-    let mut written = 0u64;
-    let mut handed_to_disk = 0u64;
-    let mut last_progress = clock::now_ms();
-    let mut progress = ProgressLine::new(last_progress, 0);
-    loop {
-        let room = expected.map_or(READ_SIZE, |size| (size - written).min(READ_SIZE));
-        if room == 0 {
-            break;
-        }
-        let room = match &mut limiter {
-            Some(limiter) => {
-                let now = clock::now_ms();
-                clock::sleep_until(limiter.next_grant_ms(now));
-                limiter.grant(clock::now_ms(), room).max(1)
-            }
-            None => room,
-        };
-        match body.read(room) {
-            Read::Data(data) => {
-                let len = (data.len() as u64).min(room);
-                part.write_at(&data[..len as usize], written)
-                    .map_err(|e| StreamError::Local(out.fs_error("write", &out.part_name(), e)))?;
-                written += len;
-                if durable && written - handed_to_disk >= WRITEBACK_STEP {
-                    if let Some(range) = ByteRange::new(handed_to_disk, written - 1) {
-                        part.start_writeback(range);
-                    }
-                    handed_to_disk = written;
-                }
-                last_progress = clock::now_ms();
-                progress.update(last_progress, written, expected);
-            }
-            Read::Wait => {
-                let deadline = clock::wake_at(last_progress + timeout_ms);
-                poll(&[body.pollable(), &deadline]);
-                if clock::now_ms() >= last_progress + timeout_ms {
-                    return Err(StreamError::Remote(Failure::network(format!(
-                        "no data for {} s",
-                        timeout_ms / 1000
-                    ))));
-                }
-            }
-            Read::End => break,
-            Read::Failed(reason) => return Err(StreamError::Remote(Failure::network(reason))),
-        }
-    }
-    progress.clear();
-    if let Some(size) = expected {
-        if written != size {
-            return Err(StreamError::Remote(Failure::network(format!(
-                "the body ended after {written} of {size} bytes"
+}
+
+impl Stream<'_> {
+    /// Copies the body; never writes past the announced length (a body
+    /// that runs on is an error, not a longer file) nor past
+    /// `--max-filesize`.
+    fn copy(mut self, response: Response) -> Result<u64, StreamError> {
+        if response.status != 200 {
+            return Err(StreamError::Remote(Failure::http(format!(
+                "HTTP {}",
+                response.status
             ))));
         }
+        let body = response
+            .into_body()
+            .map_err(|e| StreamError::Remote(Failure::network(e)))?;
+        let mut written = 0u64;
+        let mut handed_to_disk = 0u64;
+        let mut last_progress = clock::now_ms();
+        let mut progress = ProgressLine::new(last_progress, 0);
+        loop {
+            let room = match &mut self.limiter {
+                Some(limiter) => {
+                    wait::sleep_until(limiter.next_grant_ms(clock::now_ms()));
+                    limiter.grant(clock::now_ms(), READ_SIZE).max(1)
+                }
+                None => READ_SIZE,
+            };
+            match body.read(room) {
+                Read::Data(data) => {
+                    let len = data.len() as u64;
+                    self.check_length(written + len)?;
+                    self.part
+                        .write_at(&data, written)
+                        .map_err(|e| self.out.fs_error("write", &self.out.part_name(), e))?;
+                    written += len;
+                    if self.durable && written - handed_to_disk >= WRITEBACK_STEP {
+                        if let Some(range) = ByteRange::new(handed_to_disk, written - 1) {
+                            self.part.start_writeback(range);
+                        }
+                        handed_to_disk = written;
+                    }
+                    last_progress = clock::now_ms();
+                    progress.update(last_progress, written, self.announced);
+                }
+                Read::Wait => {
+                    let stalled_at = last_progress + self.timeout_ms;
+                    let deadline =
+                        clock::wake_at(wait::with_lease(Some(stalled_at)).unwrap_or(stalled_at));
+                    poll(&[body.pollable(), &deadline]);
+                    if clock::now_ms() >= stalled_at {
+                        return Err(StreamError::Remote(Failure::network(format!(
+                            "no data for {} s",
+                            self.timeout_ms / 1000
+                        ))));
+                    }
+                }
+                Read::End => break,
+                Read::Failed(reason) => return Err(StreamError::Remote(Failure::network(reason))),
+            }
+            lease::renew_if_due()?;
+        }
+        progress.clear();
+        match self.announced {
+            Some(size) if written != size => Err(StreamError::Remote(Failure::network(format!(
+                "the body ended after {written} of the {size} bytes announced"
+            )))),
+            _ => Ok(written),
+        }
     }
-    Ok(written)
+
+    /// Whether `total` bytes of body are still within what was announced
+    /// and what the user allows.
+    fn check_length(&self, total: u64) -> Result<(), StreamError> {
+        if let Some(size) = self.announced.filter(|&size| total > size) {
+            return Err(StreamError::Remote(Failure::validation(format!(
+                "the body runs past the {size} bytes the server announced"
+            ))));
+        }
+        match self.max_filesize {
+            Some(max) if total > max => Err(StreamError::Local(Failure::file(format!(
+                "{} runs past --max-filesize ({max} bytes); stopped after {total} bytes, and \
+                 {} is not kept",
+                self.url,
+                self.out.part_display()
+            )))),
+            _ => Ok(()),
+        }
+    }
 }

@@ -116,7 +116,10 @@ fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutparam) {
         )],
         CONNECT_TIMEOUT_MS,
         ORIGIN_TIMEOUT_MS,
-    );
+    )
+    // The same rule as the command's: were credentials ever configured,
+    // they would go to the origin only.
+    .credentials_only_for(&incoming.url);
     for _ in 0..MAX_FRESH_STARTS {
         let (object, headers) = match probe::probe(&client, &config.origin, &incoming.url) {
             Probe::Object { object, headers } => (object, headers),

@@ -1,0 +1,443 @@
+//! Promises an attacker tried to break: a neighbour running rangeget on the
+//! same path, a server redirecting credentials elsewhere, hostile meta
+//! files and odd files where rangeget's own belong, names that lie about
+//! their extension. Each case is a row of docs/RELIABILITY.md.
+
+mod support;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use rangeget_test_origin::{expected_content, Origin};
+use support::*;
+
+/// Waits for `child` to exit, failing the test if it takes longer than
+/// `limit` (a hang is the defect some of these tests look for).
+fn wait_with_limit(mut child: Child, limit: Duration) -> std::process::Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("rangeget still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn spawn(args: &[&str]) -> Child {
+    rangeget(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_second_run_on_a_destination_being_downloaded_refuses_at_once() {
+    let origin = Origin::start();
+    let dir = Scratch::new("two-runs");
+    let size = 8 * MIB;
+    let first_url = origin.url(&format!("/o/x.bin?size={size}&fault=throttle&rate=1M"));
+    let second_url = origin.url(&format!("/o/y.bin?size={size}&fault=throttle&rate=1M"));
+    let file = dir.arg("out.bin");
+    let mut first = spawn(&[&first_url, "-o", &file, "--chunk-size", "512K"]);
+    wait_for_progress(&dir.path("out.bin.part.meta"), MIB, &mut first);
+
+    for url in [&second_url, &first_url] {
+        let started = Instant::now();
+        let second = wait_with_limit(
+            spawn(&[url, "-o", &file, "--chunk-size", "512K"]),
+            Duration::from_secs(20),
+        );
+        let stderr = text(&second.stderr);
+        assert_eq!(second.status.code(), Some(6), "{stderr}");
+        assert!(
+            stderr.contains("being downloaded by another rangeget run"),
+            "{stderr}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "refused within a lease"
+        );
+    }
+
+    let output = wait_with_limit(first, Duration::from_secs(60));
+    assert_success(&output);
+    assert_downloaded(&dir, "out.bin", "x.bin", 0, size);
+}
+
+#[test]
+fn a_lock_left_by_a_killed_run_is_taken_over() {
+    let origin = Origin::start();
+    let dir = Scratch::new("stale-lock");
+    let size = 8 * MIB;
+    let url = origin.url(&format!("/o/s.bin?size={size}&fault=throttle&rate=1M"));
+    let file = dir.arg("s.bin");
+    let args = [url.as_str(), "-o", file.as_str(), "--chunk-size", "512K"];
+    kill_after_progress(&args, &dir.path("s.bin.part.meta"), MIB);
+    assert!(
+        dir.path("s.bin.part.lock").exists(),
+        "the kill left its lock"
+    );
+
+    let output = run(&args);
+    assert_success(&output);
+    assert_downloaded(&dir, "s.bin", "s.bin", 0, size);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("taking it over") && stderr.contains("resuming"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path("s.bin.part.lock").exists(),
+        "the lock is released"
+    );
+}
+
+#[test]
+fn a_run_whose_lock_was_taken_over_stops_without_publishing() {
+    let origin = Origin::start();
+    let dir = Scratch::new("lost-lock");
+    let size = 8 * MIB;
+    let url = origin.url(&format!("/o/l.bin?size={size}&fault=throttle&rate=1M"));
+    let file = dir.arg("l.bin");
+    let mut child = spawn(&[&url, "-o", &file, "--chunk-size", "512K"]);
+    wait_for_progress(&dir.path("l.bin.part.meta"), MIB, &mut child);
+    // What a run that judged this one dead would have written.
+    std::fs::write(
+        dir.path("l.bin.part.lock"),
+        "{\"token\":\"someone-else\",\"renewed_unix_ms\":0}\n",
+    )
+    .unwrap();
+    let output = wait_with_limit(child, Duration::from_secs(20));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("took"), "{stderr}");
+    assert!(!dir.path("l.bin").exists(), "nothing published");
+    assert!(
+        dir.path("l.bin.part.lock").exists(),
+        "the other run's lock is left alone"
+    );
+}
+
+#[test]
+fn a_file_that_appears_at_the_destination_meanwhile_is_never_replaced() {
+    let origin = Origin::start();
+    let dir = Scratch::new("appears");
+    let size = 4 * MIB;
+    let url = origin.url(&format!("/o/p.bin?size={size}&fault=throttle&rate=1M"));
+    let file = dir.arg("p.bin");
+    let mut child = spawn(&[&url, "-o", &file, "--chunk-size", "512K"]);
+    wait_for_progress(&dir.path("p.bin.part.meta"), 512 * 1024, &mut child);
+    std::fs::write(dir.path("p.bin"), "PRECIOUS\n").unwrap();
+    let output = wait_with_limit(child, Duration::from_secs(30));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("appeared") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(dir.path("p.bin")).unwrap(), b"PRECIOUS\n");
+
+    // The finished download was kept: --force publishes it at once.
+    origin.reset_counters();
+    let output = run(&[&url, "-o", &file, "--force"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "p.bin", "p.bin", 0, size);
+    assert_eq!(origin.body_bytes_sent(), 0, "nothing fetched again");
+}
+
+#[test]
+fn credentials_from_headers_never_follow_a_redirect_to_another_host() {
+    let here = Origin::start();
+    let elsewhere = Origin::start();
+    let dir = Scratch::new("credentials");
+    let size = 3 * MIB;
+    let url = here.url(&format!(
+        "/elsewhere/localhost:{}/o/f1.bin?size={size}",
+        elsewhere.addr().port()
+    ));
+    let secrets = [
+        "-H",
+        "Authorization: Bearer S1",
+        "-H",
+        "Cookie: sess=S2",
+        "--chunk-size",
+        "1M",
+    ];
+    let mut args = vec![url.as_str(), "-o"];
+    let file = dir.arg("f1.bin");
+    args.push(&file);
+    args.extend(secrets);
+    let output = run(&args);
+    assert_success(&output);
+    assert_downloaded(&dir, "f1.bin", "f1.bin", 0, size);
+    let sent_here = here.credentials_received();
+    assert!(
+        sent_here.contains(&"authorization: Bearer S1".to_string())
+            && sent_here.contains(&"cookie: sess=S2".to_string()),
+        "the URL's own host gets them: {sent_here:?}"
+    );
+    assert_eq!(
+        elsewhere.credentials_received(),
+        Vec::<String>::new(),
+        "another host never does"
+    );
+
+    // --location-trusted, as curl's, sends them along.
+    std::fs::remove_file(dir.path("f1.bin")).unwrap();
+    args.push("--location-trusted");
+    assert_success(&run(&args));
+    assert!(elsewhere
+        .credentials_received()
+        .contains(&"authorization: Bearer S1".to_string()));
+}
+
+/// A meta file of `content` next to a `.part` of the object's size.
+fn plant_meta(dir: &Scratch, name: &str, size: u64, content: &[u8]) {
+    std::fs::write(dir.path(&format!("{name}.part")), vec![0u8; size as usize]).unwrap();
+    std::fs::write(dir.path(&format!("{name}.part.meta")), content).unwrap();
+}
+
+fn meta_json(url: &str, size: u64, chunk_size: u64, chunks: &[(u64, u64)]) -> String {
+    let chunks: Vec<String> = chunks
+        .iter()
+        .map(|(start, end)| format!("{{\"start\":{start},\"end\":{end},\"state\":\"pending\"}}"))
+        .collect();
+    format!(
+        "{{\"version\":1,\"url\":\"{url}\",\"size\":{size},\"etag\":null,\"last_modified\":null,\
+         \"chunk_size\":{chunk_size},\"chunks\":[{}]}}",
+        chunks.join(",")
+    )
+}
+
+#[test]
+fn hostile_meta_files_mean_a_clean_restart() {
+    let origin = Origin::start();
+    let dir = Scratch::new("hostile-meta");
+    let size = 4 * MIB;
+    let url = origin.url(&format!("/o/m.bin?size={size}"));
+    let file = dir.arg("m.bin");
+    let tiny: Vec<(u64, u64)> = (0..size / 16).map(|i| (i * 16, i * 16 + 15)).collect();
+    let mut padded = vec![b' '; 2 << 20];
+    padded.extend_from_slice(meta_json(&url, size, size, &[(0, size - 1)]).as_bytes());
+    let hostile: [(&str, Vec<u8>); 4] = [
+        (
+            "chunk size 0",
+            meta_json(&url, size, 0, &[(0, size - 1)]).into_bytes(),
+        ),
+        (
+            "chunk size 1",
+            meta_json(&url, size, 1, &[(0, size - 1)]).into_bytes(),
+        ),
+        (
+            "262144 chunks of 16 bytes",
+            meta_json(&url, size, 16, &tiny).into_bytes(),
+        ),
+        ("2 MiB of blanks first", padded),
+    ];
+    for (what, content) in hostile {
+        plant_meta(&dir, "m.bin", size, &content);
+        let child = spawn(&[&url, "-o", &file]);
+        let output = wait_with_limit(child, Duration::from_secs(30));
+        assert_success(&output);
+        assert_downloaded(&dir, "m.bin", "m.bin", 0, size);
+        assert!(
+            text(&output.stderr).contains("ignoring"),
+            "{what}: {}",
+            text(&output.stderr)
+        );
+        std::fs::remove_file(dir.path("m.bin")).unwrap();
+    }
+}
+
+#[test]
+fn a_fifo_where_the_meta_belongs_is_refused_not_waited_on() {
+    let origin = Origin::start();
+    let dir = Scratch::new("fifo");
+    let url = origin.url("/o/f.bin?size=1M");
+    let fifo = std::ffi::CString::new(dir.arg("f.bin.part.meta")).unwrap();
+    // SAFETY: a valid path and mode.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let output = wait_with_limit(
+        spawn(&[&url, "-o", &dir.arg("f.bin")]),
+        Duration::from_secs(20),
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("FIFO") && stderr.contains("not a regular file"),
+        "{stderr}"
+    );
+    assert!(!dir.path("f.bin").exists());
+}
+
+#[test]
+fn a_part_file_that_is_a_hard_link_is_never_written_through() {
+    let origin = Origin::start();
+    let dir = Scratch::new("hard-link");
+    let size = MIB;
+    let victim = dir.path("victim.txt");
+    std::fs::write(&victim, "someone else's data\n").unwrap();
+    std::fs::hard_link(&victim, dir.path("h.bin.part")).unwrap();
+    let output = run(&[
+        &origin.url(&format!("/o/h.bin?size={size}")),
+        "-o",
+        &dir.arg("h.bin"),
+    ]);
+    assert_success(&output);
+    assert_downloaded(&dir, "h.bin", "h.bin", 0, size);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"someone else's data\n");
+}
+
+#[test]
+fn progress_is_never_resumed_into_another_path_with_the_same_etag() {
+    let origin = Origin::start();
+    let dir = Scratch::new("etag-collision");
+    let size = 8 * MIB;
+    // nginx's ETags are mtime-size: two files of one size, one second.
+    let etag = "etag=%225f3a1b2c-800000%22";
+    let first = origin.url(&format!(
+        "/o/a.bin?size={size}&fault=throttle&rate=1M&{etag}"
+    ));
+    let second = origin.url(&format!("/o/b.bin?size={size}&{etag}"));
+    let file = dir.arg("out.bin");
+    kill_after_progress(
+        &[&first, "-o", &file, "--chunk-size", "512K"],
+        &dir.path("out.bin.part.meta"),
+        MIB,
+    );
+    let output = run(&[&second, "-o", &file, "--chunk-size", "512K"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "out.bin", "b.bin", 0, size);
+    assert!(
+        text(&output.stderr).contains("cannot be proven"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn a_single_stream_longer_than_announced_is_an_error_not_a_bigger_file() {
+    let origin = Origin::start();
+    let dir = Scratch::new("longer");
+    // HEAD says 1000 bytes; the GET streams 2 MiB, chunked.
+    let url = origin.url("/o/l.bin?size=2M&fault=no-length,head-size&head_size=1000");
+    let output = run(&[&url, "-o", &dir.arg("l.bin"), "--retries", "1"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("runs past the 1000 bytes"), "{stderr}");
+    assert!(!dir.path("l.bin").exists());
+}
+
+#[test]
+fn max_filesize_refuses_what_is_larger_before_or_while_it_arrives() {
+    let origin = Origin::start();
+    let dir = Scratch::new("max-filesize");
+    let known = origin.url("/o/k.bin?size=4M");
+    let output = run(&[&known, "-o", &dir.arg("k.bin"), "--max-filesize", "1M"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("--max-filesize"), "{stderr}");
+    assert_eq!(origin.body_bytes_sent(), 0, "refused before any body");
+    assert!(!dir.path("k.bin.part").exists());
+
+    let unknown = origin.url("/o/u.bin?size=4M&fault=no-length");
+    let output = run(&[&unknown, "-o", &dir.arg("u.bin"), "--max-filesize", "1M"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("runs past --max-filesize"), "{stderr}");
+    assert!(!dir.path("u.bin").exists());
+
+    let output = run(&[&known, "-o", &dir.arg("k.bin"), "--max-filesize", "4M"]);
+    assert_success(&output);
+}
+
+#[test]
+fn sigterm_and_sighup_stop_like_ctrl_c_and_the_same_command_resumes() {
+    let origin = Origin::start();
+    let dir = Scratch::new("sigterm");
+    let size = 8 * MIB;
+    let url = origin.url(&format!("/o/t.bin?size={size}&fault=throttle&rate=1M"));
+    let file = dir.arg("t.bin");
+    let args = [url.as_str(), "-o", file.as_str(), "--chunk-size", "512K"];
+    let meta = dir.path("t.bin.part.meta");
+    for (signal, name, code) in [
+        (libc::SIGTERM, "SIGTERM", 143),
+        (libc::SIGHUP, "SIGHUP", 129),
+    ] {
+        let mut child = spawn(&args);
+        let before = progress_in_meta(&meta).unwrap_or(0);
+        wait_for_progress(&meta, before + MIB / 2, &mut child);
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let output = wait_with_limit(child, Duration::from_secs(10));
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{stderr}");
+        assert!(
+            stderr.contains(&format!("interrupted ({name}); run the same command again")),
+            "{stderr}"
+        );
+        assert!(
+            !dir.path("t.bin.part.lock").exists(),
+            "a stopped run releases its lock, so the next one need not wait"
+        );
+    }
+    let output = run(&args);
+    assert_success(&output);
+    assert_downloaded(&dir, "t.bin", "t.bin", 0, size);
+    assert!(!text(&output.stderr).contains("checking whether"));
+}
+
+#[test]
+fn a_download_that_cannot_fit_is_refused_before_it_starts() {
+    let origin = Origin::start();
+    let dir = Scratch::new("no-room");
+    let mount = Mount::tmpfs(&dir, "small", "size=1m");
+    let file = mount.0.join("big.bin");
+    let output = run(&[
+        &origin.url("/o/big.bin?size=4M"),
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("are free"), "{stderr}");
+    assert_eq!(origin.body_bytes_sent(), 0);
+    assert!(!mount.0.join("big.bin.part").exists());
+}
+
+#[test]
+fn server_supplied_names_lose_bidi_controls_and_keep_their_extension() {
+    let origin = Origin::start();
+    let dir = Scratch::new("names");
+    // U+202E (right-to-left override) would show "evil\u{202E}txt.exe" as "evilexe.txt".
+    let url = origin.url("/o/evil%E2%80%AEtxt.exe?size=1K");
+    assert_success(&run(&[&url, "-d", &dir.arg("")]));
+    assert!(dir.path("eviltxt.exe").exists());
+
+    let long = format!("{}.safetensors", "w".repeat(300));
+    let url = origin.url(&format!("/o/{long}?size=1K"));
+    assert_success(&run(&[&url, "-d", &dir.arg("")]));
+    let kept = format!("{}.safetensors", "w".repeat(200 - ".safetensors".len()));
+    let content = std::fs::read(dir.path(&kept)).expect("the name keeps its extension");
+    assert_eq!(content, expected_content(&long, 0, 1024));
+}
+
+#[test]
+fn unreadable_leftovers_never_hang_a_run() {
+    // A FIFO where the lock belongs: refused at once too.
+    let origin = Origin::start();
+    let dir = Scratch::new("fifo-lock");
+    let fifo = std::ffi::CString::new(dir.arg("g.bin.part.lock")).unwrap();
+    // SAFETY: a valid path and mode.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let output = wait_with_limit(
+        spawn(&[&origin.url("/o/g.bin?size=1M"), "-o", &dir.arg("g.bin")]),
+        Duration::from_secs(20),
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+}
