@@ -345,8 +345,13 @@ fn missing_output_directory_is_a_clear_error() {
         "http://127.0.0.1:9/x",
         "-o",
         "/nonexistent-dir-for-rangeget/x",
+        "--json",
     ]);
     assert_eq!(output.status.code(), Some(6), "file error");
+    assert_eq!(
+        failure_report(&output),
+        ("file".into(), "destination".into())
+    );
     assert!(
         text(&output.stderr).contains("does not exist"),
         "{}",
@@ -360,8 +365,9 @@ fn an_existing_destination_is_never_clobbered_without_force() {
     let dir = Scratch::new("exists");
     std::fs::write(dir.path("e.bin"), b"precious").unwrap();
     let url = origin.url("/o/e.bin?size=1000");
-    let output = run(&[&url, "-o", &dir.arg("e.bin")]);
+    let output = run(&[&url, "-o", &dir.arg("e.bin"), "--json"]);
     assert_eq!(output.status.code(), Some(6), "file error");
+    assert_eq!(failure_report(&output), ("file".into(), "exists".into()));
     assert!(
         text(&output.stderr).contains("--force"),
         "{}",
@@ -389,8 +395,12 @@ fn unreachable_server_exits_with_the_network_code() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}/x.bin");
-    let output = run(&[&url, "-o", &dir.arg("x.bin"), "--retries", "1"]);
+    let output = run(&[&url, "-o", &dir.arg("x.bin"), "--retries", "1", "--json"]);
     assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    assert_eq!(
+        failure_report(&output),
+        ("network".into(), "unreachable".into())
+    );
     assert!(
         text(&output.stderr).contains("rangeget: network error:"),
         "{}",
@@ -404,8 +414,9 @@ fn missing_object_exits_with_the_http_code() {
     let origin = Origin::start();
     let dir = Scratch::new("404");
     let url = origin.url("/nothing-here");
-    let output = run(&[&url, "-o", &dir.arg("n.bin")]);
+    let output = run(&[&url, "-o", &dir.arg("n.bin"), "--json"]);
     assert_eq!(output.status.code(), Some(4), "{}", text(&output.stderr));
+    assert_eq!(failure_report(&output), ("HTTP".into(), "status".into()));
     assert!(
         text(&output.stderr).contains("404"),
         "{}",
@@ -431,12 +442,17 @@ fn checksum_is_verified_before_the_file_gets_its_name() {
         &bad,
         "--chunk-size",
         "256K",
+        "--json",
     ]);
     assert_eq!(
         output.status.code(),
         Some(5),
         "validation error: {}",
         text(&output.stderr)
+    );
+    assert_eq!(
+        failure_report(&output),
+        ("validation".into(), "checksum".into())
     );
     assert!(
         !dir.path("sum.bin").exists(),
@@ -767,4 +783,42 @@ fn credentials_in_the_url_are_sent_as_basic_authorization() {
     assert_success(&output);
     assert_downloaded(&dir, "private.bin", "private.bin", 0, size);
     assert_eq!(origin.range_requests().len(), 3, "every range carried them");
+}
+
+/// A meta file in the format every earlier rangeget wrote (format 1, as
+/// written before the transfer engine): a download started by an older
+/// version resumes, verified, fetching only what it lacks.
+#[test]
+fn a_download_started_by_an_earlier_version_resumes() {
+    let origin = Origin::start();
+    let dir = Scratch::new("compat");
+    let size = 4 * MIB;
+    let url = origin.url("/o/compat.bin?size=4M&fault=throttle&rate=1M");
+    let fixture = include_str!("fixtures/compat.bin.part.meta");
+    let meta = fixture.replace("ORIGIN", &origin.url(""));
+    std::fs::write(dir.path("compat.bin.part.meta"), meta).unwrap();
+    // The bytes that meta records, where it records them.
+    let content = expected_content("compat.bin", 0, size);
+    let mut part = vec![0u8; size as usize];
+    let claimed = [(0, 2 * MIB), (2 * MIB, 311_990), (3 * MIB, 306_550)];
+    for (start, len) in claimed {
+        let range = start as usize..(start + len) as usize;
+        part[range.clone()].copy_from_slice(&content[range]);
+    }
+    std::fs::write(dir.path("compat.bin.part"), part).unwrap();
+
+    let output = run(&[&url, "-o", &dir.arg("compat.bin")]);
+    assert_success(&output);
+    assert_downloaded(&dir, "compat.bin", "compat.bin", 0, size);
+    let reused: u64 = claimed.iter().map(|(_, len)| len).sum();
+    assert_eq!(
+        origin.body_bytes_sent(),
+        size - reused,
+        "only what it lacked"
+    );
+    assert!(
+        text(&output.stderr).contains("resuming"),
+        "{}",
+        text(&output.stderr)
+    );
 }

@@ -197,12 +197,17 @@ fn a_trickle_below_the_speed_limit_fails_loudly_with_progress_saved() {
         "1",
         "--speed-limit",
         "1K",
+        "--json",
     ]);
     assert_eq!(
         output.status.code(),
         Some(3),
         "network error: {}",
         text(&output.stderr)
+    );
+    assert_eq!(
+        failure_report(&output),
+        ("network".into(), "stalled".into())
     );
     let stderr = text(&output.stderr);
     assert!(
@@ -257,8 +262,12 @@ fn redirect_chains_of_every_kind_are_followed() {
 fn redirect_loop_is_a_clear_http_error() {
     let origin = Origin::start();
     let dir = Scratch::new("loop");
-    let output = run(&[&origin.url("/loop/x"), "-o", &dir.arg("x")]);
+    let output = run(&[&origin.url("/loop/x"), "-o", &dir.arg("x"), "--json"]);
     assert_eq!(output.status.code(), Some(4));
+    assert_eq!(
+        failure_report(&output),
+        ("HTTP".into(), "too-many-redirects".into())
+    );
     assert!(
         text(&output.stderr).contains("redirect loop"),
         "{}",

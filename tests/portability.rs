@@ -204,7 +204,8 @@ fn server_without_ranges(runtime: Runtime) {
 fn second_run_on_one_destination(runtime: Runtime) {
     let origin = Origin::start();
     let dir = Scratch::new(&format!("two-runs-{runtime:?}"));
-    let size = 8 * MIB;
+    // Four seconds at least: jco takes a while to start the second run.
+    let size = 16 * MIB;
     let url = origin.url(&format!("/o/two.bin?size={size}&fault=throttle&rate=1M"));
     let other = origin.url(&format!("/o/other.bin?size={size}"));
     let args = ["--chunk-size", "512K"];

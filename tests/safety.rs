@@ -47,11 +47,12 @@ fn a_second_run_on_a_destination_being_downloaded_refuses_at_once() {
     for url in [&second_url, &first_url] {
         let started = Instant::now();
         let second = wait_with_limit(
-            spawn(&[url, "-o", &file, "--chunk-size", "512K"]),
+            spawn(&[url, "-o", &file, "--chunk-size", "512K", "--json"]),
             Duration::from_secs(20),
         );
         let stderr = text(&second.stderr);
         assert_eq!(second.status.code(), Some(6), "{stderr}");
+        assert_eq!(failure_report(&second), ("file".into(), "busy".into()));
         assert!(
             stderr.contains("being downloaded by another rangeget run"),
             "{stderr}"
@@ -102,7 +103,7 @@ fn a_run_whose_lock_was_taken_over_stops_without_publishing() {
     let size = 8 * MIB;
     let url = origin.url(&format!("/o/l.bin?size={size}&fault=throttle&rate=1M"));
     let file = dir.arg("l.bin");
-    let mut child = spawn(&[&url, "-o", &file, "--chunk-size", "512K"]);
+    let mut child = spawn(&[&url, "-o", &file, "--chunk-size", "512K", "--json"]);
     wait_for_progress(&dir.path("l.bin.part.meta"), MIB, &mut child);
     // What a run that judged this one dead would have written.
     std::fs::write(
@@ -113,7 +114,7 @@ fn a_run_whose_lock_was_taken_over_stops_without_publishing() {
     let output = wait_with_limit(child, Duration::from_secs(20));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(6), "{stderr}");
-    assert!(stderr.contains("took"), "{stderr}");
+    assert_eq!(failure_report(&output), ("file".into(), "lock-lost".into()));
     assert!(!dir.path("l.bin").exists(), "nothing published");
     assert!(
         dir.path("l.bin.part.lock").exists(),
@@ -128,12 +129,13 @@ fn a_file_that_appears_at_the_destination_meanwhile_is_never_replaced() {
     let size = 4 * MIB;
     let url = origin.url(&format!("/o/p.bin?size={size}&fault=throttle&rate=1M"));
     let file = dir.arg("p.bin");
-    let mut child = spawn(&[&url, "-o", &file, "--chunk-size", "512K"]);
+    let mut child = spawn(&[&url, "-o", &file, "--chunk-size", "512K", "--json"]);
     wait_for_progress(&dir.path("p.bin.part.meta"), 512 * 1024, &mut child);
     std::fs::write(dir.path("p.bin"), "PRECIOUS\n").unwrap();
     let output = wait_with_limit(child, Duration::from_secs(30));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert_eq!(failure_report(&output), ("file".into(), "appeared".into()));
     assert!(
         stderr.contains("appeared") && stderr.contains("--force"),
         "{stderr}"
@@ -261,11 +263,15 @@ fn a_fifo_where_the_meta_belongs_is_refused_not_waited_on() {
     // SAFETY: a valid path and mode.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
     let output = wait_with_limit(
-        spawn(&[&url, "-o", &dir.arg("f.bin")]),
+        spawn(&[&url, "-o", &dir.arg("f.bin"), "--json"]),
         Duration::from_secs(20),
     );
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert_eq!(
+        failure_report(&output),
+        ("file".into(), "not-regular".into())
+    );
     assert!(
         stderr.contains("FIFO") && stderr.contains("not a regular file"),
         "{stderr}"
@@ -324,9 +330,13 @@ fn a_single_stream_longer_than_announced_is_an_error_not_a_bigger_file() {
     let dir = Scratch::new("longer");
     // HEAD says 1000 bytes; the GET streams 2 MiB, chunked.
     let url = origin.url("/o/l.bin?size=2M&fault=no-length,head-size&head_size=1000");
-    let output = run(&[&url, "-o", &dir.arg("l.bin"), "--retries", "1"]);
+    let output = run(&[&url, "-o", &dir.arg("l.bin"), "--retries", "1", "--json"]);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert_eq!(
+        failure_report(&output),
+        ("validation".into(), "ran-past".into())
+    );
     assert!(stderr.contains("runs past the 1000 bytes"), "{stderr}");
     assert!(!dir.path("l.bin").exists());
 }
@@ -336,17 +346,36 @@ fn max_filesize_refuses_what_is_larger_before_or_while_it_arrives() {
     let origin = Origin::start();
     let dir = Scratch::new("max-filesize");
     let known = origin.url("/o/k.bin?size=4M");
-    let output = run(&[&known, "-o", &dir.arg("k.bin"), "--max-filesize", "1M"]);
+    let output = run(&[
+        &known,
+        "-o",
+        &dir.arg("k.bin"),
+        "--max-filesize",
+        "1M",
+        "--json",
+    ]);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert_eq!(failure_report(&output), ("file".into(), "too-large".into()));
     assert!(stderr.contains("--max-filesize"), "{stderr}");
     assert_eq!(origin.body_bytes_sent(), 0, "refused before any body");
     assert!(!dir.path("k.bin.part").exists());
 
     let unknown = origin.url("/o/u.bin?size=4M&fault=no-length");
-    let output = run(&[&unknown, "-o", &dir.arg("u.bin"), "--max-filesize", "1M"]);
+    let output = run(&[
+        &unknown,
+        "-o",
+        &dir.arg("u.bin"),
+        "--max-filesize",
+        "1M",
+        "--json",
+    ]);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert_eq!(
+        failure_report(&output),
+        ("file".into(), "passed-max".into())
+    );
     assert!(stderr.contains("runs past --max-filesize"), "{stderr}");
     assert!(!dir.path("u.bin").exists());
 
@@ -400,9 +429,11 @@ fn a_download_that_cannot_fit_is_refused_before_it_starts() {
         &origin.url("/o/big.bin?size=4M"),
         "-o",
         file.to_str().unwrap(),
+        "--json",
     ]);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert_eq!(failure_report(&output), ("file".into(), "no-room".into()));
     assert!(stderr.contains("are free"), "{stderr}");
     assert_eq!(origin.body_bytes_sent(), 0);
     assert!(!mount.0.join("big.bin.part").exists());

@@ -12,18 +12,12 @@ use rangeget_core::FailureKind;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
-use crate::progress::Progress;
+use crate::progress::{Progress, Target};
 
 #[derive(Default)]
 struct Seen {
     partial: Vec<u8>,
     failure: Option<FailureKind>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    Stdout,
-    Stderr,
 }
 
 /// Cloned into the WASI context; all clones share one line buffer.

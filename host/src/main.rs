@@ -22,10 +22,12 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rangeget_core::failure::{FailureKind, EXIT_INTERRUPTED};
+use rangeget_core::failure::{Reason, EXIT_INTERRUPTED};
 use rangeget_core::meta::MAX_META_BYTES;
-use rangeget_core::options::Options;
+use rangeget_core::naming::file_name_from_url;
+use rangeget_core::report::FailureReport;
 use rangeget_core::{Failure, MetaFile};
+use rangeget_options::Options;
 
 use crate::http_client::{HttpClient, RequestLimits};
 use crate::progress::Progress;
@@ -55,9 +57,9 @@ fn main() -> ExitCode {
     let output = match sandbox::grant_output(&mut options) {
         Ok(output) => output,
         Err(e) => {
-            let failure = Failure::file(format!("{e:#}"));
-            progress.print_line(guest_output::Target::Stderr, &failure.error_line());
-            return ExitCode::from(failure.kind.exit_code());
+            let failure = Failure::from(Reason::Destination(format!("{e:#}")));
+            report_failure(&progress, &options, &failure);
+            return ExitCode::from(failure.kind().exit_code());
         }
     };
     let token = locks::new_token();
@@ -107,6 +109,17 @@ fn main() -> ExitCode {
     exit
 }
 
+/// A failure found before the component runs, told as it would tell it:
+/// the error line, and with `--json` the report on stdout.
+fn report_failure(progress: &Progress, options: &Options, failure: &Failure) {
+    if options.json {
+        let path = options.output_path(&file_name_from_url(&options.url));
+        let report = FailureReport::new(&options.url, &path, failure);
+        progress.print_line(progress::Target::Stdout, &report.to_json());
+    }
+    progress.print_line(progress::Target::Stderr, &failure.error_line());
+}
+
 /// The tokio runtime that both `rangeget URL` and `rangeget serve` run on.
 pub(crate) fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -126,9 +139,9 @@ async fn download(
     let proxies = match ProxySettings::from_env() {
         Ok(proxies) => proxies,
         Err(e) => {
-            let failure = Failure::new(FailureKind::Usage, e);
-            progress.print_line(guest_output::Target::Stderr, &failure.error_line());
-            return Ok(RunOutcome::Failed(Some(failure.kind)));
+            let failure = Failure::from(Reason::Usage(e));
+            report_failure(progress, &options, &failure);
+            return Ok(RunOutcome::Failed(Some(failure.kind())));
         }
     };
     let timeout = Duration::from_secs(options.timeout_secs);

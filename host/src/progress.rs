@@ -10,7 +10,6 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::Notify;
 
-use crate::guest_output::Target;
 use crate::http_client::HttpClient;
 
 /// The task updating the bar.
@@ -26,6 +25,13 @@ impl Tracker {
         self.stop.notify_one();
         let _ = self.task.await;
     }
+}
+
+/// Which of the process's outputs a line goes to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Stdout,
+    Stderr,
 }
 
 #[derive(Clone)]

@@ -9,9 +9,9 @@ use wasmtime_wasi::{FsPerms, WasiCtx};
 use rangeget_core::FailureKind;
 
 use crate::embedded::{wasm_error, ComponentState, COMMAND};
-use crate::guest_output::{GuestOutput, Target};
+use crate::guest_output::GuestOutput;
 use crate::http_client::HttpClient;
-use crate::progress::Progress;
+use crate::progress::{Progress, Target};
 use crate::sandbox::OutputMapping;
 
 /// How the component's run ended.

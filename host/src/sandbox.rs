@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use rangeget_core::naming::file_name_from_url;
-use rangeget_core::options::Options;
+use rangeget_options::Options;
 
 /// How the output path is exposed to the component.
 #[derive(Debug, PartialEq, Eq)]

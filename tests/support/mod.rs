@@ -205,3 +205,20 @@ impl Drop for Mount {
         let _ = std::process::Command::new("umount").arg(&self.0).status();
     }
 }
+
+/// The `--json` report of a failed run (the last line on stdout): its
+/// `error_kind` and `reason`, which tests match rather than wording.
+pub fn failure_report(output: &Output) -> (String, String) {
+    let stdout = text(&output.stdout);
+    let line = stdout
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no JSON report on stdout; stderr: {}", text(&output.stderr)));
+    let json: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON report ({e}): {line}"));
+    assert_eq!(json["status"], "error", "{line}");
+    (
+        json["error_kind"].as_str().unwrap().to_string(),
+        json["reason"].as_str().unwrap().to_string(),
+    )
+}

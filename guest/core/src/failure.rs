@@ -1,4 +1,6 @@
-//! Why a download failed, as a kind with a stable exit code.
+//! Why a download failed, as typed reasons: the exit kind follows from the
+//! reason, the wording lives in one `Display`, and reports carry a stable
+//! code (`Reason::code`) that scripts and tests match instead of words.
 //!
 //! WASI 0.2's stable `wasi:cli/exit` carries only success or failure, so
 //! the kind travels as the first word of the component's final error line
@@ -6,6 +8,9 @@
 //! the native host parses it back into the exit code documented here.
 
 use std::fmt;
+
+use crate::range::ByteRange;
+use crate::size::format_size;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FailureKind {
@@ -65,48 +70,510 @@ impl FailureKind {
     }
 }
 
-/// A failure with its kind and a message saying what to do.
+/// How a remote object differs from the one being downloaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    pub kind: FailureKind,
-    pub message: String,
+pub enum RemoteChange {
+    Size { from: u64, to: u64 },
+    Etag { from: String, to: String },
+    LastModified { from: String, to: String },
 }
 
-impl Failure {
-    pub fn new(kind: FailureKind, message: impl Into<String>) -> Failure {
-        Failure {
-            kind,
-            message: message.into(),
+impl fmt::Display for RemoteChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoteChange::Size { from, to } => {
+                write!(f, "size changed from {from} to {to} bytes")
+            }
+            RemoteChange::Etag { from, to } => write!(f, "ETag changed from {from} to {to}"),
+            RemoteChange::LastModified { from, to } => {
+                write!(f, "Last-Modified changed from {from} to {to}")
+            }
+        }
+    }
+}
+
+/// An answer to a range request that must not be written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RangeFault {
+    /// A 206 for other bytes than asked.
+    WrongContentRange {
+        asked: ByteRange,
+        got: String,
+    },
+    MissingContentRange,
+    MalformedContentRange(String),
+    /// A 206 whose Content-Length is not its range's length.
+    WrongLength {
+        asked: ByteRange,
+        length: u64,
+    },
+    /// Compressed although `Accept-Encoding: identity` was asked.
+    Encoded(String),
+    /// A 200 that is not the object (an error page, a portal).
+    UnrelatedBody {
+        change: RemoteChange,
+        content_type: String,
+    },
+    /// A 200 of unknown length instead of a range.
+    UnknownLength,
+    /// 416 although the range lies inside the object.
+    NotSatisfiable(ByteRange),
+}
+
+impl fmt::Display for RangeFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RangeFault::WrongContentRange { asked, got } => {
+                write!(f, "asked for {asked} but the server sent Content-Range: {got}")
+            }
+            RangeFault::MissingContentRange => f.write_str("206 without a Content-Range header"),
+            RangeFault::MalformedContentRange(value) => {
+                write!(f, "malformed Content-Range: {value}")
+            }
+            RangeFault::WrongLength { asked, length } => write!(
+                f,
+                "Content-Length {length} does not match {asked} ({} bytes)",
+                asked.len()
+            ),
+            RangeFault::Encoded(encoding) => write!(
+                f,
+                "the server applied Content-Encoding '{encoding}' despite Accept-Encoding: identity"
+            ),
+            RangeFault::UnrelatedBody {
+                change,
+                content_type,
+            } => write!(
+                f,
+                "HTTP 200 with an unrelated body ({change}; Content-Type {content_type}) instead of a range"
+            ),
+            RangeFault::UnknownLength => f.write_str("HTTP 200 of unknown length instead of a range"),
+            RangeFault::NotSatisfiable(range) => {
+                write!(f, "HTTP 416 Range Not Satisfiable for {range}")
+            }
+        }
+    }
+}
+
+/// Why a download, a probe or a request failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Bad arguments or an unusable input list.
+    Usage(String),
+    /// A request failed before an answer: DNS, connection, TLS, a reset.
+    Unreachable {
+        url: String,
+        error: String,
+    },
+    /// A body broke off or went silent.
+    BodyFailed(String),
+    /// The body ended before all the bytes asked for.
+    BodyShort {
+        missing: u64,
+    },
+    /// Less than `min_bytes` arrived in `secs` seconds.
+    Stalled {
+        min_bytes: u64,
+        secs: u64,
+    },
+    /// An error status (for a retry-worthy one, after the retries).
+    Status {
+        url: String,
+        status: u16,
+    },
+    TooManyRedirects {
+        from: String,
+        last: String,
+    },
+    /// A redirect without a usable `Location`.
+    BadRedirect {
+        url: String,
+        detail: String,
+    },
+    /// A redirect leaving the prefix the proxy may fetch from.
+    RedirectOutOfScope {
+        to: String,
+        scope: String,
+    },
+    /// A first-byte probe answered with something that is not one byte.
+    BadProbeAnswer {
+        url: String,
+        status: u16,
+        content_range: String,
+    },
+    Range(RangeFault),
+    /// The object changed while it was being fetched.
+    Changed(RemoteChange),
+    /// The object kept changing, restart after restart.
+    KeepsChanging {
+        url: String,
+        last: RemoteChange,
+    },
+    /// The server answered a range with the whole object although it
+    /// advertises ranges.
+    RangesIgnored,
+    /// A single stream that did not have the length announced.
+    LengthMismatch {
+        announced: u64,
+        got: u64,
+    },
+    /// A single stream that ran past the length announced.
+    RanPast {
+        announced: u64,
+    },
+    /// The finished `.part` has another length than the object.
+    PartLength {
+        path: String,
+        len: u64,
+        expected: u64,
+    },
+    Checksum {
+        expected: String,
+        actual: String,
+        kept: String,
+    },
+    /// A file-system operation failed.
+    Io {
+        operation: String,
+        path: String,
+        error: String,
+        hint: &'static str,
+    },
+    /// A FIFO, device, directory or link where a regular file belongs.
+    NotRegular {
+        path: String,
+        what: &'static str,
+    },
+    /// The component was granted no directory containing this path.
+    NoAccess {
+        path: String,
+    },
+    /// The destination cannot be used as given (a missing directory, say);
+    /// the words say why and what to do.
+    Destination(String),
+    /// The destination exists (and `--force` was not given).
+    Exists {
+        path: String,
+    },
+    /// A file appeared at the destination while downloading.
+    Appeared {
+        path: String,
+        kept: String,
+    },
+    /// Another run holds the destination's lock.
+    Busy {
+        path: String,
+        lock: String,
+        renewed_ago_ms: Option<u64>,
+    },
+    /// Another run took this run's lock over.
+    LockLost {
+        lock: String,
+    },
+    /// Other runs keep taking the lock.
+    LockContended {
+        lock: String,
+    },
+    TooLarge {
+        url: String,
+        size: u64,
+        max: u64,
+    },
+    PassedMax {
+        url: String,
+        max: u64,
+    },
+    NoRoom {
+        dir: String,
+        needed: u64,
+        free: u64,
+    },
+    /// A request kept failing: `failures` times in a row, the last for `last`.
+    GaveUp {
+        what: String,
+        failures: u32,
+        last: Box<Reason>,
+    },
+}
+
+impl Reason {
+    pub fn kind(&self) -> FailureKind {
+        use FailureKind::*;
+        match self {
+            Reason::Usage(_) => Usage,
+            Reason::Unreachable { .. }
+            | Reason::BodyFailed(_)
+            | Reason::BodyShort { .. }
+            | Reason::Stalled { .. } => Network,
+            Reason::Status { .. }
+            | Reason::TooManyRedirects { .. }
+            | Reason::BadRedirect { .. }
+            | Reason::RedirectOutOfScope { .. } => Http,
+            Reason::BadProbeAnswer { .. }
+            | Reason::Range(_)
+            | Reason::Changed(_)
+            | Reason::KeepsChanging { .. }
+            | Reason::RangesIgnored
+            | Reason::LengthMismatch { .. }
+            | Reason::RanPast { .. }
+            | Reason::PartLength { .. }
+            | Reason::Checksum { .. } => Validation,
+            Reason::Io { .. }
+            | Reason::NotRegular { .. }
+            | Reason::NoAccess { .. }
+            | Reason::Destination(_)
+            | Reason::Exists { .. }
+            | Reason::Appeared { .. }
+            | Reason::Busy { .. }
+            | Reason::LockLost { .. }
+            | Reason::LockContended { .. }
+            | Reason::TooLarge { .. }
+            | Reason::PassedMax { .. }
+            | Reason::NoRoom { .. } => File,
+            Reason::GaveUp { last, .. } => last.kind(),
         }
     }
 
-    pub fn network(message: impl Into<String>) -> Failure {
-        Failure::new(FailureKind::Network, message)
+    /// A stable name for the reason, for `--json` reports and scripts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::Usage(_) => "usage",
+            Reason::Unreachable { .. } => "unreachable",
+            Reason::BodyFailed(_) => "body-failed",
+            Reason::BodyShort { .. } => "body-short",
+            Reason::Stalled { .. } => "stalled",
+            Reason::Status { .. } => "status",
+            Reason::TooManyRedirects { .. } => "too-many-redirects",
+            Reason::BadRedirect { .. } => "bad-redirect",
+            Reason::RedirectOutOfScope { .. } => "redirect-out-of-scope",
+            Reason::BadProbeAnswer { .. } => "bad-probe-answer",
+            Reason::Range(fault) => match fault {
+                RangeFault::WrongContentRange { .. } => "wrong-content-range",
+                RangeFault::MissingContentRange => "missing-content-range",
+                RangeFault::MalformedContentRange(_) => "malformed-content-range",
+                RangeFault::WrongLength { .. } => "wrong-length",
+                RangeFault::Encoded(_) => "encoded",
+                RangeFault::UnrelatedBody { .. } => "unrelated-body",
+                RangeFault::UnknownLength => "unknown-length",
+                RangeFault::NotSatisfiable(_) => "not-satisfiable",
+            },
+            Reason::Changed(_) => "remote-changed",
+            Reason::KeepsChanging { .. } => "keeps-changing",
+            Reason::RangesIgnored => "ranges-ignored",
+            Reason::LengthMismatch { .. } => "length-mismatch",
+            Reason::RanPast { .. } => "ran-past",
+            Reason::PartLength { .. } => "part-length",
+            Reason::Checksum { .. } => "checksum",
+            Reason::Io { .. } => "io",
+            Reason::NotRegular { .. } => "not-regular",
+            Reason::NoAccess { .. } => "no-access",
+            Reason::Destination(_) => "destination",
+            Reason::Exists { .. } => "exists",
+            Reason::Appeared { .. } => "appeared",
+            Reason::Busy { .. } => "busy",
+            Reason::LockLost { .. } => "lock-lost",
+            Reason::LockContended { .. } => "lock-contended",
+            Reason::TooLarge { .. } => "too-large",
+            Reason::PassedMax { .. } => "passed-max",
+            Reason::NoRoom { .. } => "no-room",
+            Reason::GaveUp { .. } => "gave-up",
+        }
     }
 
-    pub fn http(message: impl Into<String>) -> Failure {
-        Failure::new(FailureKind::Http, message)
+    /// The reason below any `GaveUp`: what actually went wrong.
+    pub fn root(&self) -> &Reason {
+        match self {
+            Reason::GaveUp { last, .. } => last.root(),
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Usage(message) => f.write_str(message),
+            Reason::Unreachable { url, error } => write!(f, "{url}: {error}"),
+            Reason::BodyFailed(error) => f.write_str(error),
+            Reason::BodyShort { missing } => write!(f, "the body ended {missing} bytes short"),
+            Reason::Stalled { min_bytes, secs } => write!(
+                f,
+                "less than {} received in {secs} s",
+                format_size(*min_bytes)
+            ),
+            Reason::Status { url, status } => write!(f, "{url} answered HTTP {status}"),
+            Reason::TooManyRedirects { from, last } => write!(
+                f,
+                "too many redirects starting at {from}; the last one pointed to {last}. \
+                 The server is probably in a redirect loop"
+            ),
+            Reason::BadRedirect { url, detail } => write!(f, "{url}: {detail}"),
+            Reason::RedirectOutOfScope { to, scope } => write!(
+                f,
+                "the origin redirected to {to}, outside {scope}; not followed"
+            ),
+            Reason::BadProbeAnswer {
+                url,
+                status,
+                content_range,
+            } => write!(
+                f,
+                "{url} answered the first-byte probe with HTTP {status} and Content-Range {content_range:?}"
+            ),
+            Reason::Range(fault) => fault.fmt(f),
+            Reason::Changed(change) => write!(f, "the remote file changed ({change})"),
+            Reason::KeepsChanging { url, last } => write!(
+                f,
+                "{url} keeps changing while it downloads ({last}); try again later"
+            ),
+            Reason::RangesIgnored => f.write_str(
+                "the server answered a range request with the whole file although it advertises ranges",
+            ),
+            Reason::LengthMismatch { announced, got } => write!(
+                f,
+                "the body ended after {got} of the {announced} bytes announced"
+            ),
+            Reason::RanPast { announced } => write!(
+                f,
+                "the body runs past the {announced} bytes the server announced"
+            ),
+            Reason::PartLength {
+                path,
+                len,
+                expected,
+            } => write!(
+                f,
+                "{path} has {len} bytes after the download, expected {expected}; run the same command again"
+            ),
+            Reason::Checksum {
+                expected,
+                actual,
+                kept,
+            } => write!(
+                f,
+                "the downloaded file's SHA-256 is {actual}, not the expected {expected}; \
+                 it is kept as {kept} for inspection (the next run starts over)"
+            ),
+            Reason::Io {
+                operation,
+                path,
+                error,
+                hint,
+            } => write!(f, "cannot {operation} {path}: {error}{hint}"),
+            Reason::NotRegular { path, what } => write!(
+                f,
+                "{path} is {what}, not a regular file; remove it and run the same command again"
+            ),
+            Reason::NoAccess { path } => write!(
+                f,
+                "cannot write {path}: this component was given no access to that directory \
+                 (with the wasmtime CLI, grant it with --dir HOSTDIR::GUESTDIR)"
+            ),
+            Reason::Destination(why) => f.write_str(why),
+            Reason::Exists { path } => write!(
+                f,
+                "{path} already exists; pass --force to overwrite it, or choose another path with -o"
+            ),
+            Reason::Appeared { path, kept } => write!(
+                f,
+                "{path} appeared while this run was downloading, and is left as it is; the download \
+                 is complete in {kept}: rerun with --force to replace {path} with it, or choose \
+                 another path with -o"
+            ),
+            Reason::Busy {
+                path,
+                lock,
+                renewed_ago_ms,
+            } => {
+                write!(
+                    f,
+                    "{path} is being downloaded by another rangeget run, which holds {lock}"
+                )?;
+                if let Some(ms) = renewed_ago_ms {
+                    write!(f, " (renewed {:.1} s ago)", *ms as f64 / 1000.0)?;
+                }
+                f.write_str("; wait for it to finish, or save to another path with -o")
+            }
+            Reason::LockLost { lock } => write!(
+                f,
+                "another rangeget run took {lock} over while this one was held up (for longer \
+                 than the lock's lease); this run stops and leaves the download to it"
+            ),
+            Reason::LockContended { lock } => write!(
+                f,
+                "{lock} keeps being taken by other runs; try again when they are done"
+            ),
+            Reason::TooLarge { url, size, max } => write!(
+                f,
+                "{url} is {} ({size} bytes), more than --max-filesize {} allows",
+                format_size(*size),
+                format_size(*max)
+            ),
+            Reason::PassedMax { url, max } => write!(
+                f,
+                "{url} runs past --max-filesize ({max} bytes); nothing of it is kept"
+            ),
+            Reason::NoRoom { dir, needed, free } => write!(
+                f,
+                "{} more are needed in {dir} but only {} are free; free some space, or choose \
+                 another directory with -o or -d",
+                format_size(*needed),
+                format_size(*free)
+            ),
+            Reason::GaveUp {
+                what,
+                failures,
+                last,
+            } => write!(f, "{what} failed {failures} times in a row (last: {last})"),
+        }
+    }
+}
+
+/// A failure: its reason, and optionally what was kept and what to do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: Reason,
+    /// A sentence after the reason: what was saved, how to go on.
+    pub note: Option<String>,
+}
+
+impl Failure {
+    pub fn kind(&self) -> FailureKind {
+        self.reason.kind()
     }
 
-    pub fn validation(message: impl Into<String>) -> Failure {
-        Failure::new(FailureKind::Validation, message)
-    }
-
-    pub fn file(message: impl Into<String>) -> Failure {
-        Failure::new(FailureKind::File, message)
+    /// The same failure, with `note` appended to what it says.
+    pub fn with_note(mut self, note: impl Into<String>) -> Failure {
+        let note = note.into();
+        self.note = Some(match self.note.take() {
+            Some(earlier) => format!("{earlier}. {note}"),
+            None => note,
+        });
+        self
     }
 
     /// The final stderr line of a failed run.
     pub fn error_line(&self) -> String {
-        format!("rangeget: {} error: {}", self.kind.label(), self.message)
+        format!("rangeget: {} error: {self}", self.kind().label())
+    }
+}
+
+impl From<Reason> for Failure {
+    fn from(reason: Reason) -> Failure {
+        Failure { reason, note: None }
     }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        self.reason.fmt(f)?;
+        if let Some(note) = &self.note {
+            write!(f, ". {note}")?;
+        }
+        Ok(())
     }
 }
+
+impl std::error::Error for Failure {}
 
 #[cfg(test)]
 mod tests {
@@ -114,8 +581,19 @@ mod tests {
 
     #[test]
     fn every_kind_survives_the_trip_through_its_error_line() {
-        for kind in FailureKind::ALL {
-            let line = Failure::new(kind, "something: went wrong").error_line();
+        let samples = [
+            Reason::Usage("x".into()),
+            Reason::BodyShort { missing: 3 },
+            Reason::Status {
+                url: "u".into(),
+                status: 404,
+            },
+            Reason::RangesIgnored,
+            Reason::Exists { path: "p".into() },
+        ];
+        for reason in samples {
+            let kind = reason.kind();
+            let line = Failure::from(reason).error_line();
             assert_eq!(FailureKind::from_error_line(&line), Some(kind), "{line}");
         }
         assert_eq!(
@@ -131,5 +609,23 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), FailureKind::ALL.len());
         assert!(!codes.contains(&0) && !codes.contains(&1) && !codes.contains(&EXIT_INTERRUPTED));
+    }
+
+    #[test]
+    fn giving_up_keeps_the_kind_and_code_of_what_went_wrong() {
+        let gave_up = Reason::GaveUp {
+            what: "bytes 0-9 of u".into(),
+            failures: 6,
+            last: Box::new(Reason::Stalled {
+                min_bytes: 1024,
+                secs: 60,
+            }),
+        };
+        assert_eq!(gave_up.kind(), FailureKind::Network);
+        assert_eq!(gave_up.root().code(), "stalled");
+        let failure = Failure::from(gave_up).with_note("Progress is saved");
+        assert!(failure
+            .to_string()
+            .ends_with("(last: less than 1.0 KiB received in 60 s). Progress is saved"));
     }
 }

@@ -8,32 +8,32 @@
 //! act on what it returns. That is what lets the same logic run inside the
 //! WASI component and be tested natively, exhaustively and fast.
 
+pub mod client_range;
 pub mod content_range;
 pub mod credentials;
-pub mod download;
 pub mod failure;
 pub mod headers;
 pub mod input_file;
 pub mod lock;
 pub mod meta;
 pub mod naming;
-pub mod options;
+pub mod object;
 pub mod plan;
 pub mod probe;
 pub mod range;
 pub mod rate_limit;
 pub mod redirect;
 pub mod report;
+pub mod request;
 pub mod request_size;
 pub mod retry;
 pub mod room;
 pub mod size;
-pub mod stream_plan;
+pub mod transfer;
 pub mod validate;
 
-pub use download::{Checkpoint, ChunkRequest, Claim, Download, FailureVerdict};
 pub use failure::{Failure, FailureKind};
 pub use headers::Headers;
 pub use meta::MetaFile;
-pub use probe::RemoteObject;
+pub use object::RemoteObject;
 pub use range::ByteRange;

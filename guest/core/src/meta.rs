@@ -7,8 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::failure::RemoteChange;
+use crate::object::RemoteObject;
 use crate::plan::{is_plannable, MAX_CHUNKS_AFTER_SPLITS};
-use crate::probe::RemoteObject;
 use crate::range::ByteRange;
 
 /// Bumped whenever the layout changes; older files are then discarded.
@@ -72,7 +73,7 @@ pub fn parse_digest(hex: &str) -> Option<u128> {
     u128::from_str_radix(hex, 16).ok()
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MetaError {
     #[error("it is larger than any meta file rangeget writes ({MAX_META_BYTES} bytes at most)")]
     TooLarge,
@@ -88,7 +89,69 @@ pub enum MetaError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ResumeDecision {
     Resume,
-    Restart(String),
+    Restart(RestartReason),
+}
+
+/// Why a previous run's progress is not continued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RestartReason {
+    /// The meta file cannot be trusted.
+    Meta(MetaError),
+    /// The meta describes a `.part` that is not there.
+    PartMissing,
+    /// A `.part` with no meta: nothing says what it holds.
+    PartWithoutMeta,
+    /// The server no longer serves ranges.
+    NoRanges,
+    Changed(RemoteChange),
+    /// The progress is for another URL that cannot be proven to serve
+    /// the same object.
+    OtherUrl {
+        saved: String,
+        url: String,
+        why: &'static str,
+    },
+}
+
+impl RestartReason {
+    /// What a user reads, naming the `.part` and meta files as given.
+    pub fn describe(&self, part: &str, meta: &str) -> String {
+        match self {
+            RestartReason::Meta(error) => format!("ignoring {meta}: {error}"),
+            RestartReason::PartMissing => format!("{part} is missing"),
+            RestartReason::PartWithoutMeta => format!(
+                "{part} has no {meta} describing it, so its content cannot be trusted"
+            ),
+            RestartReason::NoRanges => "the server no longer supports range requests".into(),
+            RestartReason::Changed(change) => format!("the remote file changed: {change}"),
+            RestartReason::OtherUrl { saved, url, why } => format!(
+                "the saved progress is for {saved} and {url} cannot be proven to serve the same file ({why})"
+            ),
+        }
+    }
+}
+
+/// What to do with the `.part` and meta a previous run may have left,
+/// given the meta's bytes (if any, as read up to [`MAX_META_BYTES`] + 1),
+/// the `.part`'s length (if it exists), the URL asked for and the object
+/// a fresh probe found.
+pub fn resume_verdict(
+    meta: Option<&[u8]>,
+    part_len: Option<u64>,
+    url: &str,
+    object: &RemoteObject,
+) -> Result<MetaFile, Option<RestartReason>> {
+    let Some(bytes) = meta else {
+        return Err(part_len.map(|_| RestartReason::PartWithoutMeta));
+    };
+    let meta = MetaFile::parse(bytes).map_err(|e| Some(RestartReason::Meta(e)))?;
+    if let ResumeDecision::Restart(reason) = meta.resume_decision(url, object) {
+        return Err(Some(reason));
+    }
+    let part_len = part_len.ok_or(Some(RestartReason::PartMissing))?;
+    meta.check_part_len(part_len)
+        .map_err(|e| Some(RestartReason::Meta(e)))?;
+    Ok(meta)
 }
 
 impl MetaFile {
@@ -213,9 +276,7 @@ impl MetaFile {
     /// Compares the saved object with a fresh probe of `url`.
     pub fn resume_decision(&self, url: &str, remote: &RemoteObject) -> ResumeDecision {
         if !remote.accepts_ranges || remote.size.is_none() {
-            return ResumeDecision::Restart(
-                "the server no longer supports range requests".to_string(),
-            );
+            return ResumeDecision::Restart(RestartReason::NoRanges);
         }
         let saved = RemoteObject {
             url: self.url.clone(),
@@ -226,14 +287,15 @@ impl MetaFile {
             content_disposition: None,
         };
         if let Some(change) = saved.change_from(remote) {
-            return ResumeDecision::Restart(format!("the remote file changed: {change}"));
+            return ResumeDecision::Restart(RestartReason::Changed(change));
         }
         if self.url != url {
             if let Some(why) = not_provably_the_same(&saved, url, remote) {
-                return ResumeDecision::Restart(format!(
-                    "the saved progress is for {} and {url} cannot be proven to serve the same file ({why})",
-                    self.url
-                ));
+                return ResumeDecision::Restart(RestartReason::OtherUrl {
+                    saved: self.url.clone(),
+                    url: url.to_string(),
+                    why,
+                });
             }
         }
         ResumeDecision::Resume
@@ -245,7 +307,11 @@ impl MetaFile {
 /// host, port and path (a link re-signed in its query), and validators that
 /// match. A matching validator alone proves nothing across paths: nginx's
 /// ETags (mtime and size) are equal for two files written in one second.
-fn not_provably_the_same(saved: &RemoteObject, url: &str, remote: &RemoteObject) -> Option<String> {
+fn not_provably_the_same(
+    saved: &RemoteObject,
+    url: &str,
+    remote: &RemoteObject,
+) -> Option<&'static str> {
     let without_query = |text: &str| {
         url::Url::parse(text).ok().map(|mut u| {
             u.set_query(None);
@@ -255,11 +321,11 @@ fn not_provably_the_same(saved: &RemoteObject, url: &str, remote: &RemoteObject)
     };
     let same_path = without_query(&saved.url).is_some_and(|a| Some(a) == without_query(url));
     if !same_path {
-        return Some("another host or path; only a re-signed query keeps the progress".into());
+        return Some("another host or path; only a re-signed query keeps the progress");
     }
     let same_etag = saved.strong_etag().is_some() && saved.strong_etag() == remote.strong_etag();
     let same_date = saved.last_modified.is_some() && saved.last_modified == remote.last_modified;
-    (!same_etag && !same_date).then(|| "no strong ETag or Last-Modified that matches".to_string())
+    (!same_etag && !same_date).then_some("no strong ETag or Last-Modified that matches")
 }
 
 #[cfg(test)]
@@ -414,7 +480,7 @@ mod tests {
         other.url = "http://h/g".into();
         assert!(matches!(
             meta.resume_decision("http://h/g", &other),
-            ResumeDecision::Restart(why) if why.contains("path")
+            ResumeDecision::Restart(RestartReason::OtherUrl { why, .. }) if why.contains("path")
         ));
         // A re-signed query with only Last-Modified to go by is fine...
         let mut dated = sample();

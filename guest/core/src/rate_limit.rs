@@ -37,26 +37,27 @@ impl RateLimiter {
         }
     }
 
-    /// How many of `wanted` bytes may be read now (possibly 0).
-    pub fn grant(&mut self, now_ms: u64, wanted: u64) -> u64 {
-        self.refill(now_ms);
-        let granted = wanted.min(self.tokens);
-        self.tokens -= granted;
-        granted
+    /// How many bytes may be read now, without taking them.
+    pub fn available(&self, now_ms: u64) -> u64 {
+        let mut probe = self.clone();
+        probe.refill(now_ms);
+        probe.tokens
     }
 
-    /// Returns bytes granted but not used (a read that came back short).
-    pub fn refund(&mut self, unused: u64) {
-        self.tokens = (self.tokens + unused).min(self.burst());
+    /// Takes `used` bytes that were read (at most what was available).
+    pub fn consume(&mut self, now_ms: u64, used: u64) {
+        self.refill(now_ms);
+        self.tokens = self.tokens.saturating_sub(used);
     }
 
     /// When at least one byte will be available again.
-    pub fn next_grant_ms(&mut self, now_ms: u64) -> u64 {
-        self.refill(now_ms);
-        if self.tokens > 0 {
+    pub fn next_grant_ms(&self, now_ms: u64) -> u64 {
+        let mut this = self.clone();
+        this.refill(now_ms);
+        if this.tokens > 0 {
             now_ms
         } else {
-            self.last_refill_ms + 1000u64.div_ceil(self.rate).max(1)
+            this.last_refill_ms + 1000u64.div_ceil(this.rate).max(1)
         }
     }
 }
@@ -69,10 +70,11 @@ mod tests {
     #[test]
     fn starts_with_a_small_burst_then_waits() {
         let mut l = RateLimiter::new(1000, 0);
-        assert_eq!(l.grant(0, 500), 100);
-        assert_eq!(l.grant(0, 500), 0);
+        assert_eq!(l.available(0), 100);
+        l.consume(0, 100);
+        assert_eq!(l.available(0), 0);
         assert!(l.next_grant_ms(0) > 0);
-        assert_eq!(l.grant(50, 500), 50);
+        assert_eq!(l.available(50), 50);
     }
 
     proptest! {
@@ -84,7 +86,9 @@ mod tests {
             let (mut now, mut granted) = (0u64, 0u64);
             for (dt, want) in steps {
                 now += dt;
-                granted += l.grant(now, want);
+                let take = l.available(now).min(want);
+                l.consume(now, take);
+                granted += take;
                 prop_assert!(granted <= rate * now / 1000 + (rate / 10).max(1) + 1);
             }
         }

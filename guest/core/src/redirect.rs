@@ -24,6 +24,21 @@ pub fn resolve_location(base: &str, location: &str) -> Result<String, String> {
     }
 }
 
+/// Whether `url` lies under the URL prefix `scope`: the same scheme, host
+/// and port, and a path strictly below the prefix's. Where the proxy may
+/// follow a redirect (and what it may fetch at all).
+pub fn within(scope: &str, url: &str) -> bool {
+    let (Ok(scope), Ok(url)) = (Url::parse(scope), Url::parse(url)) else {
+        return false;
+    };
+    let prefix = scope.path().trim_end_matches('/');
+    url.origin() == scope.origin()
+        && url
+            .path()
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +58,21 @@ mod tests {
             "https://other/z"
         );
         assert!(resolve_location("http://h/a", "ftp://x/y").is_err());
+    }
+
+    #[test]
+    fn within_means_below_the_prefix_on_the_same_origin() {
+        let scope = "http://origin.test:8080/objects";
+        assert!(within(scope, "http://origin.test:8080/objects/x"));
+        assert!(within("http://o/", "http://o/x"));
+        for outside in [
+            "http://origin.test:8080/objects",
+            "http://origin.test:8080/objectsx/y",
+            "https://origin.test:8080/objects/x",
+            "http://origin.test:9090/objects/x",
+            "http://evil.test/objects/x",
+        ] {
+            assert!(!within(scope, outside), "{outside}");
+        }
     }
 }

@@ -4,6 +4,8 @@
 use serde::Serialize;
 
 use crate::failure::Failure;
+#[cfg(test)]
+use crate::failure::Reason;
 use crate::size::format_size;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -31,8 +33,10 @@ pub struct FailureReport<'a> {
     pub path: &'a str,
     pub status: &'static str,
     pub error_kind: &'static str,
+    /// `Reason::code` of what went wrong (below any "gave up").
+    pub reason: &'static str,
     pub exit_code: u8,
-    pub message: &'a str,
+    pub message: String,
 }
 
 impl Report {
@@ -87,9 +91,10 @@ impl<'a> FailureReport<'a> {
             url,
             path,
             status: "error",
-            error_kind: failure.kind.label(),
-            exit_code: failure.kind.exit_code(),
-            message: &failure.message,
+            error_kind: failure.kind().label(),
+            reason: failure.reason.root().code(),
+            exit_code: failure.kind().exit_code(),
+            message: failure.to_string(),
         }
     }
 
@@ -158,10 +163,14 @@ mod tests {
 
     #[test]
     fn failure_report_carries_kind_and_exit_code() {
-        let failure = Failure::http("HTTP 404");
+        let failure = Failure::from(Reason::Status {
+            url: "u".into(),
+            status: 404,
+        });
         let json: serde_json::Value =
             serde_json::from_str(&FailureReport::new("u", "p", &failure).to_json()).unwrap();
         assert_eq!(json["error_kind"], "HTTP");
+        assert_eq!(json["reason"], "status");
         assert_eq!(json["exit_code"], 4);
         assert_eq!(json["status"], "error");
     }

@@ -1,31 +1,29 @@
 //! Whether a file may take the room it needs: `--max-filesize`, and the
 //! free space the native CLI measured (WASI itself cannot tell).
 
-use crate::failure::Failure;
-use crate::size::format_size;
+use crate::failure::Reason;
 
 /// Refuses a file of `size` bytes larger than `max` (`--max-filesize`).
-pub fn check_max_filesize(url: &str, size: u64, max: Option<u64>) -> Result<(), Failure> {
+pub fn check_max_filesize(url: &str, size: u64, max: Option<u64>) -> Result<(), Reason> {
     match max {
-        Some(max) if size > max => Err(Failure::file(format!(
-            "{url} is {} ({size} bytes), more than --max-filesize {} allows",
-            format_size(size),
-            format_size(max)
-        ))),
+        Some(max) if size > max => Err(Reason::TooLarge {
+            url: url.to_string(),
+            size,
+            max,
+        }),
         _ => Ok(()),
     }
 }
 
 /// Refuses to start writing `needed` more bytes into `dir` when only
 /// `free` are left there: better now than a full disk half-way.
-pub fn check_free_space(dir: &str, needed: u64, free: Option<u64>) -> Result<(), Failure> {
+pub fn check_free_space(dir: &str, needed: u64, free: Option<u64>) -> Result<(), Reason> {
     match free {
-        Some(free) if needed > free => Err(Failure::file(format!(
-            "{} more are needed in {dir} but only {} are free; free some space, or choose \
-             another directory with -o or -d",
-            format_size(needed),
-            format_size(free)
-        ))),
+        Some(free) if needed > free => Err(Reason::NoRoom {
+            dir: dir.to_string(),
+            needed,
+            free,
+        }),
         _ => Ok(()),
     }
 }
@@ -39,7 +37,7 @@ mod tests {
         assert!(check_max_filesize("u", 10, Some(10)).is_ok());
         assert!(check_max_filesize("u", 11, None).is_ok());
         let refused = check_max_filesize("u", 11, Some(10)).unwrap_err();
-        assert!(refused.message.contains("--max-filesize"), "{refused}");
+        assert!(refused.to_string().contains("--max-filesize"), "{refused}");
         assert!(check_free_space("d", 5, Some(5)).is_ok());
         assert!(check_free_space("d", 6, None).is_ok());
         assert!(check_free_space("d", 6, Some(5)).is_err());

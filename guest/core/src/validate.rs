@@ -5,9 +5,9 @@
 //! must never land between the bytes of the old one.
 
 use crate::content_range::{self, ContentRange};
-use crate::failure::Failure;
+use crate::failure::{RangeFault, Reason, RemoteChange};
 use crate::headers::Headers;
-use crate::probe::RemoteObject;
+use crate::object::RemoteObject;
 use crate::range::ByteRange;
 use crate::redirect::{is_redirect, resolve_location};
 use crate::retry::retry_after_ms;
@@ -17,18 +17,18 @@ pub enum RangeVerdict {
     /// A 206 carrying exactly the requested bytes.
     Write,
     /// The object is not the one being downloaded any more: start over from a fresh probe.
-    RemoteChanged(String),
+    RemoteChanged(RemoteChange),
     /// The server answered the range with the whole, unchanged object: the
     /// download must continue as a single stream (this body is byte 0 onwards).
     RangesIgnored,
     Redirect(String),
     /// A fault of this one response: retry the chunk.
     Retry {
-        reason: Failure,
+        reason: Reason,
         retry_after_ms: Option<u64>,
     },
     /// Retrying cannot help (e.g. 404): stop, keeping finished work.
-    Fatal(Failure),
+    Fatal(Reason),
 }
 
 pub fn check_range_response(
@@ -39,33 +39,42 @@ pub fn check_range_response(
     headers: &Headers,
     now_unix_ms: u64,
 ) -> RangeVerdict {
-    let retry = |reason: String| RangeVerdict::Retry {
-        reason: Failure::http(reason),
+    let retry = |reason: Reason| RangeVerdict::Retry {
+        reason,
         retry_after_ms: retry_after_ms(headers, now_unix_ms),
+    };
+    let status_reason = || Reason::Status {
+        url: url.to_string(),
+        status,
     };
     match status {
         206 => check_partial_content(object, requested, headers),
         200 => check_full_answer(object, url, headers),
         416 => match headers.get("content-range").and_then(content_range::parse) {
             Some(ContentRange::Unsatisfied { total }) if Some(total) != object.size => {
-                RangeVerdict::RemoteChanged(format!(
-                    "the server now reports {total} bytes (expected {})",
-                    object.size.unwrap_or(0)
-                ))
+                RangeVerdict::RemoteChanged(RemoteChange::Size {
+                    from: object.size.unwrap_or(0),
+                    to: total,
+                })
             }
-            _ => retry(format!("HTTP 416 Range Not Satisfiable for {requested}")),
+            _ => retry(Reason::Range(RangeFault::NotSatisfiable(requested))),
         },
         s if is_redirect(s) => match headers.get("location") {
             Some(location) => match resolve_location(url, location) {
                 Ok(next) => RangeVerdict::Redirect(next),
-                Err(e) => RangeVerdict::Fatal(Failure::http(e)),
+                Err(detail) => RangeVerdict::Fatal(Reason::BadRedirect {
+                    url: url.to_string(),
+                    detail,
+                }),
             },
-            None => retry(format!("HTTP {s} without a Location")),
+            None => retry(Reason::BadRedirect {
+                url: url.to_string(),
+                detail: format!("HTTP {s} without a Location"),
+            }),
         },
-        401 | 404 | 410 => RangeVerdict::Fatal(Failure::http(format!(
-            "HTTP {status}: the object is no longer available at {url}"
-        ))),
-        s => retry(format!("HTTP {s}")),
+        // The object is no longer available there.
+        401 | 404 | 410 => RangeVerdict::Fatal(status_reason()),
+        _ => retry(status_reason()),
     }
 }
 
@@ -74,8 +83,8 @@ fn check_partial_content(
     requested: ByteRange,
     headers: &Headers,
 ) -> RangeVerdict {
-    let retry = |reason: String| RangeVerdict::Retry {
-        reason: Failure::validation(reason),
+    let retry = |fault: RangeFault| RangeVerdict::Retry {
+        reason: Reason::Range(fault),
         retry_after_ms: None,
     };
     // A 206 for a different version would splice two files together; servers
@@ -83,44 +92,47 @@ fn check_partial_content(
     let answered = RemoteObject::from_headers(&object.url, headers);
     if let (Some(ours), Some(theirs)) = (object.strong_etag(), answered.strong_etag()) {
         if ours != theirs {
-            return RangeVerdict::RemoteChanged(format!("ETag changed from {ours} to {theirs}"));
+            return RangeVerdict::RemoteChanged(RemoteChange::Etag {
+                from: ours.to_string(),
+                to: theirs.to_string(),
+            });
         }
     }
     if let Some(encoding) = headers.get("content-encoding") {
         if !encoding.eq_ignore_ascii_case("identity") {
-            return retry(format!(
-                "the server applied Content-Encoding '{encoding}' despite Accept-Encoding: identity"
-            ));
+            return retry(RangeFault::Encoded(encoding.to_string()));
         }
     }
     let Some(value) = headers.get("content-range") else {
-        return retry("206 without a Content-Range header".to_string());
+        return retry(RangeFault::MissingContentRange);
     };
     match content_range::parse(value) {
         Some(ContentRange::Satisfied { range, total }) => {
             if let (Some(total), Some(size)) = (total, object.size) {
                 if total != size {
-                    return RangeVerdict::RemoteChanged(format!(
-                        "size changed from {size} to {total} bytes"
-                    ));
+                    return RangeVerdict::RemoteChanged(RemoteChange::Size {
+                        from: size,
+                        to: total,
+                    });
                 }
             }
             if range != requested {
-                return retry(format!(
-                    "asked for {requested} but the server sent Content-Range: {value}"
-                ));
+                return retry(RangeFault::WrongContentRange {
+                    asked: requested,
+                    got: value.to_string(),
+                });
             }
-            if let Some(len) = headers.content_length() {
-                if len != requested.len() {
-                    return retry(format!(
-                        "Content-Length {len} does not match {requested} ({} bytes)",
-                        requested.len()
-                    ));
+            if let Some(length) = headers.content_length() {
+                if length != requested.len() {
+                    return retry(RangeFault::WrongLength {
+                        asked: requested,
+                        length,
+                    });
                 }
             }
             RangeVerdict::Write
         }
-        _ => retry(format!("malformed Content-Range: {value}")),
+        _ => retry(RangeFault::MalformedContentRange(value.to_string())),
     }
 }
 
@@ -136,11 +148,10 @@ fn check_full_answer(object: &RemoteObject, url: &str, headers: &Headers) -> Ran
             return RangeVerdict::RemoteChanged(change);
         }
         return RangeVerdict::Retry {
-            reason: Failure::validation(format!(
-                "HTTP 200 with an unrelated body ({}; Content-Type {}) instead of a range",
+            reason: Reason::Range(RangeFault::UnrelatedBody {
                 change,
-                headers.get("content-type").unwrap_or("unknown")
-            )),
+                content_type: headers.get("content-type").unwrap_or("unknown").to_string(),
+            }),
             retry_after_ms: None,
         };
     }
@@ -148,7 +159,7 @@ fn check_full_answer(object: &RemoteObject, url: &str, headers: &Headers) -> Ran
         RangeVerdict::RangesIgnored
     } else {
         RangeVerdict::Retry {
-            reason: Failure::validation("HTTP 200 of unknown length instead of a range"),
+            reason: Reason::Range(RangeFault::UnknownLength),
             retry_after_ms: None,
         }
     }
@@ -252,7 +263,10 @@ mod tests {
         assert_eq!(
             check(503, &[("Retry-After", "2")]),
             RangeVerdict::Retry {
-                reason: Failure::http("HTTP 503"),
+                reason: Reason::Status {
+                    url: "http://h/f".into(),
+                    status: 503
+                },
                 retry_after_ms: Some(2000)
             }
         );

@@ -96,16 +96,13 @@ impl OriginPrefix {
     /// Whether `url` lies under this prefix (same scheme, host and port,
     /// path below the prefix). Redirects are only followed when it does.
     pub fn contains(&self, url: &Url) -> bool {
-        url.origin() == self.url.origin()
-            && url
-                .path()
-                .strip_prefix(self.path.as_str())
-                .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
+        self.contains_text(url.as_str())
     }
 
-    /// [`OriginPrefix::contains`] for a URL in text form.
+    /// [`OriginPrefix::contains`] for a URL in text form: the rule that
+    /// also keeps the engine's redirects under the prefix.
     pub fn contains_text(&self, url: &str) -> bool {
-        Url::parse(url).is_ok_and(|url| self.contains(&url))
+        rangeget_core::redirect::within(&self.display(), url)
     }
 }
 

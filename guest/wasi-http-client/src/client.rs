@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use rangeget_core::credentials::{
     basic_authorization_for, credentials_may_follow, is_credential_header,
 };
+use rangeget_core::request::Request;
 use rangeget_core::Headers;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
@@ -78,22 +79,12 @@ pub struct Client<T: Trace = NoTrace> {
 }
 
 impl<T: Trace> Client<T> {
-    /// The settings `options` asks for: headers, connect and read timeouts.
-    pub fn for_options(options: &rangeget_core::options::Options) -> Client<T> {
-        let mut client = Client::new(
-            options.request_headers(),
-            options.connect_timeout_secs * 1000,
-            options.timeout_ms(),
-        )
-        .credentials_only_for(&options.url);
-        client.location_trusted = options.location_trusted;
-        client
-    }
-
     /// Sends the credential headers (`Authorization`, `Cookie`,
-    /// `Proxy-Authorization`) only to the scheme, host and port of `url`.
-    pub fn credentials_only_for(mut self, url: &str) -> Client<T> {
+    /// `Proxy-Authorization`) only to the scheme, host and port of `url`,
+    /// unless `trusted` (`--location-trusted`) lets them follow redirects.
+    pub fn credentials_only_for(mut self, url: &str, trusted: bool) -> Client<T> {
         self.credentials_for = url::Url::parse(url).ok();
+        self.location_trusted = trusted;
         self
     }
 
@@ -112,25 +103,15 @@ impl<T: Trace> Client<T> {
         }
     }
 
-    /// A GET with `extra_headers` (such as Range) after the common ones.
-    pub fn get(
-        &self,
-        url: &str,
-        extra_headers: &[(&str, String)],
-    ) -> Result<PendingResponse<T>, RequestError> {
-        self.send(Method::Get, url, extra_headers)
-    }
-
-    pub fn head(&self, url: &str) -> Result<PendingResponse<T>, RequestError> {
-        self.send(Method::Head, url, &[])
-    }
-
-    fn send(
-        &self,
-        method: Method,
-        url: &str,
-        extra_headers: &[(&str, String)],
-    ) -> Result<PendingResponse<T>, RequestError> {
+    /// Sends an engine's `request`: its own headers (Range, If-Range)
+    /// after the common ones.
+    pub fn send(&self, request: &Request) -> Result<PendingResponse<T>, RequestError> {
+        let method = match request.method {
+            rangeget_core::request::Method::Head => Method::Head,
+            rangeget_core::request::Method::Get => Method::Get,
+        };
+        let extra_headers = request.headers();
+        let url = request.url.as_str();
         let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL '{url}': {e}"))?;
         let scheme = match parsed.scheme() {
             "http" => Scheme::Http,
@@ -168,7 +149,7 @@ impl<T: Trace> Client<T> {
         if let Some(credentials) = basic_authorization_for(&parsed).filter(|_| !own_authorization) {
             implied.push(("authorization", credentials));
         }
-        let specific = implied.iter().chain(extra_headers).map(|(n, v)| (*n, v));
+        let specific = implied.iter().chain(&extra_headers).map(|(n, v)| (*n, v));
         for (name, value) in common.into_iter().chain(specific) {
             headers
                 .append(name, value.as_bytes())
@@ -262,16 +243,6 @@ impl<T: Trace> PendingResponse<T> {
             Err(()) => Some(Err(RequestError::transient("response already taken"))),
         }
     }
-
-    /// Blocks until the response headers arrive (used by the probe).
-    pub fn wait(self) -> Result<Response, RequestError> {
-        loop {
-            if let Some(result) = self.try_take() {
-                return result;
-            }
-            self.ready.block();
-        }
-    }
 }
 
 impl Response {
@@ -317,7 +288,7 @@ pub struct RequestError {
 }
 
 impl RequestError {
-    fn transient(message: impl Into<String>) -> RequestError {
+    pub(crate) fn transient(message: impl Into<String>) -> RequestError {
         RequestError {
             message: message.into(),
             lasting: false,

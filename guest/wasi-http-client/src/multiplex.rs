@@ -2,18 +2,19 @@
 
 use wasip2::io::poll::{poll, Pollable};
 
-/// Blocks until at least one of `transfers` or `extra` (a timer, an
-/// outgoing body) is ready, and returns the indices of the ready
-/// transfers, highest first: a caller that removes a finished transfer
-/// with `swap_remove` then never shifts one it has yet to service.
-pub fn ready_transfers(transfers: &[&Pollable], extra: Option<&Pollable>) -> Vec<usize> {
-    let mut pollables = transfers.to_vec();
-    pollables.extend(extra);
-    let mut ready: Vec<usize> = poll(&pollables)
+/// Blocks until at least one of `watched` or `extra` (a timer, the
+/// client's body) is ready, and returns the indices of the ready ones
+/// among `watched`.
+pub fn ready(watched: &[&Pollable], extra: &[&Pollable]) -> Vec<usize> {
+    let mut pollables = watched.to_vec();
+    pollables.extend_from_slice(extra);
+    if pollables.is_empty() {
+        // Nothing to wait for; `poll` refuses an empty list.
+        return Vec::new();
+    }
+    poll(&pollables)
         .into_iter()
         .map(|i| i as usize)
-        .filter(|&i| i < transfers.len())
-        .collect();
-    ready.sort_unstable_by(|a, b| b.cmp(a));
-    ready
+        .filter(|&i| i < watched.len())
+        .collect()
 }

@@ -2,10 +2,19 @@
 //! by the proxy component), with its `-v` lines routed through this
 //! command's report module.
 
-pub use rangeget_wasi_http::{ready_transfers, Body, Read, Response, READ_SIZE};
-
 pub type Client = rangeget_wasi_http::Client<VerboseLines>;
-pub type PendingResponse = rangeget_wasi_http::PendingResponse<VerboseLines>;
+pub type Exchanges = rangeget_wasi_http::Exchanges<VerboseLines>;
+
+/// The client `options` asks for: its headers, timeouts, and where the
+/// credentials among its headers may go.
+pub fn client_for(options: &rangeget_options::Options) -> Client {
+    Client::new(
+        options.request_headers(),
+        options.connect_timeout_secs * 1000,
+        options.timeout_ms(),
+    )
+    .credentials_only_for(&options.url, options.location_trusted)
+}
 
 /// `-v`: what went over the wire, on stderr.
 pub struct VerboseLines;

@@ -10,6 +10,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use rangeget_core::failure::Reason;
 use rangeget_core::lock::{
     LockRecord, LockVerdict, LockWatch, LEASE_MS, MAX_LOCK_BYTES, RENEW_INTERVAL_MS,
 };
@@ -17,7 +18,8 @@ use rangeget_core::Failure;
 use wasip2::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, OpenFlags, PathFlags};
 use wasip2::random::random::get_random_u64;
 
-use super::clock;
+use rangeget_wasi_http::clock;
+
 use super::output::{read_regular_file, FsError};
 use super::report::warn;
 
@@ -85,9 +87,7 @@ pub fn acquire(
             }
         }
     }
-    Err(Failure::file(format!(
-        "{display} keeps being taken by other runs; try again when they are done"
-    )))
+    Err(Reason::LockContended { lock: display }.into())
 }
 
 /// Watches a lock in the way until it is known to be abandoned (true) or
@@ -112,13 +112,12 @@ fn wait_until_abandoned(
         match verdict {
             LockVerdict::Abandoned => return Ok(true),
             LockVerdict::Held { renewed_ago_ms } => {
-                let when = renewed_ago_ms
-                    .map(|ms| format!(" (renewed {:.1} s ago)", ms as f64 / 1000.0))
-                    .unwrap_or_default();
-                return Err(Failure::file(format!(
-                    "{file_display} is being downloaded by another rangeget run, which holds {display}{when}; \
-                     wait for it to finish, or save to another path with -o"
-                )));
+                return Err(Reason::Busy {
+                    path: file_display.to_string(),
+                    lock: display.to_string(),
+                    renewed_ago_ms,
+                }
+                .into());
             }
             LockVerdict::LookAgainAt(at_ms) => {
                 clock::sleep_until(at_ms);
@@ -218,10 +217,10 @@ pub fn release() {
 }
 
 fn taken_over(display: &str) -> Failure {
-    Failure::file(format!(
-        "another rangeget run took {display} over while this one was held up (for longer than \
-         the lock's lease); this run stops and leaves the download to it"
-    ))
+    Reason::LockLost {
+        lock: display.to_string(),
+    }
+    .into()
 }
 
 fn create_exclusively(dir: &Descriptor, name: &str, record: &LockRecord) -> Result<(), ErrorCode> {

@@ -1,21 +1,19 @@
 //! Everything that touches WASI. Decisions are delegated to `rangeget_core`.
 
 mod checksum;
-mod clock;
 mod fetch;
 mod http;
 mod lease;
 mod output;
 mod probe;
-mod ranged;
 mod report;
-mod resume;
-mod single;
+mod transfer;
 mod wait;
 
-use rangeget_core::options::Options;
+use rangeget_core::failure::Reason;
 use rangeget_core::report::FailureReport;
 use rangeget_core::{Failure, FailureKind};
+use rangeget_options::Options;
 
 /// Runs the command and returns its exit status.
 pub fn run() -> i32 {
@@ -33,9 +31,14 @@ pub fn run() -> i32 {
         Some(path) => match std::fs::read_to_string(path) {
             Ok(text) => Some(text),
             Err(e) => {
-                let failure = Failure::file(format!("cannot read the input file {path}: {e}"));
+                let failure = Failure::from(Reason::Io {
+                    operation: "read".into(),
+                    path: format!("the input file {path}"),
+                    error: e.to_string(),
+                    hint: "",
+                });
                 eprintln!("{}", failure.error_line());
-                return i32::from(failure.kind.exit_code());
+                return i32::from(failure.kind().exit_code());
             }
         },
         None => None,
@@ -43,9 +46,9 @@ pub fn run() -> i32 {
     let downloads = match options.expand(input_text.as_deref()) {
         Ok(downloads) => downloads,
         Err(message) => {
-            let failure = Failure::new(FailureKind::Usage, message);
+            let failure = Failure::from(Reason::Usage(message));
             eprintln!("{}", failure.error_line());
-            return i32::from(failure.kind.exit_code());
+            return i32::from(failure.kind().exit_code());
         }
     };
     // One after another, each with the whole connection budget: the budget
@@ -79,7 +82,7 @@ fn run_one(options: &Options) -> Result<(), FailureKind> {
                 );
             }
             eprintln!("{}", failure.error_line());
-            Err(failure.kind)
+            Err(failure.kind())
         }
     }
 }

@@ -9,6 +9,7 @@
 
 use std::rc::Rc;
 
+use rangeget_core::failure::Reason;
 use rangeget_core::range::ByteRange;
 use rangeget_core::Failure;
 use wasip2::filesystem::preopens::get_directories;
@@ -45,15 +46,19 @@ impl OutputDir {
             }
         }
         let Some((dir, name, _)) = best else {
-            return Err(Failure::file(format!(
-                "cannot write {path}: this component was given no access to that directory \
-                 (with the wasmtime CLI, grant it with --dir HOSTDIR::GUESTDIR)"
-            )));
+            return Err(Reason::NoAccess {
+                path: path.to_string(),
+            }
+            .into());
         };
         if name.is_empty() || name.split('/').any(|c| c == "..") {
-            return Err(Failure::file(format!(
-                "'{path}' is not a file path inside the output directory"
-            )));
+            return Err(Reason::Io {
+                operation: "write".into(),
+                path: format!("'{path}'"),
+                error: "it is not a file path inside the output directory".into(),
+                hint: "",
+            }
+            .into());
         }
         Ok(OutputDir {
             dir: Rc::new(dir),
@@ -170,28 +175,25 @@ impl OutputDir {
             .link_at(PathFlags::empty(), &part, &self.dir, &self.name)
         {
             Ok(()) => Ok(true),
-            Err(ErrorCode::Exist) => Err(Failure::file(format!(
-                "{} appeared while this run was downloading, and is left as it is; the download \
-                 is complete in {}: rerun with --force to replace {} with it, or choose another path with -o",
-                self.display,
-                self.part_display(),
-                self.display
-            ))),
+            Err(ErrorCode::Exist) => Err(self.appeared()),
             // File systems without hard links: the check and the rename
             // are then two steps, as close together as they can be.
             Err(ErrorCode::NotPermitted | ErrorCode::Unsupported | ErrorCode::CrossDevice) => {
                 if self.exists(&self.name) {
-                    return Err(Failure::file(format!(
-                        "{} appeared while this run was downloading, and is left as it is; rerun \
-                         with --force to replace it with {}",
-                        self.display,
-                        self.part_display()
-                    )));
+                    return Err(self.appeared());
                 }
                 Ok(false)
             }
             Err(e) => Err(self.fs_error("link", &part, e)),
         }
+    }
+
+    fn appeared(&self) -> Failure {
+        Reason::Appeared {
+            path: self.display.clone(),
+            kept: self.part_display(),
+        }
+        .into()
     }
 
     /// Creates `FILE.part` anew, sized up front when the size is known so
@@ -254,13 +256,7 @@ impl OutputDir {
     }
 
     fn fs_failure(&self, action: &str, name: &str, error: FsError) -> Failure {
-        match error {
-            FsError::Code(code) => self.fs_error(action, name, code),
-            FsError::NotRegular(kind) => Failure::file(format!(
-                "{name} in {} is {kind}, not a regular file; remove it and run the same command again",
-                self.dir_display()
-            )),
-        }
+        error.failure(action, &format!("{name} in {}", self.dir_display()))
     }
 
     /// The destination's directory, as the user names it.
@@ -270,12 +266,7 @@ impl OutputDir {
     }
 
     pub fn fs_error(&self, action: &str, name: &str, code: ErrorCode) -> Failure {
-        let dir = self.dir_display();
-        let hint = hint(action, code);
-        Failure::file(format!(
-            "cannot {action} {name} in {dir}: {}{hint}",
-            describe(code)
-        ))
+        self.fs_failure(action, name, FsError::Code(code))
     }
 }
 
@@ -295,16 +286,19 @@ pub enum FsError {
 impl FsError {
     /// The error as a user reads it, for `display` (a path).
     pub fn failure(&self, action: &str, display: &str) -> Failure {
-        match self {
-            FsError::Code(code) => Failure::file(format!(
-                "cannot {action} {display}: {}{}",
-                describe(*code),
-                hint(action, *code)
-            )),
-            FsError::NotRegular(kind) => Failure::file(format!(
-                "{display} is {kind}, not a regular file; remove it and run the same command again"
-            )),
-        }
+        let reason = match self {
+            FsError::Code(code) => Reason::Io {
+                operation: action.to_string(),
+                path: display.to_string(),
+                error: describe(*code),
+                hint: hint(action, *code),
+            },
+            FsError::NotRegular(what) => Reason::NotRegular {
+                path: display.to_string(),
+                what,
+            },
+        };
+        reason.into()
     }
 }
 

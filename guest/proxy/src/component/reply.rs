@@ -1,18 +1,13 @@
 //! Answers to the client: the object's headers, and short plain-text
 //! answers for everything that is not the object.
 
-use rangeget_core::stream_plan::ClientRange;
+use rangeget_core::client_range::ClientRange;
 use rangeget_core::Headers;
-use wasip2::http::types::{Fields, OutgoingResponse, ResponseOutparam};
+use wasip2::http::types::ResponseOutparam;
 
-use super::sink::Sink;
-use super::{log, Incoming};
-
-/// Status and header fields of an answer, before it is sent.
-pub struct ResponseHead {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-}
+use super::incoming::Incoming;
+use super::log::log;
+use super::sink::{ResponseHead, Sink};
 
 /// Origin headers a client of the object needs, passed through unchanged.
 const PASSED_THROUGH: [&str; 5] = [
@@ -23,20 +18,23 @@ const PASSED_THROUGH: [&str; 5] = [
     "cache-control",
 ];
 
-/// The head of an answer carrying `len` bytes of the object: the client's
-/// status and `Content-Range`, the origin's validators and type.
+/// The head of an answer carrying `len` bytes of the object (of unknown
+/// length: sent chunked): the client's status and `Content-Range`, the
+/// origin's validators and type.
 pub fn object_head(
     origin: &Headers,
     wanted: ClientRange,
     size: u64,
-    len: u64,
+    len: Option<u64>,
     ranged: bool,
 ) -> ResponseHead {
     let mut headers: Vec<(String, String)> = PASSED_THROUGH
         .iter()
         .filter_map(|name| origin.get(name).map(|v| (name.to_string(), v.to_string())))
         .collect();
-    headers.push(("content-length".into(), len.to_string()));
+    if let Some(len) = len {
+        headers.push(("content-length".into(), len.to_string()));
+    }
     if ranged {
         headers.push(("accept-ranges".into(), "bytes".into()));
     }
@@ -49,23 +47,10 @@ pub fn object_head(
     }
 }
 
-/// Builds the response resource; `None` if the host refuses a header.
-pub fn response(head: &ResponseHead) -> Option<OutgoingResponse> {
-    let fields: Vec<(String, Vec<u8>)> = head
-        .headers
-        .iter()
-        .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
-        .collect();
-    let fields = Fields::from_list(&fields).ok()?;
-    let response = OutgoingResponse::new(fields);
-    response.set_status_code(head.status).ok()?;
-    Some(response)
-}
-
 /// Headers only: the answer to HEAD. No body resource is opened, so the
 /// host sends the Content-Length as given.
 pub fn head_only(out: ResponseOutparam, head: ResponseHead) {
-    match response(&head) {
+    match head.response() {
         Some(response) => ResponseOutparam::set(out, Ok(response)),
         None => text(
             out,

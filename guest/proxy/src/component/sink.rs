@@ -1,10 +1,32 @@
-//! The client's response body, written only as fast as the host takes it.
+//! The client's response: its head, and its body written only as fast as
+//! the host takes it.
 
-use wasip2::http::types::{OutgoingBody, ResponseOutparam};
+use wasip2::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use wasip2::io::poll::Pollable;
 use wasip2::io::streams::{OutputStream, StreamError};
 
-use super::reply::{self, ResponseHead};
+use super::log::log;
+
+/// Status and header fields of an answer, before it is sent.
+pub struct ResponseHead {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+}
+
+impl ResponseHead {
+    /// Builds the response resource; `None` if the host refuses a header.
+    pub fn response(&self) -> Option<OutgoingResponse> {
+        let fields: Vec<(String, Vec<u8>)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
+            .collect();
+        let fields = Fields::from_list(&fields).ok()?;
+        let response = OutgoingResponse::new(fields);
+        response.set_status_code(self.status).ok()?;
+        Some(response)
+    }
+}
 
 /// The client went away (or the host closed the body).
 #[derive(Debug)]
@@ -30,8 +52,8 @@ impl Sink {
     /// Sends the head and opens the body; `None` (after sending a 500 if
     /// still possible) when the host refuses either.
     pub fn open(out: ResponseOutparam, head: &ResponseHead) -> Option<Sink> {
-        let Some(response) = reply::response(head) else {
-            super::log("the host refused the response headers");
+        let Some(response) = head.response() else {
+            log("the host refused the response headers");
             ResponseOutparam::set(
                 out,
                 Err(wasip2::http::types::ErrorCode::InternalError(None)),
@@ -91,9 +113,10 @@ impl Sink {
         }
     }
 
-    /// Writes all of `data`, blocking as the stream requires (small bodies).
+    /// Writes all of `data` after what is pending, blocking as the stream
+    /// requires (small bodies, the last bytes).
     pub fn write_all(&mut self, data: &[u8]) -> Result<(), Closed> {
-        let mut rest = Some(data.to_vec());
+        let mut rest = (!data.is_empty()).then(|| data.to_vec());
         while rest.is_some() || self.has_pending() {
             self.pump(|_| rest.take())?;
             if rest.is_some() || self.has_pending() {
@@ -103,8 +126,12 @@ impl Sink {
         Ok(())
     }
 
-    /// Ends the body cleanly; the host checks it against Content-Length.
-    pub fn finish(self) {
+    /// Writes what is still pending, then ends the body cleanly; the host
+    /// checks it against Content-Length.
+    pub fn finish(mut self) {
+        if self.write_all(&[]).is_err() {
+            return log("the client went away before the end");
+        }
         let Sink {
             ready,
             stream,
@@ -117,11 +144,11 @@ impl Sink {
         match flushed {
             Ok(()) | Err(StreamError::Closed) => {
                 if let Err(e) = OutgoingBody::finish(body, None) {
-                    super::log(&format!("the response did not end cleanly: {e:?}"));
+                    log(&format!("the response did not end cleanly: {e:?}"));
                 }
             }
             Err(StreamError::LastOperationFailed(e)) => {
-                super::log(&format!("the response was cut: {}", e.to_debug_string()));
+                log(&format!("the response was cut: {}", e.to_debug_string()));
             }
         }
     }

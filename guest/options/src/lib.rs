@@ -1,11 +1,15 @@
-//! Command-line options, shared by the component and the native host so
-//! both accept exactly the same arguments.
+//! rangeget's command line, shared by the command component and the native
+//! CLI so both accept exactly the same arguments. Parsing lives here, out
+//! of the sans-IO core: the core receives resolved settings
+//! ([`Options::settings`]), not flags.
 
 use clap::Parser;
 
-use crate::input_file::parse_input_file;
-use crate::retry::RetryPolicy;
-use crate::size::parse_size;
+use rangeget_core::input_file::parse_input_file;
+use rangeget_core::request::RequestRules;
+use rangeget_core::retry::RetryPolicy;
+use rangeget_core::size::parse_size;
+use rangeget_core::transfer::{Settings, StallRule};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -314,6 +318,30 @@ impl Options {
         RetryPolicy {
             max_retries: self.retries,
             ..RetryPolicy::default()
+        }
+    }
+
+    /// What the engines need of these options: the rules for every
+    /// request, and how a transfer behaves (`seed` jitters the retries).
+    pub fn settings(&self, seed: u64) -> Settings {
+        Settings {
+            connections: self.connections as usize,
+            rules: self.request_rules(),
+            stall: StallRule {
+                timeout_ms: self.timeout_ms(),
+                min_bytes: self.min_bytes_per_window(),
+            },
+            max_speed: self.max_speed,
+            max_filesize: self.max_filesize,
+            durable: !self.no_fsync,
+            seed,
+        }
+    }
+
+    pub fn request_rules(&self) -> RequestRules {
+        RequestRules {
+            retry: self.retry_policy(),
+            ..RequestRules::default()
         }
     }
 

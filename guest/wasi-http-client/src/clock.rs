@@ -1,14 +1,15 @@
-//! Time, as the core wants it: plain milliseconds.
+//! Time as the engines want it: plain milliseconds, one clock for both
+//! components.
 
 use wasip2::clocks::{monotonic_clock, wall_clock};
 use wasip2::io::poll::Pollable;
 
-/// Milliseconds on the monotonic clock (for deadlines and backoff).
+/// Milliseconds on the monotonic clock (deadlines, backoffs, timings).
 pub fn now_ms() -> u64 {
     monotonic_clock::now() / 1_000_000
 }
 
-/// Milliseconds since the Unix epoch (for HTTP-date `Retry-After`).
+/// Milliseconds since the Unix epoch (HTTP-date `Retry-After`, leases).
 pub fn unix_ms() -> u64 {
     let now = wall_clock::now();
     now.seconds * 1000 + u64::from(now.nanoseconds / 1_000_000)

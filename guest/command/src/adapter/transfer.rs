@@ -1,0 +1,358 @@
+//! Fetching the object into `FILE.part` with the core's transfer engine:
+//! continue what a previous run proved it wrote, or start clean; drive the
+//! engine; start over from a fresh probe when the object changes.
+
+use rangeget_core::failure::Reason;
+use rangeget_core::meta::{resume_verdict, MetaFile, MAX_META_BYTES};
+use rangeget_core::object::TransferMode;
+use rangeget_core::plan::chunk_size_for;
+use rangeget_core::room::check_free_space;
+use rangeget_core::size::format_size;
+use rangeget_core::transfer::{Claim, Command, End, Save, Stop, Transfer};
+use rangeget_core::{Failure, RemoteObject};
+use rangeget_options::Options;
+use rangeget_wasi_http::{clock, Hooks};
+use wasip2::random::random::get_random_u64;
+
+use super::http::{self, Exchanges};
+use super::lease;
+use super::output::{OutputDir, PartFile};
+use super::probe::{probe, Probed};
+use super::report::{warn, ProgressLine, Stats};
+use super::wait::CommandHooks;
+
+/// A remote that keeps changing would otherwise loop forever.
+const MAX_RESTARTS: u32 = 3;
+/// Bytes read back per call while verifying a previous run's claims.
+const VERIFY_READ_SIZE: u64 = 1 << 20;
+
+/// Fetches the whole object into `.part`; returns its stats and final URL.
+/// `probed` is the probe already made; a restart probes afresh.
+pub fn download(
+    options: &Options,
+    out: &OutputDir,
+    mut probed: Probed,
+) -> Result<(Stats, String), Failure> {
+    let mut restarts = 0;
+    // After a range was answered with the whole object, ranges are over.
+    let mut ranges_ignored = false;
+    loop {
+        let final_url = probed.object.url.clone();
+        let mut exchanges = Exchanges::new(http::client_for(options));
+        let (transfer, part) = match probed.object.transfer_mode() {
+            TransferMode::Ranged { size } if !ranges_ignored => {
+                drop(probed.body);
+                prepare(out, options, probed.object, size)?
+            }
+            _ => single_stream(out, options, probed, ranges_ignored, &mut exchanges)?,
+        };
+        let (end, transfer) = drive(transfer, &part, out, options, &mut exchanges);
+        match end {
+            End::Finished => return Ok((finish(transfer, &part, out, options)?, final_url)),
+            End::Stopped {
+                stop: Stop::Changed(change),
+                ..
+            } => {
+                restarts += 1;
+                if restarts > MAX_RESTARTS {
+                    let url = options.url.clone();
+                    return Err(Reason::KeepsChanging { url, last: change }.into());
+                }
+                warn(&format!(
+                    "the remote file changed ({change}); starting over"
+                ));
+                out.remove(&out.meta_name())?;
+                out.remove(&out.part_name())?;
+                probed = probe(options)?;
+            }
+            End::Stopped {
+                stop: Stop::RangesIgnored { id },
+                ..
+            } => {
+                warn(&format!(
+                    "{} answered a range request with the whole file although it advertises \
+                     ranges; continuing as a single stream",
+                    transfer.object().url
+                ));
+                let body = exchanges.take_response(id).map(|response| (id, response));
+                probed = Probed {
+                    object: transfer.object().clone(),
+                    body,
+                };
+                ranges_ignored = true;
+            }
+            End::Stopped {
+                stop: Stop::Failed(failure),
+                saved,
+            } => return Err(explain(failure, saved, &transfer, out)),
+        }
+    }
+}
+
+/// What the user is told when the transfer stopped: what is kept.
+fn explain(failure: Failure, saved: bool, transfer: &Transfer, out: &OutputDir) -> Failure {
+    let meta = format!("{}.part.meta", out.display);
+    if !transfer.saves_progress() {
+        return failure;
+    }
+    if matches!(failure.reason, Reason::GaveUp { .. }) {
+        return failure.with_note(format!(
+            "Progress is saved in {meta}: run the same command again to resume, perhaps with a \
+             larger --retries or --timeout"
+        ));
+    }
+    let kept = if saved {
+        "Finished chunks are saved"
+    } else {
+        "Progress up to the last save is kept"
+    };
+    failure.with_note(format!("{kept} in {meta}; the same command resumes"))
+}
+
+/// The transfer of a ranged download: continued from a previous run's meta
+/// when it can be trusted, the remote is unchanged and its claims are
+/// proven by the bytes on disk; otherwise started clean, saying why.
+fn prepare(
+    out: &OutputDir,
+    options: &Options,
+    object: RemoteObject,
+    size: u64,
+) -> Result<(Transfer, PartFile), Failure> {
+    let meta = out.read(&out.meta_name(), MAX_META_BYTES)?;
+    let part = out.open_part()?;
+    let part_len = part.as_ref().map(|(_, len)| *len);
+    match resume_verdict(meta.as_deref(), part_len, &options.url, &object) {
+        Ok(meta) => {
+            let (part, _) = part.expect("the verdict saw the part");
+            return resume(out, options, object, &meta, part);
+        }
+        Err(Some(reason)) => {
+            let meta = format!("{}.part.meta", out.display);
+            warn(&format!(
+                "{}; starting over",
+                reason.describe(&out.part_display(), &meta)
+            ));
+        }
+        Err(None) => {}
+    }
+    drop(part);
+    check_free_space(&out.dir_display(), size, options.free_space)?;
+    out.remove(&out.meta_name())?;
+    let part = out.create_part(Some(size))?;
+    let chunk_size = chunk_size_for(size, options.chunk_size, options.connections);
+    let settings = options.settings(get_random_u64());
+    let transfer = Transfer::to_file(object, size, chunk_size, settings, clock::now_ms());
+    // Saved before any byte arrives, so even a kill during the first chunk
+    // leaves a meta describing the `.part`.
+    let meta = transfer.to_meta(&options.url).to_json();
+    out.write_atomically(&out.meta_name(), &meta, true)?;
+    Ok((transfer, part))
+}
+
+/// Reads back every byte range the meta claims and keeps only those whose
+/// digest matches: a power loss or a rotting disk can leave a meta that
+/// promises more than the `.part` holds.
+fn resume(
+    out: &OutputDir,
+    options: &Options,
+    object: RemoteObject,
+    meta: &MetaFile,
+    part: PartFile,
+) -> Result<(Transfer, PartFile), Failure> {
+    let settings = options.settings(get_random_u64());
+    let (mut transfer, claims) = Transfer::resume_file(object, meta, settings, clock::now_ms());
+    let mut rejected = 0u64;
+    for claim in &claims {
+        read_back(out, &part, &mut transfer, claim)?;
+        if !transfer.finish_verification(claim) {
+            rejected += claim.range.len();
+        }
+    }
+    if rejected > 0 {
+        warn(&format!(
+            "{} of {} did not match its recorded digest (torn by a crash or damaged on disk) and will be fetched again",
+            format_size(rejected),
+            out.part_display()
+        ));
+    }
+    warn(&format!(
+        "resuming: {} of {} already downloaded and verified",
+        format_size(transfer.reused_bytes()),
+        format_size(meta.size)
+    ));
+    // The `.part` is sparse: its missing bytes still need room.
+    let missing = meta.size - transfer.reused_bytes();
+    check_free_space(&out.dir_display(), missing, options.free_space)?;
+    Ok((transfer, part))
+}
+
+fn read_back(
+    out: &OutputDir,
+    part: &PartFile,
+    transfer: &mut Transfer,
+    claim: &Claim,
+) -> Result<(), Failure> {
+    let mut offset = claim.range.start();
+    while offset <= claim.range.end() {
+        let len = VERIFY_READ_SIZE.min(claim.range.end() - offset + 1);
+        let data = part
+            .read_at(len, offset)
+            .map_err(|e| out.fs_error("read", &out.part_name(), e))?;
+        if data.is_empty() {
+            break; // Shorter than claimed: the digest will not match.
+        }
+        transfer.verify_claim(claim, &data);
+        offset += data.len() as u64;
+        // Reading back gigabytes takes a while.
+        lease::renew_if_due()?;
+    }
+    Ok(())
+}
+
+/// The transfer of a server without usable ranges: one stream from byte 0
+/// (the probe's own GET, or the answer that ignored a range, when there is
+/// one), which cannot be resumed.
+fn single_stream(
+    out: &OutputDir,
+    options: &Options,
+    probed: Probed,
+    ranges_ignored: bool,
+    exchanges: &mut Exchanges,
+) -> Result<(Transfer, PartFile), Failure> {
+    let Probed { object, body } = probed;
+    // Say why there is only one stream; an empty file needs no ranges, and
+    // a server that ignored a range request was already reported.
+    let why = if ranges_ignored {
+        None
+    } else if !object.accepts_ranges {
+        Some("does not support range requests")
+    } else if object.size.is_none() {
+        Some("does not state the file's length")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        warn(&format!(
+            "{} {why}; downloading in one stream, which cannot be resumed",
+            object.url
+        ));
+    }
+    out.remove(&out.meta_name())?;
+    let part = out.create_part(None)?;
+    let settings = options.settings(get_random_u64());
+    let adopted = body.as_ref().map(|(id, _)| *id);
+    let mut transfer = Transfer::whole(object, None, adopted, settings, clock::now_ms());
+    if let Some((id, response)) = body {
+        exchanges.adopt(id, response);
+        exchanges.refeed_head(id, &mut transfer);
+    }
+    Ok((transfer, part))
+}
+
+/// Runs `transfer` to its end (see the engine's contract): its requests
+/// through `exchanges`, its bytes into `part`, its saves into the meta.
+fn drive(
+    mut transfer: Transfer,
+    part: &PartFile,
+    out: &OutputDir,
+    options: &Options,
+    exchanges: &mut Exchanges,
+) -> (End, Transfer) {
+    let size = transfer.object().size;
+    let mut progress = ProgressLine::new(clock::now_ms(), transfer.bytes_received());
+    loop {
+        exchanges.follow(&mut transfer, |transfer, command| match command {
+            Command::Close {
+                flush: Some(range), ..
+            } => part.start_writeback(range),
+            Command::Truncate => {
+                if let Err(e) = part.truncate() {
+                    transfer.handle_local_failure(out.fs_error("truncate", &out.part_name(), e));
+                }
+            }
+            _ => {}
+        });
+        while let Some(event) = transfer.poll_event() {
+            CommandHooks.event(event);
+        }
+        let now = clock::now_ms();
+        if let Some(save) = transfer.poll_save(now) {
+            match save_progress(&transfer, save, part, out, options) {
+                Ok(()) => transfer.handle_saved(save, clock::now_ms()),
+                Err(failure) => transfer.handle_local_failure(failure),
+            }
+        }
+        if let Some(end) = transfer.poll_end() {
+            progress.clear();
+            return (end, transfer);
+        }
+        let timer = CommandHooks
+            .deadline(transfer.poll_timeout(now))
+            .map(clock::wake_at);
+        let ready = exchanges.wait(Some(&transfer), timer.iter().collect::<Vec<_>>().as_slice());
+        let mut write = |offset: u64, data: &[u8]| {
+            part.write_at(data, offset)
+                .map_err(|e| out.fs_error("write", &out.part_name(), e))
+        };
+        for id in ready {
+            if let Err(failure) = exchanges.service(id, &mut transfer, &mut write) {
+                transfer.handle_local_failure(failure);
+            }
+        }
+        transfer.handle_timeout(clock::now_ms());
+        if let Err(failure) = CommandHooks.woke() {
+            transfer.handle_local_failure(failure);
+        }
+        progress.update(clock::now_ms(), transfer.bytes_received(), size);
+    }
+}
+
+/// Records progress in the meta. Every claim there carries a digest that
+/// a resume verifies, so a quick save (no fsync) is safe against a power
+/// loss too; the engine says when to sync.
+fn save_progress(
+    transfer: &Transfer,
+    save: Save,
+    part: &PartFile,
+    out: &OutputDir,
+    options: &Options,
+) -> Result<(), Failure> {
+    if save.sync_data {
+        part.sync_data()
+            .map_err(|e| out.fs_error("sync", &out.part_name(), e))?;
+    }
+    let meta = transfer.to_meta(&options.url).to_json();
+    out.write_atomically(&out.meta_name(), &meta, save.sync_meta)
+}
+
+/// The last steps of a finished transfer: the data synced (unless
+/// `--no-fsync`) and the `.part`'s length checked.
+fn finish(
+    transfer: Transfer,
+    part: &PartFile,
+    out: &OutputDir,
+    options: &Options,
+) -> Result<Stats, Failure> {
+    if !options.no_fsync {
+        part.sync_data()
+            .map_err(|e| out.fs_error("sync", &out.part_name(), e))?;
+    }
+    let len = part
+        .len()
+        .map_err(|e| out.fs_error("stat", &out.part_name(), e))?;
+    let size = transfer.object().size.unwrap_or(len);
+    if len != size {
+        return Err(Reason::PartLength {
+            path: out.part_display(),
+            len,
+            expected: size,
+        }
+        .into());
+    }
+    Ok(Stats {
+        size,
+        reused: transfer.reused_bytes(),
+        retries: transfer.retries(),
+        connections: transfer.connections_used() as u32,
+    })
+}

@@ -1,0 +1,231 @@
+//! The words the engines ([`crate::probe::Probe`], [`crate::transfer::Transfer`])
+//! and their drivers share: the requests an engine asks for, and how one
+//! failed. If-Range and Range are built here and nowhere else.
+
+use std::fmt;
+
+use crate::failure::Reason;
+use crate::object::RemoteObject;
+use crate::range::ByteRange;
+use crate::retry::RetryPolicy;
+
+/// Names one request of one engine, from its `Send` to its `Close`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Head,
+    Get,
+}
+
+/// A request an engine wants sent. The driver adds the user's headers
+/// (and keeps credentials to their host); these are the engine's own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub id: RequestId,
+    pub method: Method,
+    pub url: String,
+    pub range: Option<ByteRange>,
+    /// The validator that makes a changed object answer 200 instead of a
+    /// 206 of the new version spliced into the old one.
+    pub if_range: Option<String>,
+}
+
+impl Request {
+    /// A GET of `range` of `object` at `url` (the object's URL, or where
+    /// a redirect led), with `If-Range` whenever the object has a usable
+    /// validator.
+    pub fn range_of(id: RequestId, object: &RemoteObject, url: &str, range: ByteRange) -> Request {
+        Request {
+            id,
+            method: Method::Get,
+            url: url.to_string(),
+            range: Some(range),
+            if_range: object.if_range().map(str::to_string),
+        }
+    }
+
+    /// The header fields this request needs besides the user's.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = Vec::with_capacity(2);
+        if let Some(range) = self.range {
+            headers.push(("range", range.header_value()));
+        }
+        if let Some(validator) = &self.if_range {
+            headers.push(("if-range", validator.clone()));
+        }
+        headers
+    }
+}
+
+/// A request that failed before or during its answer, as the driver saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestFailure {
+    pub message: String,
+    /// Asking again cannot help (an untrusted certificate, a bad URL).
+    pub lasting: bool,
+}
+
+/// Limits every engine applies to its requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRules {
+    pub retry: RetryPolicy,
+    /// Redirects followed per request.
+    pub max_redirects: u32,
+    /// Where redirects may lead: under this URL prefix only (the proxy's
+    /// origin), or anywhere.
+    pub scope: Option<String>,
+}
+
+impl Default for RequestRules {
+    fn default() -> Self {
+        RequestRules {
+            retry: RetryPolicy::default(),
+            max_redirects: crate::redirect::MAX_REDIRECTS,
+            scope: None,
+        }
+    }
+}
+
+impl RequestRules {
+    /// Where a redirect from `url` (the `hops`th of its request) to `next`
+    /// may go: `Ok` to follow it, or the reason to stop.
+    pub fn follow(&self, from: &str, next: &str, hops: u32) -> Result<(), Reason> {
+        if hops > self.max_redirects {
+            return Err(Reason::TooManyRedirects {
+                from: from.to_string(),
+                last: next.to_string(),
+            });
+        }
+        match &self.scope {
+            Some(scope) if !crate::redirect::within(scope, next) => {
+                Err(Reason::RedirectOutOfScope {
+                    to: next.to_string(),
+                    scope: scope.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Something a user may want to read while an engine works.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A request failed and will be tried again.
+    Retrying {
+        /// What is retried ("bytes 0-9 of URL"), if not the whole object.
+        what: Option<String>,
+        reason: Reason,
+        retry: u32,
+        max: u32,
+        delay_ms: u64,
+    },
+    /// One stream failed part-way and starts over from byte 0.
+    Restarting {
+        reason: Reason,
+        retry: u32,
+        delay_ms: u64,
+    },
+    /// The object changed between two single-stream attempts; the new
+    /// version is downloaded.
+    NewVersion(crate::failure::RemoteChange),
+    /// A request of `range` got its head after `wait_ms` and its body in
+    /// `body_ms` (for `-v`).
+    Timing {
+        range: ByteRange,
+        wait_ms: u64,
+        body_ms: u64,
+    },
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = |ms: &u64| *ms as f64 / 1000.0;
+        match self {
+            Event::Retrying {
+                what,
+                reason,
+                retry,
+                max,
+                delay_ms,
+            } => {
+                if let Some(what) = what {
+                    write!(f, "{what}: ")?;
+                }
+                write!(
+                    f,
+                    "{reason}; retry {retry}/{max} in {:.1} s",
+                    seconds(delay_ms)
+                )
+            }
+            Event::Restarting {
+                reason,
+                retry,
+                delay_ms,
+            } => write!(
+                f,
+                "{reason}; restarting from byte 0, retry {retry} in {:.1} s",
+                seconds(delay_ms)
+            ),
+            Event::NewVersion(change) => write!(
+                f,
+                "the remote file changed ({change}); downloading the new version"
+            ),
+            Event::Timing {
+                range,
+                wait_ms,
+                body_ms,
+            } => write!(f, "{range}: head after {wait_ms} ms, body in {body_ms} ms"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_are_bounded_and_kept_in_scope() {
+        let rules = RequestRules {
+            scope: Some("http://o/p".into()),
+            ..RequestRules::default()
+        };
+        assert!(rules.follow("http://o/p/a", "http://o/p/b", 1).is_ok());
+        assert!(matches!(
+            rules.follow("http://o/p/a", "http://o/q/b", 1),
+            Err(Reason::RedirectOutOfScope { .. })
+        ));
+        assert!(matches!(
+            rules.follow("http://o/p/a", "http://o/p/b", 11),
+            Err(Reason::TooManyRedirects { .. })
+        ));
+        assert!(RequestRules::default().follow("a", "http://x/", 10).is_ok());
+    }
+
+    #[test]
+    fn if_range_comes_with_every_range_that_has_a_validator() {
+        let object = RemoteObject {
+            url: "http://h/f".into(),
+            size: Some(10),
+            etag: Some("W/\"weak\"".into()),
+            last_modified: Some("Mon, 01 Jan 2024 00:00:00 GMT".into()),
+            accepts_ranges: true,
+            content_disposition: None,
+        };
+        let request = Request::range_of(
+            RequestId(1),
+            &object,
+            "http://cdn/f",
+            ByteRange::new(0, 4).unwrap(),
+        );
+        assert_eq!(
+            request.headers(),
+            [
+                ("range", "bytes=0-4".to_string()),
+                ("if-range", "Mon, 01 Jan 2024 00:00:00 GMT".to_string())
+            ]
+        );
+    }
+}

@@ -1,0 +1,712 @@
+//! The transfer engine: one remote object fetched by validated requests,
+//! every rule of rangeget in one place. Both components drive it — the
+//! command writing a file, the proxy answering a client — and neither
+//! restates a rule: which bytes to ask for next, `Range` and `If-Range`,
+//! whether an answer may be used, redirects, retries and their budget,
+//! stalls, `--max-speed`, when progress is saved, when the object changed.
+//!
+//! # Where the bytes go
+//! - **At an offset in a file** ([`Transfer::to_file`], [`Transfer::resume_file`]):
+//!   chunks in any order, each body written where
+//!   [`Transfer::body_window`] says, progress recorded in the meta file
+//!   (digests, so a resume can verify it).
+//! - **In order, through a bounded window** ([`Transfer::in_order`]): for a
+//!   client of the proxy (and `-o -`). A chunk is requested only within
+//!   `connections` chunks of the first one not yet delivered, so memory
+//!   stays at about connections × chunk size and a slow reader means fewer
+//!   requests, not a bigger buffer. [`Transfer::poll_delivery`] gives the
+//!   bytes in order.
+//! - **One stream** ([`Transfer::whole`]): for servers without usable
+//!   ranges, a single GET from byte 0, to a file or in order.
+//!
+//! # Contract
+//! `Transfer` never touches a socket, a file or a clock, in the style of
+//! quinn-proto's `Connection`. The driver repeats, until
+//! [`Transfer::poll_end`] returns the end:
+//!
+//! 1. [`Transfer::poll_command`] until `None`: send each
+//!    [`Command::Send`] (method, URL, [`Request::headers`] plus the
+//!    user's), drop each [`Command::Close`]d request (its body is complete,
+//!    it failed, stalled, or the transfer stopped), truncate the file on
+//!    [`Command::Truncate`].
+//! 2. [`Transfer::poll_event`] until `None`: tell the user.
+//! 3. File: [`Transfer::poll_save`]; when a save is due, write
+//!    [`Transfer::to_meta`] as it asks, then [`Transfer::handle_saved`]
+//!    (or [`Transfer::handle_local_failure`] if it failed).
+//!    In order: hand [`Transfer::poll_delivery`] to the client while it
+//!    has room.
+//! 4. [`Transfer::poll_end`]: `Some` once everything above is drained.
+//! 5. Wait until a request is ready, or until [`Transfer::poll_timeout`].
+//! 6. Feed what happened, with the time: [`Transfer::handle_head`] when a
+//!    response head arrives; for a body, read at most
+//!    [`Transfer::body_window`]`.len` bytes (file: write them at its
+//!    `offset`), then [`Transfer::handle_body`]; [`Transfer::handle_body_end`]
+//!    when a body ends, [`Transfer::handle_error`] when a request fails.
+//! 7. [`Transfer::handle_timeout`] once per turn (stalls are cut there).
+
+mod chunks;
+mod inputs;
+mod requests;
+mod saves;
+#[cfg(test)]
+mod tests;
+mod whole;
+
+use std::collections::VecDeque;
+
+pub use chunks::Claim;
+pub use saves::{Save, SaveKind, DURABLE_SAVE_INTERVAL_MS, QUICK_SAVE_INTERVAL_MS};
+
+use crate::failure::{Failure, Reason, RemoteChange};
+use crate::headers::Headers;
+use crate::meta::{MetaFile, FORMAT_VERSION};
+use crate::object::RemoteObject;
+use crate::range::ByteRange;
+use crate::rate_limit::RateLimiter;
+use crate::redirect::{is_redirect, resolve_location};
+use crate::request::{Event, Method, Request, RequestFailure, RequestId, RequestRules};
+use crate::request_size::{next_request_size, FIRST_REQUEST_SIZE};
+use crate::retry::retry_after_ms;
+use crate::room::check_max_filesize;
+use crate::validate::{check_range_response, RangeVerdict};
+use chunks::{ChunkTable, Failed, Progress};
+use saves::SaveSchedule;
+
+/// How a transfer behaves, resolved from the command line or the proxy's
+/// configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Requests in flight at once (and, in order, the window in chunks).
+    pub connections: usize,
+    pub rules: RequestRules,
+    pub stall: StallRule,
+    /// `--max-speed`: bytes per second for the whole transfer.
+    pub max_speed: Option<u64>,
+    /// `--max-filesize`, for streams of unknown length.
+    pub max_filesize: Option<u64>,
+    /// Sync the data before recording it durably, and start write-back of
+    /// every finished request (`--no-fsync` turns this off).
+    pub durable: bool,
+    /// Seeds the jitter of retry delays.
+    pub seed: u64,
+}
+
+/// A request receiving less than `min_bytes` in `timeout_ms` (its head
+/// included) is cut and retried; `--timeout` and `--speed-limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StallRule {
+    pub timeout_ms: u64,
+    pub min_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            connections: 4,
+            rules: RequestRules::default(),
+            stall: StallRule {
+                timeout_ms: 60_000,
+                min_bytes: 60 * 1024,
+            },
+            max_speed: None,
+            max_filesize: None,
+            durable: true,
+            seed: 0x2545_f491_4f6c_dd1d,
+        }
+    }
+}
+
+/// What the driver should do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Send(Request),
+    /// Stop reading request `id` and drop it. `flush` (a file, durable) is
+    /// a range whose bytes are now all written: hand it to the disk.
+    Close {
+        id: RequestId,
+        flush: Option<ByteRange>,
+    },
+    /// One stream starts over: what the file holds is void.
+    Truncate,
+}
+
+/// How many bytes of a body to read now, and where they belong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyWindow {
+    /// The object offset of the next byte (a file writes it there).
+    pub offset: u64,
+    /// Read at most this many (0: wait, for the reader or `--max-speed`).
+    pub len: u64,
+}
+
+/// How a transfer ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// Every byte arrived (and, in order, was delivered).
+    Finished,
+    Stopped {
+        stop: Stop,
+        /// A file's progress was saved as the transfer stopped (false
+        /// when that save failed too: the previous one stands).
+        saved: bool,
+    },
+}
+
+/// Why a transfer stopped before its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The object is not the one being fetched any more.
+    Changed(RemoteChange),
+    /// The server answered a range with the whole, unchanged object: the
+    /// body of request `id` (left open) is the object from byte 0.
+    RangesIgnored {
+        id: RequestId,
+    },
+    Failed(Failure),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Head,
+    Body,
+}
+
+/// A request in flight.
+#[derive(Clone, Debug)]
+struct Open {
+    id: RequestId,
+    /// The chunk it fetches (ranged transfers).
+    chunk: usize,
+    range: Option<ByteRange>,
+    url: String,
+    redirects: u32,
+    stage: Stage,
+    sent_ms: u64,
+    head_ms: u64,
+    /// The current stall window: when it started, what arrived in it.
+    window_start_ms: u64,
+    window_bytes: u64,
+}
+
+/// Where the bytes go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sink {
+    File,
+    InOrder,
+}
+
+#[derive(Clone)]
+enum Mode {
+    Ranged(Ranged),
+    Whole(Whole),
+}
+
+#[derive(Clone)]
+struct Ranged {
+    chunks: ChunkTable,
+    chunk_size: u64,
+    /// Bytes per range request; grows when round trips are slow.
+    request_size: u64,
+    /// The shortest wait for a response head so far: the round trip.
+    shortest_wait_ms: u64,
+    /// A file's save schedule.
+    saves: Option<SaveSchedule>,
+}
+
+#[derive(Clone)]
+struct Whole {
+    written: u64,
+    /// The length the body must have, when the server stated one.
+    announced: Option<u64>,
+    failures: u32,
+    /// The next attempt goes out then (after a backoff).
+    resend_at_ms: Option<u64>,
+    ended: bool,
+    /// In order: bytes not yet delivered, and how many may wait.
+    pieces: VecDeque<Vec<u8>>,
+    buffer_limit: u64,
+}
+
+/// One object's transfer. See the module documentation for the contract.
+#[derive(Clone)]
+pub struct Transfer {
+    object: RemoteObject,
+    settings: Settings,
+    sink: Sink,
+    mode: Mode,
+    open: Vec<Open>,
+    commands: VecDeque<Command>,
+    events: VecDeque<Event>,
+    next_id: u64,
+    rng: u64,
+    limiter: Option<RateLimiter>,
+    end: Option<End>,
+    /// A stopped file transfer saves its progress before it ends.
+    final_save: bool,
+    reused: u64,
+    fetched: u64,
+    retries: u32,
+    validated: bool,
+}
+
+impl Transfer {
+    fn new(
+        object: RemoteObject,
+        settings: Settings,
+        sink: Sink,
+        mode: Mode,
+        now_ms: u64,
+    ) -> Transfer {
+        let limiter = settings
+            .max_speed
+            .map(|rate| RateLimiter::new(rate, now_ms));
+        Transfer {
+            object,
+            rng: settings.seed | 1,
+            settings,
+            sink,
+            mode,
+            open: Vec::new(),
+            commands: VecDeque::new(),
+            events: VecDeque::new(),
+            next_id: 1,
+            limiter,
+            end: None,
+            final_save: false,
+            reused: 0,
+            fetched: 0,
+            retries: 0,
+            validated: false,
+        }
+    }
+
+    /// A fresh download of `object` (of `size` bytes, in chunks of
+    /// `chunk_size`) into a file.
+    pub fn to_file(
+        object: RemoteObject,
+        size: u64,
+        chunk_size: u64,
+        settings: Settings,
+        now_ms: u64,
+    ) -> Transfer {
+        let mode = Mode::Ranged(Ranged::new(
+            ChunkTable::planned(size, chunk_size),
+            chunk_size,
+            true,
+        ));
+        Transfer::new(object, settings, Sink::File, mode, now_ms)
+    }
+
+    /// Continues a file download from a meta file that `resume_verdict`
+    /// accepted. Nothing it claims is trusted yet: every chunk starts
+    /// empty, and the returned claims must be read back and verified
+    /// ([`Transfer::verify_claim`], [`Transfer::finish_verification`]).
+    pub fn resume_file(
+        object: RemoteObject,
+        meta: &MetaFile,
+        settings: Settings,
+        now_ms: u64,
+    ) -> (Transfer, Vec<Claim>) {
+        let (chunks, claims) = ChunkTable::from_meta(meta);
+        let mode = Mode::Ranged(Ranged::new(chunks, meta.chunk_size, true));
+        (
+            Transfer::new(object, settings, Sink::File, mode, now_ms),
+            claims,
+        )
+    }
+
+    /// `span` of `object`, delivered in order, fetched in chunks of
+    /// `chunk_size`, at most `settings.connections` chunks ahead.
+    pub fn in_order(
+        object: RemoteObject,
+        span: ByteRange,
+        chunk_size: u64,
+        settings: Settings,
+        now_ms: u64,
+    ) -> Transfer {
+        let table = ChunkTable::windowed(span, chunk_size, settings.connections);
+        let mode = Mode::Ranged(Ranged::new(table, chunk_size, false));
+        Transfer::new(object, settings, Sink::InOrder, mode, now_ms)
+    }
+
+    /// The whole object in one stream from byte 0, to a file or (when
+    /// `in_order`, holding at most `buffer_limit` bytes) to a reader.
+    /// `adopted` is a request already sent whose head the driver will
+    /// feed (the probe's GET, or an answer that ignored a range).
+    pub fn whole(
+        object: RemoteObject,
+        in_order: Option<u64>,
+        adopted: Option<RequestId>,
+        settings: Settings,
+        now_ms: u64,
+    ) -> Transfer {
+        let whole = Whole {
+            written: 0,
+            announced: None,
+            failures: 0,
+            resend_at_ms: adopted.is_none().then_some(now_ms),
+            ended: false,
+            pieces: VecDeque::new(),
+            buffer_limit: in_order.unwrap_or(u64::MAX).max(1),
+        };
+        let sink = if in_order.is_some() {
+            Sink::InOrder
+        } else {
+            Sink::File
+        };
+        let mut transfer = Transfer::new(object, settings, sink, Mode::Whole(whole), now_ms);
+        if let Some(id) = adopted {
+            transfer.next_id = id.0 + 1;
+            let url = transfer.object.url.clone();
+            transfer.open.push(Open::new(id, 0, None, url, 0, now_ms));
+        }
+        transfer
+    }
+
+    pub fn object(&self) -> &RemoteObject {
+        &self.object
+    }
+
+    /// Feeds bytes read back from the `.part` for `claim`, in order.
+    pub fn verify_claim(&mut self, claim: &Claim, bytes: &[u8]) {
+        if let Mode::Ranged(ranged) = &mut self.mode {
+            ranged.chunks.verify(claim, bytes);
+        }
+    }
+
+    /// Accepts `claim` if the bytes read back match its digest (the chunk
+    /// starts over otherwise); returns whether they did.
+    pub fn finish_verification(&mut self, claim: &Claim) -> bool {
+        let Mode::Ranged(ranged) = &mut self.mode else {
+            return false;
+        };
+        let accepted = ranged.chunks.finish_verification(claim);
+        if accepted {
+            self.reused += claim.range.len();
+        }
+        accepted
+    }
+
+    /// Bytes taken over from a previous run.
+    pub fn reused_bytes(&self) -> u64 {
+        self.reused
+    }
+
+    /// Bytes received so far, from this run and verified from earlier ones.
+    pub fn bytes_received(&self) -> u64 {
+        match &self.mode {
+            Mode::Ranged(ranged) => ranged.chunks.bytes_received(),
+            Mode::Whole(whole) => whole.written,
+        }
+    }
+
+    /// Whether the transfer records progress a later run can resume.
+    pub fn saves_progress(&self) -> bool {
+        matches!(&self.mode, Mode::Ranged(Ranged { saves: Some(_), .. }))
+    }
+
+    /// Retries so far.
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// Connections the transfer could use at once.
+    pub fn connections_used(&self) -> usize {
+        match &self.mode {
+            Mode::Ranged(ranged) => self.settings.connections.min(ranged.chunks.chunk_count()),
+            Mode::Whole(_) => 1,
+        }
+    }
+
+    /// A range answer has passed validation: the object is as probed (the
+    /// proxy sends its response head only then).
+    pub fn validated(&self) -> bool {
+        self.validated
+    }
+
+    /// The next thing to do, in order: drops before sends, so a finished
+    /// request's connection is back in the pool for the next one.
+    pub fn poll_command(&mut self, now_ms: u64) -> Option<Command> {
+        if let Some(command) = self.commands.pop_front() {
+            return Some(command);
+        }
+        if self.end.is_some() {
+            return None;
+        }
+        let request = match &mut self.mode {
+            Mode::Ranged(ranged) => {
+                if self.open.len() >= self.settings.connections {
+                    return None;
+                }
+                let (chunk, range) = ranged.chunks.next_request(now_ms, ranged.request_size)?;
+                let id = self.fresh_id();
+                let url = self.object.url.clone();
+                self.open
+                    .push(Open::new(id, chunk, Some(range), url.clone(), 0, now_ms));
+                Request::range_of(id, &self.object, &url, range)
+            }
+            Mode::Whole(whole) => {
+                if !self.open.is_empty() || whole.resend_at_ms.is_none_or(|at| at > now_ms) {
+                    return None;
+                }
+                whole.resend_at_ms = None;
+                let id = self.fresh_id();
+                let url = self.object.url.clone();
+                self.open
+                    .push(Open::new(id, 0, None, url.clone(), 0, now_ms));
+                Request {
+                    id,
+                    method: Method::Get,
+                    url,
+                    range: None,
+                    if_range: None,
+                }
+            }
+        };
+        Some(Command::Send(request))
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// A save of a file transfer's progress, when one is due.
+    pub fn poll_save(&mut self, now_ms: u64) -> Option<Save> {
+        let Mode::Ranged(Ranged {
+            saves: Some(saves),
+            chunks,
+            ..
+        }) = &self.mode
+        else {
+            return None;
+        };
+        let kind = if self.final_save {
+            SaveKind::Durable
+        } else {
+            saves.due(now_ms, chunks.len())?
+        };
+        Some(Save {
+            kind,
+            sync_data: kind == SaveKind::Durable && self.settings.durable,
+            sync_meta: matches!(kind, SaveKind::Durable | SaveKind::FinishedChunk),
+        })
+    }
+
+    /// The driver completed `save` at `now_ms`.
+    pub fn handle_saved(&mut self, save: Save, now_ms: u64) {
+        if let Mode::Ranged(Ranged {
+            saves: Some(saves), ..
+        }) = &mut self.mode
+        {
+            saves.saved(save.kind, now_ms);
+        }
+        self.final_save = false;
+    }
+
+    /// Something local failed (a write, a save): the transfer stops. If it
+    /// was already stopping, its own reason stands and the failed save
+    /// means the progress of the previous save is what is kept.
+    pub fn handle_local_failure(&mut self, failure: Failure) {
+        if self.end.is_some() {
+            if self.final_save {
+                self.final_save = false;
+                if let Some(End::Stopped { saved, .. }) = &mut self.end {
+                    *saved = false;
+                }
+            }
+            return;
+        }
+        self.stop(Stop::Failed(failure));
+    }
+
+    /// The next bytes for the reader, in order (in-order transfers).
+    pub fn poll_delivery(&mut self) -> Option<Vec<u8>> {
+        match &mut self.mode {
+            Mode::Ranged(ranged) if self.sink == Sink::InOrder => ranged.chunks.take_delivery(),
+            Mode::Whole(whole) => whole.pieces.pop_front(),
+            Mode::Ranged(_) => None,
+        }
+    }
+
+    /// Whether [`Transfer::poll_delivery`] has bytes to give.
+    pub fn has_delivery(&self) -> bool {
+        match &self.mode {
+            Mode::Ranged(ranged) => self.sink == Sink::InOrder && ranged.chunks.has_delivery(),
+            Mode::Whole(whole) => !whole.pieces.is_empty(),
+        }
+    }
+
+    /// Bytes received and waiting for the reader.
+    pub fn buffered_bytes(&self) -> u64 {
+        match &self.mode {
+            Mode::Ranged(ranged) => ranged.chunks.buffered_bytes(),
+            Mode::Whole(whole) => whole.pieces.iter().map(|p| p.len() as u64).sum(),
+        }
+    }
+
+    /// How the transfer ended, once: after its last commands, events,
+    /// save and delivery are drained.
+    pub fn poll_end(&mut self) -> Option<End> {
+        if self.end.is_none() && self.is_finished() {
+            self.end = Some(End::Finished);
+        }
+        let drained = self.commands.is_empty() && !self.final_save && !self.has_delivery();
+        // A finished file records its last chunk before it is published.
+        let recorded = match &self.mode {
+            Mode::Ranged(Ranged {
+                saves: Some(saves), ..
+            }) => !saves.has_unsaved_finished_chunk(),
+            _ => true,
+        };
+        if drained && recorded {
+            self.end.take()
+        } else {
+            None
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        match &self.mode {
+            Mode::Ranged(ranged) => ranged.chunks.is_complete(),
+            Mode::Whole(whole) => whole.ended,
+        }
+    }
+
+    /// The earliest moment something is due: a backoff ending (only while
+    /// a connection is free: a chunk merely waiting for one would turn the
+    /// wait into a busy loop), a stall window closing, a save, tokens for
+    /// `--max-speed`. The driver waits until then at most.
+    pub fn poll_timeout(&self, now_ms: u64) -> Option<u64> {
+        if self.end.is_some() {
+            return None;
+        }
+        let stalls = self.open.iter().map(|o| {
+            o.window_start_ms
+                .saturating_add(self.settings.stall.timeout_ms)
+        });
+        let starts = match &self.mode {
+            Mode::Ranged(ranged) => {
+                let free = self.open.len() < self.settings.connections;
+                let backoff = free.then(|| ranged.chunks.next_backoff_ms()).flatten();
+                let save = ranged
+                    .saves
+                    .as_ref()
+                    .and_then(|s| s.next_due_ms(ranged.chunks.len()));
+                backoff.into_iter().chain(save).min()
+            }
+            Mode::Whole(whole) => whole.resend_at_ms,
+        };
+        let reading = self.open.iter().any(|o| o.stage == Stage::Body);
+        let tokens = self
+            .limiter
+            .as_ref()
+            .filter(|l| reading && l.available(now_ms) == 0)
+            .map(|l| l.next_grant_ms(now_ms));
+        stalls.chain(starts).chain(tokens).min()
+    }
+
+    /// A file transfer's progress, as the meta file records it. The URL is
+    /// the one the user asked for (not a short-lived redirect target).
+    pub fn to_meta(&self, requested_url: &str) -> MetaFile {
+        let (chunks, chunk_size) = match &self.mode {
+            Mode::Ranged(ranged) => (ranged.chunks.to_meta_chunks(), ranged.chunk_size),
+            Mode::Whole(_) => (Vec::new(), 0),
+        };
+        MetaFile {
+            version: FORMAT_VERSION,
+            url: requested_url.to_string(),
+            size: self.object.size.unwrap_or(0),
+            etag: self.object.etag.clone(),
+            last_modified: self.object.last_modified.clone(),
+            chunk_size,
+            chunks,
+        }
+    }
+
+    fn fresh_id(&mut self) -> RequestId {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    fn find(&self, id: RequestId, stage: Stage) -> Option<usize> {
+        self.open
+            .iter()
+            .position(|o| o.id == id && o.stage == stage)
+    }
+
+    /// Drops request `id`; `written` is the range it completed, if any.
+    fn close(&mut self, id: RequestId, written: Option<ByteRange>) {
+        let flush = written.filter(|_| self.sink == Sink::File && self.settings.durable);
+        self.commands.push_back(Command::Close { id, flush });
+    }
+
+    /// A random number for jitter (xorshift64*).
+    fn random(&mut self) -> u64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Ends the transfer: every open request is dropped; a file transfer
+    /// that failed saves its progress first.
+    fn stop(&mut self, stop: Stop) {
+        if self.end.is_some() {
+            return;
+        }
+        for open in std::mem::take(&mut self.open) {
+            self.close(open.id, None);
+        }
+        if let Mode::Ranged(ranged) = &mut self.mode {
+            ranged.chunks.cancel_in_flight();
+        }
+        let saves_progress = self.sink == Sink::File && matches!(self.mode, Mode::Ranged(_));
+        self.final_save = saves_progress && matches!(stop, Stop::Failed(_));
+        self.end = Some(End::Stopped {
+            stop,
+            saved: self.final_save,
+        });
+    }
+}
+
+impl Ranged {
+    fn new(chunks: ChunkTable, chunk_size: u64, file: bool) -> Ranged {
+        Ranged {
+            chunks,
+            chunk_size,
+            request_size: FIRST_REQUEST_SIZE,
+            shortest_wait_ms: u64::MAX,
+            saves: file.then(SaveSchedule::default),
+        }
+    }
+}
+
+impl Open {
+    fn new(
+        id: RequestId,
+        chunk: usize,
+        range: Option<ByteRange>,
+        url: String,
+        redirects: u32,
+        now_ms: u64,
+    ) -> Open {
+        Open {
+            id,
+            chunk,
+            range,
+            url,
+            redirects,
+            stage: Stage::Head,
+            sent_ms: now_ms,
+            head_ms: now_ms,
+            window_start_ms: now_ms,
+            window_bytes: 0,
+        }
+    }
+
+    fn start_body(&mut self, now_ms: u64) {
+        self.stage = Stage::Body;
+        self.head_ms = now_ms;
+    }
+}

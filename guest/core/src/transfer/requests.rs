@@ -1,0 +1,124 @@
+//! What happens to a ranged request after its head: a redirect followed
+//! for the same bytes, the next request of a chunk, a failed attempt
+//! retried or given up on.
+
+use super::*;
+
+impl Transfer {
+    /// The request at `at` was redirected to `next`: the same bytes are
+    /// asked there, within the redirect rules.
+    pub(super) fn redirect(&mut self, at: usize, next: String, now_ms: u64) {
+        let open = self.open.remove(at);
+        let hops = open.redirects + 1;
+        if let Err(reason) = self.settings.rules.follow(&open.url, &next, hops) {
+            self.close(open.id, None);
+            return self.stop(Stop::Failed(reason.into()));
+        }
+        self.close(open.id, None);
+        let id = self.fresh_id();
+        let request = match open.range {
+            Some(range) => Request::range_of(id, &self.object, &next, range),
+            None => Request {
+                id,
+                method: Method::Get,
+                url: next.clone(),
+                range: None,
+                if_range: None,
+            },
+        };
+        self.open
+            .push(Open::new(id, open.chunk, open.range, next, hops, now_ms));
+        self.commands.push_back(Command::Send(request));
+    }
+
+    /// The request at `at` got all it asked for and its chunk wants more:
+    /// the next request goes to the same (possibly redirected) URL, sized
+    /// by what this one's timing says about the round trip.
+    pub(super) fn continue_chunk(&mut self, at: usize, now_ms: u64) {
+        let Mode::Ranged(ranged) = &mut self.mode else {
+            return;
+        };
+        let open = self.open.remove(at);
+        let (wait_ms, body_ms) = (
+            open.head_ms.saturating_sub(open.sent_ms),
+            now_ms.saturating_sub(open.head_ms),
+        );
+        // It asked for a full request (a shorter one would have finished
+        // the chunk), so its timing is evidence.
+        ranged.shortest_wait_ms = ranged.shortest_wait_ms.min(wait_ms);
+        ranged.request_size = next_request_size(
+            ranged.request_size,
+            ranged.shortest_wait_ms,
+            body_ms,
+            ranged.chunk_size,
+        );
+        let range = ranged
+            .chunks
+            .continue_chunk(open.chunk, ranged.request_size);
+        if let Some(done) = open.range {
+            self.events.push_back(Event::Timing {
+                range: done,
+                wait_ms,
+                body_ms,
+            });
+        }
+        self.close(open.id, open.range);
+        let id = self.fresh_id();
+        let request = Request::range_of(id, &self.object, &open.url, range);
+        self.open.push(Open::new(
+            id,
+            open.chunk,
+            Some(range),
+            open.url,
+            open.redirects,
+            now_ms,
+        ));
+        self.commands.push_back(Command::Send(request));
+    }
+
+    /// An attempt on a chunk failed: retry it after a backoff, or stop once
+    /// it has failed too often without progress.
+    pub(super) fn fail_attempt(
+        &mut self,
+        at: usize,
+        reason: Reason,
+        retry_after: Option<u64>,
+        now_ms: u64,
+    ) {
+        let open = self.open.remove(at);
+        self.close(open.id, None);
+        let random = self.random();
+        let policy = self.settings.rules.retry;
+        let Mode::Ranged(ranged) = &mut self.mode else {
+            return;
+        };
+        let what = format!(
+            "{} of {}",
+            open.range.unwrap_or(ranged.chunks.range(open.chunk)),
+            self.object.url
+        );
+        let failed = ranged.chunks.fail(open.chunk, &policy, now_ms, |retry| {
+            policy.delay_ms(retry, retry_after, random)
+        });
+        match failed {
+            Failed::RetryAt { at_ms, retry } => {
+                self.retries += 1;
+                self.events.push_back(Event::Retrying {
+                    what: Some(what),
+                    reason,
+                    retry,
+                    max: policy.max_retries,
+                    delay_ms: at_ms.saturating_sub(now_ms),
+                });
+            }
+            Failed::GiveUp { failures } => {
+                let gave_up = Reason::GaveUp {
+                    what,
+                    failures,
+                    last: Box::new(reason),
+                };
+                self.stop(Stop::Failed(gave_up.into()));
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! What the client asked for, once checked: only paths under the origin.
+
+use wasip2::http::types::{IncomingRequest, Method};
+
+use crate::config::ProxyConfig;
+
+pub struct Incoming {
+    pub head_only: bool,
+    /// The path and query as the client sent them, for messages.
+    pub path: String,
+    /// Where it lives at the origin.
+    pub url: String,
+    pub range: Option<String>,
+    pub if_range: Option<String>,
+}
+
+/// Why a request is not served: the status and a line saying why.
+pub enum Refusal {
+    MethodNotAllowed,
+    BadPath(String),
+}
+
+impl Incoming {
+    pub fn read(request: &IncomingRequest, config: &ProxyConfig) -> Result<Incoming, Refusal> {
+        let head_only = match request.method() {
+            Method::Get => false,
+            Method::Head => true,
+            _ => return Err(Refusal::MethodNotAllowed),
+        };
+        let path = request.path_with_query().unwrap_or_default();
+        let url = config
+            .origin
+            .upstream_url(&path)
+            .map_err(|rejected| Refusal::BadPath(rejected.0))?;
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .first()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        Ok(Incoming {
+            head_only,
+            range: header("range"),
+            if_range: header("if-range"),
+            path,
+            url,
+        })
+    }
+}
