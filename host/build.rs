@@ -62,11 +62,14 @@ fn build_components(workspace: &Path) -> PathBuf {
         ])
         .arg("--target-dir")
         .arg(&target_dir);
-    // Flags meant for the host build must not leak into the wasm build.
+    // Flags meant for the host build must not leak into the wasm build,
+    // nor clippy's wrapper when the host is linted (the components are
+    // linted on their own, for their target).
     for (key, _) in std::env::vars() {
-        if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_NET_OFFLINE"
-            || key == "RUSTFLAGS"
-        {
+        let leaks = key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_NET_OFFLINE"
+            || key.starts_with("CLIPPY_")
+            || matches!(key.as_str(), "RUSTFLAGS" | "RUSTC_WORKSPACE_WRAPPER");
+        if leaks {
             command.env_remove(key);
         }
     }
