@@ -54,10 +54,13 @@ pub(crate) enum Fault {
     /// `head-size`: HEAD announces `Content-Length: head_size` (0), not
     /// the object's size; GETs are unaffected.
     HeadSize,
+    /// `latency`: every answer (any method, redirects too) waits `latency`
+    /// (50) milliseconds before its head, as a far origin's do.
+    Latency,
 }
 
 impl Fault {
-    const ALL: [Fault; 19] = [
+    const ALL: [Fault; 20] = [
         Fault::IgnoreRange,
         Fault::NoAcceptRanges,
         Fault::AcceptRangesNone,
@@ -77,6 +80,7 @@ impl Fault {
         Fault::Status500,
         Fault::ChangeAfter,
         Fault::HeadSize,
+        Fault::Latency,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -100,12 +104,22 @@ impl Fault {
             Fault::Status500 => "status-500",
             Fault::ChangeAfter => "change-after",
             Fault::HeadSize => "head-size",
+            Fault::Latency => "latency",
         }
     }
 
     fn from_name(name: &str) -> Option<Fault> {
         Fault::ALL.into_iter().find(|fault| fault.name() == name)
     }
+}
+
+/// How long an answer of a request asking for `latency` waits before its
+/// head; `None` without that fault (or with a query that does not parse:
+/// the answer then says what is wrong, at once).
+pub(crate) fn answer_delay(query: Option<&str>) -> Option<std::time::Duration> {
+    let plan = FaultPlan::parse(&Query::parse(query)).ok()?;
+    plan.has(Fault::Latency)
+        .then(|| std::time::Duration::from_millis(plan.latency_ms))
 }
 
 /// Default for every `*_times` parameter: misbehave once, then recover.
@@ -142,6 +156,8 @@ pub(crate) struct FaultPlan {
     pub(crate) change_after: Option<u64>,
     /// `head_size`: the length `head-size` makes HEAD announce.
     pub(crate) head_size: u64,
+    /// `latency`: milliseconds each answer waits under `latency`.
+    pub(crate) latency_ms: u64,
     /// `etag=TEXT` (not a fault): every version of the object carries this
     /// ETag, as nginx's mtime-size tags do for files of one size and second.
     pub(crate) etag: Option<String>,
@@ -181,6 +197,7 @@ impl FaultPlan {
             retry_after_as_date: query.flag("retry_after_date"),
             change_after: query.byte_size("change_after")?,
             head_size: query.byte_size("head_size")?.unwrap_or(0),
+            latency_ms: query.count("latency", 50)?,
             etag: query.get("etag").map(str::to_owned),
         };
         if plan.has(Fault::Trickle) && plan.trickle_rate == 0 {

@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 use crate::connection::{ConnectionCut, CuttableStream};
+use crate::faults::answer_delay;
 use crate::handler::{handle, OriginState};
 use crate::objects::ObjectTable;
 
@@ -177,8 +178,15 @@ async fn serve_connection(stream: TcpStream, state: Arc<OriginState>) {
     let _ = stream.set_nodelay(true);
     let cut = Arc::new(ConnectionCut::default());
     let io = TokioIo::new(CuttableStream::new(stream, Arc::clone(&cut)));
-    let service = service_fn(move |request| {
-        std::future::ready(Ok::<_, Infallible>(handle(&state, &cut, &request)))
+    let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        let (state, cut) = (Arc::clone(&state), Arc::clone(&cut));
+        async move {
+            // A far origin: the round trip before every head.
+            if let Some(delay) = answer_delay(request.uri().query()) {
+                tokio::time::sleep(delay).await;
+            }
+            Ok::<_, Infallible>(handle(&state, &cut, &request))
+        }
     });
     // Errors here are clients going away or faults cutting on purpose.
     let _ = http1::Builder::new()

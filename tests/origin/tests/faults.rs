@@ -288,3 +288,28 @@ fn limited_faults_count_per_object_name() {
     assert_eq!(get(origin.addr(), "/o/b?fault=status-500").status, 500);
     assert_eq!(get(origin.addr(), "/o/a?fault=status-500").status, 200);
 }
+
+#[test]
+fn latency_delays_every_answer_head_of_any_kind() {
+    let origin = Origin::start();
+    for (method, path) in [
+        ("HEAD", "/o/far?size=10&fault=latency&latency=150"),
+        ("GET", "/o/far?size=10&fault=latency&latency=150"),
+        ("GET", "/r/1/far?size=10&fault=latency&latency=150"),
+    ] {
+        let started = Instant::now();
+        let reply = fetch(origin.addr(), method, path, &[]);
+        assert!(reply.status < 400, "{method} {path}: {}", reply.status);
+        assert!(
+            started.elapsed() >= Duration::from_millis(150),
+            "{method} {path} answered after {:?}",
+            started.elapsed()
+        );
+    }
+    let started = Instant::now();
+    get(origin.addr(), "/o/near?size=10");
+    assert!(
+        started.elapsed() < Duration::from_millis(150),
+        "no fault, no wait"
+    );
+}
