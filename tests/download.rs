@@ -56,21 +56,45 @@ fn server_that_ignores_range_still_yields_the_file() {
 }
 
 #[test]
-fn head_refused_with_405_falls_back_to_get() {
+fn a_fresh_download_starts_with_its_first_bytes_and_no_head() {
     let origin = Origin::start();
-    let dir = Scratch::new("head-405");
+    let dir = Scratch::new("no-head");
     let size = 2 * MIB + 7;
+    // HEAD refused: a fresh download never needs it.
     let url = origin.url(&format!("/o/h.bin?size={size}&fault=head-405"));
     let output = run(&[&url, "-o", &dir.arg("h.bin"), "--chunk-size", "512K"]);
     assert_success(&output);
     assert_downloaded(&dir, "h.bin", "h.bin", 0, size);
-    assert!(
-        !origin.range_requests().is_empty(),
-        "still downloaded in ranges"
-    );
+    // The probe's answer is chunk 0's first request: nothing sent twice.
+    let ranges = origin.range_requests();
+    assert_eq!(ranges[0], "bytes=0-524287", "{ranges:?}");
+    assert_eq!(ranges.len(), 5, "one request per chunk: {ranges:?}");
+    assert_eq!(origin.body_bytes_sent(), size);
+}
+
+#[test]
+fn head_refused_with_405_falls_back_to_get() {
+    let origin = Origin::start();
+    let dir = Scratch::new("head-405");
+    let size = 8 * MIB;
+    let url = origin.url(&format!(
+        "/o/h.bin?size={size}&fault=head-405,throttle&rate=1M"
+    ));
+    let args = [
+        url.as_str(),
+        "-o",
+        &dir.arg("h.bin"),
+        "--chunk-size",
+        "512K",
+    ];
+    // A rerun of a stopped download probes with HEAD: refused here.
+    kill_after_progress(&args, &dir.path("h.bin.part.meta"), MIB);
+    origin.reset_counters();
+    let output = run(&args);
+    assert_success(&output);
+    assert_downloaded(&dir, "h.bin", "h.bin", 0, size);
     // The GET that replaces the refused HEAD asks for one byte, not the object.
     assert_eq!(origin.range_requests()[0], "bytes=0-0");
-    assert_eq!(origin.body_bytes_sent(), size + 1);
 }
 
 #[test]
@@ -201,8 +225,9 @@ fn overlong_body_is_cut_at_the_range_end() {
 
 #[test]
 fn a_large_chunk_is_fetched_as_several_bounded_requests() {
-    // One 7 MiB chunk: on loopback the requests stay at 2 MiB (rate
-    // limiters let that much through unthrottled). Each request is done
+    // One 7 MiB chunk: the probe's answer brings its first MiB, then on
+    // loopback the requests stay at 2 MiB (rate limiters let that much
+    // through unthrottled). Each request is done
     // when its own range is, not the chunk's: no request may look short
     // and be retried, even with bytes past every range (`overlong`).
     let origin = Origin::start();
@@ -225,12 +250,12 @@ fn a_large_chunk_is_fetched_as_several_bounded_requests() {
     assert_eq!(
         ranges,
         [
-            "bytes=0-2097151",
-            "bytes=2097152-4194303",
-            "bytes=4194304-6291455",
-            "bytes=6291456-7340031"
+            "bytes=0-1048575",
+            "bytes=1048576-3145727",
+            "bytes=3145728-5242879",
+            "bytes=5242880-7340031"
         ],
-        "2 MiB requests, then the chunk's tail"
+        "the probe's first MiB, 2 MiB requests, then the chunk's tail"
     );
     assert!(
         !text(&output.stderr).contains("retry"),
@@ -712,8 +737,8 @@ fn goes_through_the_http_proxy_of_the_environment_with_its_credentials() {
     assert_downloaded(&dir, "proxied.bin", "proxied.bin", 0, size);
     let seen = proxy.seen();
     assert!(
-        seen.len() >= 5,
-        "the probe and 4 ranges went through the proxy: {seen:?}"
+        seen.len() >= 4,
+        "the probe (chunk 0's first request) and 3 more ranges went through the proxy: {seen:?}"
     );
     for request in &seen {
         assert!(
@@ -782,7 +807,11 @@ fn credentials_in_the_url_are_sent_as_basic_authorization() {
     let output = run(&[&url, "-o", &dir.arg("private.bin"), "--chunk-size", "1M"]);
     assert_success(&output);
     assert_downloaded(&dir, "private.bin", "private.bin", 0, size);
-    assert_eq!(origin.range_requests().len(), 3, "every range carried them");
+    assert_eq!(
+        origin.range_requests().len(),
+        3,
+        "every range carried them (the first came with the probe)"
+    );
 }
 
 /// A meta file in the format every earlier rangeget wrote (format 1, as

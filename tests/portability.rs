@@ -194,8 +194,8 @@ fn server_without_ranges(runtime: Runtime) {
     assert_ok(runtime, &output);
     assert_downloaded(&dir, "nr.bin", "nr.bin", 0, size);
     assert!(
-        origin.range_requests().is_empty(),
-        "{runtime:?}: no range asked"
+        origin.range_requests().len() <= 1,
+        "{runtime:?}: no range asked but the probe's"
     );
 }
 

@@ -147,7 +147,9 @@ async fn download(
     let timeout = Duration::from_secs(options.timeout_secs);
     let client = HttpClient::new(
         RequestLimits {
-            max_in_flight: options.connections as usize,
+            // One more than the transfer's own: a probe may hold an answer
+            // while it checks it with a HEAD.
+            max_in_flight: options.connections as usize + 1,
             connect_timeout: Duration::from_secs(options.connect_timeout_secs),
             first_byte_timeout: timeout,
         },

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 
 use crate::content_range::{self, ContentRange};
-use crate::failure::{Failure, Reason};
+use crate::failure::{Failure, RangeFault, Reason};
 use crate::headers::Headers;
 use crate::object::RemoteObject;
 use crate::range::ByteRange;
@@ -18,10 +18,12 @@ use crate::retry::retry_after_ms;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeMethod {
     Head,
-    /// `GET` with `Range: bytes=0-0`, when HEAD is refused: one byte instead
-    /// of the whole object, and a 206 proves ranges work. A server that
-    /// ignores the range answers 200, whose body the caller streams.
-    FirstByte,
+    /// `GET` of the first N bytes (`Range: bytes=0-(N-1)`): a 206 gives
+    /// the size (its `Content-Range` total), proves ranges work, and brings
+    /// the object's first bytes, so a download starts without a separate
+    /// round trip; a server that ignores the range answers 200, whose body
+    /// the caller streams. With one byte, it is what replaces a refused HEAD.
+    FirstBytes(u64),
 }
 
 /// What to do after a probe response.
@@ -59,7 +61,7 @@ pub fn interpret_probe(
         });
     }
     match (status, method) {
-        (206 | 416, ProbeMethod::FirstByte) => first_byte_answer(url, status, headers),
+        (206 | 416, ProbeMethod::FirstBytes(_)) => first_bytes_answer(url, status, headers),
         (200..=299, _) => ProbeVerdict::Object(RemoteObject::from_headers(url, headers)),
         (408 | 429 | 500..=599, _) => ProbeVerdict::Retry {
             reason: Reason::Status {
@@ -71,13 +73,13 @@ pub fn interpret_probe(
         // CDNs and object stores refuse HEAD in many ways (405, 403, 501, even
         // 404); the GET decides whether the object really is unavailable.
         (_, ProbeMethod::Head) => ProbeVerdict::TryGet,
-        (_, ProbeMethod::FirstByte) => ProbeVerdict::Refused,
+        (_, ProbeMethod::FirstBytes(_)) => ProbeVerdict::Refused,
     }
 }
 
-/// A 206 (or, for an empty object, a 416) to `Range: bytes=0-0`: the size
+/// A 206 (or, for an empty object, a 416) to `Range: bytes=0-…`: the size
 /// is the Content-Range total, and the server has just shown it serves ranges.
-fn first_byte_answer(url: &str, status: u16, headers: &Headers) -> ProbeVerdict {
+fn first_bytes_answer(url: &str, status: u16, headers: &Headers) -> ProbeVerdict {
     let total = match headers.get("content-range").and_then(content_range::parse) {
         Some(ContentRange::Satisfied {
             range,
@@ -108,10 +110,12 @@ pub enum ProbeEnd {
     Object {
         object: RemoteObject,
         headers: Headers,
-        /// A GET answered with the whole object: its body is the object
-        /// from byte 0, for a driver that cannot use ranges to stream
-        /// (the request stays open). `None` for a HEAD or a 206.
+        /// A GET whose body is worth reading, left open for the driver:
+        /// the whole object from byte 0 (a 200: the server ignores ranges),
+        /// or its first bytes (a 206 to a first-bytes probe: `first` says
+        /// which). `None` for a HEAD or a one-byte answer.
         body: Option<RequestId>,
+        first: Option<ByteRange>,
     },
     /// The server answered an error status (after retries, for one worth
     /// retrying): the proxy passes it on, the command fails with `failure`.
@@ -153,21 +157,45 @@ pub struct Probe {
     failures: u32,
     next_id: u64,
     stage: Stage,
+    /// A 200 to a first-bytes probe, held while a HEAD checks that it is
+    /// the object and not an error page served with 200.
+    held: Option<Held>,
     events: VecDeque<Event>,
     end: Option<ProbeEnd>,
 }
 
+#[derive(Debug)]
+struct Held {
+    id: RequestId,
+    object: RemoteObject,
+    headers: Headers,
+    /// The first-bytes probe to ask again if the check says no.
+    method: ProbeMethod,
+}
+
 impl Probe {
+    /// A probe that starts with a HEAD.
     pub fn new(url: &str, rules: RequestRules) -> Probe {
+        Probe::asking(url, rules, ProbeMethod::Head)
+    }
+
+    /// A probe that asks for the object's first `len` bytes at once (see
+    /// [`ProbeMethod::FirstBytes`]): one round trip less before a download.
+    pub fn first_bytes(url: &str, rules: RequestRules, len: u64) -> Probe {
+        Probe::asking(url, rules, ProbeMethod::FirstBytes(len.max(1)))
+    }
+
+    fn asking(url: &str, rules: RequestRules, method: ProbeMethod) -> Probe {
         Probe {
             requested: url.to_string(),
             url: url.to_string(),
-            method: ProbeMethod::Head,
+            method,
             rules,
             redirects: 0,
             failures: 0,
             next_id: 1,
             stage: Stage::ToSend { not_before_ms: 0 },
+            held: None,
             events: VecDeque::new(),
             end: None,
         }
@@ -186,7 +214,7 @@ impl Probe {
         self.stage = Stage::Sent(id);
         let (method, range) = match self.method {
             ProbeMethod::Head => (Method::Head, None),
-            ProbeMethod::FirstByte => (Method::Get, ByteRange::new(0, 0)),
+            ProbeMethod::FirstBytes(len) => (Method::Get, ByteRange::from_len(0, len)),
         };
         Some(Request {
             id,
@@ -195,6 +223,15 @@ impl Probe {
             range,
             if_range: None,
         })
+    }
+
+    /// Whether request `id`, answered, is still needed (a 200 held while a
+    /// HEAD checks it, or the body of the end): otherwise the driver drops
+    /// it as soon as its head is fed, so it holds no connection.
+    pub fn keeps(&self, id: RequestId) -> bool {
+        let held = self.held.as_ref().is_some_and(|h| h.id == id);
+        let body = matches!(&self.end, Some(ProbeEnd::Object { body: Some(b), .. }) if *b == id);
+        held || body
     }
 
     /// When a backoff ends.
@@ -225,14 +262,48 @@ impl Probe {
         if !matches!(self.stage, Stage::Sent(sent) if sent == id) {
             return;
         }
-        match interpret_probe(&self.url, self.method, status, &headers, now_unix_ms) {
+        let verdict = interpret_probe(&self.url, self.method, status, &headers, now_unix_ms);
+        if self.held.is_some() {
+            return self.checked(verdict, now_ms);
+        }
+        match verdict {
+            ProbeVerdict::Object(object)
+                if status == 200
+                    && self.method != ProbeMethod::Head
+                    && object.etag.is_none()
+                    && object.last_modified.is_none() =>
+            {
+                // The whole object, or a page served with 200 instead of
+                // the range (a portal, a CDN's error)? Without validators
+                // nothing says which: a HEAD does.
+                self.held = Some(Held {
+                    id,
+                    object,
+                    headers,
+                    method: self.method,
+                });
+                self.method = ProbeMethod::Head;
+                self.stage = Stage::ToSend { not_before_ms: 0 };
+            }
             ProbeVerdict::Object(object) => {
-                // Only a whole-object answer can be streamed from byte 0.
-                let streamable = self.method != ProbeMethod::Head && status == 200;
+                let whole = status == 200 && self.method != ProbeMethod::Head;
+                let first = match (status, self.method) {
+                    (206, ProbeMethod::FirstBytes(len)) if len > 1 => headers
+                        .get("content-range")
+                        .and_then(content_range::parse)
+                        .and_then(|answer| match answer {
+                            ContentRange::Satisfied { range, .. } => Some(range),
+                            ContentRange::Unsatisfied { .. } => None,
+                        }),
+                    _ => None,
+                };
+                // The whole object is streamed from byte 0; first bytes
+                // start a ranged download.
                 self.finish(ProbeEnd::Object {
                     object,
                     headers,
-                    body: streamable.then_some(id),
+                    body: (whole || first.is_some()).then_some(id),
+                    first,
                 });
             }
             ProbeVerdict::Redirect(next) => {
@@ -246,7 +317,7 @@ impl Probe {
                 }
             }
             ProbeVerdict::TryGet => {
-                self.method = ProbeMethod::FirstByte;
+                self.method = ProbeMethod::FirstBytes(1);
                 self.stage = Stage::ToSend { not_before_ms: 0 };
             }
             ProbeVerdict::Retry {
@@ -272,10 +343,42 @@ impl Probe {
         }
     }
 
+    /// What the HEAD that checks a held 200 says: the same object (or no
+    /// answer to go by: the 200 is taken), or another one, which makes the
+    /// 200 a page that is not the object, and the probe is asked again.
+    fn checked(&mut self, verdict: ProbeVerdict, now_ms: u64) {
+        let mut held = self.held.take().expect("a 200 is held");
+        if let ProbeVerdict::Object(head) = verdict {
+            if let Some(change) = head.change_from(&held.object) {
+                self.method = held.method;
+                let content_type = held.headers.get("content-type").unwrap_or("unknown");
+                let fault = RangeFault::UnrelatedBody {
+                    change,
+                    content_type: content_type.to_string(),
+                };
+                return self.retry(Reason::Range(fault), None, None, now_ms);
+            }
+            // A length the HEAD states holds for a body that states none
+            // (chunked): a body that runs past it is not the object.
+            held.object.size = held.object.size.or(head.size);
+        }
+        // The whole object, from byte 0: streamed by the driver.
+        self.finish(ProbeEnd::Object {
+            object: held.object,
+            headers: held.headers,
+            body: Some(held.id),
+            first: None,
+        });
+    }
+
     /// Request `id` failed before its answer.
     pub fn handle_error(&mut self, id: RequestId, failure: RequestFailure, now_ms: u64) {
         if !matches!(self.stage, Stage::Sent(sent) if sent == id) {
             return;
+        }
+        if self.held.is_some() {
+            // The check could not be made: the 200 is taken as it is.
+            return self.checked(ProbeVerdict::Refused, now_ms);
         }
         let reason = Reason::Unreachable {
             url: self.url.clone(),
@@ -426,15 +529,94 @@ mod tests {
     }
 
     #[test]
+    fn a_first_bytes_probe_keeps_its_body_as_the_start_of_the_download() {
+        let mut probe = Probe::first_bytes("http://h/a", rules(0), 2048);
+        let get = probe.poll_request(0).unwrap();
+        assert_eq!(
+            (get.method, get.range),
+            (Method::Get, ByteRange::new(0, 2047))
+        );
+        let answer = headers(&[("Content-Range", "bytes 0-2047/10000"), ("ETag", "\"e\"")]);
+        probe.handle_head(get.id, 206, answer, 0, 0);
+        match probe.poll_end() {
+            Some(ProbeEnd::Object {
+                object,
+                body,
+                first,
+                ..
+            }) => {
+                assert_eq!(object.transfer_mode(), TransferMode::Ranged { size: 10000 });
+                assert_eq!((body, first), (Some(get.id), ByteRange::new(0, 2047)));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A small object comes whole in the answer to the first bytes.
+        let mut probe = Probe::first_bytes("http://h/b", rules(0), 2048);
+        let get = probe.poll_request(0).unwrap();
+        let answer = headers(&[("Content-Range", "bytes 0-99/100")]);
+        probe.handle_head(get.id, 206, answer, 0, 0);
+        assert!(matches!(
+            probe.poll_end(),
+            Some(ProbeEnd::Object { first: Some(r), .. }) if r.len() == 100
+        ));
+    }
+
+    #[test]
     fn a_get_answered_with_the_whole_object_keeps_its_body_for_streaming() {
         let mut probe = Probe::new("http://h/a", rules(0));
         let head = probe.poll_request(0).unwrap();
         probe.handle_head(head.id, 403, Headers::new(), 0, 0);
         let get = probe.poll_request(0).unwrap();
         probe.handle_head(get.id, 200, headers(&[("Content-Length", "10")]), 0, 0);
+        // A HEAD checks the 200 is the object: refused here, so it is taken.
+        let check = probe.poll_request(0).unwrap();
+        assert_eq!(check.method, Method::Head);
+        probe.handle_head(check.id, 403, Headers::new(), 0, 0);
         assert!(matches!(
             probe.poll_end(),
             Some(ProbeEnd::Object { body: Some(id), .. }) if id == get.id
+        ));
+    }
+
+    #[test]
+    fn a_page_served_with_200_instead_of_the_first_bytes_is_not_the_object() {
+        let mut probe = Probe::first_bytes("http://h/a", rules(2), 1024);
+        let get = probe.poll_request(0).unwrap();
+        let page = headers(&[("Content-Length", "135"), ("Content-Type", "text/html")]);
+        probe.handle_head(get.id, 200, page, 0, 0);
+        let check = probe.poll_request(0).unwrap();
+        let real = headers(&[("Content-Length", "2097152"), ("ETag", "\"e\"")]);
+        probe.handle_head(check.id, 200, real, 0, 0);
+        assert!(matches!(
+            probe.poll_event(),
+            Some(Event::Retrying {
+                reason: Reason::Range(RangeFault::UnrelatedBody { .. }),
+                ..
+            })
+        ));
+        let again = probe.poll_request(u64::MAX).unwrap();
+        assert_eq!(
+            again.range,
+            ByteRange::new(0, 1023),
+            "the first bytes, asked again"
+        );
+        // A server that ignores ranges, told by a HEAD that agrees.
+        let whole = headers(&[("Content-Length", "2097152")]);
+        probe.handle_head(again.id, 200, whole.clone(), 0, 0);
+        let check = probe.poll_request(0).unwrap();
+        probe.handle_head(check.id, 200, whole, 0, 0);
+        assert!(matches!(
+            probe.poll_end(),
+            Some(ProbeEnd::Object { body: Some(id), first: None, .. }) if id == again.id
+        ));
+        // With validators, the 200 is the object: no check needed.
+        let mut probe = Probe::first_bytes("http://h/a", rules(2), 1024);
+        let get = probe.poll_request(0).unwrap();
+        let validated = headers(&[("Content-Length", "2097152"), ("ETag", "\"e\"")]);
+        probe.handle_head(get.id, 200, validated, 0, 0);
+        assert!(matches!(
+            probe.poll_end(),
+            Some(ProbeEnd::Object { body: Some(_), .. })
         ));
     }
 
@@ -450,11 +632,11 @@ mod tests {
             ProbeVerdict::TryGet
         );
         assert_eq!(
-            interpret_probe("u", ProbeMethod::FirstByte, 404, &h, 0),
+            interpret_probe("u", ProbeMethod::FirstBytes(1), 404, &h, 0),
             ProbeVerdict::Refused
         );
         assert!(matches!(
-            interpret_probe("u", ProbeMethod::FirstByte, 503, &h, 0),
+            interpret_probe("u", ProbeMethod::FirstBytes(1), 503, &h, 0),
             ProbeVerdict::Retry { .. }
         ));
     }
@@ -466,19 +648,20 @@ mod tests {
             ("Content-Length", "1"),
             ("ETag", "\"e\""),
         ]);
-        let ProbeVerdict::Object(o) = interpret_probe("u", ProbeMethod::FirstByte, 206, &h, 0)
+        let ProbeVerdict::Object(o) = interpret_probe("u", ProbeMethod::FirstBytes(1), 206, &h, 0)
         else {
             panic!("a 206 is an object")
         };
         assert_eq!(o.transfer_mode(), TransferMode::Ranged { size: 5000 });
         let empty = headers(&[("Content-Range", "bytes */0")]);
         assert!(matches!(
-            interpret_probe("u", ProbeMethod::FirstByte, 416, &empty, 0),
+            interpret_probe("u", ProbeMethod::FirstBytes(1), 416, &empty, 0),
             ProbeVerdict::Object(RemoteObject { size: Some(0), .. })
         ));
         // A server ignoring the range answers 200 with the whole object.
         let full = headers(&[("Content-Length", "5000")]);
-        let ProbeVerdict::Object(o) = interpret_probe("u", ProbeMethod::FirstByte, 200, &full, 0)
+        let ProbeVerdict::Object(o) =
+            interpret_probe("u", ProbeMethod::FirstBytes(1), 200, &full, 0)
         else {
             panic!("a 200 is an object")
         };
@@ -487,7 +670,7 @@ mod tests {
             TransferMode::SingleStream { size: Some(5000) }
         );
         assert!(matches!(
-            interpret_probe("u", ProbeMethod::FirstByte, 206, &headers(&[]), 0),
+            interpret_probe("u", ProbeMethod::FirstBytes(1), 206, &headers(&[]), 0),
             ProbeVerdict::Retry { .. }
         ));
     }

@@ -230,9 +230,11 @@ impl<T: Trace> Exchanges<T> {
     }
 
     /// Runs `probe` to its end (one request at a time, backoffs waited
-    /// out), leaving open only the request its end names as `body`.
+    /// out), leaving open only the request its end names as `body`. A
+    /// request stays open while the probe may still want it (a 200 held
+    /// while a HEAD checks it).
     pub fn probe(&mut self, mut probe: Probe, hooks: &mut impl Hooks) -> Result<ProbeEnd, Failure> {
-        let mut sent = None;
+        let mut sent: Vec<RequestId> = Vec::new();
         loop {
             while let Some(event) = probe.poll_event() {
                 hooks.event(event);
@@ -242,15 +244,13 @@ impl<T: Trace> Exchanges<T> {
                     ProbeEnd::Object { body, .. } => *body,
                     _ => None,
                 };
-                if let Some(id) = sent.filter(|&id| Some(id) != keep) {
+                for id in sent.into_iter().filter(|&id| Some(id) != keep) {
                     self.close(id);
                 }
                 return Ok(end);
             }
             if let Some(request) = probe.poll_request(clock::now_ms()) {
-                if let Some(previous) = sent.replace(request.id) {
-                    self.close(previous);
-                }
+                sent.push(request.id);
                 if let Err(failure) = self.send(&request) {
                     probe.handle_error(request.id, failure, clock::now_ms());
                 }
@@ -259,10 +259,13 @@ impl<T: Trace> Exchanges<T> {
             let timer = hooks.deadline(probe.poll_timeout()).map(clock::wake_at);
             self.wait(None, timer.iter().collect::<Vec<_>>().as_slice());
             hooks.woke()?;
-            let Some(id) = sent else { continue };
+            let Some(&id) = sent.last() else { continue };
             match self.poll_head(id) {
                 Some(Ok((status, headers))) => {
-                    probe.handle_head(id, status, headers, clock::now_ms(), clock::unix_ms())
+                    probe.handle_head(id, status, headers, clock::now_ms(), clock::unix_ms());
+                    if !probe.keeps(id) {
+                        self.close(id);
+                    }
                 }
                 Some(Err(failure)) => probe.handle_error(id, failure, clock::now_ms()),
                 None => {}

@@ -57,10 +57,13 @@ pub(crate) enum Fault {
     /// `latency`: every answer (any method, redirects too) waits `latency`
     /// (50) milliseconds before its head, as a far origin's do.
     Latency,
+    /// `no-validators`: no `ETag` and no `Last-Modified`, as from a
+    /// dynamic endpoint (or an error page).
+    NoValidators,
 }
 
 impl Fault {
-    const ALL: [Fault; 20] = [
+    const ALL: [Fault; 21] = [
         Fault::IgnoreRange,
         Fault::NoAcceptRanges,
         Fault::AcceptRangesNone,
@@ -81,6 +84,7 @@ impl Fault {
         Fault::ChangeAfter,
         Fault::HeadSize,
         Fault::Latency,
+        Fault::NoValidators,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -105,6 +109,7 @@ impl Fault {
             Fault::ChangeAfter => "change-after",
             Fault::HeadSize => "head-size",
             Fault::Latency => "latency",
+            Fault::NoValidators => "no-validators",
         }
     }
 

@@ -231,11 +231,13 @@ impl ObjectResponder<'_> {
 
     /// Headers every representation of the object carries.
     fn object_headers(&self, builder: Builder) -> Builder {
-        let builder = builder
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(ETAG, self.entity_tag())
-            .header(LAST_MODIFIED, self.object.last_modified());
         let plan = &self.plan;
+        let mut builder = builder.header(CONTENT_TYPE, "application/octet-stream");
+        if !plan.has(Fault::NoValidators) {
+            builder = builder
+                .header(ETAG, self.entity_tag())
+                .header(LAST_MODIFIED, self.object.last_modified());
+        }
         if plan.has(Fault::NoLength) || plan.has(Fault::NoAcceptRanges) {
             builder
         } else if plan.has(Fault::AcceptRangesNone) {

@@ -21,7 +21,17 @@ pub fn fallback_output_path(options: &Options) -> String {
 
 pub fn fetch(options: &Options) -> Result<Report, Failure> {
     let started_ms = clock::now_ms();
-    let probed = probe(options)?;
+    // Where the URL's name (or -o) puts the file: refused at once if it
+    // exists, continued if a previous run left progress there.
+    let guess = options.output_path(&file_name_from_url(&options.url));
+    let (exists, continuing) = match OutputDir::for_path(&guess) {
+        Ok(out) => (out.final_exists(), out.exists(&out.meta_name())),
+        Err(_) => (false, false),
+    };
+    if exists && options.output.is_some() && !options.force {
+        return Err(Reason::Exists { path: guess }.into());
+    }
+    let probed = probe(options, continuing)?;
     if let Some(size) = probed.object.size {
         check_max_filesize(&options.url, size, options.max_filesize)?;
     }

@@ -7,6 +7,7 @@
 //! through every hard link to it), and the finished file never replaces
 //! one that appeared meanwhile.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use rangeget_core::failure::Reason;
@@ -26,6 +27,8 @@ pub struct OutputDir {
     name: String,
     /// The path as the user gave it, for messages.
     pub display: String,
+    /// This run holds the destination's lock.
+    locked: Cell<bool>,
 }
 
 /// The `FILE.part` being filled in.
@@ -64,13 +67,16 @@ impl OutputDir {
             dir: Rc::new(dir),
             name,
             display: path.to_string(),
+            locked: Cell::new(false),
         })
     }
 
     /// Takes the destination's lock for this run (see `lease`), before
     /// anything of it is read or written; released when `self` is dropped.
     pub fn lock(&self, token: Option<u64>) -> Result<(), Failure> {
-        lease::acquire(Rc::clone(&self.dir), &self.name, &self.display, token)
+        lease::acquire(Rc::clone(&self.dir), &self.name, &self.display, token)?;
+        self.locked.set(true);
+        Ok(())
     }
 
     pub fn part_name(&self) -> String {
@@ -272,7 +278,9 @@ impl OutputDir {
 
 impl Drop for OutputDir {
     fn drop(&mut self) {
-        lease::release();
+        if self.locked.get() {
+            lease::release();
+        }
     }
 }
 

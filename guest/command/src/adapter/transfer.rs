@@ -41,8 +41,7 @@ pub fn download(
         let mut exchanges = Exchanges::new(http::client_for(options));
         let (transfer, part) = match probed.object.transfer_mode() {
             TransferMode::Ranged { size } if !ranges_ignored => {
-                drop(probed.body);
-                prepare(out, options, probed.object, size)?
+                prepare(out, options, probed, size, &mut exchanges)?
             }
             _ => single_stream(out, options, probed, ranges_ignored, &mut exchanges)?,
         };
@@ -63,7 +62,7 @@ pub fn download(
                 ));
                 out.remove(&out.meta_name())?;
                 out.remove(&out.part_name())?;
-                probed = probe(options)?;
+                probed = probe(options, false)?;
             }
             End::Stopped {
                 stop: Stop::RangesIgnored { id },
@@ -78,6 +77,7 @@ pub fn download(
                 probed = Probed {
                     object: transfer.object().clone(),
                     body,
+                    first: None,
                 };
                 ranges_ignored = true;
             }
@@ -115,9 +115,15 @@ fn explain(failure: Failure, saved: bool, transfer: &Transfer, out: &OutputDir) 
 fn prepare(
     out: &OutputDir,
     options: &Options,
-    object: RemoteObject,
+    probed: Probed,
     size: u64,
+    exchanges: &mut Exchanges,
 ) -> Result<(Transfer, PartFile), Failure> {
+    let Probed {
+        object,
+        body,
+        first,
+    } = probed;
     let meta = out.read(&out.meta_name(), MAX_META_BYTES)?;
     let part = out.open_part()?;
     let part_len = part.as_ref().map(|(_, len)| *len);
@@ -141,7 +147,14 @@ fn prepare(
     let part = out.create_part(Some(size))?;
     let chunk_size = chunk_size_for(size, options.chunk_size, options.connections);
     let settings = options.settings(get_random_u64());
-    let transfer = Transfer::to_file(object, size, chunk_size, settings, clock::now_ms());
+    let mut transfer = Transfer::to_file(object, size, chunk_size, settings, clock::now_ms());
+    // The probe's answer carries the first bytes: the first request.
+    if let (Some((id, response)), Some(range)) = (body, first) {
+        if transfer.adopt(id, range, clock::now_ms()) {
+            exchanges.adopt(id, response);
+            exchanges.refeed_head(id, &mut transfer);
+        }
+    }
     // Saved before any byte arrives, so even a kill during the first chunk
     // leaves a meta describing the `.part`.
     let meta = transfer.to_meta(&options.url).to_json();
@@ -219,7 +232,7 @@ fn single_stream(
     ranges_ignored: bool,
     exchanges: &mut Exchanges,
 ) -> Result<(Transfer, PartFile), Failure> {
-    let Probed { object, body } = probed;
+    let Probed { object, body, .. } = probed;
     // Say why there is only one stream; an empty file needs no ranges, and
     // a server that ignored a range request was already reported.
     let why = if ranges_ignored {

@@ -266,6 +266,27 @@ impl ChunkTable {
         Some((index, range))
     }
 
+    /// Takes `range`, already requested, as the first request of the
+    /// chunk it starts, if it fits in one not started yet.
+    pub(crate) fn adopt(&mut self, range: ByteRange) -> Option<usize> {
+        let offset = self.chunks.iter().position(|c| {
+            c.range.start() == range.start()
+                && c.range.len() >= range.len()
+                && c.received == 0
+                && matches!(c.state, ChunkState::Pending { .. })
+        })?;
+        let chunk = &mut self.chunks[offset];
+        let ChunkState::Pending { failures, .. } = chunk.state else {
+            unreachable!("checked above")
+        };
+        chunk.state = ChunkState::InFlight {
+            failures,
+            progressed: false,
+            request_end: range.len(),
+        };
+        Some(self.base + offset)
+    }
+
     /// The next request of in-flight chunk `index`, whose current request
     /// has delivered all it asked for.
     pub(crate) fn continue_chunk(&mut self, index: usize, request_size: u64) -> ByteRange {

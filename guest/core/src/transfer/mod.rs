@@ -363,6 +363,24 @@ impl Transfer {
         transfer
     }
 
+    /// Takes over request `id`, already sent for `range` (a first-bytes
+    /// probe's answer, whose head the driver feeds next), as the first
+    /// request of the chunk `range` starts. False when it fits no chunk
+    /// not started yet (a resume, a small chunk size): drop it then.
+    pub fn adopt(&mut self, id: RequestId, range: ByteRange, now_ms: u64) -> bool {
+        let Mode::Ranged(ranged) = &mut self.mode else {
+            return false;
+        };
+        let Some(chunk) = ranged.chunks.adopt(range) else {
+            return false;
+        };
+        self.next_id = self.next_id.max(id.0 + 1);
+        let url = self.object.url.clone();
+        self.open
+            .push(Open::new(id, chunk, Some(range), url, 0, now_ms));
+        true
+    }
+
     pub fn object(&self) -> &RemoteObject {
         &self.object
     }

@@ -204,6 +204,35 @@ fn a_file_download_writes_every_byte_once_and_records_it() {
 }
 
 #[test]
+fn a_probe_answer_carrying_the_first_bytes_is_the_first_request() {
+    let size = 5 * MIB;
+    let t = Transfer::to_file(object(size), size, 4 * MIB, settings(2, 2), 0);
+    let mut sim = Sim::new(t, size);
+    let first = ByteRange::from_len(0, 2 * MIB).unwrap();
+    let probe_id = RequestId(1);
+    assert!(sim.t.adopt(probe_id, first, 0));
+    sim.open.insert(
+        probe_id,
+        Request::range_of(probe_id, &object(size), "http://h/f", first),
+    );
+    sim.head_ok(probe_id);
+    sim.body(probe_id, 2 * MIB);
+    // The chunk continues past it; the other chunk starts; ids stay unique.
+    let sent = sim.commands();
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|id| id.0 > 1));
+    assert_eq!(sim.run_to_end(), End::Finished);
+    assert!(sim.writes.iter().all(|&w| w == 1));
+    // Nothing to take over in a chunk that has started.
+    let mut t = Transfer::to_file(object(size), size, MIB, settings(2, 2), 0);
+    assert!(
+        !t.adopt(RequestId(1), first, 0),
+        "does not fit a 1 MiB chunk"
+    );
+    assert!(t.adopt(RequestId(1), ByteRange::from_len(0, MIB).unwrap(), 0));
+}
+
+#[test]
 fn a_chunk_larger_than_a_request_takes_several_requests_each_bounded() {
     let size = 5 * MIB;
     let mut sim = Sim::new(

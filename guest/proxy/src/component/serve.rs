@@ -72,6 +72,7 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutpara
                 object,
                 headers,
                 body,
+                ..
             }) => (object, headers, body),
             Ok(ProbeEnd::Refused {
                 status, headers, ..
