@@ -714,11 +714,20 @@ fn input_file_downloads_every_listed_url() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let statuses: Vec<&str> = reports
+    // One line per file as it finishes (in any order), then the summary.
+    let mut statuses: Vec<&str> = reports
         .iter()
         .map(|r| r["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["ok", "ok", "error"]);
+    assert_eq!(statuses.pop(), Some("summary"));
+    statuses.sort();
+    assert_eq!(statuses, ["error", "ok", "ok"]);
+    let summary = reports.last().unwrap();
+    assert_eq!(
+        (summary["saved"].as_u64(), summary["failed"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(summary["failures"][0]["reason"], "status");
 }
 
 #[test]

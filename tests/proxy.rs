@@ -324,7 +324,10 @@ fn an_origin_without_ranges_is_streamed_through_as_one_response() {
         &[],
     );
     assert_object(&reply, "nr.bin", 0, size, &proxy);
-    assert!(origin.range_requests().is_empty(), "no range asked");
+    assert!(
+        origin.range_requests().len() <= 1,
+        "no range asked but the probe's one byte"
+    );
 }
 
 #[test]

@@ -59,9 +59,14 @@ impl GuestOutput {
     fn line(&self, seen: &mut Seen, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         if self.target == Target::Stderr {
-            // With several files, the first failure decides the exit code.
+            // With several files, the worst failure decides the exit code.
             if let Some(kind) = FailureKind::from_error_line(&text) {
-                seen.failure.get_or_insert(kind);
+                let worse = seen
+                    .failure
+                    .is_none_or(|k| kind.exit_code() > k.exit_code());
+                if worse {
+                    seen.failure = Some(kind);
+                }
             }
         }
         self.progress.print_line(self.target, &text);

@@ -147,9 +147,9 @@ async fn download(
     let timeout = Duration::from_secs(options.timeout_secs);
     let client = HttpClient::new(
         RequestLimits {
-            // One more than the transfer's own: a probe may hold an answer
-            // while it checks it with a HEAD.
-            max_in_flight: options.connections as usize + 1,
+            // The run's budget (the component keeps within it), and one
+            // more: a probe may hold an answer while it checks it with a HEAD.
+            max_in_flight: options.connection_budget().0 + 1,
             connect_timeout: Duration::from_secs(options.connect_timeout_secs),
             first_byte_timeout: timeout,
         },

@@ -40,6 +40,37 @@ impl Headers {
     }
 }
 
+/// Headers rangeget must control itself: ranges are validated against
+/// exactly what it asked for, in the identity encoding.
+const MANAGED_HEADERS: [&str; 4] = ["range", "if-range", "accept-encoding", "host"];
+
+/// Reads a header a user gives (`-H`, a list's `header=`): `Name: value`,
+/// a valid token name, no line breaks, none of the headers rangeget sets.
+pub fn parse_header_line(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("'{text}' is not a header; use 'Name: value'"))?;
+    let name = name.trim();
+    let valid_name = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid_name {
+        return Err(format!("'{name}' is not a valid header name"));
+    }
+    if value.contains(['\r', '\n']) {
+        return Err(format!(
+            "the value of header '{name}' contains a line break"
+        ));
+    }
+    if MANAGED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "rangeget sets '{name}' itself (it validates every range against what it asked for)"
+        ));
+    }
+    Ok((name.to_string(), value.trim().to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,23 @@
 //! `-i FILE`: many downloads from one list, in aria2's format: a URL per
-//! line, optionally followed by indented `out=NAME` / `dir=DIR` lines that
-//! apply to it. Blank lines and `#` comments are ignored.
+//! line, optionally followed by indented option lines that apply to it
+//! (`out=NAME`, `dir=DIR`, `header=Name: value`, `checksum=sha-256=HEX`).
+//! Blank lines and `#` comments are ignored. A mistake anywhere is an
+//! error naming its line, before anything is downloaded.
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+use crate::checksum::parse_sha256;
+use crate::headers::parse_header_line;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InputEntry {
     pub url: String,
+    /// The line the URL is on (1-based), for messages.
+    pub line: usize,
     pub out: Option<String>,
     pub dir: Option<String>,
+    /// Extra request headers for this entry only.
+    pub headers: Vec<(String, String)>,
+    /// The SHA-256 the file must have, lower-case hex.
+    pub checksum: Option<String>,
 }
 
 pub fn parse_input_file(text: &str) -> Result<Vec<InputEntry>, String> {
@@ -16,37 +27,36 @@ pub fn parse_input_file(text: &str) -> Result<Vec<InputEntry>, String> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let where_ = || format!("line {}", number + 1);
+        let at = |why: String| format!("line {}: {why}", number + 1);
         if line.starts_with([' ', '\t']) {
             let entry = entries
                 .last_mut()
-                .ok_or_else(|| format!("{}: an option line before any URL", where_()))?;
+                .ok_or_else(|| at("an option line before any URL".into()))?;
             let (key, value) = trimmed
                 .split_once('=')
-                .ok_or_else(|| format!("{}: expected key=value, found '{trimmed}'", where_()))?;
+                .ok_or_else(|| at(format!("expected key=value, found '{trimmed}'")))?;
+            let value = value.trim();
             match key.trim() {
-                "out" => entry.out = Some(value.trim().to_string()),
-                "dir" => entry.dir = Some(value.trim().to_string()),
+                "out" => entry.out = Some(value.to_string()),
+                "dir" => entry.dir = Some(value.to_string()),
+                "header" => entry.headers.push(parse_header_line(value).map_err(at)?),
+                "checksum" => entry.checksum = Some(parse_sha256(value).map_err(at)?),
                 other => {
-                    return Err(format!(
-                        "{}: unknown option '{other}' (rangeget understands out= and dir=)",
-                        where_()
-                    ))
+                    return Err(at(format!(
+                        "unknown option '{other}' (rangeget understands out=, dir=, header= and checksum=)"
+                    )))
                 }
             }
         } else {
             // aria2 allows several tab-separated mirrors; rangeget takes the first.
             let url = trimmed.split('\t').next().unwrap_or(trimmed).to_string();
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!(
-                    "{}: '{url}' is not an http:// or https:// URL",
-                    where_()
-                ));
+                return Err(at(format!("'{url}' is not an http:// or https:// URL")));
             }
             entries.push(InputEntry {
                 url,
-                out: None,
-                dir: None,
+                line: number + 1,
+                ..InputEntry::default()
             });
         }
     }
@@ -62,20 +72,27 @@ mod tests {
 
     #[test]
     fn reads_urls_with_their_options() {
-        let text =
-            "# nightly images\nhttp://h/a.iso\n  out=alpha.iso\n\nhttps://h/b.iso\n\tdir=sub\n";
+        let sum = "ab".repeat(32);
+        let text = format!(
+            "# nightly images\nhttp://h/a.iso\n  out=alpha.iso\n  header=X-Token: t1\n\n\
+             https://h/b.iso\n\tdir=sub\n\tchecksum=sha-256={sum}\n"
+        );
         assert_eq!(
-            parse_input_file(text).unwrap(),
+            parse_input_file(&text).unwrap(),
             [
                 InputEntry {
                     url: "http://h/a.iso".into(),
+                    line: 2,
                     out: Some("alpha.iso".into()),
-                    dir: None
+                    headers: vec![("X-Token".into(), "t1".into())],
+                    ..InputEntry::default()
                 },
                 InputEntry {
                     url: "https://h/b.iso".into(),
-                    out: None,
-                    dir: Some("sub".into())
+                    line: 6,
+                    dir: Some("sub".into()),
+                    checksum: Some(sum),
+                    ..InputEntry::default()
                 },
             ]
         );
@@ -83,15 +100,16 @@ mod tests {
 
     #[test]
     fn reports_the_line_of_a_mistake() {
-        assert!(parse_input_file("  out=x\n")
-            .unwrap_err()
-            .contains("line 1"));
-        assert!(parse_input_file("http://h/a\n  speed=3\n")
-            .unwrap_err()
-            .contains("line 2"));
-        assert!(parse_input_file("ftp://h/a\n")
-            .unwrap_err()
-            .contains("line 1"));
+        for (text, line) in [
+            ("  out=x\n", "line 1"),
+            ("http://h/a\n  speed=3\n", "line 2"),
+            ("ftp://h/a\n", "line 1"),
+            ("http://h/a\n\n  checksum=md5=00\n", "line 3"),
+            ("http://h/a\n  header=Range: bytes=0-1\n", "line 2"),
+        ] {
+            let error = parse_input_file(text).unwrap_err();
+            assert!(error.starts_with(line), "{text:?}: {error}");
+        }
         assert!(parse_input_file("# nothing\n").is_err());
     }
 }

@@ -8,6 +8,9 @@
 //! act on what it returns. That is what lets the same logic run inside the
 //! WASI component and be tested natively, exhaustively and fast.
 
+pub mod batch;
+pub mod budget;
+pub mod checksum;
 pub mod client_range;
 pub mod content_range;
 pub mod credentials;

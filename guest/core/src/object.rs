@@ -54,6 +54,14 @@ impl RemoteObject {
         }
     }
 
+    /// Last-Modified as Unix seconds, if it is a valid HTTP-date.
+    pub fn last_modified_unix(&self) -> Option<u64> {
+        let date = httpdate::parse_http_date(self.last_modified.as_deref()?).ok()?;
+        date.duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs())
+    }
+
     /// The `If-Range` value for range requests. Only a strong ETag may be
     /// used there (RFC 9110 §13.1.5), so a weak one falls back to Last-Modified.
     pub fn if_range(&self) -> Option<&str> {

@@ -33,6 +33,8 @@ pub enum ProbeVerdict {
     Redirect(String),
     /// HEAD was refused or answered oddly: ask again with GET.
     TryGet,
+    /// 304: the copy the probe's `If-Modified-Since` named is current.
+    NotModified,
     Retry {
         reason: Reason,
         retry_after_ms: Option<u64>,
@@ -61,6 +63,7 @@ pub fn interpret_probe(
         });
     }
     match (status, method) {
+        (304, _) => ProbeVerdict::NotModified,
         (206 | 416, ProbeMethod::FirstBytes(_)) => first_bytes_answer(url, status, headers),
         (200..=299, _) => ProbeVerdict::Object(RemoteObject::from_headers(url, headers)),
         (408 | 429 | 500..=599, _) => ProbeVerdict::Retry {
@@ -125,6 +128,8 @@ pub enum ProbeEnd {
         failure: Failure,
     },
     Failed(Failure),
+    /// The copy on disk is current (a 304 to `If-Modified-Since`).
+    NotModified,
 }
 
 #[derive(Debug)]
@@ -160,6 +165,8 @@ pub struct Probe {
     /// A 200 to a first-bytes probe, held while a HEAD checks that it is
     /// the object and not an error page served with 200.
     held: Option<Held>,
+    /// Sent with every request: see [`Probe::if_modified_since`].
+    if_modified_since: Option<String>,
     events: VecDeque<Event>,
     end: Option<ProbeEnd>,
 }
@@ -185,6 +192,14 @@ impl Probe {
         Probe::asking(url, rules, ProbeMethod::FirstBytes(len.max(1)))
     }
 
+    /// The probe asks only if the object changed since `date` (an
+    /// HTTP-date, a copy's modification time): a 304 ends it with
+    /// [`ProbeEnd::NotModified`] and no body.
+    pub fn if_modified_since(mut self, date: String) -> Probe {
+        self.if_modified_since = Some(date);
+        self
+    }
+
     fn asking(url: &str, rules: RequestRules, method: ProbeMethod) -> Probe {
         Probe {
             requested: url.to_string(),
@@ -196,6 +211,7 @@ impl Probe {
             next_id: 1,
             stage: Stage::ToSend { not_before_ms: 0 },
             held: None,
+            if_modified_since: None,
             events: VecDeque::new(),
             end: None,
         }
@@ -222,6 +238,7 @@ impl Probe {
             url: self.url.clone(),
             range,
             if_range: None,
+            if_modified_since: self.if_modified_since.clone(),
         })
     }
 
@@ -232,6 +249,16 @@ impl Probe {
         let held = self.held.as_ref().is_some_and(|h| h.id == id);
         let body = matches!(&self.end, Some(ProbeEnd::Object { body: Some(b), .. }) if *b == id);
         held || body
+    }
+
+    /// Whether [`Probe::poll_request`] would hand out a request now.
+    pub fn wants_to_send(&self, now_ms: u64) -> bool {
+        matches!(self.stage, Stage::ToSend { not_before_ms } if now_ms >= not_before_ms)
+    }
+
+    /// Where the next request goes (after redirects).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// When a backoff ends.
@@ -285,6 +312,17 @@ impl Probe {
                 self.method = ProbeMethod::Head;
                 self.stage = Stage::ToSend { not_before_ms: 0 };
             }
+            // A HEAD that does not advertise ranges is asked again with a
+            // one-byte GET: servers that serve ranges without saying so
+            // answer it with a 206.
+            ProbeVerdict::Object(object)
+                if self.method == ProbeMethod::Head
+                    && !object.accepts_ranges
+                    && object.size.is_some_and(|size| size > 0) =>
+            {
+                self.method = ProbeMethod::FirstBytes(1);
+                self.stage = Stage::ToSend { not_before_ms: 0 };
+            }
             ProbeVerdict::Object(object) => {
                 let whole = status == 200 && self.method != ProbeMethod::Head;
                 let first = match (status, self.method) {
@@ -316,6 +354,7 @@ impl Probe {
                     Err(reason) => self.finish(ProbeEnd::Failed(reason.into())),
                 }
             }
+            ProbeVerdict::NotModified => self.finish(ProbeEnd::NotModified),
             ProbeVerdict::TryGet => {
                 self.method = ProbeMethod::FirstBytes(1);
                 self.stage = Stage::ToSend { not_before_ms: 0 };
@@ -559,6 +598,17 @@ mod tests {
             probe.poll_end(),
             Some(ProbeEnd::Object { first: Some(r), .. }) if r.len() == 100
         ));
+    }
+
+    #[test]
+    fn a_conditional_probe_ends_without_a_body_on_304() {
+        let date = "Tue, 14 Nov 2023 22:13:20 GMT".to_string();
+        let mut probe =
+            Probe::first_bytes("http://h/a", rules(0), 1024).if_modified_since(date.clone());
+        let get = probe.poll_request(0).unwrap();
+        assert!(get.headers().contains(&("if-modified-since", date)));
+        probe.handle_head(get.id, 304, Headers::new(), 0, 0);
+        assert!(matches!(probe.poll_end(), Some(ProbeEnd::NotModified)));
     }
 
     #[test]

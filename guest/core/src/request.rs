@@ -30,6 +30,9 @@ pub struct Request {
     /// The validator that makes a changed object answer 200 instead of a
     /// 206 of the new version spliced into the old one.
     pub if_range: Option<String>,
+    /// The date of a copy already on disk: an unchanged object answers
+    /// 304, with no body (`-N`).
+    pub if_modified_since: Option<String>,
 }
 
 impl Request {
@@ -43,6 +46,7 @@ impl Request {
             url: url.to_string(),
             range: Some(range),
             if_range: object.if_range().map(str::to_string),
+            if_modified_since: None,
         }
     }
 
@@ -54,6 +58,9 @@ impl Request {
         }
         if let Some(validator) = &self.if_range {
             headers.push(("if-range", validator.clone()));
+        }
+        if let Some(date) = &self.if_modified_since {
+            headers.push(("if-modified-since", date.clone()));
         }
         headers
     }

@@ -5,7 +5,10 @@
 
 use clap::Parser;
 
+use rangeget_core::checksum::parse_sha256;
+use rangeget_core::headers::parse_header_line;
 use rangeget_core::input_file::parse_input_file;
+use rangeget_core::naming::file_name_from_url;
 use rangeget_core::request::RequestRules;
 use rangeget_core::retry::RetryPolicy;
 use rangeget_core::size::parse_size;
@@ -36,18 +39,47 @@ The native CLI also runs the edge proxy: rangeget serve --help";
     after_help = EXAMPLES
 )]
 pub struct Options {
-    /// The http:// or https:// URL to download.
-    #[arg(
-        required_unless_present = "input_file",
-        default_value = "",
-        hide_default_value = true
-    )]
+    /// The http:// or https:// URLs to download (several: each into -d).
+    #[arg(value_name = "URL", required_unless_present = "input_file")]
+    pub urls: Vec<String>,
+
+    /// The URL of one download: the only one given, or one of a batch
+    /// (see [`Options::expand`]).
+    #[arg(skip)]
     pub url: String,
 
-    /// Download every URL listed in FILE (one per line; an indented
-    /// `out=NAME` or `dir=DIR` line below a URL applies to it).
-    #[arg(short = 'i', long = "input-file", value_name = "FILE", conflicts_with_all = ["url", "output", "checksum"])]
+    /// Download every URL listed in FILE (one per line; indented
+    /// `out=NAME`, `dir=DIR`, `header=Name: value` and
+    /// `checksum=sha-256=HEX` lines below a URL apply to it).
+    #[arg(short = 'i', long = "input-file", value_name = "FILE", conflicts_with_all = ["urls", "output", "checksum"])]
     pub input_file: Option<String>,
+
+    /// Files downloaded at once (like aria2c's -j, whose default is 5 too).
+    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: u32,
+
+    /// Requests in flight at once across every file of the run (default
+    /// 16, or -x if larger).
+    #[arg(long = "max-connections", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_connections: Option<u32>,
+
+    /// Requests in flight at once to one host (default: --max-connections).
+    #[arg(long = "max-connections-per-host", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_connections_per_host: Option<u32>,
+
+    /// A file that exists is fetched again only if the remote one differs
+    /// in size or modification time (wget's -N); the check is one
+    /// conditional request, answered 304 when nothing changed.
+    #[arg(short = 'N', long = "timestamping")]
+    pub timestamping: bool,
+
+    /// Leave a finished file's modification time alone (by default it is
+    /// set to the server's Last-Modified, as wget does).
+    #[arg(long = "no-remote-time")]
+    pub no_remote_time: bool,
 
     /// Where to save the file (default: the server's Content-Disposition name,
     /// else the last segment of the URL).
@@ -106,7 +138,7 @@ pub struct Options {
 
     /// Verify the finished file before it gets its name, e.g. sha256=9f86d0...
     /// (on mismatch it stays as PATH.part for inspection).
-    #[arg(long = "checksum", value_name = "sha256=HEX", value_parser = parse_checksum)]
+    #[arg(long = "checksum", value_name = "sha256=HEX", value_parser = parse_sha256)]
     pub checksum: Option<String>,
 
     /// Refuse a file larger than BYTES (e.g. 10G): before the download
@@ -131,7 +163,7 @@ pub struct Options {
     pub lock_token: Option<u64>,
 
     /// Extra request header, e.g. -H 'Authorization: Bearer ...' (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header_line)]
     pub headers: Vec<(String, String)>,
 
     /// The User-Agent header to send.
@@ -151,54 +183,26 @@ pub struct Options {
     pub quiet: bool,
 }
 
-/// Headers rangeget must control itself: ranges are validated against
-/// exactly what it asked for, in the identity encoding.
-const MANAGED_HEADERS: [&str; 4] = ["range", "if-range", "accept-encoding", "host"];
-
-/// Accepts `Name: value` (a valid token name, no line breaks).
-fn parse_header(text: &str) -> Result<(String, String), String> {
-    let (name, value) = text
-        .split_once(':')
-        .ok_or_else(|| format!("'{text}' is not a header; use 'Name: value'"))?;
-    let name = name.trim();
-    let valid_name = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !valid_name {
-        return Err(format!("'{name}' is not a valid header name"));
-    }
-    if value.contains(['\r', '\n']) {
-        return Err(format!(
-            "the value of header '{name}' contains a line break"
-        ));
-    }
-    if MANAGED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-        return Err(format!(
-            "rangeget sets '{name}' itself (it validates every range against what it asked for)"
-        ));
-    }
-    Ok((name.to_string(), value.trim().to_string()))
-}
-
-/// Accepts `sha256=HEX` and returns the lower-case hex digest.
-fn parse_checksum(text: &str) -> Result<String, String> {
-    let (algorithm, hex) = text
-        .split_once('=')
-        .ok_or_else(|| format!("'{text}' is not ALGORITHM=HEX (e.g. sha256=9f86d0...)"))?;
-    if !algorithm.eq_ignore_ascii_case("sha256") {
-        return Err(format!(
-            "unsupported checksum algorithm '{algorithm}'; use sha256"
-        ));
-    }
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("'{hex}' is not a SHA-256 digest (64 hex digits)"));
-    }
-    Ok(hex.to_ascii_lowercase())
-}
-
 fn parse_token(text: &str) -> Result<u64, String> {
     u64::from_str_radix(text, 16).map_err(|_| format!("'{text}' is not a hexadecimal token"))
+}
+
+/// Refuses downloads that would write the same path (`named` says which
+/// is which, in the same order). A server's Content-Disposition name is
+/// not known yet: the URL's is what is compared.
+fn check_distinct_paths(downloads: &[Options], named: &[String]) -> Result<(), String> {
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+    for (at, download) in downloads.iter().enumerate() {
+        let path = download.output_path(&file_name_from_url(&download.url));
+        if let Some(&first) = seen.get(&path) {
+            return Err(format!(
+                "{} and {} would both write {path}; give one of them out= (or -o) another name",
+                named[first], named[at]
+            ));
+        }
+        seen.insert(path, at);
+    }
+    Ok(())
 }
 
 fn join_path(dir: &str, name: &str) -> String {
@@ -226,14 +230,30 @@ impl Options {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let options = <Options as Parser>::try_parse_from(args)?;
-        let url_ok = options.url.starts_with("http://") || options.url.starts_with("https://");
-        if options.input_file.is_none() && !url_ok {
-            return Err(clap::Error::raw(
-                clap::error::ErrorKind::ValueValidation,
-                format!("'{}' is not an http:// or https:// URL\n", options.url),
-            )
-            .with_cmd(&<Options as clap::CommandFactory>::command()));
+        let mut options = <Options as Parser>::try_parse_from(args)?;
+        let usage = |message: String| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, message + "\n")
+                .with_cmd(&<Options as clap::CommandFactory>::command())
+        };
+        if let Some(bad) = options
+            .urls
+            .iter()
+            .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            return Err(usage(format!("'{bad}' is not an http:// or https:// URL")));
+        }
+        if options.urls.len() > 1 && options.output.is_some() {
+            return Err(usage(
+                "-o names one file; with several URLs, choose the directory with -d".into(),
+            ));
+        }
+        if options.urls.len() > 1 && options.checksum.is_some() {
+            return Err(usage(
+                "--checksum describes one file; with several, give checksum= in an -i list".into(),
+            ));
+        }
+        if let [only] = options.urls.as_slice() {
+            options.url = only.clone();
         }
         Ok(options)
     }
@@ -243,7 +263,16 @@ impl Options {
         let mut args = vec!["rangeget".to_string()];
         match &self.input_file {
             Some(file) => args.extend(["--input-file".into(), file.clone()]),
-            None => args.push(self.url.clone()),
+            None => args.extend(self.urls.iter().cloned()),
+        }
+        args.extend(["--jobs".into(), self.jobs.to_string()]);
+        for (flag, value) in [
+            ("--max-connections", self.max_connections),
+            ("--max-connections-per-host", self.max_connections_per_host),
+        ] {
+            if let Some(value) = value {
+                args.extend([flag.into(), value.to_string()]);
+            }
         }
         if let Some(output) = &self.output {
             args.extend(["--output".into(), output.clone()]);
@@ -291,6 +320,8 @@ impl Options {
         for (flag, set) in [
             ("--no-fsync", self.no_fsync),
             ("--location-trusted", self.location_trusted),
+            ("--timestamping", self.timestamping),
+            ("--no-remote-time", self.no_remote_time),
             ("--json", self.json),
             ("--quiet", self.quiet),
             ("--verbose", self.verbose),
@@ -349,35 +380,66 @@ impl Options {
         self.timeout_secs * 1000
     }
 
-    /// One set of options per file to download: this one, or one per entry
-    /// of the input file (whose text the caller read), each with its own
-    /// URL, `out=` as `-o` and `dir=` inside `-d`.
+    /// One set of options per file to download: one per URL given, or one
+    /// per entry of the input file (whose text the caller read), each with
+    /// its own URL, `out=` as `-o`, `dir=` inside `-d`, its `header=`s
+    /// after `-H`'s and its `checksum=`. Two that would write the same
+    /// path are refused, naming them, before anything is downloaded.
     pub fn expand(&self, input_text: Option<&str>) -> Result<Vec<Options>, String> {
-        let Some(text) = input_text else {
-            return Ok(vec![self.clone()]);
+        let one = |url: &str| Options {
+            url: url.to_string(),
+            urls: vec![url.to_string()],
+            input_file: None,
+            ..self.clone()
         };
-        let entries = parse_input_file(text).map_err(|e| {
-            format!(
-                "{}: {e}",
-                self.input_file.as_deref().unwrap_or("the input file")
-            )
-        })?;
-        Ok(entries
+        let Some(text) = input_text else {
+            let downloads: Vec<Options> = self.urls.iter().map(|u| one(u)).collect();
+            let named: Vec<String> = self.urls.iter().map(|u| format!("'{u}'")).collect();
+            check_distinct_paths(&downloads, &named)?;
+            return Ok(downloads);
+        };
+        let list = self.input_file.as_deref().unwrap_or("the input file");
+        let entries = parse_input_file(text).map_err(|e| format!("{list}: {e}"))?;
+        let named: Vec<String> = entries
+            .iter()
+            .map(|e| format!("{list} line {}", e.line))
+            .collect();
+        let downloads: Vec<Options> = entries
             .into_iter()
             .map(|entry| {
                 let dir = match (&self.dir, entry.dir) {
                     (Some(base), Some(sub)) if !sub.starts_with('/') => Some(join_path(base, &sub)),
                     (base, sub) => sub.or_else(|| base.clone()),
                 };
+                let mut headers = self.headers.clone();
+                headers.extend(entry.headers);
                 Options {
-                    url: entry.url,
                     output: entry.out,
                     dir,
-                    input_file: None,
-                    ..self.clone()
+                    headers,
+                    checksum: entry.checksum,
+                    ..one(&entry.url)
                 }
             })
-            .collect())
+            .collect();
+        check_distinct_paths(&downloads, &named)?;
+        Ok(downloads)
+    }
+
+    /// Whether this run downloads several files (several URLs or a list).
+    pub fn is_batch(&self) -> bool {
+        self.input_file.is_some() || self.urls.len() > 1
+    }
+
+    /// The budget of requests in flight for the whole run: in all, and to
+    /// one host.
+    pub fn connection_budget(&self) -> (usize, usize) {
+        let total = self.max_connections.unwrap_or(16).max(self.connections) as usize;
+        let per_host = self
+            .max_connections_per_host
+            .map_or(total, |n| n as usize)
+            .min(total);
+        (total, per_host)
     }
 
     /// Headers for every request: the User-Agent, then the user's -H ones
@@ -440,7 +502,13 @@ mod tests {
     fn every_option_survives_the_trip_to_the_component() {
         let all_set = Options {
             url: "https://h/f".into(),
+            urls: vec!["https://h/f".into()],
             input_file: None,
+            jobs: 7,
+            max_connections: Some(40),
+            max_connections_per_host: Some(12),
+            timestamping: true,
+            no_remote_time: true,
             output: Some("out.bin".into()),
             dir: Some("/tmp".into()),
             connections: 8,
@@ -490,6 +558,20 @@ mod tests {
             .all(|f| f.connections == 2 && f.input_file.is_none()));
         assert!(Options::parse_from(["rangeget", "http://h/a", "-i", "l"]).is_err());
         assert!(Options::parse_from(["rangeget", "-i", "l", "-o", "x"]).is_err());
+        // Entries' own headers and checksums, after -H's.
+        let o = Options::parse_from(["rangeget", "-i", "l", "-H", "X-A: 1"]).unwrap();
+        let sum = "cd".repeat(32);
+        let files = o
+            .expand(Some(&format!(
+                "http://h/a\n  header=X-B: 2\n  checksum=sha-256={sum}\nhttp://h/b\n"
+            )))
+            .unwrap();
+        assert_eq!(files[0].headers.len(), 2);
+        assert_eq!(files[0].checksum.as_deref(), Some(sum.as_str()));
+        assert_eq!(
+            (files[1].headers.len(), files[1].checksum.clone()),
+            (1, None)
+        );
         // One digest cannot describe every file of a list.
         assert!(Options::parse_from([
             "rangeget",
@@ -499,6 +581,40 @@ mod tests {
             &format!("sha256={}", "0".repeat(64))
         ])
         .is_err());
+    }
+
+    #[test]
+    fn several_urls_make_a_batch_and_paths_must_differ() {
+        let o = Options::parse_from(["rangeget", "http://h/a", "http://h/b", "-d", "d"]).unwrap();
+        assert!(o.is_batch() && o.url.is_empty());
+        let files = o.expand(None).unwrap();
+        assert_eq!(files[1].url, "http://h/b");
+        assert_eq!(files[1].output_path("b"), "d/b");
+        assert_eq!(Options::parse_from(o.to_args()).unwrap(), o);
+        let single = Options::parse_from(["rangeget", "http://h/a"]).unwrap();
+        assert!(!single.is_batch() && single.url == "http://h/a");
+        // The same name from two URLs.
+        let same = Options::parse_from(["rangeget", "http://h/x/a", "http://g/y/a"]).unwrap();
+        let error = same.expand(None).unwrap_err();
+        assert!(
+            error.contains("'http://h/x/a' and 'http://g/y/a' would both write a"),
+            "{error}"
+        );
+        let list = Options::parse_from(["rangeget", "-i", "l.txt"]).unwrap();
+        let error = list
+            .expand(Some("http://h/a\nhttp://h/b\n  out=c\nhttp://h/c\n"))
+            .unwrap_err();
+        assert!(error.contains("l.txt line 2 and l.txt line 4"), "{error}");
+        for bad in [
+            vec!["rangeget", "http://h/a", "http://h/b", "-o", "x"],
+            vec!["rangeget", "http://h/a", "ftp://h/b"],
+        ] {
+            assert!(Options::parse_from(&bad).is_err(), "{bad:?}");
+        }
+        let (total, per_host) = Options::parse_from(["rangeget", "http://h/a", "-x", "32"])
+            .unwrap()
+            .connection_budget();
+        assert_eq!((total, per_host), (32, 32));
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct PendingResponse<T: Trace = NoTrace> {
 pub struct Response {
     pub status: u16,
     pub headers: Headers,
+    /// The URL that answered.
+    url: String,
     incoming: wasip2::http::types::IncomingResponse,
 }
 
@@ -236,6 +238,7 @@ impl<T: Trace> PendingResponse<T> {
                 Some(Ok(Response {
                     status: incoming.status(),
                     headers,
+                    url: self.url.clone(),
                     incoming,
                 }))
             }
@@ -246,6 +249,11 @@ impl<T: Trace> PendingResponse<T> {
 }
 
 impl Response {
+    /// The URL that answered.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     pub fn into_body(self) -> Result<Body, String> {
         let body = self
             .incoming

@@ -3,6 +3,10 @@
 //! bring fed back to the engine. Both components drive their transfers
 //! through this; only where the bytes then go differs.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use rangeget_core::budget::{host_of, Budget};
 use rangeget_core::probe::{Probe, ProbeEnd};
 use rangeget_core::request::{Event, Request, RequestFailure, RequestId};
 use rangeget_core::transfer::{Command, Transfer};
@@ -26,6 +30,8 @@ enum Stage<T: Trace> {
 
 struct Exchange<T: Trace> {
     id: RequestId,
+    /// Where it went, as the budget counts it.
+    host: String,
     stage: Stage<T>,
 }
 
@@ -44,10 +50,12 @@ pub trait Hooks {
     }
 }
 
-/// The open requests of one engine.
+/// The open requests of one engine, counted in a budget it may share
+/// with other engines (the files of a batch).
 pub struct Exchanges<T: Trace> {
     client: Client<T>,
     open: Vec<Exchange<T>>,
+    budget: Rc<RefCell<Budget>>,
 }
 
 impl From<RequestError> for RequestFailure {
@@ -60,11 +68,24 @@ impl From<RequestError> for RequestFailure {
 }
 
 impl<T: Trace> Exchanges<T> {
+    /// Exchanges of their own, with no budget beyond the engine's.
     pub fn new(client: Client<T>) -> Exchanges<T> {
+        let unlimited = Budget::new(usize::MAX, usize::MAX);
+        Exchanges::sharing(client, Rc::new(RefCell::new(unlimited)))
+    }
+
+    /// Exchanges counted in `budget`, shared with others.
+    pub fn sharing(client: Client<T>, budget: Rc<RefCell<Budget>>) -> Exchanges<T> {
         Exchanges {
             client,
             open: Vec::new(),
+            budget,
         }
+    }
+
+    /// Whether the budget has room for a new request to `url`.
+    pub fn may_start(&self, url: &str) -> bool {
+        self.budget.borrow().may_start(&host_of(url))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -74,27 +95,30 @@ impl<T: Trace> Exchanges<T> {
     /// Sends `request` with the engine's headers after the client's own.
     pub fn send(&mut self, request: &Request) -> Result<(), RequestFailure> {
         let pending = self.client.send(request)?;
-        self.open.push(Exchange {
-            id: request.id,
-            stage: Stage::Waiting(pending),
-        });
+        self.push(request.id, &request.url, Stage::Waiting(pending));
         Ok(())
+    }
+
+    fn push(&mut self, id: RequestId, url: &str, stage: Stage<T>) {
+        let host = host_of(url);
+        self.budget.borrow_mut().started(&host);
+        self.open.push(Exchange { id, host, stage });
     }
 
     /// Takes over `response`, already answered to request `id` (of another
     /// engine: a probe's GET, a range answered with the whole object).
     pub fn adopt(&mut self, id: RequestId, response: Response) {
         self.close(id);
-        self.open.push(Exchange {
-            id,
-            stage: Stage::Answered(response),
-        });
+        let url = response.url().to_string();
+        self.push(id, &url, Stage::Answered(response));
     }
 
     /// Hands over the answered response of request `id`, if it has one.
     pub fn take_response(&mut self, id: RequestId) -> Option<Response> {
         let at = self.open.iter().position(|e| e.id == id)?;
-        match self.open.swap_remove(at).stage {
+        let exchange = self.open.swap_remove(at);
+        self.budget.borrow_mut().ended(&exchange.host);
+        match exchange.stage {
             Stage::Answered(response) => Some(response),
             _ => None,
         }
@@ -102,50 +126,89 @@ impl<T: Trace> Exchanges<T> {
 
     /// Drops request `id` (a body left unread is cut off).
     pub fn close(&mut self, id: RequestId) {
-        self.open.retain(|e| e.id != id);
+        if let Some(at) = self.open.iter().position(|e| e.id == id) {
+            let exchange = self.open.swap_remove(at);
+            self.budget.borrow_mut().ended(&exchange.host);
+        }
     }
 
-    /// Blocks until a request whose head is awaited, a body `transfer`
-    /// wants to read now, or one of `extra` is ready; returns the ready
-    /// requests. A body the engine will not read now (a reader without
-    /// room, `--max-speed`) is not waited on: it would be ready at once.
+    /// Whether exchange `e` is worth waiting on: its head is awaited, or
+    /// `transfer` wants to read its body now. A body the engine will not
+    /// read now (a reader without room, `--max-speed`) would be ready at
+    /// once: it is not waited on.
+    fn waited<'a>(
+        e: &'a Exchange<T>,
+        transfer: Option<&Transfer>,
+        now: u64,
+    ) -> Option<&'a Pollable> {
+        match &e.stage {
+            Stage::Waiting(pending) => Some(pending.pollable()),
+            Stage::Reading(body) => transfer
+                .and_then(|t| t.body_window(e.id, now))
+                .is_some_and(|w| w.len > 0)
+                .then(|| body.pollable()),
+            Stage::Answered(_) => None,
+        }
+    }
+
+    /// Answers in hand whose body `transfer` now wants: ready as they are.
+    fn in_hand(&self, transfer: Option<&Transfer>, now: u64) -> Vec<RequestId> {
+        let Some(transfer) = transfer else {
+            return Vec::new();
+        };
+        self.open
+            .iter()
+            .filter(|e| matches!(e.stage, Stage::Answered(_)))
+            .filter(|e| transfer.body_window(e.id, now).is_some_and(|w| w.len > 0))
+            .map(|e| e.id)
+            .collect()
+    }
+
+    /// What to wait on for this engine: `None` when something is ready
+    /// already (do not block), else its pollables.
+    pub fn pollables(&self, transfer: Option<&Transfer>) -> Option<Vec<&Pollable>> {
+        let now = clock::now_ms();
+        if !self.in_hand(transfer, now).is_empty() {
+            return None;
+        }
+        Some(
+            self.open
+                .iter()
+                .filter_map(|e| Self::waited(e, transfer, now))
+                .collect(),
+        )
+    }
+
+    /// The requests ready now, without blocking.
+    pub fn ready_now(&self, transfer: Option<&Transfer>) -> Vec<RequestId> {
+        let now = clock::now_ms();
+        let mut ready = self.in_hand(transfer, now);
+        ready.extend(
+            self.open
+                .iter()
+                .filter(|e| Self::waited(e, transfer, now).is_some_and(Pollable::ready))
+                .map(|e| e.id),
+        );
+        ready
+    }
+
+    /// Blocks until a request this engine waits on (see [`Exchanges::pollables`])
+    /// or one of `extra` is ready; returns the ready requests.
     pub fn wait(&self, transfer: Option<&Transfer>, extra: &[&Pollable]) -> Vec<RequestId> {
         let now = clock::now_ms();
-        let wanted = |id| {
-            transfer
-                .and_then(|t| t.body_window(id, now))
-                .is_some_and(|w| w.len > 0)
-        };
-        // An answer in hand whose body the engine now wants is ready as it is.
-        let in_hand: Vec<RequestId> = self
-            .open
-            .iter()
-            .filter(|e| matches!(e.stage, Stage::Answered(_)) && wanted(e.id))
-            .map(|e| e.id)
-            .collect();
+        let in_hand = self.in_hand(transfer, now);
         if !in_hand.is_empty() {
             return in_hand;
         }
-        let waited: Vec<&Exchange<T>> = self
+        let waited: Vec<(RequestId, &Pollable)> = self
             .open
             .iter()
-            .filter(|e| match &e.stage {
-                Stage::Waiting(_) => true,
-                Stage::Reading(_) => wanted(e.id),
-                Stage::Answered(_) => false,
-            })
+            .filter_map(|e| Self::waited(e, transfer, now).map(|p| (e.id, p)))
             .collect();
-        let pollables: Vec<&Pollable> = waited
-            .iter()
-            .map(|e| match &e.stage {
-                Stage::Waiting(pending) => pending.pollable(),
-                Stage::Reading(body) => body.pollable(),
-                Stage::Answered(_) => unreachable!("filtered out"),
-            })
-            .collect();
+        let pollables: Vec<&Pollable> = waited.iter().map(|(_, p)| *p).collect();
         ready(&pollables, extra)
             .into_iter()
-            .map(|i| waited[i].id)
+            .map(|i| waited[i].0)
             .collect()
     }
 
@@ -161,10 +224,11 @@ impl<T: Trace> Exchanges<T> {
         let Some(at) = self.open.iter().position(|e| e.id == id) else {
             return Ok(());
         };
-        let Exchange { id, stage } = self.open.swap_remove(at);
+        let Exchange { id, host, stage } = self.open.swap_remove(at);
         let (stage, result) = advance(id, stage, transfer, write);
-        if let Some(stage) = stage {
-            self.open.push(Exchange { id, stage });
+        match stage {
+            Some(stage) => self.open.push(Exchange { id, host, stage }),
+            None => self.budget.borrow_mut().ended(&host),
         }
         result
     }
@@ -183,7 +247,8 @@ impl<T: Trace> Exchanges<T> {
                 Some(Ok(head))
             }
             Err(error) => {
-                self.open.swap_remove(at);
+                let exchange = self.open.swap_remove(at);
+                self.budget.borrow_mut().ended(&exchange.host);
                 Some(Err(error.into()))
             }
         }
@@ -211,7 +276,7 @@ impl<T: Trace> Exchanges<T> {
         mut local: impl FnMut(&mut Transfer, Command),
     ) {
         let now = clock::now_ms();
-        while let Some(command) = transfer.poll_command(now) {
+        while let Some(command) = transfer.poll_command() {
             match command {
                 Command::Send(request) => {
                     if let Err(failure) = self.send(&request) {
@@ -227,50 +292,103 @@ impl<T: Trace> Exchanges<T> {
                 Command::Truncate => local(transfer, command),
             }
         }
+        // New requests, while the budget has room for them.
+        while self.may_start(&transfer.object().url) {
+            let Some(request) = transfer.poll_start(now) else {
+                break;
+            };
+            if let Err(failure) = self.send(&request) {
+                transfer.handle_error(request.id, failure, now);
+            }
+        }
     }
 
-    /// Runs `probe` to its end (one request at a time, backoffs waited
-    /// out), leaving open only the request its end names as `body`. A
-    /// request stays open while the probe may still want it (a 200 held
-    /// while a HEAD checks it).
-    pub fn probe(&mut self, mut probe: Probe, hooks: &mut impl Hooks) -> Result<ProbeEnd, Failure> {
-        let mut sent: Vec<RequestId> = Vec::new();
+    /// Runs `probe` to its end (see [`ProbeRun`]), waiting in between.
+    pub fn probe(&mut self, probe: Probe, hooks: &mut impl Hooks) -> Result<ProbeEnd, Failure> {
+        let mut run = ProbeRun::new(probe);
         loop {
-            while let Some(event) = probe.poll_event() {
+            if let Some(end) = run.step(self, hooks) {
+                return Ok(end);
+            }
+            let timer = hooks.deadline(run.deadline()).map(clock::wake_at);
+            self.wait(None, timer.iter().collect::<Vec<_>>().as_slice());
+            hooks.woke()?;
+        }
+    }
+}
+
+/// A probe under way through some exchanges, advanced without blocking:
+/// one request at a time (sent when the budget has room), backoffs waited
+/// out by the caller. A request stays open while the probe may still want
+/// it (a 200 held while a HEAD checks it); at the end only the one the end
+/// names as `body` stays.
+pub struct ProbeRun {
+    probe: Probe,
+    sent: Vec<RequestId>,
+}
+
+impl ProbeRun {
+    pub fn new(probe: Probe) -> ProbeRun {
+        ProbeRun {
+            probe,
+            sent: Vec::new(),
+        }
+    }
+
+    /// When the probe next wants to send (after a backoff).
+    pub fn deadline(&self) -> Option<u64> {
+        self.probe.poll_timeout()
+    }
+
+    /// Advances as far as it can now; the end once there.
+    pub fn step<T: Trace>(
+        &mut self,
+        exchanges: &mut Exchanges<T>,
+        hooks: &mut impl Hooks,
+    ) -> Option<ProbeEnd> {
+        loop {
+            if let Some(&id) = self.sent.last() {
+                match exchanges.poll_head(id) {
+                    Some(Ok((status, headers))) => {
+                        let (now, unix) = (clock::now_ms(), clock::unix_ms());
+                        self.probe.handle_head(id, status, headers, now, unix);
+                        if !self.probe.keeps(id) {
+                            exchanges.close(id);
+                        }
+                    }
+                    Some(Err(failure)) => self.probe.handle_error(id, failure, clock::now_ms()),
+                    None => {}
+                }
+            }
+            while let Some(event) = self.probe.poll_event() {
                 hooks.event(event);
             }
-            if let Some(end) = probe.poll_end() {
+            if let Some(end) = self.probe.poll_end() {
                 let keep = match &end {
                     ProbeEnd::Object { body, .. } => *body,
                     _ => None,
                 };
-                for id in sent.into_iter().filter(|&id| Some(id) != keep) {
-                    self.close(id);
+                for id in self.sent.drain(..).filter(|&id| Some(id) != keep) {
+                    exchanges.close(id);
                 }
-                return Ok(end);
+                return Some(end);
             }
-            if let Some(request) = probe.poll_request(clock::now_ms()) {
-                sent.push(request.id);
-                if let Err(failure) = self.send(&request) {
-                    probe.handle_error(request.id, failure, clock::now_ms());
-                }
-                continue;
+            if !self.probe.wants_to_send(clock::now_ms()) || !exchanges.may_start(self.probe.url())
+            {
+                return None;
             }
-            let timer = hooks.deadline(probe.poll_timeout()).map(clock::wake_at);
-            self.wait(None, timer.iter().collect::<Vec<_>>().as_slice());
-            hooks.woke()?;
-            let Some(&id) = sent.last() else { continue };
-            match self.poll_head(id) {
-                Some(Ok((status, headers))) => {
-                    probe.handle_head(id, status, headers, clock::now_ms(), clock::unix_ms());
-                    if !probe.keeps(id) {
-                        self.close(id);
-                    }
-                }
-                Some(Err(failure)) => probe.handle_error(id, failure, clock::now_ms()),
-                None => {}
+            let request = self.probe.poll_request(clock::now_ms())?;
+            self.sent.push(request.id);
+            if let Err(failure) = exchanges.send(&request) {
+                self.probe
+                    .handle_error(request.id, failure, clock::now_ms());
             }
         }
+    }
+
+    /// What to wait on for this probe (its one open request, if sent).
+    pub fn pollables<'a, T: Trace>(&self, exchanges: &'a Exchanges<T>) -> Vec<&'a Pollable> {
+        exchanges.pollables(None).unwrap_or_default()
     }
 }
 

@@ -19,6 +19,6 @@ mod multiplex;
 #[cfg(target_os = "wasi")]
 pub use client::*;
 #[cfg(target_os = "wasi")]
-pub use exchanges::{Exchanges, Hooks};
+pub use exchanges::{Exchanges, Hooks, ProbeRun};
 #[cfg(target_os = "wasi")]
 pub use multiplex::ready;

@@ -1,5 +1,6 @@
-//! SHA-256 of the finished `.part`, read back sequentially: chunks arrive
-//! out of order, so the digest can only be taken once all are on disk.
+//! SHA-256 of the finished `.part` (or of a file already at the
+//! destination), read back sequentially: chunks arrive out of order, so
+//! the digest can only be taken once all are on disk.
 
 use rangeget_core::failure::Reason;
 use rangeget_core::Failure;
@@ -9,12 +10,17 @@ use super::output::OutputDir;
 
 const READ_SIZE: u64 = 1 << 20;
 
-pub fn sha256_of_part(out: &OutputDir) -> Result<String, Failure> {
-    let name = out.part_name();
-    let Some((part, len)) = out.open_part()? else {
+/// The digest of the final file (`of_final`) or of the `.part`.
+pub fn sha256_of(out: &OutputDir, of_final: bool) -> Result<String, Failure> {
+    let (opened, name, display) = if of_final {
+        (out.open_final()?, out.final_name(), out.display.clone())
+    } else {
+        (out.open_part()?, out.part_name(), out.part_display())
+    };
+    let Some((part, len)) = opened else {
         return Err(Reason::Io {
             operation: "verify".into(),
-            path: out.part_display(),
+            path: display,
             error: "it disappeared before it could be verified".into(),
             hint: "",
         }
@@ -30,7 +36,7 @@ pub fn sha256_of_part(out: &OutputDir) -> Result<String, Failure> {
             break;
         }
         hasher.update(&data);
-        super::lease::renew_if_due()?;
+        super::lease::renew_due();
         offset += data.len() as u64;
     }
     Ok(hasher

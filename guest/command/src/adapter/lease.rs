@@ -1,13 +1,16 @@
-//! The destination's `PATH.part.lock`, held while this run writes `PATH`'s
-//! `.part` and meta: created exclusively, renewed while the run lives,
-//! removed when it ends. `rangeget_core::lock` decides what a lock found
-//! in the way means; this module moves its bytes.
+//! The destinations' `PATH.part.lock`s, each held while this run writes
+//! that `PATH`'s `.part` and meta: created exclusively, renewed while the
+//! run lives, removed when its download ends. `rangeget_core::lock` decides
+//! what a lock found in the way means; this module moves its bytes.
 //!
-//! A run holds at most one lease at a time, so its state is the
-//! component's (it is single-threaded): every wait in the adapter renews
-//! it through [`renew_if_due`], wherever the wait happens.
+//! A run may hold many at once (a batch), so they live in one table of the
+//! component's (it is single-threaded): every wait renews all that are due
+//! through [`renew_due`], and each download checks its own with [`check`].
+//! (A `BTreeMap`, not a `HashMap`: std's hash seed would import
+//! `wasi:random/insecure-seed`, outside the component's worlds.)
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use rangeget_core::failure::Reason;
@@ -15,13 +18,16 @@ use rangeget_core::lock::{
     LockRecord, LockVerdict, LockWatch, LEASE_MS, MAX_LOCK_BYTES, RENEW_INTERVAL_MS,
 };
 use rangeget_core::Failure;
+use rangeget_wasi_http::clock;
 use wasip2::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, OpenFlags, PathFlags};
 use wasip2::random::random::get_random_u64;
 
-use rangeget_wasi_http::clock;
-
 use super::output::{read_regular_file, FsError};
 use super::report::warn;
+
+/// Names one lease in the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LeaseKey(u64);
 
 struct Lease {
     dir: Rc<Descriptor>,
@@ -32,156 +38,223 @@ struct Lease {
     record: LockRecord,
     renewed_ms: u64,
     /// Why the lease is no longer this run's (another run took it over,
-    /// or it could not be renewed): the run must stop.
+    /// or it could not be renewed): its download must stop.
     lost: Option<Failure>,
 }
 
+#[derive(Default)]
+struct Table {
+    leases: BTreeMap<LeaseKey, Lease>,
+    next_key: u64,
+}
+
 thread_local! {
-    static LEASE: RefCell<Option<Lease>> = const { RefCell::new(None) };
+    static LEASES: RefCell<Table> = RefCell::new(Table::default());
 }
 
 /// How often a lock found in the way is taken over before giving up: each
 /// take-over races only with other runs that found it abandoned too.
 const TAKE_OVER_ATTEMPTS: u32 = 3;
 
+/// A lock that is someone else's for now: watched until its holder is
+/// known to be alive (an error) or gone (the lock is then taken).
+pub struct Waiting {
+    dir: Rc<Descriptor>,
+    name: String,
+    display: String,
+    file_display: String,
+    token: u64,
+    attempts: u32,
+    watch: Option<LockWatch>,
+    look_at_ms: u64,
+}
+
+/// What an attempt to take a lock came to.
+pub enum Taken {
+    Held(LeaseKey),
+    /// Look again with [`Waiting::look`] at [`Waiting::look_at_ms`].
+    Waiting(Waiting),
+}
+
 /// Takes the lock of the file `file_name` in `dir` (`file_display` to the
-/// user) for this run, waiting at most one lease to tell whether a lock in
-/// the way belongs to a live run.
-/// `token` is this run's (the native CLI chooses it, to clean up after a
-/// Ctrl-C); by default a random one.
-pub fn acquire(
+/// user) for this run, or starts watching the lock in the way. `token` is
+/// this run's (the native CLI chooses it, to clean up after a Ctrl-C); by
+/// default a random one.
+pub fn try_acquire(
     dir: Rc<Descriptor>,
     file_name: &str,
     file_display: &str,
     token: Option<u64>,
-) -> Result<(), Failure> {
-    let name = format!("{file_name}.part.lock");
-    let display = format!("{file_display}.part.lock");
-    let token = token.unwrap_or_else(get_random_u64);
-    for _ in 0..TAKE_OVER_ATTEMPTS {
-        let record = LockRecord::new(token, clock::unix_ms());
-        match create_exclusively(&dir, &name, &record) {
-            Ok(()) => {
-                LEASE.with_borrow_mut(|lease| {
-                    *lease = Some(Lease {
-                        dir,
-                        name,
-                        display: display.clone(),
-                        record,
-                        renewed_ms: clock::now_ms(),
-                        lost: None,
-                    })
-                });
-                return Ok(());
-            }
-            Err(ErrorCode::Exist) => {}
-            Err(e) => return Err(lock_error("create", &display, e)),
-        }
-        if wait_until_abandoned(&dir, &name, &display, file_display)? {
-            warn(&format!(
-                "{display} was left by a run that stopped (not renewed for a while); taking it over"
-            ));
-            match dir.unlink_file_at(&name) {
-                Ok(()) | Err(ErrorCode::NoEntry) => {}
-                Err(e) => return Err(lock_error("remove", &display, e)),
-            }
-        }
-    }
-    Err(Reason::LockContended { lock: display }.into())
-}
-
-/// Watches a lock in the way until it is known to be abandoned (true) or
-/// gone (false); a live holder is an error naming it.
-fn wait_until_abandoned(
-    dir: &Descriptor,
-    name: &str,
-    display: &str,
-    file_display: &str,
-) -> Result<bool, Failure> {
-    let Some(content) = read_lock(dir, name, display)? else {
-        return Ok(false);
+) -> Result<Taken, Failure> {
+    let mut waiting = Waiting {
+        dir,
+        name: format!("{file_name}.part.lock"),
+        display: format!("{file_display}.part.lock"),
+        file_display: file_display.to_string(),
+        token: token.unwrap_or_else(get_random_u64),
+        attempts: 0,
+        watch: None,
+        look_at_ms: 0,
     };
-    let (watch, mut verdict) = LockWatch::start(&content, clock::now_ms(), clock::unix_ms());
-    if matches!(verdict, LockVerdict::LookAgainAt(_)) {
-        warn(&format!(
-            "{display} exists: checking whether the run that holds it is alive (at most {:.0} s)",
-            LEASE_MS as f64 / 1000.0
-        ));
-    }
-    loop {
-        match verdict {
-            LockVerdict::Abandoned => return Ok(true),
-            LockVerdict::Held { renewed_ago_ms } => {
-                return Err(Reason::Busy {
-                    path: file_display.to_string(),
-                    lock: display.to_string(),
-                    renewed_ago_ms,
-                }
-                .into());
-            }
-            LockVerdict::LookAgainAt(at_ms) => {
-                clock::sleep_until(at_ms);
-                let Some(content) = read_lock(dir, name, display)? else {
-                    return Ok(false);
-                };
-                verdict = watch.look(&content, clock::now_ms(), clock::unix_ms());
-            }
-        }
+    match waiting.look()? {
+        Some(key) => Ok(Taken::Held(key)),
+        None => Ok(Taken::Waiting(waiting)),
     }
 }
 
-/// When the lease must next be renewed, if one is held.
+impl Waiting {
+    /// When to look again.
+    pub fn look_at_ms(&self) -> u64 {
+        self.look_at_ms
+    }
+
+    /// Tries again: the key once the lock is this run's, `None` while its
+    /// holder is not known to be gone, an error once it is known alive.
+    pub fn look(&mut self) -> Result<Option<LeaseKey>, Failure> {
+        loop {
+            if self.watch.is_none() {
+                if self.attempts >= TAKE_OVER_ATTEMPTS {
+                    return Err(Reason::LockContended {
+                        lock: self.display.clone(),
+                    }
+                    .into());
+                }
+                self.attempts += 1;
+                let record = LockRecord::new(self.token, clock::unix_ms());
+                match create_exclusively(&self.dir, &self.name, &record) {
+                    Ok(()) => return Ok(Some(self.hold(record))),
+                    Err(ErrorCode::Exist) => {}
+                    Err(e) => return Err(lock_error("create", &self.display, e)),
+                }
+            }
+            let Some(content) = read_lock(&self.dir, &self.name, &self.display)? else {
+                // Gone meanwhile: create it again.
+                self.watch = None;
+                continue;
+            };
+            let (now, unix) = (clock::now_ms(), clock::unix_ms());
+            let verdict = match &self.watch {
+                Some(watch) => watch.look(&content, now, unix),
+                None => {
+                    let (watch, verdict) = LockWatch::start(&content, now, unix);
+                    if matches!(verdict, LockVerdict::LookAgainAt(_)) {
+                        warn(&format!(
+                            "{} exists: checking whether the run that holds it is alive (at most {:.0} s)",
+                            self.display,
+                            LEASE_MS as f64 / 1000.0
+                        ));
+                    }
+                    self.watch = Some(watch);
+                    verdict
+                }
+            };
+            match verdict {
+                LockVerdict::LookAgainAt(at_ms) => {
+                    self.look_at_ms = at_ms;
+                    return Ok(None);
+                }
+                LockVerdict::Held { renewed_ago_ms } => {
+                    return Err(Reason::Busy {
+                        path: self.file_display.clone(),
+                        lock: self.display.clone(),
+                        renewed_ago_ms,
+                    }
+                    .into());
+                }
+                LockVerdict::Abandoned => {
+                    warn(&format!(
+                        "{} was left by a run that stopped (not renewed for a while); taking it over",
+                        self.display
+                    ));
+                    match self.dir.unlink_file_at(&self.name) {
+                        Ok(()) | Err(ErrorCode::NoEntry) => {}
+                        Err(e) => return Err(lock_error("remove", &self.display, e)),
+                    }
+                    self.watch = None;
+                }
+            }
+        }
+    }
+
+    fn hold(&self, record: LockRecord) -> LeaseKey {
+        LEASES.with_borrow_mut(|table| {
+            let key = LeaseKey(table.next_key);
+            table.next_key += 1;
+            table.leases.insert(
+                key,
+                Lease {
+                    dir: Rc::clone(&self.dir),
+                    name: self.name.clone(),
+                    display: self.display.clone(),
+                    record,
+                    renewed_ms: clock::now_ms(),
+                    lost: None,
+                },
+            );
+            key
+        })
+    }
+}
+
+/// When the next lease must be renewed, if any is held.
 pub fn next_renewal_ms() -> Option<u64> {
-    LEASE.with_borrow(|lease| {
-        lease
-            .as_ref()
+    LEASES.with_borrow(|table| {
+        table
+            .leases
+            .values()
             .filter(|l| l.lost.is_none())
             .map(|l| l.renewed_ms + RENEW_INTERVAL_MS)
+            .min()
     })
 }
 
-/// Renews the lease if it is due; an error once another run took it.
-pub fn renew_if_due() -> Result<(), Failure> {
-    let due = next_renewal_ms().is_some_and(|at| clock::now_ms() >= at);
-    if due {
-        renew()
-    } else {
-        check_not_lost()
-    }
+/// Renews every lease that is due; one that cannot be is marked lost, for
+/// its download to find at its next [`check`].
+pub fn renew_due() {
+    let now = clock::now_ms();
+    LEASES.with_borrow_mut(|table| {
+        for lease in table.leases.values_mut() {
+            if lease.lost.is_none() && now >= lease.renewed_ms + RENEW_INTERVAL_MS {
+                // A failure is kept in the lease, for its download's check.
+                let _ = renew(lease);
+            }
+        }
+    });
 }
 
-/// Confirms, now, that the lease is still this run's (before anything
+/// An error once another run took lease `key` (or it could not be renewed).
+pub fn check(key: LeaseKey) -> Result<(), Failure> {
+    LEASES.with_borrow(
+        |table| match table.leases.get(&key).and_then(|l| l.lost.clone()) {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        },
+    )
+}
+
+/// Confirms, now, that lease `key` is still this run's (before anything
 /// that cannot be undone: starting the `.part` over, publishing it).
-pub fn confirm() -> Result<(), Failure> {
-    renew()
-}
-
-fn check_not_lost() -> Result<(), Failure> {
-    LEASE.with_borrow(|lease| match lease.as_ref().and_then(|l| l.lost.clone()) {
-        Some(failure) => Err(failure),
+pub fn confirm(key: LeaseKey) -> Result<(), Failure> {
+    LEASES.with_borrow_mut(|table| match table.leases.get_mut(&key) {
+        Some(lease) => renew(lease),
         None => Ok(()),
     })
 }
 
-fn renew() -> Result<(), Failure> {
-    LEASE.with_borrow_mut(|slot| {
-        let Some(lease) = slot.as_mut() else {
-            return Ok(());
-        };
-        if let Some(failure) = &lease.lost {
-            return Err(failure.clone());
+fn renew(lease: &mut Lease) -> Result<(), Failure> {
+    if let Some(failure) = &lease.lost {
+        return Err(failure.clone());
+    }
+    match renew_lease(lease) {
+        Ok(()) => {
+            lease.renewed_ms = clock::now_ms();
+            Ok(())
         }
-        match renew_lease(lease) {
-            Ok(()) => {
-                lease.renewed_ms = clock::now_ms();
-                Ok(())
-            }
-            Err(failure) => {
-                lease.lost = Some(failure.clone());
-                Err(failure)
-            }
+        Err(failure) => {
+            lease.lost = Some(failure.clone());
+            Err(failure)
         }
-    })
+    }
 }
 
 /// Checks the lock still holds this run's token, and renews it.
@@ -192,16 +265,19 @@ fn renew_lease(lease: &mut Lease) -> Result<(), Failure> {
         .and_then(LockRecord::parse)
         .is_some_and(|found| found.token == lease.record.token);
     if !ours {
-        return Err(taken_over(&lease.display));
+        return Err(Reason::LockLost {
+            lock: lease.display.clone(),
+        }
+        .into());
     }
     lease.record = lease.record.renewed(clock::unix_ms());
     rewrite(&lease.dir, &lease.name, &lease.record)
         .map_err(|e| lock_error("renew", &lease.display, e))
 }
 
-/// Gives the lease up: the lock file goes, unless another run holds it now.
-pub fn release() {
-    let Some(lease) = LEASE.with_borrow_mut(Option::take) else {
+/// Gives lease `key` up: the lock file goes, unless another run holds it now.
+pub fn release(key: LeaseKey) {
+    let Some(lease) = LEASES.with_borrow_mut(|table| table.leases.remove(&key)) else {
         return;
     };
     let ours = lease.lost.is_none()
@@ -214,13 +290,6 @@ pub fn release() {
     if ours {
         let _ = lease.dir.unlink_file_at(&lease.name);
     }
-}
-
-fn taken_over(display: &str) -> Failure {
-    Reason::LockLost {
-        lock: display.to_string(),
-    }
-    .into()
 }
 
 fn create_exclusively(dir: &Descriptor, name: &str, record: &LockRecord) -> Result<(), ErrorCode> {

@@ -13,12 +13,14 @@ use std::rc::Rc;
 use rangeget_core::failure::Reason;
 use rangeget_core::range::ByteRange;
 use rangeget_core::Failure;
+use wasip2::clocks::wall_clock::Datetime;
 use wasip2::filesystem::preopens::get_directories;
 use wasip2::filesystem::types::{
-    Advice, Descriptor, DescriptorFlags, DescriptorType, ErrorCode, OpenFlags, PathFlags,
+    Advice, Descriptor, DescriptorFlags, DescriptorType, ErrorCode, NewTimestamp, OpenFlags,
+    PathFlags,
 };
 
-use super::lease;
+use super::lease::{self, LeaseKey, Taken};
 
 /// Where the download goes: a preopened directory and a name inside it.
 pub struct OutputDir {
@@ -27,8 +29,8 @@ pub struct OutputDir {
     name: String,
     /// The path as the user gave it, for messages.
     pub display: String,
-    /// This run holds the destination's lock.
-    locked: Cell<bool>,
+    /// The destination's lock, once this run holds it.
+    lease: Cell<Option<LeaseKey>>,
 }
 
 /// The `FILE.part` being filled in.
@@ -67,16 +69,62 @@ impl OutputDir {
             dir: Rc::new(dir),
             name,
             display: path.to_string(),
-            locked: Cell::new(false),
+            lease: Cell::new(None),
         })
     }
 
     /// Takes the destination's lock for this run (see `lease`), before
-    /// anything of it is read or written; released when `self` is dropped.
-    pub fn lock(&self, token: Option<u64>) -> Result<(), Failure> {
-        lease::acquire(Rc::clone(&self.dir), &self.name, &self.display, token)?;
-        self.locked.set(true);
-        Ok(())
+    /// anything of it is read or written, or starts watching the lock in
+    /// the way (then [`OutputDir::hold`] the key the watch ends with). It
+    /// is released when `self` is dropped.
+    pub fn try_lock(&self, token: Option<u64>) -> Result<Option<lease::Waiting>, Failure> {
+        match lease::try_acquire(Rc::clone(&self.dir), &self.name, &self.display, token)? {
+            Taken::Held(key) => {
+                self.hold(key);
+                Ok(None)
+            }
+            Taken::Waiting(waiting) => Ok(Some(waiting)),
+        }
+    }
+
+    pub fn hold(&self, key: LeaseKey) {
+        self.lease.set(Some(key));
+    }
+
+    /// An error once this destination's lock is no longer this run's.
+    pub fn check_lease(&self) -> Result<(), Failure> {
+        self.lease.get().map_or(Ok(()), lease::check)
+    }
+
+    fn confirm_lease(&self) -> Result<(), Failure> {
+        self.lease.get().map_or(Ok(()), lease::confirm)
+    }
+
+    /// The size and modification time (Unix seconds) of the final file, if
+    /// it is a regular file.
+    pub fn final_size_and_mtime(&self) -> Option<(u64, Option<u64>)> {
+        let stat = self.dir.stat_at(PathFlags::empty(), &self.name).ok()?;
+        (stat.type_ == DescriptorType::RegularFile).then(|| {
+            let mtime = stat.data_modification_timestamp.map(|t| t.seconds);
+            (stat.size, mtime)
+        })
+    }
+
+    /// Sets the final file's modification time (Unix seconds), as wget
+    /// does with the server's Last-Modified. Only a hint: a runtime that
+    /// refuses leaves the time as it is.
+    pub fn set_final_mtime(&self, unix_seconds: u64) {
+        let when = NewTimestamp::Timestamp(Datetime {
+            seconds: unix_seconds,
+            nanoseconds: 0,
+        });
+        let _ = self
+            .dir
+            .set_times_at(PathFlags::empty(), &self.name, NewTimestamp::NoChange, when);
+    }
+
+    pub fn final_name(&self) -> String {
+        self.name.clone()
     }
 
     pub fn part_name(&self) -> String {
@@ -153,7 +201,7 @@ impl OutputDir {
     /// Unless `replace`, a file that appeared at the final name meanwhile
     /// stays: the name is taken with a hard link, which fails if it exists.
     pub fn publish(&self, replace: bool) -> Result<(), Failure> {
-        lease::confirm()?;
+        self.confirm_lease()?;
         let part = self.part_name();
         let linked = !replace && self.link_part_to_final()?;
         if linked {
@@ -205,7 +253,7 @@ impl OutputDir {
     /// Creates `FILE.part` anew, sized up front when the size is known so
     /// that every chunk can be written at its offset from the start.
     pub fn create_part(&self, size: Option<u64>) -> Result<PartFile, Failure> {
-        lease::confirm()?;
+        self.confirm_lease()?;
         let name = self.part_name();
         let file = self.create_fresh(&name, DescriptorFlags::READ | DescriptorFlags::WRITE)?;
         if let Some(size) = size {
@@ -232,28 +280,41 @@ impl OutputDir {
 
     /// Opens an existing `FILE.part` to continue it; `None` if absent.
     pub fn open_part(&self) -> Result<Option<(PartFile, u64)>, Failure> {
-        let name = self.part_name();
-        if let Err(e) = regular_file_size(&self.dir, &name) {
+        self.open_existing(
+            &self.part_name(),
+            DescriptorFlags::READ | DescriptorFlags::WRITE,
+        )
+    }
+
+    /// Opens the final file to read it (a checksum of a file already there).
+    pub fn open_final(&self) -> Result<Option<(PartFile, u64)>, Failure> {
+        self.open_existing(&self.name, DescriptorFlags::READ)
+    }
+
+    fn open_existing(
+        &self,
+        name: &str,
+        flags: DescriptorFlags,
+    ) -> Result<Option<(PartFile, u64)>, Failure> {
+        if let Err(e) = regular_file_size(&self.dir, name) {
             return match e {
                 FsError::Code(ErrorCode::NoEntry) => Ok(None),
-                e => Err(self.fs_failure("open", &name, e)),
+                e => Err(self.fs_failure("open", name, e)),
             };
         }
-        match self.dir.open_at(
-            PathFlags::empty(),
-            &name,
-            OpenFlags::empty(),
-            DescriptorFlags::READ | DescriptorFlags::WRITE,
-        ) {
+        match self
+            .dir
+            .open_at(PathFlags::empty(), name, OpenFlags::empty(), flags)
+        {
             Ok(file) => {
                 let len = file
                     .stat()
-                    .map_err(|e| self.fs_error("stat", &name, e))?
+                    .map_err(|e| self.fs_error("stat", name, e))?
                     .size;
                 Ok(Some((PartFile { file }, len)))
             }
             Err(ErrorCode::NoEntry) => Ok(None),
-            Err(e) => Err(self.fs_error("open", &name, e)),
+            Err(e) => Err(self.fs_error("open", name, e)),
         }
     }
 
@@ -278,8 +339,8 @@ impl OutputDir {
 
 impl Drop for OutputDir {
     fn drop(&mut self) {
-        if self.locked.get() {
-            lease::release();
+        if let Some(key) = self.lease.take() {
+            lease::release(key);
         }
     }
 }

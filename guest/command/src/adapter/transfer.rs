@@ -1,96 +1,60 @@
 //! Fetching the object into `FILE.part` with the core's transfer engine:
-//! continue what a previous run proved it wrote, or start clean; drive the
-//! engine; start over from a fresh probe when the object changes.
+//! continue what a previous run proved it wrote, or start clean; turns of
+//! the engine's contract; the last steps once every byte is there.
 
 use rangeget_core::failure::Reason;
 use rangeget_core::meta::{resume_verdict, MetaFile, MAX_META_BYTES};
 use rangeget_core::object::TransferMode;
 use rangeget_core::plan::chunk_size_for;
+use rangeget_core::range::ByteRange;
+use rangeget_core::request::RequestId;
 use rangeget_core::room::check_free_space;
 use rangeget_core::size::format_size;
-use rangeget_core::transfer::{Claim, Command, End, Save, Stop, Transfer};
+use rangeget_core::transfer::{Claim, Command, End, Save, Transfer};
 use rangeget_core::{Failure, RemoteObject};
 use rangeget_options::Options;
-use rangeget_wasi_http::{clock, Hooks};
+use rangeget_wasi_http::{clock, Hooks, Response};
 use wasip2::random::random::get_random_u64;
 
-use super::http::{self, Exchanges};
+use super::http::Exchanges;
 use super::lease;
 use super::output::{OutputDir, PartFile};
-use super::probe::{probe, Probed};
-use super::report::{warn, ProgressLine, Stats};
+use super::report::{warn, Stats};
 use super::wait::CommandHooks;
 
-/// A remote that keeps changing would otherwise loop forever.
-const MAX_RESTARTS: u32 = 3;
 /// Bytes read back per call while verifying a previous run's claims.
 const VERIFY_READ_SIZE: u64 = 1 << 20;
 
-/// Fetches the whole object into `.part`; returns its stats and final URL.
-/// `probed` is the probe already made; a restart probes afresh.
-pub fn download(
-    options: &Options,
+/// What a probe found: the object, and the answer it may have left open.
+pub struct Probed {
+    pub object: RemoteObject,
+    /// A GET's answer whose body is worth reading, body unread: the whole
+    /// object (a server that ignores ranges), or its first bytes.
+    pub body: Option<(RequestId, Response)>,
+    /// Which bytes `body` carries when they are the first ones, not all.
+    pub first: Option<ByteRange>,
+}
+
+/// The transfer of `probed` into `out`: by ranges, continuing a previous
+/// run where it can, or as one stream (servers without usable ranges, or
+/// after one answered a range with the whole object).
+pub fn start(
     out: &OutputDir,
-    mut probed: Probed,
-) -> Result<(Stats, String), Failure> {
-    let mut restarts = 0;
-    // After a range was answered with the whole object, ranges are over.
-    let mut ranges_ignored = false;
-    loop {
-        let final_url = probed.object.url.clone();
-        let mut exchanges = Exchanges::new(http::client_for(options));
-        let (transfer, part) = match probed.object.transfer_mode() {
-            TransferMode::Ranged { size } if !ranges_ignored => {
-                prepare(out, options, probed, size, &mut exchanges)?
-            }
-            _ => single_stream(out, options, probed, ranges_ignored, &mut exchanges)?,
-        };
-        let (end, transfer) = drive(transfer, &part, out, options, &mut exchanges);
-        match end {
-            End::Finished => return Ok((finish(transfer, &part, out, options)?, final_url)),
-            End::Stopped {
-                stop: Stop::Changed(change),
-                ..
-            } => {
-                restarts += 1;
-                if restarts > MAX_RESTARTS {
-                    let url = options.url.clone();
-                    return Err(Reason::KeepsChanging { url, last: change }.into());
-                }
-                warn(&format!(
-                    "the remote file changed ({change}); starting over"
-                ));
-                out.remove(&out.meta_name())?;
-                out.remove(&out.part_name())?;
-                probed = probe(options, false)?;
-            }
-            End::Stopped {
-                stop: Stop::RangesIgnored { id },
-                ..
-            } => {
-                warn(&format!(
-                    "{} answered a range request with the whole file although it advertises \
-                     ranges; continuing as a single stream",
-                    transfer.object().url
-                ));
-                let body = exchanges.take_response(id).map(|response| (id, response));
-                probed = Probed {
-                    object: transfer.object().clone(),
-                    body,
-                    first: None,
-                };
-                ranges_ignored = true;
-            }
-            End::Stopped {
-                stop: Stop::Failed(failure),
-                saved,
-            } => return Err(explain(failure, saved, &transfer, out)),
+    options: &Options,
+    probed: Probed,
+    ranges_ignored: bool,
+    exchanges: &mut Exchanges,
+) -> Result<(Transfer, PartFile), Failure> {
+    match probed.object.transfer_mode() {
+        TransferMode::Ranged { size } if !ranges_ignored => {
+            prepare(out, options, probed, size, exchanges)
         }
+        _ => single_stream(out, options, probed, ranges_ignored, exchanges),
     }
 }
 
 /// What the user is told when the transfer stopped: what is kept.
-fn explain(failure: Failure, saved: bool, transfer: &Transfer, out: &OutputDir) -> Failure {
+pub fn explain(failure: Failure, saved: bool, transfer: &Transfer, out: &OutputDir) -> Failure {
     let meta = format!("{}.part.meta", out.display);
     if !transfer.saves_progress() {
         return failure;
@@ -217,7 +181,8 @@ fn read_back(
         transfer.verify_claim(claim, &data);
         offset += data.len() as u64;
         // Reading back gigabytes takes a while.
-        lease::renew_if_due()?;
+        lease::renew_due();
+        out.check_lease()?;
     }
     Ok(())
 }
@@ -262,62 +227,51 @@ fn single_stream(
     Ok((transfer, part))
 }
 
-/// Runs `transfer` to its end (see the engine's contract): its requests
-/// through `exchanges`, its bytes into `part`, its saves into the meta.
-fn drive(
-    mut transfer: Transfer,
+/// One turn of the engine's contract, without waiting: what is ready is
+/// fed (bodies into `part`), stalls are cut, then commands (new requests
+/// within the budget), events and a due save; the end once it comes.
+pub fn turn(
+    transfer: &mut Transfer,
     part: &PartFile,
     out: &OutputDir,
     options: &Options,
     exchanges: &mut Exchanges,
-) -> (End, Transfer) {
-    let size = transfer.object().size;
-    let mut progress = ProgressLine::new(clock::now_ms(), transfer.bytes_received());
-    loop {
-        exchanges.follow(&mut transfer, |transfer, command| match command {
-            Command::Close {
-                flush: Some(range), ..
-            } => part.start_writeback(range),
-            Command::Truncate => {
-                if let Err(e) = part.truncate() {
-                    transfer.handle_local_failure(out.fs_error("truncate", &out.part_name(), e));
-                }
-            }
-            _ => {}
-        });
-        while let Some(event) = transfer.poll_event() {
-            CommandHooks.event(event);
-        }
-        let now = clock::now_ms();
-        if let Some(save) = transfer.poll_save(now) {
-            match save_progress(&transfer, save, part, out, options) {
-                Ok(()) => transfer.handle_saved(save, clock::now_ms()),
-                Err(failure) => transfer.handle_local_failure(failure),
-            }
-        }
-        if let Some(end) = transfer.poll_end() {
-            progress.clear();
-            return (end, transfer);
-        }
-        let timer = CommandHooks
-            .deadline(transfer.poll_timeout(now))
-            .map(clock::wake_at);
-        let ready = exchanges.wait(Some(&transfer), timer.iter().collect::<Vec<_>>().as_slice());
-        let mut write = |offset: u64, data: &[u8]| {
-            part.write_at(data, offset)
-                .map_err(|e| out.fs_error("write", &out.part_name(), e))
-        };
-        for id in ready {
-            if let Err(failure) = exchanges.service(id, &mut transfer, &mut write) {
-                transfer.handle_local_failure(failure);
-            }
-        }
-        transfer.handle_timeout(clock::now_ms());
-        if let Err(failure) = CommandHooks.woke() {
+) -> Option<End> {
+    let mut write = |offset: u64, data: &[u8]| {
+        part.write_at(data, offset)
+            .map_err(|e| out.fs_error("write", &out.part_name(), e))
+    };
+    for id in exchanges.ready_now(Some(transfer)) {
+        if let Err(failure) = exchanges.service(id, transfer, &mut write) {
             transfer.handle_local_failure(failure);
         }
-        progress.update(clock::now_ms(), transfer.bytes_received(), size);
     }
+    transfer.handle_timeout(clock::now_ms());
+    if let Err(failure) = out.check_lease() {
+        transfer.handle_local_failure(failure);
+    }
+    exchanges.follow(transfer, |transfer, command| match command {
+        Command::Close {
+            flush: Some(range), ..
+        } => part.start_writeback(range),
+        Command::Truncate => {
+            if let Err(e) = part.truncate() {
+                transfer.handle_local_failure(out.fs_error("truncate", &out.part_name(), e));
+            }
+        }
+        _ => {}
+    });
+    while let Some(event) = transfer.poll_event() {
+        CommandHooks.event(event);
+    }
+    let now = clock::now_ms();
+    if let Some(save) = transfer.poll_save(now) {
+        match save_progress(transfer, save, part, out, options) {
+            Ok(()) => transfer.handle_saved(save, clock::now_ms()),
+            Err(failure) => transfer.handle_local_failure(failure),
+        }
+    }
+    transfer.poll_end()
 }
 
 /// Records progress in the meta. Every claim there carries a digest that
@@ -340,8 +294,8 @@ fn save_progress(
 
 /// The last steps of a finished transfer: the data synced (unless
 /// `--no-fsync`) and the `.part`'s length checked.
-fn finish(
-    transfer: Transfer,
+pub fn finish(
+    transfer: &Transfer,
     part: &PartFile,
     out: &OutputDir,
     options: &Options,

@@ -10,7 +10,7 @@ use super::lease;
 use super::report::{trace, warn};
 
 /// The earlier of `deadline` and the lease's next renewal: a loop that
-/// waits until then and calls `lease::renew_if_due` keeps the lease.
+/// waits until then and calls `lease::renew_due` keeps the leases.
 pub fn with_lease(deadline: Option<u64>) -> Option<u64> {
     match (deadline, lease::next_renewal_ms()) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -35,6 +35,7 @@ impl Hooks for CommandHooks {
     }
 
     fn woke(&mut self) -> Result<(), Failure> {
-        lease::renew_if_due()
+        lease::renew_due();
+        Ok(())
     }
 }

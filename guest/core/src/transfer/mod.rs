@@ -28,7 +28,8 @@
 //!    [`Command::Send`] (method, URL, [`Request::headers`] plus the
 //!    user's), drop each [`Command::Close`]d request (its body is complete,
 //!    it failed, stalled, or the transfer stopped), truncate the file on
-//!    [`Command::Truncate`].
+//!    [`Command::Truncate`]. Then [`Transfer::poll_start`] until `None`,
+//!    or while a budget shared with other transfers has room: send each.
 //! 2. [`Transfer::poll_event`] until `None`: tell the user.
 //! 3. File: [`Transfer::poll_save`]; when a save is due, write
 //!    [`Transfer::to_meta`] as it asks, then [`Transfer::handle_saved`]
@@ -442,12 +443,18 @@ impl Transfer {
         self.validated
     }
 
-    /// The next thing to do, in order: drops before sends, so a finished
-    /// request's connection is back in the pool for the next one.
-    pub fn poll_command(&mut self, now_ms: u64) -> Option<Command> {
-        if let Some(command) = self.commands.pop_front() {
-            return Some(command);
-        }
+    /// The next thing to do about requests already under way, in order:
+    /// drops before sends, so a finished request's connection is back in
+    /// the pool for the one that continues its chunk.
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.commands.pop_front()
+    }
+
+    /// A new request the transfer would start now (the next chunk, a
+    /// retry after its backoff, the stream), if it has one and fewer than
+    /// its `connections` are open. A driver with a budget across many
+    /// transfers asks only while the budget has room.
+    pub fn poll_start(&mut self, now_ms: u64) -> Option<Request> {
         if self.end.is_some() {
             return None;
         }
@@ -478,10 +485,11 @@ impl Transfer {
                     url,
                     range: None,
                     if_range: None,
+                    if_modified_since: None,
                 }
             }
         };
-        Some(Command::Send(request))
+        Some(request)
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {

@@ -24,6 +24,7 @@ impl Transfer {
                 url: next.clone(),
                 range: None,
                 if_range: None,
+                if_modified_since: None,
             },
         };
         self.open

@@ -102,7 +102,11 @@ impl Sim {
     }
 
     fn commands_once(&mut self, sent: &mut Vec<RequestId>) {
-        while let Some(command) = self.t.poll_command(self.now) {
+        while let Some(command) = self
+            .t
+            .poll_command()
+            .or_else(|| self.t.poll_start(self.now).map(Command::Send))
+        {
             match command {
                 Command::Send(request) => {
                     sent.push(request.id);
@@ -473,10 +477,7 @@ fn a_changed_object_stops_the_transfer_and_a_whole_answer_is_handed_over() {
     let id = sim.commands()[0];
     let whole = Headers::from_pairs([("Content-Length", "1048576"), ("ETag", "\"e\"")]);
     sim.t.handle_head(id, 200, &whole, 0, 0);
-    assert!(
-        sim.t.poll_command(0).is_none(),
-        "that request is not closed"
-    );
+    assert!(sim.t.poll_command().is_none(), "that request is not closed");
     assert_eq!(
         sim.t.poll_end(),
         Some(End::Stopped {
@@ -594,7 +595,7 @@ fn one_stream_to_a_file_restarts_from_zero_and_checks_its_length() {
     sim.t.handle_body_end(id, 0);
     // Short: it starts over from byte 0 after a backoff.
     let mut commands = Vec::new();
-    while let Some(c) = sim.t.poll_command(0) {
+    while let Some(c) = sim.t.poll_command() {
         commands.push(c);
     }
     assert_eq!(

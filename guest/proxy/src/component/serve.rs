@@ -80,6 +80,10 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutpara
             Ok(ProbeEnd::Failed(failure)) | Err(failure) => {
                 return reply::bad_gateway(out, incoming, &failure.to_string())
             }
+            // The proxy's probe sends no condition of its own.
+            Ok(ProbeEnd::NotModified) => {
+                return reply::bad_gateway(out, incoming, "the origin answered 304 unasked")
+            }
         };
         let settings = Settings {
             connections: config.connections,

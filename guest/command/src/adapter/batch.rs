@@ -1,0 +1,139 @@
+//! A run: its files, `--jobs` of them at a time, in one loop. Every file's
+//! requests count in one budget of connections (in all, and per host); one
+//! poll waits for all of them; each file reports as it ends (`--json`: one
+//! line each), and a run of several ends with a summary and the worst
+//! failure's exit code. One file is a run of one.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use rangeget_core::batch::{SkipReport, Summary};
+use rangeget_core::budget::Budget;
+use rangeget_core::report::FailureReport;
+use rangeget_options::Options;
+use rangeget_wasi_http::{clock, ready};
+use wasip2::io::poll::Pollable;
+
+use super::job::{Job, Outcome};
+use super::report::{warn, ProgressLine};
+use super::{lease, wait};
+
+/// Runs `downloads` (all from `run`'s command line) and returns the exit
+/// status.
+pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
+    let (total, per_host) = run.connection_budget();
+    let budget = Rc::new(RefCell::new(Budget::new(total, per_host)));
+    let mut queue: VecDeque<Options> = downloads.into();
+    let mut active: Vec<Job> = Vec::new();
+    let mut summary = Summary::default();
+    let started_ms = clock::now_ms();
+    let mut progress = ProgressLine::new(started_ms, 0);
+    let mut done_bytes = 0;
+    loop {
+        while active.len() < run.jobs as usize {
+            let Some(options) = queue.pop_front() else {
+                break;
+            };
+            active.push(Job::new(options, Rc::clone(&budget)));
+        }
+        for job in &mut active {
+            job.advance();
+        }
+        let mut at = 0;
+        while at < active.len() {
+            match active[at].outcome() {
+                Some(outcome) => {
+                    let job = active.swap_remove(at);
+                    if let Outcome::Saved(report) = &outcome {
+                        done_bytes += report.size;
+                    }
+                    report(job.options(), outcome, &mut summary);
+                }
+                None => at += 1,
+            }
+        }
+        if active.is_empty() && queue.is_empty() {
+            break;
+        }
+        let (on_disk, total_size) =
+            active
+                .iter()
+                .fold((done_bytes, Some(done_bytes)), |acc, job| {
+                    let (got, size) = job.progress();
+                    (acc.0 + got, acc.1.zip(size).map(|(a, b)| a + b))
+                });
+        progress.update(clock::now_ms(), on_disk, total_size);
+        wait_for(&active);
+        lease::renew_due();
+    }
+    progress.clear();
+    summary.elapsed_ms = clock::now_ms() - started_ms;
+    if run.is_batch() {
+        if run.json {
+            println!("{}", summary.to_json());
+        } else if !run.quiet {
+            println!("{}", summary.human());
+        }
+    }
+    i32::from(summary.exit_code)
+}
+
+/// Tells how one file ended: its report on stdout (`--json`), its error
+/// line on stderr, and its line in the summary.
+fn report(options: &Options, outcome: Outcome, summary: &mut Summary) {
+    match outcome {
+        Outcome::Saved(report) => {
+            summary.saved(report.bytes_fetched);
+            if options.json {
+                println!("{}", report.to_json());
+            } else if !options.quiet && !options.is_batch() {
+                println!("{}", report.human_summary());
+            }
+        }
+        Outcome::Skipped { path, skip } => {
+            summary.skipped();
+            if options.json {
+                println!("{}", SkipReport::new(&options.url, &path, skip).to_json());
+            } else if !options.is_batch() {
+                warn(&format!("{path}: {}; skipped", skip.describe()));
+            }
+        }
+        Outcome::Failed { path, failure } => {
+            summary.failed(&options.url, &path, &failure);
+            if options.json {
+                println!(
+                    "{}",
+                    FailureReport::new(&options.url, &path, &failure).to_json()
+                );
+            }
+            eprintln!("{}", failure.error_line());
+        }
+    }
+}
+
+/// Blocks until one of the files can move: a request of one is ready, or
+/// the earliest deadline among them (or a lease renewal) has come. Does
+/// not block when one has an answer in hand already.
+fn wait_for(active: &[Job]) {
+    let mut pollables: Vec<&Pollable> = Vec::new();
+    for job in active {
+        match job.pollables() {
+            Some(more) => pollables.extend(more),
+            None => return,
+        }
+    }
+    let deadline = active.iter().filter_map(Job::deadline).min();
+    let Some(deadline) = wait::with_lease(deadline) else {
+        if pollables.is_empty() {
+            return;
+        }
+        ready(&pollables, &[]);
+        return;
+    };
+    if deadline <= clock::now_ms() {
+        return;
+    }
+    let timer = clock::wake_at(deadline);
+    ready(&pollables, &[&timer]);
+}

@@ -1,0 +1,494 @@
+//! One file of a run, from its first request to its published file, as a
+//! state machine the batch advances a little at a time without waiting:
+//! many files then share one poll, one connection budget and one loop.
+//!
+//! Probe → (the destination's lock) → transfer → finish. A file already
+//! complete is skipped before any request when that can be told locally
+//! (it exists; its checksum matches), or with one conditional request (-N).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use rangeget_core::batch::{existing_file, http_date, same_as_remote, ExistingFile, Skip};
+use rangeget_core::budget::Budget;
+use rangeget_core::failure::Reason;
+use rangeget_core::naming::{choose_file_name, file_name_from_url};
+use rangeget_core::plan::MIN_CHUNK_SIZE;
+use rangeget_core::probe::{Probe, ProbeEnd};
+use rangeget_core::report::Report;
+use rangeget_core::room::check_max_filesize;
+use rangeget_core::transfer::{End, Stop, Transfer};
+use rangeget_core::Failure;
+use rangeget_options::Options;
+use rangeget_wasi_http::{clock, ProbeRun};
+use wasip2::io::poll::Pollable;
+
+use super::checksum::sha256_of;
+use super::http::{self, Exchanges};
+use super::lease::Waiting;
+use super::output::{OutputDir, PartFile};
+use super::report::warn;
+use super::transfer::{explain, finish, start, turn, Probed};
+use super::wait::CommandHooks;
+
+/// A remote that keeps changing would otherwise loop forever.
+const MAX_RESTARTS: u32 = 3;
+
+/// How a file's download ended.
+pub enum Outcome {
+    Saved(Report),
+    Skipped { path: String, skip: Skip },
+    Failed { path: String, failure: Failure },
+}
+
+enum Stage {
+    Probing(ProbeRun),
+    /// Waiting to tell whether the lock in the way belongs to a live run.
+    Locking {
+        out: OutputDir,
+        probed: Probed,
+        waiting: Waiting,
+    },
+    Transferring {
+        out: OutputDir,
+        part: PartFile,
+        transfer: Transfer,
+    },
+    Done(Outcome),
+    /// The outcome was handed over.
+    Reported,
+}
+
+pub struct Job {
+    options: Options,
+    started_ms: u64,
+    exchanges: Exchanges,
+    stage: Stage,
+    /// Where the file goes, once known (for reports).
+    path: String,
+    /// A file stands there and is to be replaced (-N, a checksum, --force).
+    replacing: bool,
+    /// The destination kept across a restart (the object changed).
+    restart: Option<OutputDir>,
+    restarts: u32,
+    /// After a range was answered with the whole object, ranges are over.
+    ranges_ignored: bool,
+    final_url: String,
+}
+
+impl Job {
+    pub fn new(options: Options, budget: Rc<RefCell<Budget>>) -> Job {
+        let exchanges = Exchanges::sharing(http::client_for(&options), budget);
+        let path = options.output_path(&file_name_from_url(&options.url));
+        let mut job = Job {
+            started_ms: clock::now_ms(),
+            exchanges,
+            stage: Stage::Reported,
+            final_url: options.url.clone(),
+            options,
+            path,
+            replacing: false,
+            restart: None,
+            restarts: 0,
+            ranges_ignored: false,
+        };
+        job.stage = match job.first_stage() {
+            Ok(stage) => stage,
+            Err(failure) => job.failed(failure),
+        };
+        job
+    }
+
+    /// Before any request: a file already at the URL's path is skipped,
+    /// replaced or refused; a previous run's progress there is continued.
+    fn first_stage(&mut self) -> Result<Stage, Failure> {
+        let (exists, continuing, local) = match OutputDir::for_path(&self.path) {
+            Ok(out) => (
+                out.final_exists(),
+                out.exists(&out.meta_name()),
+                out.final_size_and_mtime(),
+            ),
+            Err(_) => (false, false, None),
+        };
+        let mut condition = None;
+        if exists {
+            let matches = match &self.options.checksum {
+                Some(expected) => {
+                    Some(sha256_of(&OutputDir::for_path(&self.path)?, true)? == *expected)
+                }
+                None => None,
+            };
+            let opts = &self.options;
+            match existing_file(opts.is_batch(), opts.force, opts.timestamping, matches) {
+                ExistingFile::Skip(skip) => {
+                    return Ok(Stage::Done(Outcome::Skipped {
+                        path: self.path.clone(),
+                        skip,
+                    }))
+                }
+                ExistingFile::Refuse => {
+                    return Err(Reason::Exists {
+                        path: self.path.clone(),
+                    }
+                    .into())
+                }
+                ExistingFile::Replace => self.replacing = true,
+            }
+            if self.options.timestamping && !self.options.force {
+                condition = local.and_then(|(_, mtime)| mtime).map(http_date);
+            }
+        }
+        Ok(Stage::Probing(self.probe(continuing, condition)))
+    }
+
+    /// A GET of the file's first bytes: its answer gives the size and
+    /// proves ranges work, and a fresh download's first bytes come with it.
+    /// Continuing a previous run, a HEAD: the bytes may be on disk already.
+    fn probe(&self, continuing: bool, if_modified_since: Option<String>) -> ProbeRun {
+        let rules = self.options.request_rules();
+        let mut probe = if continuing {
+            Probe::new(&self.options.url, rules)
+        } else {
+            // No more than the smallest chunk: it is chunk 0's first request.
+            let first = self
+                .options
+                .chunk_size
+                .unwrap_or(MIN_CHUNK_SIZE)
+                .min(MIN_CHUNK_SIZE);
+            Probe::first_bytes(&self.options.url, rules, first)
+        };
+        if let Some(date) = if_modified_since {
+            probe = probe.if_modified_since(date);
+        }
+        ProbeRun::new(probe)
+    }
+
+    fn failed(&self, failure: Failure) -> Stage {
+        Stage::Done(Outcome::Failed {
+            path: self.path.clone(),
+            failure,
+        })
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The outcome, once the file is done (handed over once).
+    pub fn outcome(&mut self) -> Option<Outcome> {
+        if !matches!(self.stage, Stage::Done(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut self.stage, Stage::Reported) {
+            Stage::Done(outcome) => Some(outcome),
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    /// Bytes of this file on disk so far, and its size when known.
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        match &self.stage {
+            Stage::Transferring { transfer, .. } => {
+                (transfer.bytes_received(), transfer.object().size)
+            }
+            _ => (0, None),
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self.stage, Stage::Done(_))
+    }
+
+    /// Moves the download on as far as it can go without waiting.
+    pub fn advance(&mut self) {
+        loop {
+            let stage = std::mem::replace(&mut self.stage, Stage::Reported);
+            let (next, moved) = match self.step(stage) {
+                Ok(step) => step,
+                Err(failure) => (self.failed(failure), true),
+            };
+            self.stage = next;
+            if !moved || self.is_done() {
+                return;
+            }
+        }
+    }
+
+    /// One step: the next stage, and whether it moved (false: it waits).
+    fn step(&mut self, stage: Stage) -> Result<(Stage, bool), Failure> {
+        match stage {
+            Stage::Probing(mut run) => match run.step(&mut self.exchanges, &mut CommandHooks) {
+                None => Ok((Stage::Probing(run), false)),
+                Some(end) => self.probed(end).map(|s| (s, true)),
+            },
+            Stage::Locking {
+                out,
+                probed,
+                mut waiting,
+            } => {
+                if clock::now_ms() < waiting.look_at_ms() {
+                    return Ok((
+                        Stage::Locking {
+                            out,
+                            probed,
+                            waiting,
+                        },
+                        false,
+                    ));
+                }
+                match waiting.look()? {
+                    None => Ok((
+                        Stage::Locking {
+                            out,
+                            probed,
+                            waiting,
+                        },
+                        false,
+                    )),
+                    Some(key) => {
+                        out.hold(key);
+                        self.locked(out, probed).map(|s| (s, true))
+                    }
+                }
+            }
+            Stage::Transferring {
+                out,
+                part,
+                mut transfer,
+            } => match turn(
+                &mut transfer,
+                &part,
+                &out,
+                &self.options,
+                &mut self.exchanges,
+            ) {
+                None => Ok((
+                    Stage::Transferring {
+                        out,
+                        part,
+                        transfer,
+                    },
+                    false,
+                )),
+                Some(end) => self.ended(end, out, part, transfer).map(|s| (s, true)),
+            },
+            done @ (Stage::Done(_) | Stage::Reported) => Ok((done, false)),
+        }
+    }
+
+    /// The probe's end: where the file goes, and its lock.
+    fn probed(&mut self, end: ProbeEnd) -> Result<Stage, Failure> {
+        let (object, body, first) = match end {
+            ProbeEnd::Object {
+                object,
+                body,
+                first,
+                ..
+            } => (object, body, first),
+            ProbeEnd::NotModified => {
+                return Ok(Stage::Done(Outcome::Skipped {
+                    path: self.path.clone(),
+                    skip: Skip::UpToDate,
+                }))
+            }
+            ProbeEnd::Refused { failure, .. } | ProbeEnd::Failed(failure) => return Err(failure),
+        };
+        if let Some(size) = object.size {
+            check_max_filesize(&self.options.url, size, self.options.max_filesize)?;
+        }
+        self.final_url = object.url.clone();
+        let probed = Probed {
+            object,
+            body: body.and_then(|id| self.exchanges.take_response(id).map(|r| (id, r))),
+            first,
+        };
+        if let Some(out) = self.restart.take() {
+            return self.transfer(out, probed);
+        }
+        let name = choose_file_name(
+            probed.object.content_disposition.as_deref(),
+            &self.options.url,
+        );
+        self.path = self.options.output_path(&name);
+        let out = OutputDir::for_path(&self.path)?;
+        // Before anything at the destination is looked at: a second run on
+        // the same path stops here instead of writing into the first one's file.
+        match out.try_lock(self.options.lock_token)? {
+            None => self.locked(out, probed),
+            Some(waiting) => Ok(Stage::Locking {
+                out,
+                probed,
+                waiting,
+            }),
+        }
+    }
+
+    /// The destination is this run's: a file standing there (named by the
+    /// server, so not seen before the probe) is judged again, then the
+    /// transfer starts.
+    fn locked(&mut self, out: OutputDir, probed: Probed) -> Result<Stage, Failure> {
+        if out.final_exists() && !self.replacing {
+            let remote = (probed.object.size, probed.object.last_modified_unix());
+            let local = out.final_size_and_mtime();
+            if self.options.timestamping {
+                if local.is_some_and(|l| same_as_remote(l, remote.0, remote.1)) {
+                    return Ok(Stage::Done(Outcome::Skipped {
+                        path: self.path.clone(),
+                        skip: Skip::UpToDate,
+                    }));
+                }
+                self.replacing = true;
+            } else if self.options.force {
+                self.replacing = true;
+            } else if self.options.is_batch() {
+                return Ok(Stage::Done(Outcome::Skipped {
+                    path: self.path.clone(),
+                    skip: Skip::Exists,
+                }));
+            } else {
+                return Err(Reason::Exists {
+                    path: self.path.clone(),
+                }
+                .into());
+            }
+        }
+        self.transfer(out, probed)
+    }
+
+    fn transfer(&mut self, out: OutputDir, probed: Probed) -> Result<Stage, Failure> {
+        let (transfer, part) = start(
+            &out,
+            &self.options,
+            probed,
+            self.ranges_ignored,
+            &mut self.exchanges,
+        )?;
+        Ok(Stage::Transferring {
+            out,
+            part,
+            transfer,
+        })
+    }
+
+    /// The transfer's end: published, started over, continued as one
+    /// stream, or failed.
+    fn ended(
+        &mut self,
+        end: End,
+        out: OutputDir,
+        part: PartFile,
+        transfer: Transfer,
+    ) -> Result<Stage, Failure> {
+        match end {
+            End::Finished => self.publish(&out, &part, &transfer),
+            End::Stopped {
+                stop: Stop::Changed(change),
+                ..
+            } => {
+                self.restarts += 1;
+                if self.restarts > MAX_RESTARTS {
+                    let url = self.options.url.clone();
+                    return Err(Reason::KeepsChanging { url, last: change }.into());
+                }
+                warn(&format!(
+                    "the remote file changed ({change}); starting over"
+                ));
+                drop(part);
+                out.remove(&out.meta_name())?;
+                out.remove(&out.part_name())?;
+                self.restart = Some(out);
+                Ok(Stage::Probing(self.probe(false, None)))
+            }
+            End::Stopped {
+                stop: Stop::RangesIgnored { id },
+                ..
+            } => {
+                warn(&format!(
+                    "{} answered a range request with the whole file although it advertises \
+                     ranges; continuing as a single stream",
+                    transfer.object().url
+                ));
+                let body = self.exchanges.take_response(id).map(|r| (id, r));
+                let probed = Probed {
+                    object: transfer.object().clone(),
+                    body,
+                    first: None,
+                };
+                self.ranges_ignored = true;
+                drop(part);
+                self.transfer(out, probed)
+            }
+            End::Stopped {
+                stop: Stop::Failed(failure),
+                saved,
+            } => Err(explain(failure, saved, &transfer, &out)),
+        }
+    }
+
+    /// The last steps: synced, checked (`--checksum`), given its name, its
+    /// modification time set to the server's (unless `--no-remote-time`).
+    fn publish(
+        &mut self,
+        out: &OutputDir,
+        part: &PartFile,
+        transfer: &Transfer,
+    ) -> Result<Stage, Failure> {
+        let stats = finish(transfer, part, out, &self.options)?;
+        let sha256 = if self.options.checksum.is_some() || self.options.json {
+            Some(sha256_of(out, false)?)
+        } else {
+            None
+        };
+        if let (Some(expected), Some(actual)) = (&self.options.checksum, &sha256) {
+            if expected != actual {
+                out.abandon_part()?;
+                return Err(Reason::Checksum {
+                    expected: expected.clone(),
+                    actual: actual.clone(),
+                    kept: out.part_display(),
+                }
+                .into());
+            }
+        }
+        out.publish(self.options.force || self.replacing)?;
+        if !self.options.no_remote_time {
+            if let Some(mtime) = transfer.object().last_modified_unix() {
+                out.set_final_mtime(mtime);
+            }
+        }
+        Ok(Stage::Done(Outcome::Saved(Report {
+            url: self.options.url.clone(),
+            final_url: self.final_url.clone(),
+            path: self.path.clone(),
+            size: stats.size,
+            sha256,
+            elapsed_ms: clock::now_ms() - self.started_ms,
+            bytes_fetched: stats.size - stats.reused.min(stats.size),
+            bytes_reused: stats.reused,
+            retries: stats.retries,
+            connections: stats.connections,
+        })))
+    }
+
+    /// What to wait on for this file: `None` when it can move at once (an
+    /// answer in hand), else its pollables (maybe none: a deadline only).
+    pub fn pollables(&self) -> Option<Vec<&Pollable>> {
+        match &self.stage {
+            Stage::Probing(_) => self.exchanges.pollables(None),
+            Stage::Transferring { transfer, .. } => self.exchanges.pollables(Some(transfer)),
+            Stage::Locking { .. } | Stage::Done(_) | Stage::Reported => Some(Vec::new()),
+        }
+    }
+
+    /// When this file next has something to do on its own (a backoff, a
+    /// stall window, a save, a lock to look at again).
+    pub fn deadline(&self) -> Option<u64> {
+        match &self.stage {
+            Stage::Probing(run) => run.deadline(),
+            Stage::Locking { waiting, .. } => Some(waiting.look_at_ms()),
+            Stage::Transferring { transfer, .. } => transfer.poll_timeout(clock::now_ms()),
+            Stage::Done(_) => Some(0),
+            Stage::Reported => None,
+        }
+    }
+}

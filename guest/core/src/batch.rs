@@ -1,0 +1,273 @@
+//! What a run of several files decides beyond each file: which ones need
+//! not be fetched again, and what the whole run reports and exits with.
+
+use serde::Serialize;
+
+use crate::failure::{Failure, FailureKind};
+use crate::size::format_size;
+
+/// Why a file was not fetched: it is already there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// It exists (in a batch, without `-N` or a checksum to compare).
+    Exists,
+    /// Its SHA-256 is the one the list gives.
+    ChecksumMatches,
+    /// The server says it has not changed (`-N`: a 304, or the same size
+    /// and modification time).
+    UpToDate,
+}
+
+impl Skip {
+    pub fn code(self) -> &'static str {
+        match self {
+            Skip::Exists => "exists",
+            Skip::ChecksumMatches => "checksum-matches",
+            Skip::UpToDate => "up-to-date",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Skip::Exists => {
+                "exists (use -N to compare it with the server, --force to fetch it again)"
+            }
+            Skip::ChecksumMatches => "already complete: its SHA-256 matches",
+            Skip::UpToDate => "up to date with the server",
+        }
+    }
+}
+
+/// What an existing file at the destination means for its download.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExistingFile {
+    /// Leave it: it is complete.
+    Skip(Skip),
+    /// Fetch the file again and replace it.
+    Replace,
+    /// Refuse: it is someone's file (a single download without `--force`).
+    Refuse,
+}
+
+/// What to do about a file that exists where a download would put it,
+/// before asking the server anything. `checksum_matches` is known only
+/// when a checksum was given (it was computed).
+pub fn existing_file(
+    batch: bool,
+    force: bool,
+    timestamping: bool,
+    checksum_matches: Option<bool>,
+) -> ExistingFile {
+    match checksum_matches {
+        Some(true) => return ExistingFile::Skip(Skip::ChecksumMatches),
+        Some(false) => return ExistingFile::Replace,
+        None => {}
+    }
+    if force || timestamping {
+        // -N compares with the server first (a conditional request).
+        ExistingFile::Replace
+    } else if batch {
+        ExistingFile::Skip(Skip::Exists)
+    } else {
+        ExistingFile::Refuse
+    }
+}
+
+/// `-N`: whether the remote file is the one on disk (same size, same
+/// modification time to the second). Unknown on either side: it is not.
+pub fn same_as_remote(
+    local: (u64, Option<u64>),
+    remote_size: Option<u64>,
+    remote_mtime: Option<u64>,
+) -> bool {
+    let (size, mtime) = local;
+    remote_size == Some(size) && mtime.is_some() && remote_mtime == mtime
+}
+
+/// An HTTP-date (`If-Modified-Since`) for a file modified at `unix_seconds`.
+pub fn http_date(unix_seconds: u64) -> String {
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds);
+    httpdate::fmt_http_date(when)
+}
+
+/// The `--json` object of a skipped file.
+#[derive(Serialize)]
+pub struct SkipReport<'a> {
+    pub status: &'static str,
+    pub url: &'a str,
+    pub path: &'a str,
+    pub reason: &'static str,
+}
+
+impl<'a> SkipReport<'a> {
+    pub fn new(url: &'a str, path: &'a str, skip: Skip) -> SkipReport<'a> {
+        SkipReport {
+            status: "skipped",
+            url,
+            path,
+            reason: skip.code(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("reports serialise")
+    }
+}
+
+/// One failed file, as the summary lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FailedFile {
+    pub url: String,
+    pub path: String,
+    pub error_kind: &'static str,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// What a batch did, as its last report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub files: usize,
+    pub saved: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    /// Body bytes received in this run.
+    pub bytes_fetched: u64,
+    pub elapsed_ms: u64,
+    /// The worst failure's exit code (0 when none failed).
+    pub exit_code: u8,
+    pub failures: Vec<FailedFile>,
+}
+
+impl Summary {
+    pub fn saved(&mut self, bytes_fetched: u64) {
+        self.files += 1;
+        self.saved += 1;
+        self.bytes_fetched += bytes_fetched;
+    }
+
+    pub fn skipped(&mut self) {
+        self.files += 1;
+        self.skipped += 1;
+    }
+
+    /// A failed file; the run's exit code is the worst failure's, the
+    /// highest of the documented codes (file > validation > HTTP > network).
+    pub fn failed(&mut self, url: &str, path: &str, failure: &Failure) {
+        self.files += 1;
+        self.failed += 1;
+        self.exit_code = self.exit_code.max(failure.kind().exit_code());
+        self.failures.push(FailedFile {
+            url: url.to_string(),
+            path: path.to_string(),
+            error_kind: failure.kind().label(),
+            reason: failure.reason.root().code(),
+            message: failure.to_string(),
+        });
+    }
+
+    /// The worst failure's kind, if any failed.
+    pub fn worst(&self) -> Option<FailureKind> {
+        FailureKind::ALL
+            .into_iter()
+            .find(|k| k.exit_code() == self.exit_code)
+    }
+
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            status: &'static str,
+            #[serde(flatten)]
+            summary: &'a Summary,
+        }
+        serde_json::to_string(&Line {
+            status: "summary",
+            summary: self,
+        })
+        .expect("reports serialise")
+    }
+
+    /// The human summary: one line, then one line per failed file.
+    pub fn human(&self) -> String {
+        let seconds = self.elapsed_ms.max(1) as f64 / 1000.0;
+        let mut text = format!(
+            "{} file{}: {} saved, {} skipped, {} failed; {} in {seconds:.2} s ({}/s)",
+            self.files,
+            if self.files == 1 { "" } else { "s" },
+            self.saved,
+            self.skipped,
+            self.failed,
+            format_size(self.bytes_fetched),
+            format_size((self.bytes_fetched as f64 / seconds) as u64)
+        );
+        for failed in &self.failures {
+            text.push_str(&format!(
+                "\n  failed: {} ({}): {}",
+                failed.path, failed.url, failed.message
+            ));
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failure::Reason;
+
+    #[test]
+    fn an_existing_file_is_skipped_replaced_or_refused() {
+        assert_eq!(
+            existing_file(true, false, false, Some(true)),
+            ExistingFile::Skip(Skip::ChecksumMatches)
+        );
+        assert_eq!(
+            existing_file(false, false, false, Some(false)),
+            ExistingFile::Replace
+        );
+        assert_eq!(
+            existing_file(true, false, false, None),
+            ExistingFile::Skip(Skip::Exists)
+        );
+        assert_eq!(
+            existing_file(false, false, false, None),
+            ExistingFile::Refuse
+        );
+        assert_eq!(
+            existing_file(false, true, false, None),
+            ExistingFile::Replace
+        );
+        assert_eq!(
+            existing_file(true, false, true, None),
+            ExistingFile::Replace
+        );
+    }
+
+    #[test]
+    fn timestamping_needs_both_size_and_time_to_match() {
+        assert!(same_as_remote((10, Some(5)), Some(10), Some(5)));
+        assert!(!same_as_remote((10, Some(5)), Some(11), Some(5)));
+        assert!(!same_as_remote((10, Some(5)), Some(10), Some(6)));
+        assert!(!same_as_remote((10, None), Some(10), None));
+    }
+
+    #[test]
+    fn the_summary_exits_with_the_worst_failure_and_lists_them() {
+        let mut summary = Summary::default();
+        summary.saved(100);
+        summary.skipped();
+        let http = Failure::from(Reason::Status {
+            url: "u".into(),
+            status: 404,
+        });
+        let file = Failure::from(Reason::Exists { path: "p".into() });
+        summary.failed("u", "a", &http);
+        summary.failed("v", "b", &file);
+        assert_eq!((summary.files, summary.exit_code), (4, 6));
+        assert_eq!(summary.worst(), Some(FailureKind::File));
+        let json: serde_json::Value = serde_json::from_str(&summary.to_json()).unwrap();
+        assert_eq!(json["status"], "summary");
+        assert_eq!(json["failures"][0]["reason"], "status");
+        assert!(summary.human().contains("failed: b (v)"));
+    }
+}
