@@ -32,21 +32,35 @@ impl Runtime {
     /// `rangeget URL -o DIR/FILE ARGS`, as this runtime spells it. Each
     /// runtime is granted exactly DIR, under the name the command uses.
     fn command(self, dir: &Path, file: &str, url: &str, args: &[&str]) -> Command {
+        let output = match self {
+            Runtime::Native => dir.join(file).to_str().unwrap().to_string(),
+            _ => format!("/out/{file}"),
+        };
+        let mut all = vec![url, "-o", output.as_str()];
+        all.extend_from_slice(args);
+        self.command_in(dir, &all)
+    }
+
+    /// `rangeget ARGS` with DIR granted (as `/out` under the runtimes that
+    /// name it so; `{dir}` in ARGS stands for it).
+    fn command_in(self, dir: &Path, args: &[&str]) -> Command {
+        let guest_dir = match self {
+            Runtime::Native => dir.to_str().unwrap().to_string(),
+            _ => "/out".to_string(),
+        };
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.replace("{dir}", &guest_dir))
+            .collect();
         let mut command = match self {
-            Runtime::Native => {
-                let mut c = Command::new(env!("CARGO_BIN_EXE_rangeget"));
-                c.arg(url).arg("-o").arg(dir.join(file));
-                c
-            }
+            Runtime::Native => Command::new(env!("CARGO_BIN_EXE_rangeget")),
             Runtime::WasmtimeCli => {
                 let wasmtime =
                     std::env::var("RANGEGET_WASMTIME").unwrap_or_else(|_| "wasmtime".into());
                 let mut c = Command::new(wasmtime);
                 c.args(["run", "-S", "http", "--dir"])
                     .arg(format!("{}::/out", dir.display()))
-                    .arg(COMPONENT)
-                    .arg(url)
-                    .args(["-o", &format!("/out/{file}")]);
+                    .arg(COMPONENT);
                 c
             }
             Runtime::Jco => {
@@ -57,13 +71,11 @@ impl Runtime {
                 c.current_dir(jco_dir())
                     .args(["run", "--jco-import", "./setup.mjs"])
                     .arg(COMPONENT)
-                    .arg(url)
-                    .args(["-o", &format!("/out/{file}")])
                     .env("RANGEGET_OUT_DIR", dir);
                 c
             }
         };
-        command.args(args).stdin(Stdio::null());
+        command.args(&args).stdin(Stdio::null());
         // Its own process group, so a kill reaches every process the runtime starts.
         command.process_group(0);
         command
@@ -228,6 +240,33 @@ fn second_run_on_one_destination(runtime: Runtime) {
     assert_downloaded(&dir, "two.bin", "two.bin", 0, size);
 }
 
+/// Several files at once, the same under every runtime: all of them
+/// byte-exact, a JSON line each and the summary.
+fn batch(runtime: Runtime) {
+    let origin = Origin::start();
+    let dir = Scratch::new(&format!("batch-{runtime:?}"));
+    let urls: Vec<String> = (0..4)
+        .map(|i| origin.url(&format!("/o/b{i}.bin?size={}", (i + 1) * 300_000)))
+        .collect();
+    let mut args: Vec<&str> = urls.iter().map(String::as_str).collect();
+    args.extend(["-d", "{dir}", "-j", "3", "--json"]);
+    let output = runtime
+        .command_in(&dir.0, &args)
+        .output()
+        .unwrap_or_else(|e| panic!("{runtime:?}: {e}; {}", runtime.install_hint()));
+    assert_ok(runtime, &output);
+    for i in 0..4u64 {
+        let name = format!("b{i}.bin");
+        assert_downloaded(&dir, &name, &name, 0, (i + 1) * 300_000);
+    }
+    let stdout = text(&output.stdout);
+    assert_eq!(stdout.lines().count(), 5, "{runtime:?}: {stdout}");
+    assert!(
+        stdout.lines().last().unwrap().contains("\"saved\":4"),
+        "{stdout}"
+    );
+}
+
 /// One test per (scenario, runtime), so the test name says which failed.
 macro_rules! suite {
     ($($runtime:ident: $native:ident, $wasmtime:ident, $jco:ident;)*) => {$(
@@ -243,6 +282,7 @@ suite! {
     remote_change_between_runs: native_remote_change, wasmtime_cli_remote_change, jco_remote_change;
     server_without_ranges: native_server_without_ranges, wasmtime_cli_server_without_ranges, jco_server_without_ranges;
     second_run_on_one_destination: native_second_run_refuses, wasmtime_cli_second_run_refuses, jco_second_run_refuses;
+    batch: native_batch, wasmtime_cli_batch, jco_batch;
 }
 
 /// The portability promise: nothing but standard WASI 0.2 interfaces, and

@@ -48,6 +48,10 @@ pub struct Options {
     #[arg(skip)]
     pub url: String,
 
+    /// This download is one of a batch (set by [`Options::expand`]).
+    #[arg(skip)]
+    pub in_batch: bool,
+
     /// Download every URL listed in FILE (one per line; indented
     /// `out=NAME`, `dir=DIR`, `header=Name: value` and
     /// `checksum=sha-256=HEX` lines below a URL apply to it).
@@ -390,6 +394,7 @@ impl Options {
             url: url.to_string(),
             urls: vec![url.to_string()],
             input_file: None,
+            in_batch: self.is_batch(),
             ..self.clone()
         };
         let Some(text) = input_text else {
@@ -428,7 +433,7 @@ impl Options {
 
     /// Whether this run downloads several files (several URLs or a list).
     pub fn is_batch(&self) -> bool {
-        self.input_file.is_some() || self.urls.len() > 1
+        self.in_batch || self.input_file.is_some() || self.urls.len() > 1
     }
 
     /// The budget of requests in flight for the whole run: in all, and to
@@ -503,6 +508,7 @@ mod tests {
         let all_set = Options {
             url: "https://h/f".into(),
             urls: vec!["https://h/f".into()],
+            in_batch: false,
             input_file: None,
             jobs: 7,
             max_connections: Some(40),

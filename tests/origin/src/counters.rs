@@ -12,6 +12,10 @@ pub(crate) struct Counters {
     requests: AtomicU64,
     range_headers: Mutex<Vec<String>>,
     credentials: Mutex<Vec<String>>,
+    /// Requests being answered now (from arrival to the end of the body),
+    /// and the most there ever were at once.
+    open_requests: AtomicU64,
+    most_open_requests: AtomicU64,
 }
 
 /// Request headers that carry credentials, recorded so that tests can
@@ -39,6 +43,17 @@ impl Counters {
         lock(&self.credentials).clone()
     }
 
+    /// A request arrived; its answer counts as open until the guard drops.
+    pub(crate) fn open_request(self: &std::sync::Arc<Self>) -> OpenRequest {
+        let now = self.open_requests.fetch_add(1, Ordering::Relaxed) + 1;
+        self.most_open_requests.fetch_max(now, Ordering::Relaxed);
+        OpenRequest(std::sync::Arc::clone(self))
+    }
+
+    pub(crate) fn most_open_requests(&self) -> u64 {
+        self.most_open_requests.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn record_body_bytes(&self, len: u64) {
         self.body_bytes_sent.fetch_add(len, Ordering::Relaxed);
     }
@@ -60,5 +75,18 @@ impl Counters {
         self.requests.store(0, Ordering::Relaxed);
         lock(&self.range_headers).clear();
         lock(&self.credentials).clear();
+        self.most_open_requests.store(
+            self.open_requests.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// An answer being sent; dropped with its body (sent, or cut off).
+pub(crate) struct OpenRequest(std::sync::Arc<Counters>);
+
+impl Drop for OpenRequest {
+    fn drop(&mut self) {
+        self.0.open_requests.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -67,6 +67,7 @@ pub(crate) fn handle<B>(
                 query: &query,
                 range,
                 if_range: header(IF_RANGE),
+                if_modified_since: header(hyper::header::IF_MODIFIED_SINCE),
             };
             object_response::respond(state, connection, &object_request)
         }

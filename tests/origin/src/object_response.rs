@@ -30,6 +30,7 @@ pub(crate) struct ObjectRequest<'a> {
     pub(crate) query: &'a Query,
     pub(crate) range: Option<&'a str>,
     pub(crate) if_range: Option<&'a str>,
+    pub(crate) if_modified_since: Option<&'a str>,
 }
 
 pub(crate) fn respond(
@@ -51,6 +52,13 @@ pub(crate) fn respond(
         entry,
         plan,
     };
+    if responder.not_modified_since(request.if_modified_since) {
+        // RFC 9110 §13.1.3: unchanged since the date the client has.
+        return build(
+            responder.object_headers(Response::builder().status(StatusCode::NOT_MODIFIED)),
+            ResponseBody::Empty,
+        );
+    }
     if request.method == Method::HEAD {
         responder.head()
     } else {
@@ -244,6 +252,15 @@ impl ObjectResponder<'_> {
             builder.header(ACCEPT_RANGES, "none")
         } else {
             builder.header(ACCEPT_RANGES, "bytes")
+        }
+    }
+
+    /// Whether the object has not changed since `date` (If-Modified-Since).
+    fn not_modified_since(&self, date: Option<&str>) -> bool {
+        let parse = |text: &str| httpdate::parse_http_date(text).ok();
+        match (date.and_then(parse), parse(&self.object.last_modified())) {
+            (Some(since), Some(modified)) => modified <= since,
+            _ => false,
         }
     }
 

@@ -15,6 +15,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
+use crate::body::TrackedBody;
 use crate::connection::{ConnectionCut, CuttableStream};
 use crate::faults::answer_delay;
 use crate::handler::{handle, OriginState};
@@ -103,6 +104,12 @@ impl Origin {
         self.state.counters.range_headers()
     }
 
+    /// The most requests this origin was answering at once (since start
+    /// or the last [`Origin::reset_counters`]).
+    pub fn most_concurrent_requests(&self) -> u64 {
+        self.state.counters.most_open_requests()
+    }
+
     /// `Authorization`, `Cookie` and `Proxy-Authorization` headers
     /// received, as `name: value`, in arrival order.
     pub fn credentials_received(&self) -> Vec<String> {
@@ -181,11 +188,13 @@ async fn serve_connection(stream: TcpStream, state: Arc<OriginState>) {
     let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
         let (state, cut) = (Arc::clone(&state), Arc::clone(&cut));
         async move {
+            let open = state.counters.open_request();
             // A far origin: the round trip before every head.
             if let Some(delay) = answer_delay(request.uri().query()) {
                 tokio::time::sleep(delay).await;
             }
-            Ok::<_, Infallible>(handle(&state, &cut, &request))
+            let response = handle(&state, &cut, &request);
+            Ok::<_, Infallible>(response.map(|body| TrackedBody { body, _open: open }))
         }
     });
     // Errors here are clients going away or faults cutting on purpose.

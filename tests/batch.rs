@@ -1,0 +1,260 @@
+//! Many files at once: `-i` lists and several URLs, `-j` of them at a time
+//! within one budget of connections; a manifest with headers and
+//! checksums; reruns that fetch only what is missing.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use rangeget_test_origin::{expected_content, Origin};
+use support::*;
+
+/// Writes a list of `entries` (each a URL line and its option lines).
+fn list(dir: &Scratch, entries: &[String]) -> String {
+    let path = dir.path("list.txt");
+    std::fs::write(&path, entries.join("\n") + "\n").unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn json_lines(output: &std::process::Output) -> Vec<serde_json::Value> {
+    text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn files_run_at_once_and_never_above_the_connection_budget() {
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-budget");
+    let lists = Scratch::new("batch-budget-list");
+    // 12 files of 3 MiB, 4 chunks each: -j 6 × -x 4 would want 24.
+    let entries: Vec<String> = (0..12)
+        .map(|i| origin.url(&format!("/o/f{i}.bin?size=3M&fault=throttle&rate=2M")))
+        .collect();
+    let file = list(&lists, &entries);
+    let output = run(&[
+        "-i",
+        &file,
+        "-d",
+        &dir.arg(""),
+        "-j",
+        "6",
+        "-x",
+        "4",
+        "--chunk-size",
+        "1M",
+        "--max-connections",
+        "8",
+        "--json",
+    ]);
+    assert_success(&output);
+    for i in 0..12 {
+        let name = format!("f{i}.bin");
+        assert_downloaded(&dir, &name, &name, 0, 3 * MIB);
+    }
+    let most = origin.most_concurrent_requests();
+    assert!(most <= 8, "{most} requests at once, the budget is 8");
+    assert!(
+        most >= 6,
+        "files ran at once: only {most} requests at a time"
+    );
+    let reports = json_lines(&output);
+    assert_eq!(reports.len(), 13, "a line per file and the summary");
+    assert_eq!(reports[12]["saved"], 12);
+}
+
+#[test]
+fn several_urls_on_the_command_line_make_a_batch() {
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-urls");
+    let a = origin.url("/o/a.bin?size=300000");
+    let b = origin.url("/o/b.bin?size=200000");
+    let output = run(&[&a, &b, "-d", &dir.arg("")]);
+    assert_success(&output);
+    assert_downloaded(&dir, "a.bin", "a.bin", 0, 300_000);
+    assert_downloaded(&dir, "b.bin", "b.bin", 0, 200_000);
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.starts_with("2 files: 2 saved, 0 skipped, 0 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn per_entry_checksums_and_headers_are_honoured() {
+    use sha2::{Digest, Sha256};
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-manifest");
+    let lists = Scratch::new("batch-manifest-list");
+    let size = MIB;
+    let good = hex::encode(Sha256::digest(expected_content("good.bin", 0, size)));
+    let bad = "0".repeat(64);
+    let entries = [
+        format!(
+            "{}\n  checksum=sha-256={good}",
+            origin.url("/o/good.bin?size=1M")
+        ),
+        format!(
+            "{}\n  checksum=sha-256={bad}",
+            origin.url("/o/bad.bin?size=1M")
+        ),
+        format!(
+            "{}\n  header=X-Token: t1\n  out=private.bin",
+            origin.url("/o/tok.bin?size=1000&require_header=X-Token:t1")
+        ),
+    ];
+    let file = list(&lists, &entries);
+    let output = run(&["-i", &file, "-d", &dir.arg(""), "--json"]);
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output.stderr));
+    assert_downloaded(&dir, "good.bin", "good.bin", 0, size);
+    assert_downloaded(&dir, "private.bin", "tok.bin", 0, 1000);
+    assert!(
+        !dir.path("bad.bin").exists(),
+        "a wrong checksum never gets the name"
+    );
+    assert!(dir.path("bad.bin.part").exists(), "kept for inspection");
+    let summary = json_lines(&output).pop().unwrap();
+    assert_eq!(summary["failed"], 1);
+    assert_eq!(summary["failures"][0]["reason"], "checksum");
+
+    // A rerun: the good file is recognised by its checksum, nothing fetched.
+    origin.reset_counters();
+    std::fs::remove_file(dir.path("private.bin")).unwrap();
+    let output = run(&["-i", &file, "-d", &dir.arg(""), "--json"]);
+    let reports = json_lines(&output);
+    let good_report = reports
+        .iter()
+        .find(|r| r["url"].as_str().unwrap().contains("good"))
+        .unwrap();
+    assert_eq!(good_report["status"], "skipped");
+    assert_eq!(good_report["reason"], "checksum-matches");
+}
+
+#[test]
+fn two_entries_writing_one_path_or_a_bad_line_are_refused_before_anything() {
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-dupes");
+    let lists = Scratch::new("batch-dupes-list");
+    let entries = [
+        origin.url("/o/x/a.bin?size=1000"),
+        format!("{}\n  out=a.bin", origin.url("/o/other.bin?size=1000")),
+    ];
+    let file = list(&lists, &entries);
+    let output = run(&["-i", &file, "-d", &dir.arg("")]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("line 1 and") && stderr.contains("line 2"),
+        "{stderr}"
+    );
+    assert_eq!(origin.requests_served(), 0, "nothing was asked");
+
+    let file = list(&lists, &[format!("{}\n  speed=9", origin.url("/o/s.bin"))]);
+    let output = run(&["-i", &file, "-d", &dir.arg("")]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("line 2"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn a_rerun_fetches_no_body_of_complete_files() {
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-rerun");
+    let lists = Scratch::new("batch-rerun-list");
+    let entries: Vec<String> = (0..20)
+        .map(|i| origin.url(&format!("/o/r{i}.bin?size=100000")))
+        .collect();
+    let file = list(&lists, &entries);
+    assert_success(&run(&["-i", &file, "-d", &dir.arg("")]));
+
+    // Without -N: the files are there, so nothing is asked at all.
+    origin.reset_counters();
+    let output = run(&["-i", &file, "-d", &dir.arg(""), "--json"]);
+    assert_success(&output);
+    assert_eq!(origin.requests_served(), 0);
+    assert_eq!(json_lines(&output).pop().unwrap()["skipped"], 20);
+
+    // With -N: one conditional request each, answered 304, no body.
+    origin.reset_counters();
+    let output = run(&["-i", &file, "-d", &dir.arg(""), "-N", "--json"]);
+    assert_success(&output);
+    assert_eq!(origin.body_bytes_sent(), 0, "no body for files up to date");
+    assert_eq!(origin.requests_served(), 20);
+    let reports = json_lines(&output);
+    assert!(
+        reports[..20].iter().all(|r| r["reason"] == "up-to-date"),
+        "{reports:?}"
+    );
+
+    // A replaced object is fetched again under -N.
+    origin.replace_object("r3.bin");
+    let output = run(&["-i", &file, "-d", &dir.arg(""), "-N"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "r3.bin", "r3.bin", 1, 100_000);
+}
+
+#[test]
+fn a_kill_in_the_middle_of_a_batch_then_the_same_command_ends_byte_exact() {
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-kill");
+    let lists = Scratch::new("batch-kill-list");
+    let entries: Vec<String> = (0..8)
+        .map(|i| origin.url(&format!("/o/k{i}.bin?size=2M&fault=throttle&rate=2M")))
+        .collect();
+    let file = list(&lists, &entries);
+    let args = [
+        "-i",
+        file.as_str(),
+        "-d",
+        &dir.arg(""),
+        "-j",
+        "4",
+        "--chunk-size",
+        "512K",
+    ];
+    let mut child = rangeget(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Some files done, some under way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !(dir.path("k0.bin").exists() || dir.path("k1.bin").exists()) {
+        assert!(std::time::Instant::now() < deadline, "no file finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let output = run(&args);
+    assert_success(&output);
+    for i in 0..8 {
+        let name = format!("k{i}.bin");
+        assert_downloaded(&dir, &name, &name, 0, 2 * MIB);
+    }
+}
+
+#[test]
+fn a_failing_entry_does_not_stop_the_others() {
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-fail");
+    let urls = [
+        origin.url("/o/ok1.bin?size=1000"),
+        origin.url("/nothing-here"),
+        origin.url("/o/ok2.bin?size=1000"),
+    ];
+    let output = run(&[&urls[0], &urls[1], &urls[2], "-d", &dir.arg("")]);
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output.stderr));
+    assert_downloaded(&dir, "ok1.bin", "ok1.bin", 0, 1000);
+    assert_downloaded(&dir, "ok2.bin", "ok2.bin", 0, 1000);
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("2 saved, 0 skipped, 1 failed"), "{stdout}");
+    assert!(
+        stdout.contains("failed: ") && stdout.contains("404"),
+        "{stdout}"
+    );
+}
