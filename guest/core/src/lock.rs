@@ -23,6 +23,14 @@ pub const RENEW_INTERVAL_MS: u64 = 500;
 /// A lease not renewed for this long was abandoned. Four missed renewals:
 /// a live holder is never judged dead for one slow write.
 pub const LEASE_MS: u64 = 2_000;
+/// A lease renewed (or created) this recently is still the holder's
+/// without looking: another run takes a lease over only after watching it
+/// unchanged for [`LEASE_MS`], or finding its last renewal that old.
+/// Half a lease leaves room for a slow clock read or write.
+pub fn lease_is_fresh(renewed_ms: u64, now_ms: u64) -> bool {
+    now_ms.saturating_sub(renewed_ms) < LEASE_MS / 2
+}
+
 /// A lock file larger than this is not one of ours.
 pub const MAX_LOCK_BYTES: u64 = 4096;
 
@@ -130,6 +138,24 @@ impl LockWatch {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_lease_is_fresh_for_less_than_any_take_over_needs() {
+        assert!(lease_is_fresh(1_000, 1_000));
+        assert!(lease_is_fresh(1_000, 1_000 + LEASE_MS / 2 - 1));
+        assert!(!lease_is_fresh(1_000, 1_000 + LEASE_MS / 2));
+        // Never fresh for as long as a watcher waits before taking over.
+        let record = LockRecord::new(7, 1_000_000);
+        let (watch, _) = LockWatch::start(&record.to_json(), 0, 1_000_000);
+        let mut now = 0;
+        while lease_is_fresh(0, now) {
+            assert_ne!(
+                watch.look(&record.to_json(), now, 1_000_000 + now),
+                LockVerdict::Abandoned
+            );
+            now += 1;
+        }
+    }
 
     #[test]
     fn a_renewed_lease_belongs_to_a_live_run() {

@@ -5,7 +5,7 @@
 //! failure's exit code. One file is a run of one.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use rangeget_core::batch::{SkipReport, Summary};
@@ -16,6 +16,7 @@ use rangeget_wasi_http::{clock, ready};
 use wasip2::io::poll::Pollable;
 
 use super::job::{Job, Outcome};
+use super::output::OutputDir;
 use super::report::{warn, ProgressLine};
 use super::{lease, wait};
 
@@ -30,6 +31,8 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
     let started_ms = clock::now_ms();
     let mut progress = ProgressLine::new(started_ms, 0);
     let mut done_bytes = 0;
+    // A file published in each directory: each is synced at the end.
+    let mut published: BTreeMap<String, String> = BTreeMap::new();
     loop {
         while active.len() < run.jobs as usize {
             let Some(options) = queue.pop_front() else {
@@ -47,6 +50,8 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
                     let job = active.swap_remove(at);
                     if let Outcome::Saved(report) = &outcome {
                         done_bytes += report.size;
+                        let parent = parent_of(&report.path).to_string();
+                        published.insert(parent, report.path.clone());
                     }
                     report(job.options(), outcome, &mut summary);
                 }
@@ -68,6 +73,9 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
         lease::renew_due();
     }
     progress.clear();
+    if run.is_batch() && !run.no_fsync {
+        sync_directories(&published);
+    }
     summary.elapsed_ms = clock::now_ms() - started_ms;
     if run.is_batch() {
         if run.json {
@@ -77,6 +85,20 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
         }
     }
     i32::from(summary.exit_code)
+}
+
+/// The directory part of `path` (with its slash), or "" for a bare name.
+fn parent_of(path: &str) -> &str {
+    path.rfind('/').map_or("", |slash| &path[..=slash])
+}
+
+/// Syncs each directory a file was published in (see `Job::publish`).
+fn sync_directories(published: &BTreeMap<String, String>) {
+    for path in published.values() {
+        if let Ok(out) = OutputDir::for_path(path) {
+            out.sync_dir();
+        }
+    }
 }
 
 /// Tells how one file ended: its report on stdout (`--json`), its error

@@ -103,11 +103,23 @@ impl Job {
     /// replaced or refused; a previous run's progress there is continued.
     fn first_stage(&mut self) -> Result<Stage, Failure> {
         let (exists, continuing, local) = match OutputDir::for_path(&self.path) {
-            Ok(out) => (
-                out.final_exists(),
-                out.exists(&out.meta_name()),
-                out.final_size_and_mtime(),
-            ),
+            Ok(out) => {
+                let exists = out.final_exists();
+                let mut continuing = out.exists(&out.meta_name());
+                if exists && continuing && !out.exists(&out.part_name()) {
+                    // A run stopped between publishing the file and
+                    // removing its meta: the leftover describes nothing
+                    // (left alone where it cannot be removed; it is inert).
+                    let _ = out.remove(&out.meta_name());
+                    continuing = false;
+                }
+                let local = if exists {
+                    out.final_size_and_mtime()
+                } else {
+                    None
+                };
+                (exists, continuing, local)
+            }
             Err(_) => (false, false, None),
         };
         let mut condition = None;
@@ -450,7 +462,10 @@ impl Job {
                 .into());
             }
         }
-        out.publish(self.options.force || self.replacing)?;
+        // A batch syncs directories once, at its end: one sync per file
+        // would double the cost of many small ones.
+        let sync_dir = !self.options.no_fsync && !self.options.is_batch();
+        out.publish(self.options.force || self.replacing, sync_dir)?;
         if !self.options.no_remote_time {
             if let Some(mtime) = transfer.object().last_modified_unix() {
                 out.set_final_mtime(mtime);

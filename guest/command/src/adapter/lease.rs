@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use rangeget_core::failure::Reason;
 use rangeget_core::lock::{
-    LockRecord, LockVerdict, LockWatch, LEASE_MS, MAX_LOCK_BYTES, RENEW_INTERVAL_MS,
+    lease_is_fresh, LockRecord, LockVerdict, LockWatch, LEASE_MS, MAX_LOCK_BYTES, RENEW_INTERVAL_MS,
 };
 use rangeget_core::Failure;
 use rangeget_wasi_http::clock;
@@ -233,9 +233,15 @@ pub fn check(key: LeaseKey) -> Result<(), Failure> {
 }
 
 /// Confirms, now, that lease `key` is still this run's (before anything
-/// that cannot be undone: starting the `.part` over, publishing it).
+/// that cannot be undone: starting the `.part` over, publishing it). A
+/// lease renewed a moment ago is (a small file costs no look at the disk).
 pub fn confirm(key: LeaseKey) -> Result<(), Failure> {
     LEASES.with_borrow_mut(|table| match table.leases.get_mut(&key) {
+        Some(lease)
+            if lease.lost.is_none() && lease_is_fresh(lease.renewed_ms, clock::now_ms()) =>
+        {
+            Ok(())
+        }
         Some(lease) => renew(lease),
         None => Ok(()),
     })
@@ -281,12 +287,13 @@ pub fn release(key: LeaseKey) {
         return;
     };
     let ours = lease.lost.is_none()
-        && read_lock(&lease.dir, &lease.name, &lease.display)
-            .ok()
-            .flatten()
-            .as_deref()
-            .and_then(LockRecord::parse)
-            .is_some_and(|found| found.token == lease.record.token);
+        && (lease_is_fresh(lease.renewed_ms, clock::now_ms())
+            || read_lock(&lease.dir, &lease.name, &lease.display)
+                .ok()
+                .flatten()
+                .as_deref()
+                .and_then(LockRecord::parse)
+                .is_some_and(|found| found.token == lease.record.token));
     if ours {
         let _ = lease.dir.unlink_file_at(&lease.name);
     }

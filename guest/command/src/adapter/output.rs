@@ -200,7 +200,9 @@ impl OutputDir {
     /// Gives the finished `.part` its final name, then drops the meta.
     /// Unless `replace`, a file that appeared at the final name meanwhile
     /// stays: the name is taken with a hard link, which fails if it exists.
-    pub fn publish(&self, replace: bool) -> Result<(), Failure> {
+    /// `sync_dir`: the new name is synced to disk now (a batch syncs its
+    /// directories once, at its end; `--no-fsync` never).
+    pub fn publish(&self, replace: bool, sync_dir: bool) -> Result<(), Failure> {
         self.confirm_lease()?;
         let part = self.part_name();
         let linked = !replace && self.link_part_to_final()?;
@@ -215,8 +217,27 @@ impl OutputDir {
                 .rename_at(&part, &self.dir, &self.name)
                 .map_err(|e| self.fs_error("rename", &part, e))?;
         }
-        let _ = self.dir.sync();
+        if sync_dir {
+            self.sync_dir();
+        }
         self.remove(&self.meta_name())
+    }
+
+    /// Syncs the directory the file is in, so that its names survive a
+    /// power loss. Only a hint: a runtime that refuses loses nothing else.
+    pub fn sync_dir(&self) {
+        let _ = match self.name.rsplit_once('/') {
+            Some((parent, _)) => self
+                .dir
+                .open_at(
+                    PathFlags::empty(),
+                    parent,
+                    OpenFlags::DIRECTORY,
+                    DescriptorFlags::READ,
+                )
+                .and_then(|sub| sub.sync()),
+            None => self.dir.sync(),
+        };
     }
 
     /// Links the `.part` to the final name; false where the file system
@@ -267,15 +288,22 @@ impl OutputDir {
     /// so a hard link to someone else's file is never written through,
     /// and a FIFO or device never opened.
     fn create_fresh(&self, name: &str, flags: DescriptorFlags) -> Result<Descriptor, Failure> {
-        self.remove(name)?;
-        self.dir
-            .open_at(
+        let create = || {
+            self.dir.open_at(
                 PathFlags::empty(),
                 name,
                 OpenFlags::CREATE | OpenFlags::EXCLUSIVE,
                 flags,
             )
-            .map_err(|e| self.fs_error("create", name, e))
+        };
+        match create() {
+            Err(ErrorCode::Exist) => {
+                self.remove(name)?;
+                create()
+            }
+            first => first,
+        }
+        .map_err(|e| self.fs_error("create", name, e))
     }
 
     /// Opens an existing `FILE.part` to continue it; `None` if absent.

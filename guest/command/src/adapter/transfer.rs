@@ -89,8 +89,17 @@ fn prepare(
         first,
     } = probed;
     let meta = out.read(&out.meta_name(), MAX_META_BYTES)?;
-    let part = out.open_part()?;
-    let part_len = part.as_ref().map(|(_, len)| *len);
+    // Without a meta, a `.part` is not trusted: it is only looked for
+    // (its length does not matter), to say why it is started over.
+    let part = match meta {
+        Some(_) => out.open_part()?,
+        None => None,
+    };
+    let part_len = match &part {
+        Some((_, len)) => Some(*len),
+        None if meta.is_none() && out.exists(&out.part_name()) => Some(0),
+        None => None,
+    };
     match resume_verdict(meta.as_deref(), part_len, &options.url, &object) {
         Ok(meta) => {
             let (part, _) = part.expect("the verdict saw the part");
@@ -107,7 +116,9 @@ fn prepare(
     }
     drop(part);
     check_free_space(&out.dir_display(), size, options.free_space)?;
-    out.remove(&out.meta_name())?;
+    if meta.is_some() {
+        out.remove(&out.meta_name())?;
+    }
     let part = out.create_part(Some(size))?;
     let chunk_size = chunk_size_for(size, options.chunk_size, options.connections);
     let settings = options.settings(get_random_u64());
@@ -120,9 +131,11 @@ fn prepare(
         }
     }
     // Saved before any byte arrives, so even a kill during the first chunk
-    // leaves a meta describing the `.part`.
-    let meta = transfer.to_meta(&options.url).to_json();
-    out.write_atomically(&out.meta_name(), &meta, true)?;
+    // leaves a meta describing the `.part` (unless the engine keeps none).
+    if transfer.saves_progress() {
+        let meta = transfer.to_meta(&options.url).to_json();
+        out.write_atomically(&out.meta_name(), &meta, !options.no_fsync)?;
+    }
     Ok((transfer, part))
 }
 

@@ -250,6 +250,12 @@ pub struct Transfer {
     validated: bool,
 }
 
+/// A file this small that comes whole in one answer keeps no record: a
+/// kill refetches it (one request), and a record would cost more file
+/// operations than the file itself (thousands of small files). A larger
+/// one keeps its progress: on a slow link it is worth keeping.
+pub const UNRECORDED_MAX: u64 = 256 * 1024;
+
 impl Transfer {
     fn new(
         object: RemoteObject,
@@ -375,6 +381,12 @@ impl Transfer {
         let Some(chunk) = ranged.chunks.adopt(range) else {
             return false;
         };
+        if range.start() == 0
+            && Some(range.len()) == self.object.size
+            && range.len() <= UNRECORDED_MAX
+        {
+            ranged.saves = None;
+        }
         self.next_id = self.next_id.max(id.0 + 1);
         let url = self.object.url.clone();
         self.open
@@ -509,12 +521,20 @@ impl Transfer {
         let kind = if self.final_save {
             SaveKind::Durable
         } else {
-            saves.due(now_ms, chunks.len())?
+            match saves.due(now_ms, chunks.len())? {
+                // The last chunk: the meta is removed when the file is
+                // published, so this record need not wait for the disk.
+                SaveKind::FinishedChunk if chunks.is_complete() => SaveKind::Quick,
+                kind => kind,
+            }
         };
+        let durable = self.settings.durable;
         Some(Save {
             kind,
-            sync_data: kind == SaveKind::Durable && self.settings.durable,
-            sync_meta: matches!(kind, SaveKind::Durable | SaveKind::FinishedChunk),
+            sync_data: kind == SaveKind::Durable && durable,
+            // --no-fsync: never wait for the disk (digests make any record
+            // safe to load; a power loss may cost what it did not keep).
+            sync_meta: durable && matches!(kind, SaveKind::Durable | SaveKind::FinishedChunk),
         })
     }
 
@@ -687,8 +707,7 @@ impl Transfer {
         if let Mode::Ranged(ranged) = &mut self.mode {
             ranged.chunks.cancel_in_flight();
         }
-        let saves_progress = self.sink == Sink::File && matches!(self.mode, Mode::Ranged(_));
-        self.final_save = saves_progress && matches!(stop, Stop::Failed(_));
+        self.final_save = self.saves_progress() && matches!(stop, Stop::Failed(_));
         self.end = Some(End::Stopped {
             stop,
             saved: self.final_save,

@@ -237,6 +237,42 @@ fn a_probe_answer_carrying_the_first_bytes_is_the_first_request() {
 }
 
 #[test]
+fn a_file_that_comes_whole_in_the_probe_answer_keeps_no_record() {
+    let size = 4000;
+    let whole = ByteRange::from_len(0, size).unwrap();
+    let start = || {
+        let mut t = Transfer::to_file(object(size), size, MIB, settings(2, 2), 0);
+        assert!(t.adopt(RequestId(1), whole, 0));
+        assert!(!t.saves_progress());
+        let mut sim = Sim::new(t, size);
+        let request = Request::range_of(RequestId(1), &object(size), "http://h/f", whole);
+        sim.open.insert(RequestId(1), request);
+        sim
+    };
+    let mut sim = start();
+    sim.head_ok(RequestId(1));
+    sim.body(RequestId(1), size);
+    assert_eq!(sim.t.poll_save(sim.now), None);
+    assert_eq!(sim.run_to_end(), End::Finished);
+    assert!(sim.file == content(size));
+    // A local failure ends it at once: no final save to wait for.
+    let mut sim = start();
+    sim.t
+        .handle_local_failure(Failure::from(Reason::Destination("disk full".into())));
+    sim.commands();
+    assert_eq!(sim.t.poll_save(sim.now), None);
+    assert!(matches!(
+        sim.t.poll_end(),
+        Some(End::Stopped { saved: false, .. })
+    ));
+    // A larger one keeps its progress: a slow link makes it worth keeping.
+    let size = UNRECORDED_MAX + 1;
+    let mut t = Transfer::to_file(object(size), size, MIB, settings(2, 2), 0);
+    assert!(t.adopt(RequestId(1), ByteRange::from_len(0, size).unwrap(), 0));
+    assert!(t.saves_progress());
+}
+
+#[test]
 fn a_chunk_larger_than_a_request_takes_several_requests_each_bounded() {
     let size = 5 * MIB;
     let mut sim = Sim::new(
