@@ -258,3 +258,25 @@ fn a_failing_entry_does_not_stop_the_others() {
         "{stdout}"
     );
 }
+
+#[test]
+fn missing_directories_are_made_like_aria2c_does() {
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-dirs");
+    let lists = Scratch::new("batch-dirs-list");
+    let file = list(
+        &lists,
+        &[
+            origin.url("/o/a.bin?size=1000"),
+            format!(
+                "{}\n  dir=sub/deeper\n  out=b.bin",
+                origin.url("/o/b?size=2000")
+            ),
+        ],
+    );
+    // -d names a directory that does not exist yet.
+    let output = run(&["-i", &file, "-d", &dir.arg("new")]);
+    assert_success(&output);
+    assert_downloaded(&dir, "new/a.bin", "a.bin", 0, 1000);
+    assert_downloaded(&dir, "new/sub/deeper/b.bin", "b", 0, 2000);
+}

@@ -38,8 +38,10 @@ pub fn grant_output(options: &mut Options) -> Result<OutputMapping> {
     }
     let dir = options.dir.clone().unwrap_or_else(|| ".".to_string());
     let host_dir = PathBuf::from(&dir);
+    // As aria2c and wget -P do: the directory named to save in is made.
     if !host_dir.is_dir() {
-        bail!("the output directory {dir} does not exist; create it first (mkdir -p {dir})");
+        std::fs::create_dir_all(&host_dir)
+            .with_context(|| format!("cannot create the output directory {dir}"))?;
     }
     options.dir = Some(dir.clone());
     let input_dir = match &options.input_file {

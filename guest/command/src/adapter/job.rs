@@ -323,6 +323,7 @@ impl Job {
         );
         self.path = self.options.output_path(&name);
         let out = OutputDir::for_path(&self.path)?;
+        out.make_parent_dirs()?;
         // Before anything at the destination is looked at: a second run on
         // the same path stops here instead of writing into the first one's file.
         match out.try_lock(self.options.lock_token)? {

@@ -73,6 +73,28 @@ impl OutputDir {
         })
     }
 
+    /// Makes the directories between the granted one and the file (a
+    /// manifest's `dir=sub/deeper`), as aria2c does.
+    pub fn make_parent_dirs(&self) -> Result<(), Failure> {
+        let Some((parent, _)) = self.name.rsplit_once('/') else {
+            return Ok(());
+        };
+        let mut at = 0;
+        for component in parent.split('/') {
+            at += component.len();
+            let prefix = &parent[..at];
+            at += 1;
+            if component.is_empty() || component == "." {
+                continue;
+            }
+            match self.dir.create_directory_at(prefix) {
+                Ok(()) | Err(ErrorCode::Exist) => {}
+                Err(e) => return Err(self.fs_error("create the directory", prefix, e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Takes the destination's lock for this run (see `lease`), before
     /// anything of it is read or written, or starts watching the lock in
     /// the way (then [`OutputDir::hold`] the key the watch ends with). It
