@@ -280,3 +280,69 @@ fn missing_directories_are_made_like_aria2c_does() {
     assert_downloaded(&dir, "new/a.bin", "a.bin", 0, 1000);
     assert_downloaded(&dir, "new/sub/deeper/b.bin", "b", 0, 2000);
 }
+
+#[test]
+fn on_a_terminal_a_batch_shows_files_done_and_the_active_ones() {
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-tty");
+    let lists = Scratch::new("batch-tty-list");
+    let entries: Vec<String> = (0..6)
+        .map(|i| origin.url(&format!("/o/t{i}.bin?size=2M&fault=throttle&rate=4M")))
+        .collect();
+    let file = list(&lists, &entries);
+    let command = format!(
+        "'{}' -i '{file}' -d '{}' -j 2",
+        env!("CARGO_BIN_EXE_rangeget"),
+        dir.arg("")
+    );
+    // script(1) (util-linux, on every Debian) gives rangeget a terminal.
+    let output = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("COLUMNS", "200")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script(1) runs");
+    let screen = text(&output.stdout);
+    assert!(output.status.success(), "{screen}");
+    assert!(screen.contains("/6 files"), "an overall line: {screen}");
+    assert!(screen.contains("t0.bin"), "the active files: {screen}");
+    assert!(
+        !screen.contains("rangeget-progress"),
+        "the component's progress lines are drawn, not printed: {screen}"
+    );
+    assert!(screen.contains("6 files: 6 saved"), "{screen}");
+}
+
+#[test]
+fn max_speed_caps_the_whole_batch_not_each_file() {
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-speed");
+    let urls: Vec<String> = (0..4)
+        .map(|i| origin.url(&format!("/o/s{i}.bin?size=512K")))
+        .collect();
+    let started = std::time::Instant::now();
+    let output = run(&[
+        &urls[0],
+        &urls[1],
+        &urls[2],
+        &urls[3],
+        "-d",
+        &dir.arg(""),
+        "-j",
+        "4",
+        "--max-speed",
+        "1M",
+    ]);
+    assert_success(&output);
+    for i in 0..4 {
+        let name = format!("s{i}.bin");
+        assert_downloaded(&dir, &name, &name, 0, 512 * 1024);
+    }
+    // 2 MiB at 1 MiB/s in all, less the initial 0.1 s burst: at least
+    // 1.8 s (each file at 1 MiB/s on its own would take 0.5 s).
+    assert!(
+        started.elapsed() >= Duration::from_millis(1800),
+        "took only {:?}",
+        started.elapsed()
+    );
+}

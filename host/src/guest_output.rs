@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use rangeget_core::batch_progress::BatchProgress;
 use rangeget_core::FailureKind;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -59,6 +60,10 @@ impl GuestOutput {
     fn line(&self, seen: &mut Seen, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         if self.target == Target::Stderr {
+            if let Some(batch) = BatchProgress::from_line(&text) {
+                self.progress.batch(batch);
+                return;
+            }
             // With several files, the worst failure decides the exit code.
             if let Some(kind) = FailureKind::from_error_line(&text) {
                 let worse = seen

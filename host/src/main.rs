@@ -64,6 +64,8 @@ fn main() -> ExitCode {
     };
     let token = locks::new_token();
     options.lock_token = Some(token);
+    // A batch's bar is drawn from what the component says of its files.
+    options.progress_events = progress.is_drawn() && options.is_batch();
     let bar = progress.clone();
     let locked_dir = output.host_dir.clone();
     stop_signals.on_stop(move |signal| {

@@ -5,9 +5,11 @@ use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rangeget_core::batch_progress::BatchProgress;
 use tokio::sync::Notify;
 
 use crate::http_client::HttpClient;
@@ -37,13 +39,18 @@ pub enum Target {
 #[derive(Clone)]
 pub struct Progress {
     bar: Option<ProgressBar>,
+    /// Where a batch stands, as the component last said.
+    batch: Arc<Mutex<Option<BatchProgress>>>,
 }
 
 impl Progress {
     /// A bar on stderr when it is a terminal and the user did not ask for quiet.
     pub fn new(quiet: bool) -> Progress {
         if quiet || !std::io::stderr().is_terminal() {
-            return Progress { bar: None };
+            return Progress {
+                bar: None,
+                batch: Arc::default(),
+            };
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
         bar.set_style(
@@ -53,7 +60,20 @@ impl Progress {
             .expect("the template is valid")
             .progress_chars("=> "),
         );
-        Progress { bar: Some(bar) }
+        Progress {
+            bar: Some(bar),
+            batch: Arc::default(),
+        }
+    }
+
+    /// Whether a bar is drawn (stderr is a terminal, not `--quiet`).
+    pub fn is_drawn(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    /// Where the batch stands now (the component's progress line).
+    pub fn batch(&self, progress: BatchProgress) {
+        *self.batch.lock().unwrap() = Some(progress);
     }
 
     /// Prints a line of the component's output without tearing the bar.
@@ -77,6 +97,7 @@ impl Progress {
     /// stopped. `reused` is what a previous run left on disk.
     pub fn track(&self, client: &HttpClient, reused: u64) -> Option<Tracker> {
         let bar = self.bar.clone()?;
+        let batch = Arc::clone(&self.batch);
         let client = client.clone();
         let stop = Arc::new(Notify::new());
         let stopped = stop.clone();
@@ -85,10 +106,18 @@ impl Progress {
             // With -i, each file announces a new size: its bar starts from
             // what has been carried so far, with nothing reused.
             let (mut shown_total, mut baseline, mut reused) = (0, 0, reused);
+            let mut batch_bar: Option<BatchBar> = None;
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
                     _ = stopped.notified() => return,
+                }
+                if let Some(progress) = batch.lock().unwrap().clone() {
+                    let carried = client.stats.bytes_received.load(Ordering::Relaxed);
+                    batch_bar
+                        .get_or_insert_with(|| BatchBar::start(&bar))
+                        .draw(&bar, &progress, carried);
+                    continue;
                 }
                 let total = client.stats.total_size.load(Ordering::Relaxed);
                 let carried = client.stats.bytes_received.load(Ordering::Relaxed);
@@ -118,5 +147,60 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// A batch's bar: files done out of all, bytes carried and the speed of
+/// the last seconds, and the files under way.
+struct BatchBar {
+    /// (when, bytes carried then), over the last few seconds.
+    samples: std::collections::VecDeque<(Instant, u64)>,
+}
+
+impl BatchBar {
+    const WINDOW: Duration = Duration::from_secs(3);
+
+    fn start(bar: &ProgressBar) -> BatchBar {
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {pos}/{len} files {bar:20.cyan/blue} ETA {eta:>4} {wide_msg}",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> "),
+        );
+        bar.reset_eta();
+        BatchBar {
+            samples: Default::default(),
+        }
+    }
+
+    fn draw(&mut self, bar: &ProgressBar, progress: &BatchProgress, carried: u64) {
+        let now = Instant::now();
+        self.samples.push_back((now, carried));
+        while self
+            .samples
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > Self::WINDOW)
+        {
+            self.samples.pop_front();
+        }
+        let speed = match self.samples.front() {
+            Some((at, bytes)) if now > *at => {
+                (carried - bytes) as f64 / now.duration_since(*at).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        bar.set_length(progress.files as u64);
+        bar.set_position(progress.done as u64);
+        let failed = match progress.failed {
+            0 => String::new(),
+            n => format!(" · {n} failed"),
+        };
+        bar.set_message(format!(
+            "{} {}/s{failed} · {}",
+            HumanBytes(carried),
+            HumanBytes(speed as u64),
+            progress.describe_active()
+        ));
     }
 }

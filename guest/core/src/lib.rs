@@ -9,6 +9,7 @@
 //! WASI component and be tested natively, exhaustively and fast.
 
 pub mod batch;
+pub mod batch_progress;
 pub mod budget;
 pub mod checksum;
 pub mod client_range;

@@ -371,7 +371,7 @@ impl Probe {
                     url: self.url.clone(),
                     status,
                 })
-                .with_note("check the URL (and any needed headers or credentials)");
+                .with_note("Check the URL (and any needed headers or credentials)");
                 self.finish(ProbeEnd::Refused {
                     status,
                     headers,

@@ -1,4 +1,11 @@
-//! `--max-speed`: a token bucket shared by every connection of a run.
+//! `--max-speed`: a token bucket shared by every connection of a run (in
+//! a batch, by every file's).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// One bucket for a whole run: each transfer of a batch draws from it.
+pub type SharedRateLimiter = Rc<RefCell<RateLimiter>>;
 
 /// Grants bytes at `rate` per second on average, allowing bursts of a
 /// tenth of a second's worth so reads stay reasonably large.

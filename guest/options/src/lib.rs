@@ -166,6 +166,11 @@ pub struct Options {
     #[arg(long = "lock-token", value_name = "HEX", hide = true, value_parser = parse_token)]
     pub lock_token: Option<u64>,
 
+    /// A batch reports where it stands on stderr, in lines the native CLI
+    /// draws its terminal progress from (`rangeget_core::batch_progress`).
+    #[arg(long = "progress-events", hide = true)]
+    pub progress_events: bool,
+
     /// Extra request header, e.g. -H 'Authorization: Bearer ...' (repeatable).
     #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header_line)]
     pub headers: Vec<(String, String)>,
@@ -326,6 +331,7 @@ impl Options {
             ("--location-trusted", self.location_trusted),
             ("--timestamping", self.timestamping),
             ("--no-remote-time", self.no_remote_time),
+            ("--progress-events", self.progress_events),
             ("--json", self.json),
             ("--quiet", self.quiet),
             ("--verbose", self.verbose),
@@ -533,6 +539,7 @@ mod tests {
             location_trusted: true,
             free_space: Some(123_456),
             lock_token: Some(0xfeed_beef),
+            progress_events: true,
             headers: vec![
                 ("Authorization".into(), "Bearer x".into()),
                 ("X-A".into(), "b".into()),

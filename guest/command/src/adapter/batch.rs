@@ -9,13 +9,15 @@ use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use rangeget_core::batch::{SkipReport, Summary};
+use rangeget_core::batch_progress::{ActiveFile, BatchProgress, MAX_NAMED};
 use rangeget_core::budget::Budget;
+use rangeget_core::rate_limit::RateLimiter;
 use rangeget_core::report::FailureReport;
 use rangeget_options::Options;
 use rangeget_wasi_http::{clock, ready};
 use wasip2::io::poll::Pollable;
 
-use super::job::{Job, Outcome};
+use super::job::{Job, Outcome, RunShares};
 use super::output::OutputDir;
 use super::report::{warn, ProgressLine};
 use super::{lease, wait};
@@ -24,8 +26,16 @@ use super::{lease, wait};
 /// status.
 pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
     let (total, per_host) = run.connection_budget();
-    let budget = Rc::new(RefCell::new(Budget::new(total, per_host)));
+    let shares = RunShares {
+        budget: Rc::new(RefCell::new(Budget::new(total, per_host))),
+        // One --max-speed for the whole run, as its help says.
+        rate_limit: run
+            .max_speed
+            .map(|rate| Rc::new(RefCell::new(RateLimiter::new(rate, clock::now_ms())))),
+    };
+    let files = downloads.len();
     let mut queue: VecDeque<Options> = downloads.into();
+    let mut events = run.progress_events.then_some(0);
     let mut active: Vec<Job> = Vec::new();
     let mut summary = Summary::default();
     let started_ms = clock::now_ms();
@@ -38,7 +48,7 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
             let Some(options) = queue.pop_front() else {
                 break;
             };
-            active.push(Job::new(options, Rc::clone(&budget)));
+            active.push(Job::new(options, &shares));
         }
         for job in &mut active {
             job.advance();
@@ -68,11 +78,14 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
                     let (got, size) = job.progress();
                     (acc.0 + got, acc.1.zip(size).map(|(a, b)| a + b))
                 });
-        progress.update(clock::now_ms(), on_disk, total_size);
+        let counts = run.is_batch().then_some((summary.files, files));
+        progress.update(clock::now_ms(), on_disk, total_size, counts);
+        tell_progress(&mut events, files, &summary, &active, false);
         wait_for(&active);
         lease::renew_due();
     }
     progress.clear();
+    tell_progress(&mut events, files, &summary, &active, true);
     if run.is_batch() && !run.no_fsync {
         sync_directories(&published);
     }
@@ -85,6 +98,45 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
         }
     }
     i32::from(summary.exit_code)
+}
+
+/// How often the host hears where the batch stands (its bar redraws at 10 Hz).
+const PROGRESS_EVENT_MS: u64 = 200;
+
+/// Tells the native CLI where the batch stands (`--progress-events`), at
+/// most every [`PROGRESS_EVENT_MS`] unless `last`. `next_ms` is `None`
+/// when it did not ask.
+fn tell_progress(
+    next_ms: &mut Option<u64>,
+    files: usize,
+    summary: &Summary,
+    active: &[Job],
+    last: bool,
+) {
+    let Some(next) = next_ms else {
+        return;
+    };
+    let now = clock::now_ms();
+    if now < *next && !last {
+        return;
+    }
+    *next = now + PROGRESS_EVENT_MS;
+    let named = active.iter().take(MAX_NAMED).map(|job| {
+        let (got, size) = job.progress();
+        ActiveFile {
+            path: job.path().to_string(),
+            got,
+            size,
+        }
+    });
+    let event = BatchProgress {
+        files,
+        done: summary.files,
+        failed: summary.failed,
+        active: named.collect(),
+        more_active: active.len().saturating_sub(MAX_NAMED),
+    };
+    eprintln!("{}", event.to_line());
 }
 
 /// The directory part of `path` (with its slash), or "" for a bare name.

@@ -15,6 +15,7 @@ use rangeget_core::failure::Reason;
 use rangeget_core::naming::{choose_file_name, file_name_from_url};
 use rangeget_core::plan::MIN_CHUNK_SIZE;
 use rangeget_core::probe::{Probe, ProbeEnd};
+use rangeget_core::rate_limit::SharedRateLimiter;
 use rangeget_core::report::Report;
 use rangeget_core::room::check_max_filesize;
 use rangeget_core::transfer::{End, Stop, Transfer};
@@ -59,8 +60,17 @@ enum Stage {
     Reported,
 }
 
+/// What the files of a run share: the connection budget and the
+/// `--max-speed` bucket.
+#[derive(Clone)]
+pub struct RunShares {
+    pub budget: Rc<RefCell<Budget>>,
+    pub rate_limit: Option<SharedRateLimiter>,
+}
+
 pub struct Job {
     options: Options,
+    rate_limit: Option<SharedRateLimiter>,
     started_ms: u64,
     exchanges: Exchanges,
     stage: Stage,
@@ -77,13 +87,15 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn new(options: Options, budget: Rc<RefCell<Budget>>) -> Job {
+    pub fn new(options: Options, shares: &RunShares) -> Job {
+        let budget = Rc::clone(&shares.budget);
         let exchanges = Exchanges::sharing(http::client_for(&options), budget);
         let path = options.output_path(&file_name_from_url(&options.url));
         let mut job = Job {
             started_ms: clock::now_ms(),
             exchanges,
             stage: Stage::Reported,
+            rate_limit: shares.rate_limit.clone(),
             final_url: options.url.clone(),
             options,
             path,
@@ -195,6 +207,11 @@ impl Job {
             Stage::Done(outcome) => Some(outcome),
             _ => unreachable!("checked above"),
         }
+    }
+
+    /// Where the file goes (the URL's name until the server names it).
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// Bytes of this file on disk so far, and its size when known.
@@ -369,13 +386,16 @@ impl Job {
     }
 
     fn transfer(&mut self, out: OutputDir, probed: Probed) -> Result<Stage, Failure> {
-        let (transfer, part) = start(
+        let (mut transfer, part) = start(
             &out,
             &self.options,
             probed,
             self.ranges_ignored,
             &mut self.exchanges,
         )?;
+        if let Some(limiter) = &self.rate_limit {
+            transfer.share_rate_limit(Rc::clone(limiter));
+        }
         Ok(Stage::Transferring {
             out,
             part,

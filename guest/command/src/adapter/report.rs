@@ -62,7 +62,14 @@ impl ProgressLine {
         }
     }
 
-    pub fn update(&mut self, now_ms: u64, received: u64, total: Option<u64>) {
+    /// `files`: with several, how many ended out of how many.
+    pub fn update(
+        &mut self,
+        now_ms: u64,
+        received: u64,
+        total: Option<u64>,
+        files: Option<(usize, usize)>,
+    ) {
         if !self.enabled || now_ms < self.last_ms + Self::INTERVAL_MS {
             return;
         }
@@ -79,8 +86,11 @@ impl ProgressLine {
             ),
             None => format!("{} {}/s", format_size(received), format_size(rate as u64)),
         };
+        let files = files.map_or(String::new(), |(done, all)| {
+            format!("{done}/{all} files · ")
+        });
         // \r and clear-to-end-of-line redraw in place.
-        eprint!("\r{line}\x1b[K");
+        eprint!("\r{files}{line}\x1b[K");
     }
 
     pub fn clear(&self) {

@@ -65,7 +65,7 @@ impl Transfer {
             }
         };
         let len = match &self.limiter {
-            Some(limiter) => len.min(limiter.available(now_ms)),
+            Some(limiter) => len.min(limiter.borrow().available(now_ms)),
             None => len,
         };
         Some(BodyWindow { offset, len })
@@ -78,8 +78,8 @@ impl Transfer {
             return;
         };
         let len = data.len() as u64;
-        if let Some(limiter) = &mut self.limiter {
-            limiter.consume(now_ms, len);
+        if let Some(limiter) = &self.limiter {
+            limiter.borrow_mut().consume(now_ms, len);
         }
         self.open[at].window_bytes += len;
         let chunk = self.open[at].chunk;

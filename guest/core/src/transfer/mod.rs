@@ -63,7 +63,7 @@ use crate::headers::Headers;
 use crate::meta::{MetaFile, FORMAT_VERSION};
 use crate::object::RemoteObject;
 use crate::range::ByteRange;
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{RateLimiter, SharedRateLimiter};
 use crate::redirect::{is_redirect, resolve_location};
 use crate::request::{Event, Method, Request, RequestFailure, RequestId, RequestRules};
 use crate::request_size::{next_request_size, FIRST_REQUEST_SIZE};
@@ -240,7 +240,7 @@ pub struct Transfer {
     events: VecDeque<Event>,
     next_id: u64,
     rng: u64,
-    limiter: Option<RateLimiter>,
+    limiter: Option<SharedRateLimiter>,
     end: Option<End>,
     /// A stopped file transfer saves its progress before it ends.
     final_save: bool,
@@ -266,7 +266,7 @@ impl Transfer {
     ) -> Transfer {
         let limiter = settings
             .max_speed
-            .map(|rate| RateLimiter::new(rate, now_ms));
+            .map(|rate| SharedRateLimiter::new(RateLimiter::new(rate, now_ms).into()));
         Transfer {
             object,
             rng: settings.seed | 1,
@@ -429,6 +429,12 @@ impl Transfer {
             Mode::Ranged(ranged) => ranged.chunks.bytes_received(),
             Mode::Whole(whole) => whole.written,
         }
+    }
+
+    /// Draws on `limiter` (the run's `--max-speed`, shared by the files of
+    /// a batch) instead of a bucket of its own.
+    pub fn share_rate_limit(&mut self, limiter: SharedRateLimiter) {
+        self.limiter = Some(limiter);
     }
 
     /// Whether the transfer records progress a later run can resume.
@@ -646,6 +652,7 @@ impl Transfer {
         let tokens = self
             .limiter
             .as_ref()
+            .map(|l| l.borrow())
             .filter(|l| reading && l.available(now_ms) == 0)
             .map(|l| l.next_grant_ms(now_ms));
         stalls.chain(starts).chain(tokens).min()
