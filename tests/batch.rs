@@ -346,3 +346,52 @@ fn max_speed_caps_the_whole_batch_not_each_file() {
         started.elapsed()
     );
 }
+
+#[test]
+fn files_waiting_for_the_budget_neither_spin_nor_stall_the_others() {
+    // More files at once than the budget has connections: most wait for
+    // a slot while answers arrive for the others (a batch once looped
+    // without reading them, forever).
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-waiting");
+    let lists = Scratch::new("batch-waiting-list");
+    let mut entries = vec![origin.url("/o/big.bin?size=24M&fault=latency&latency=20")];
+    entries.extend(
+        (0..24).map(|i| origin.url(&format!("/o/w{i}.bin?size=300K&fault=latency&latency=20"))),
+    );
+    let file = list(&lists, &entries);
+    let mut child = rangeget(&[
+        "-i",
+        &file,
+        "-d",
+        &dir.arg(""),
+        "-j",
+        "12",
+        "--max-connections",
+        "4",
+        "--chunk-size",
+        "1M",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the batch did not finish in 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    assert_downloaded(&dir, "big.bin", "big.bin", 0, 24 * MIB);
+    for i in 0..24 {
+        let name = format!("w{i}.bin");
+        assert_downloaded(&dir, &name, &name, 0, 300 * 1024);
+    }
+    assert!(origin.most_concurrent_requests() <= 4 + 1);
+}

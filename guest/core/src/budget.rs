@@ -28,6 +28,15 @@ impl Budget {
         self.in_flight < self.total && self.by_host.get(host).copied().unwrap_or(0) < self.per_host
     }
 
+    /// Whether a request to `host` fits one over the budget: the spare slot
+    /// a probe holding an answer may use to check it (a HEAD after a 200
+    /// without validators), so that probes holding every slot never wait
+    /// on each other. The native CLI allows for it (its cap is one more).
+    pub fn may_start_spare(&self, host: &str) -> bool {
+        self.in_flight <= self.total
+            && self.by_host.get(host).copied().unwrap_or(0) <= self.per_host
+    }
+
     /// A request to `host` went out.
     pub fn started(&mut self, host: &str) {
         self.in_flight += 1;
@@ -77,6 +86,10 @@ mod tests {
         assert!(b.may_start(&c));
         b.started(&c);
         assert!(!b.may_start(&c), "in all");
+        assert!(b.may_start_spare(&a), "one over, for a held answer");
+        b.started(&a);
+        assert!(!b.may_start_spare(&a), "only one over");
+        b.ended(&a);
         b.ended(&a);
         assert!(b.may_start(&a) && b.may_start(&c));
         assert_eq!(b.in_flight(), 2);

@@ -211,6 +211,12 @@ impl<T: Trace> PendingResponse<T> {
 
     /// `None` while the headers are still on their way.
     pub fn try_take(&self) -> Option<Result<Response, RequestError>> {
+        // A runtime moves the response on only when its pollable is asked
+        // (wasmtime's `get` alone never does): asked here, a head that
+        // arrived is taken even by a driver that did not block on it.
+        if !self.ready.ready() {
+            return None;
+        }
         match self.future.get()? {
             Ok(Ok(incoming)) => {
                 let headers = Headers::from_pairs(

@@ -58,6 +58,17 @@ pub struct Exchanges<T: Trace> {
     budget: Rc<RefCell<Budget>>,
 }
 
+impl<T: Trace> Drop for Exchanges<T> {
+    /// Requests still open when a file is done (it failed, or was given up)
+    /// leave the shared budget with it.
+    fn drop(&mut self) {
+        let mut budget = self.budget.borrow_mut();
+        for exchange in &self.open {
+            budget.ended(&exchange.host);
+        }
+    }
+}
+
 impl From<RequestError> for RequestFailure {
     fn from(error: RequestError) -> RequestFailure {
         RequestFailure {
@@ -86,6 +97,11 @@ impl<T: Trace> Exchanges<T> {
     /// Whether the budget has room for a new request to `url`.
     pub fn may_start(&self, url: &str) -> bool {
         self.budget.borrow().may_start(&host_of(url))
+    }
+
+    /// Whether the budget's spare slot is free (see `Budget::may_start_spare`).
+    fn may_start_spare(&self, url: &str) -> bool {
+        self.budget.borrow().may_start_spare(&host_of(url))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -310,7 +326,7 @@ impl<T: Trace> Exchanges<T> {
             if let Some(end) = run.step(self, hooks) {
                 return Ok(end);
             }
-            let timer = hooks.deadline(run.deadline()).map(clock::wake_at);
+            let timer = hooks.deadline(run.deadline(self)).map(clock::wake_at);
             self.wait(None, timer.iter().collect::<Vec<_>>().as_slice());
             hooks.woke()?;
         }
@@ -335,9 +351,22 @@ impl ProbeRun {
         }
     }
 
-    /// When the probe next wants to send (after a backoff).
-    pub fn deadline(&self) -> Option<u64> {
-        self.probe.poll_timeout()
+    /// When the probe next wants to send (after a backoff); none while
+    /// the budget has no room for it: a request ending makes room, and its
+    /// poll says when (a deadline already past would make a busy loop).
+    pub fn deadline<T: Trace>(&self, exchanges: &Exchanges<T>) -> Option<u64> {
+        self.probe
+            .poll_timeout()
+            .filter(|_| self.may_send(exchanges))
+    }
+
+    /// Whether the budget lets the probe send its next request. One that
+    /// holds an answer (checking a 200 with a HEAD) may take the spare slot:
+    /// probes holding every slot would otherwise wait on each other.
+    fn may_send<T: Trace>(&self, exchanges: &Exchanges<T>) -> bool {
+        let url = self.probe.url();
+        let holds = self.sent.iter().any(|&id| self.probe.keeps(id));
+        exchanges.may_start(url) || (holds && exchanges.may_start_spare(url))
     }
 
     /// Advances as far as it can now; the end once there.
@@ -373,8 +402,7 @@ impl ProbeRun {
                 }
                 return Some(end);
             }
-            if !self.probe.wants_to_send(clock::now_ms()) || !exchanges.may_start(self.probe.url())
-            {
+            if !self.probe.wants_to_send(clock::now_ms()) || !self.may_send(exchanges) {
                 return None;
             }
             let request = self.probe.poll_request(clock::now_ms())?;

@@ -520,9 +520,16 @@ impl Job {
     /// stall window, a save, a lock to look at again).
     pub fn deadline(&self) -> Option<u64> {
         match &self.stage {
-            Stage::Probing(run) => run.deadline(),
+            Stage::Probing(run) => run.deadline(&self.exchanges),
             Stage::Locking { waiting, .. } => Some(waiting.look_at_ms()),
-            Stage::Transferring { transfer, .. } => transfer.poll_timeout(clock::now_ms()),
+            Stage::Transferring { transfer, .. } => {
+                let now = clock::now_ms();
+                if self.exchanges.may_start(&transfer.object().url) {
+                    transfer.poll_timeout(now)
+                } else {
+                    transfer.poll_timeout_without_starts(now)
+                }
+            }
             Stage::Done(_) => Some(0),
             Stage::Reported => None,
         }

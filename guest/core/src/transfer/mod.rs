@@ -629,6 +629,28 @@ impl Transfer {
     /// wait into a busy loop), a stall window closing, a save, tokens for
     /// `--max-speed`. The driver waits until then at most.
     pub fn poll_timeout(&self, now_ms: u64) -> Option<u64> {
+        self.poll_timeout_without_starts(now_ms)
+            .into_iter()
+            .chain(self.next_start_ms())
+            .min()
+    }
+
+    /// When a request may start again after a backoff (see `poll_timeout`).
+    fn next_start_ms(&self) -> Option<u64> {
+        match &self.mode {
+            _ if self.end.is_some() => None,
+            Mode::Ranged(ranged) => {
+                let free = self.open.len() < self.settings.connections;
+                free.then(|| ranged.chunks.next_backoff_ms()).flatten()
+            }
+            Mode::Whole(whole) => whole.resend_at_ms,
+        }
+    }
+
+    /// [`Transfer::poll_timeout`] for a driver whose budget of connections
+    /// is full: a start that is due cannot happen until a request ends
+    /// (which its poll tells), so only the other deadlines count.
+    pub fn poll_timeout_without_starts(&self, now_ms: u64) -> Option<u64> {
         if self.end.is_some() {
             return None;
         }
@@ -636,17 +658,12 @@ impl Transfer {
             o.window_start_ms
                 .saturating_add(self.settings.stall.timeout_ms)
         });
-        let starts = match &self.mode {
-            Mode::Ranged(ranged) => {
-                let free = self.open.len() < self.settings.connections;
-                let backoff = free.then(|| ranged.chunks.next_backoff_ms()).flatten();
-                let save = ranged
-                    .saves
-                    .as_ref()
-                    .and_then(|s| s.next_due_ms(ranged.chunks.len()));
-                backoff.into_iter().chain(save).min()
-            }
-            Mode::Whole(whole) => whole.resend_at_ms,
+        let save = match &self.mode {
+            Mode::Ranged(ranged) => ranged
+                .saves
+                .as_ref()
+                .and_then(|s| s.next_due_ms(ranged.chunks.len())),
+            Mode::Whole(_) => None,
         };
         let reading = self.open.iter().any(|o| o.stage == Stage::Body);
         let tokens = self
@@ -655,7 +672,7 @@ impl Transfer {
             .map(|l| l.borrow())
             .filter(|l| reading && l.available(now_ms) == 0)
             .map(|l| l.next_grant_ms(now_ms));
-        stalls.chain(starts).chain(tokens).min()
+        stalls.chain(save).chain(tokens).min()
     }
 
     /// A file transfer's progress, as the meta file records it. The URL is
