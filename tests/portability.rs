@@ -12,7 +12,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use rangeget_test_origin::Origin;
+use rangeget_test_origin::{expected_content, Origin};
 use support::*;
 
 const COMPONENT: &str = env!("RANGEGET_COMPONENT");
@@ -267,6 +267,38 @@ fn batch(runtime: Runtime) {
     );
 }
 
+/// `-o -`: the file on stdout, in order, from parallel ranges, the same
+/// under every runtime (stdout is a stream in each), nothing on disk.
+fn stream_to_stdout(runtime: Runtime) {
+    let origin = Origin::start();
+    let dir = Scratch::new(&format!("stream-{runtime:?}"));
+    let size = 3 * MIB + 11;
+    let url = origin.url(&format!(
+        "/o/st.bin?size={size}&fault=truncate&truncate_times=2"
+    ));
+    let args = [url.as_str(), "-o", "-", "-x", "4", "--chunk-size", "512K"];
+    let output = runtime
+        .command_in(&dir.0, &args)
+        .output()
+        .unwrap_or_else(|e| panic!("{runtime:?}: {e}; {}", runtime.install_hint()));
+    assert!(
+        output.status.success(),
+        "{runtime:?}: {}",
+        text(&output.stderr)
+    );
+    assert!(
+        output.stdout == expected_content("st.bin", origin.object_version("st.bin"), size),
+        "{runtime:?}: the stream differs from the object ({} bytes)",
+        output.stdout.len()
+    );
+    assert!(origin.range_requests().len() > 4, "{runtime:?}: in ranges");
+    assert_eq!(
+        std::fs::read_dir(&dir.0).unwrap().count(),
+        0,
+        "nothing on disk"
+    );
+}
+
 /// One test per (scenario, runtime), so the test name says which failed.
 macro_rules! suite {
     ($($runtime:ident: $native:ident, $wasmtime:ident, $jco:ident;)*) => {$(
@@ -283,6 +315,7 @@ suite! {
     server_without_ranges: native_server_without_ranges, wasmtime_cli_server_without_ranges, jco_server_without_ranges;
     second_run_on_one_destination: native_second_run_refuses, wasmtime_cli_second_run_refuses, jco_second_run_refuses;
     batch: native_batch, wasmtime_cli_batch, jco_batch;
+    stream_to_stdout: native_stream, wasmtime_cli_stream, jco_stream;
 }
 
 /// The portability promise: nothing but standard WASI 0.2 interfaces, and

@@ -67,13 +67,15 @@ fn main() -> ExitCode {
     // A batch's bar is drawn from what the component says of its files.
     options.progress_events = progress.is_drawn() && options.is_batch();
     let bar = progress.clone();
-    let locked_dir = output.host_dir.clone();
+    let locked_dir = output.as_ref().map(|o| o.host_dir.clone());
     stop_signals.on_stop(move |signal| {
         bar.finish();
         // Finished chunks and in-chunk progress are already in the meta
         // file (saved atomically every few milliseconds), so stopping here
         // loses at most the last moment of transfer.
-        locks::release(&locked_dir, token);
+        if let Some(dir) = &locked_dir {
+            locks::release(dir, token);
+        }
         let which = match signal {
             libc::SIGINT => String::new(),
             other => format!(" ({})", signals::name(other)),
@@ -132,12 +134,12 @@ pub(crate) fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 async fn download(
     mut options: Options,
-    output: OutputMapping,
+    output: Option<OutputMapping>,
     progress: &Progress,
 ) -> anyhow::Result<RunOutcome> {
     // WASI cannot tell how much room is left; the component checks a
     // download against this figure before it starts.
-    options.free_space = free_space(&output.host_dir);
+    options.free_space = output.as_ref().and_then(|o| free_space(&o.host_dir));
     let proxies = match ProxySettings::from_env() {
         Ok(proxies) => proxies,
         Err(e) => {
@@ -157,9 +159,11 @@ async fn download(
         },
         proxies,
     );
-    let reused = bytes_already_downloaded(&output.host_meta_path(), &options.url);
+    let reused = output.as_ref().map_or(0, |o| {
+        bytes_already_downloaded(&o.host_meta_path(), &options.url)
+    });
     let ticker = progress.track(&client, reused);
-    let outcome = runner::run(&options.to_args(), &output, client, progress).await;
+    let outcome = runner::run(&options.to_args(), output.as_ref(), client, progress).await;
     if let Some(ticker) = ticker {
         ticker.stop().await;
     }

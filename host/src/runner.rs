@@ -24,7 +24,7 @@ pub enum RunOutcome {
 /// Runs the component with `args`.
 pub async fn run(
     args: &[String],
-    output: &OutputMapping,
+    output: Option<&OutputMapping>,
     client: HttpClient,
     progress: &Progress,
 ) -> Result<RunOutcome> {
@@ -33,12 +33,18 @@ pub async fn run(
 
     let stderr = GuestOutput::new(Target::Stderr, progress.clone());
     let mut wasi = WasiCtx::builder();
-    wasi.args(args)
-        .stdout(GuestOutput::new(Target::Stdout, progress.clone()))
-        .stderr(stderr.clone());
+    wasi.args(args).stderr(stderr.clone());
     // Run filesystem calls on the calling thread: each chunk write would
     // otherwise be handed to a blocking-pool thread and back.
     wasi.allow_blocking_current_thread(true);
+    let Some(output) = output else {
+        // `-o -`: the file itself goes to stdout, byte for byte (a closed
+        // pipe reaches the component as a failed write), and no directory
+        // is granted.
+        wasi.inherit_stdout();
+        return run_with(pre, wasi, stderr, client).await;
+    };
+    wasi.stdout(GuestOutput::new(Target::Stdout, progress.clone()));
     wasi.preopened_dir(&output.host_dir, &output.guest_dir, FsPerms::ReadWrite)
         .map_err(wasm_error("opening the output directory"))
         .map_err(|e| {
@@ -51,6 +57,15 @@ pub async fn run(
         wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
             .map_err(wasm_error("opening the input file's directory"))?;
     }
+    run_with(pre, wasi, stderr, client).await
+}
+
+async fn run_with(
+    pre: CommandPre<ComponentState>,
+    mut wasi: wasmtime_wasi::WasiCtxBuilder,
+    stderr: GuestOutput,
+    client: HttpClient,
+) -> Result<RunOutcome> {
     let mut store = Store::new(pre.engine(), ComponentState::new(wasi.build(), client));
     let command = pre
         .instantiate_async(&mut store)

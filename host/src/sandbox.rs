@@ -27,7 +27,16 @@ pub struct OutputMapping {
 /// With `-o`, that is the file's directory. Without it the component picks
 /// the name (from Content-Disposition or the URL), so it gets `-d DIR`
 /// (default `.`) and chooses inside it.
-pub fn grant_output(options: &mut Options) -> Result<OutputMapping> {
+pub fn grant_output(options: &mut Options) -> Result<Option<OutputMapping>> {
+    // `-o -`: stdout is the only output; no directory at all.
+    if options.to_stdout() {
+        options.dir = None;
+        return Ok(None);
+    }
+    grant_directory(options).map(Some)
+}
+
+fn grant_directory(options: &mut Options) -> Result<OutputMapping> {
     let url_name = file_name_from_url(&options.url);
     if options.output.is_some() {
         let path = options.output_path(&url_name);

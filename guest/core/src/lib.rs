@@ -33,6 +33,7 @@ pub mod request_size;
 pub mod retry;
 pub mod room;
 pub mod size;
+pub mod stream_out;
 pub mod transfer;
 pub mod validate;
 

@@ -86,7 +86,7 @@ pub struct Options {
     pub no_remote_time: bool,
 
     /// Where to save the file (default: the server's Content-Disposition name,
-    /// else the last segment of the URL).
+    /// else the last segment of the URL); `-` streams it to stdout, in order.
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     pub output: Option<String>,
 
@@ -396,6 +396,13 @@ impl Options {
     /// after `-H`'s and its `checksum=`. Two that would write the same
     /// path are refused, naming them, before anything is downloaded.
     pub fn expand(&self, input_text: Option<&str>) -> Result<Vec<Options>, String> {
+        if self.to_stdout() && self.json {
+            return Err(
+                "--json reports on stdout, which -o - fills with the file; drop --json, \
+                        or save the file with -o PATH"
+                    .into(),
+            );
+        }
         let one = |url: &str| Options {
             url: url.to_string(),
             urls: vec![url.to_string()],
@@ -435,6 +442,11 @@ impl Options {
             .collect();
         check_distinct_paths(&downloads, &named)?;
         Ok(downloads)
+    }
+
+    /// `-o -`: the file goes to stdout, in order, and nowhere on disk.
+    pub fn to_stdout(&self) -> bool {
+        self.output.as_deref() == Some("-")
     }
 
     /// Whether this run downloads several files (several URLs or a list).
@@ -550,6 +562,18 @@ mod tests {
             verbose: true,
         };
         assert_eq!(Options::parse_from(all_set.to_args()).unwrap(), all_set);
+    }
+
+    #[test]
+    fn stdout_takes_one_url_and_no_json_report() {
+        let parse = |args: &[&str]| Options::parse_from(args.iter().copied()).unwrap();
+        let one = parse(&["rangeget", "http://h/a", "-o", "-"]);
+        assert!(one.to_stdout());
+        assert_eq!(one.expand(None).unwrap().len(), 1);
+        let two = Options::parse_from(["rangeget", "http://h/a", "http://h/b", "-o", "-"]);
+        assert!(two.is_err(), "-o names one file");
+        let json = parse(&["rangeget", "http://h/a", "-o", "-", "--json"]);
+        assert!(json.expand(None).unwrap_err().contains("--json"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod job;
 mod lease;
 mod output;
 mod report;
+mod stream;
 mod transfer;
 mod wait;
 
@@ -50,5 +51,8 @@ pub fn run() -> i32 {
             return i32::from(failure.kind().exit_code());
         }
     };
+    if options.to_stdout() {
+        return stream::run(&downloads[0]);
+    }
     batch::run(&options, downloads)
 }

@@ -269,6 +269,10 @@ impl ChunkTable {
     /// Takes `range`, already requested, as the first request of the
     /// chunk it starts, if it fits in one not started yet.
     pub(crate) fn adopt(&mut self, range: ByteRange) -> Option<usize> {
+        if self.chunks.is_empty() && self.base == 0 {
+            // A window not opened yet: its first chunk may take it.
+            self.new_chunk();
+        }
         let offset = self.chunks.iter().position(|c| {
             c.range.start() == range.start()
                 && c.range.len() >= range.len()

@@ -1,0 +1,320 @@
+//! `-o -`: the file written to stdout in order, as it arrives from `-x`
+//! parallel validated ranges (the engine's in-order delivery), or as one
+//! stream from a server without ranges. Nothing touches the disk; what
+//! arrives ahead of the reader waits in memory, bounded by the engine's
+//! window of chunks, and no request starts faster than the reader takes
+//! bytes. What a stop means once bytes went out is `rangeget_core::stream_out`'s.
+
+use rangeget_core::failure::Reason;
+use rangeget_core::object::TransferMode;
+use rangeget_core::plan::MIN_CHUNK_SIZE;
+use rangeget_core::probe::{Probe, ProbeEnd};
+use rangeget_core::range::ByteRange;
+use rangeget_core::size::format_size;
+use rangeget_core::stream_out::{after_stop, stream_chunk_size, with_written_note, AfterStop};
+use rangeget_core::transfer::{End, Transfer};
+use rangeget_core::{Failure, RemoteObject};
+use rangeget_options::Options;
+use rangeget_wasi_http::{clock, Hooks};
+use sha2::{Digest, Sha256};
+use wasip2::cli::stdout::get_stdout;
+use wasip2::io::poll::Pollable;
+use wasip2::io::streams::OutputStream;
+use wasip2::random::random::get_random_u64;
+
+use super::http::{client_for, Exchanges};
+use super::report::{warn, ProgressLine};
+use super::wait::CommandHooks;
+
+/// How many times a stream starts over when the file changes before its
+/// first byte went out.
+const MAX_FRESH_STARTS: u32 = 3;
+
+/// Streams `options.url` to stdout; returns the exit status.
+pub fn run(options: &Options) -> i32 {
+    let started_ms = clock::now_ms();
+    let mut out = Stdout::new(options.checksum.is_some());
+    match stream_to(options, &mut out) {
+        Ok(Streamed::Complete { size }) => match verify(options, &mut out) {
+            Ok(()) => {
+                summary(options, size, started_ms);
+                0
+            }
+            Err(failure) => fail(failure),
+        },
+        // The reader went away (`| head`): what it wanted, it has.
+        Ok(Streamed::ReaderGone) => 0,
+        Err(failure) => fail(with_written_note(failure, out.written)),
+    }
+}
+
+enum Streamed {
+    Complete { size: u64 },
+    ReaderGone,
+}
+
+fn stream_to(options: &Options, out: &mut Stdout) -> Result<Streamed, Failure> {
+    let mut exchanges = Exchanges::new(client_for(options));
+    let chunk_size = stream_chunk_size(options.chunk_size);
+    let mut last_change = None;
+    for _ in 0..MAX_FRESH_STARTS {
+        let probe = Probe::first_bytes(
+            &options.url,
+            options.request_rules(),
+            chunk_size.min(MIN_CHUNK_SIZE),
+        );
+        let (object, body, first) = match exchanges.probe(probe, &mut CommandHooks)? {
+            ProbeEnd::Object {
+                object,
+                body,
+                first,
+                ..
+            } => (object, body, first),
+            ProbeEnd::Refused { failure, .. } | ProbeEnd::Failed(failure) => return Err(failure),
+            ProbeEnd::NotModified => unreachable!("a stream sends no condition"),
+        };
+        let mut settings = options.settings(get_random_u64());
+        settings.durable = false;
+        let window = chunk_size * settings.connections as u64;
+        let mut transfer = match (object.transfer_mode(), body, first) {
+            (TransferMode::Ranged { size }, body, first) if body.is_none() || first.is_some() => {
+                let span = ByteRange::from_len(0, size).expect("a ranged object is not empty");
+                let mut transfer =
+                    Transfer::in_order(object, span, chunk_size, settings, clock::now_ms());
+                // The probe's answer is the first chunk's first request.
+                if let (Some(id), Some(range)) = (body, first) {
+                    if transfer.adopt(id, range, clock::now_ms()) {
+                        exchanges.refeed_head(id, &mut transfer);
+                    } else {
+                        exchanges.close(id);
+                    }
+                }
+                transfer
+            }
+            // The object itself, whole, in answer to the probe (a server
+            // that advertises ranges and ignored this one): streamed as it
+            // comes rather than asked again.
+            (_, body, _) => {
+                if object.accepts_ranges {
+                    warn(&format!(
+                        "{} answered a range request with the whole file although it advertises \
+                         ranges; streaming that answer",
+                        object.url
+                    ));
+                }
+                single_stream(object, window, body, settings, &mut exchanges)
+            }
+        };
+        loop {
+            match pump(&mut transfer, &mut exchanges, out)? {
+                Pumped::Finished => {
+                    let size = out.written;
+                    return Ok(Streamed::Complete { size });
+                }
+                Pumped::ReaderGone => return Ok(Streamed::ReaderGone),
+                Pumped::Stopped(stop) => match after_stop(stop, out.written) {
+                    AfterStop::StartOver(change) => {
+                        warn(&format!(
+                            "the remote file changed ({change}) before its first byte went out; starting over"
+                        ));
+                        last_change = Some(change);
+                        break;
+                    }
+                    AfterStop::WholeFrom(id) => {
+                        warn(&format!(
+                            "{} answered a range request with the whole file; streaming that answer",
+                            transfer.object().url
+                        ));
+                        let object = RemoteObject {
+                            accepts_ranges: false,
+                            ..transfer.object().clone()
+                        };
+                        let settings = options.settings(get_random_u64());
+                        transfer =
+                            single_stream(object, window, Some(id), settings, &mut exchanges);
+                    }
+                    AfterStop::Fail(failure) => return Err(failure),
+                },
+            }
+        }
+    }
+    let last = last_change.expect("only a change starts a stream over");
+    Err(Reason::KeepsChanging {
+        url: options.url.clone(),
+        last,
+    }
+    .into())
+}
+
+/// One stream from byte 0, holding at most `window` bytes ahead of the
+/// reader; `adopted`, an answer in hand whose body is the object.
+fn single_stream(
+    object: RemoteObject,
+    window: u64,
+    adopted: Option<rangeget_core::request::RequestId>,
+    mut settings: rangeget_core::transfer::Settings,
+    exchanges: &mut Exchanges,
+) -> Transfer {
+    settings.durable = false;
+    let mut transfer = Transfer::whole(object, Some(window), adopted, settings, clock::now_ms());
+    if let Some(id) = adopted {
+        exchanges.refeed_head(id, &mut transfer);
+    }
+    transfer
+}
+
+enum Pumped {
+    Finished,
+    ReaderGone,
+    Stopped(rangeget_core::transfer::Stop),
+}
+
+/// Runs `transfer` (the engine's contract) until it ends, writing what it
+/// delivers as fast as stdout takes it.
+fn pump(
+    transfer: &mut Transfer,
+    exchanges: &mut Exchanges,
+    out: &mut Stdout,
+) -> Result<Pumped, Failure> {
+    let mut progress = ProgressLine::new(clock::now_ms(), out.written);
+    loop {
+        // In order, nothing is written locally: no command concerns this side.
+        exchanges.follow(transfer, |_, _| {});
+        while let Some(event) = transfer.poll_event() {
+            CommandHooks.event(event);
+        }
+        if out.pump(transfer).is_err() {
+            return Ok(Pumped::ReaderGone);
+        }
+        if let Some(end) = transfer.poll_end() {
+            // A stopped engine closed its requests: drop them here too,
+            // so none is left reading, or mistaken for the next engine's.
+            exchanges.follow(transfer, |_, _| {});
+            progress.clear();
+            return Ok(match end {
+                End::Finished => {
+                    if out.flush().is_err() {
+                        return Ok(Pumped::ReaderGone);
+                    }
+                    Pumped::Finished
+                }
+                End::Stopped { stop, .. } => Pumped::Stopped(stop),
+            });
+        }
+        progress.update(clock::now_ms(), out.written, transfer.object().size, None);
+        let timer = transfer.poll_timeout(clock::now_ms()).map(clock::wake_at);
+        let reader = (out.has_pending() || transfer.has_delivery()).then(|| out.pollable());
+        let extra: Vec<&Pollable> = timer.iter().chain(reader).collect();
+        for id in exchanges.wait(Some(transfer), &extra) {
+            let _ = exchanges.service(id, transfer, &mut |_, _| Ok::<(), Failure>(()));
+        }
+        transfer.handle_timeout(clock::now_ms());
+    }
+}
+
+/// `--checksum` against what went out.
+fn verify(options: &Options, out: &mut Stdout) -> Result<(), Failure> {
+    let (Some(expected), Some(actual)) = (&options.checksum, out.sha256()) else {
+        return Ok(());
+    };
+    if *expected == actual {
+        return Ok(());
+    }
+    Err(Reason::Checksum {
+        expected: expected.clone(),
+        actual,
+        kept: "nothing is kept: the bytes went to stdout".into(),
+    }
+    .into())
+}
+
+fn summary(options: &Options, size: u64, started_ms: u64) {
+    if options.quiet {
+        return;
+    }
+    let seconds = (clock::now_ms() - started_ms).max(1) as f64 / 1000.0;
+    // stdout carries the file: the summary goes with the messages.
+    eprintln!(
+        "rangeget: streamed {} to stdout in {seconds:.2} s, {}/s",
+        format_size(size),
+        format_size((size as f64 / seconds) as u64)
+    );
+}
+
+fn fail(failure: Failure) -> i32 {
+    eprintln!("{}", failure.error_line());
+    i32::from(failure.kind().exit_code())
+}
+
+/// The reader closed stdout.
+struct Gone;
+
+/// stdout, written only as fast as the reader takes it.
+struct Stdout {
+    // Declared first: a pollable is dropped before the stream it watches.
+    ready: Pollable,
+    stream: OutputStream,
+    /// A delivery taken from the engine and not all written yet.
+    pending: Vec<u8>,
+    at: usize,
+    written: u64,
+    hasher: Option<Sha256>,
+}
+
+impl Stdout {
+    fn new(checksum: bool) -> Stdout {
+        let stream = get_stdout();
+        Stdout {
+            ready: stream.subscribe(),
+            stream,
+            pending: Vec::new(),
+            at: 0,
+            written: 0,
+            hasher: checksum.then(Sha256::new),
+        }
+    }
+
+    fn pollable(&self) -> &Pollable {
+        &self.ready
+    }
+
+    fn has_pending(&self) -> bool {
+        self.at < self.pending.len()
+    }
+
+    /// Writes what stdout takes now: the rest of the last delivery, then
+    /// new ones, in order.
+    fn pump(&mut self, transfer: &mut Transfer) -> Result<(), Gone> {
+        loop {
+            if !self.has_pending() {
+                let Some(piece) = transfer.poll_delivery() else {
+                    return Ok(());
+                };
+                if let Some(hasher) = &mut self.hasher {
+                    hasher.update(&piece);
+                }
+                self.pending = piece;
+                self.at = 0;
+            }
+            let room = self.stream.check_write().map_err(|_| Gone)?;
+            if room == 0 {
+                return Ok(());
+            }
+            let end = self.pending.len().min(self.at + room as usize);
+            self.stream
+                .write(&self.pending[self.at..end])
+                .map_err(|_| Gone)?;
+            self.written += (end - self.at) as u64;
+            self.at = end;
+        }
+    }
+
+    fn flush(&self) -> Result<(), Gone> {
+        self.stream.blocking_flush().map_err(|_| Gone)
+    }
+
+    fn sha256(&mut self) -> Option<String> {
+        let digest = self.hasher.take()?.finalize();
+        Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
