@@ -134,6 +134,22 @@ fn a_reader_that_stops_early_ends_the_download_at_once_and_quietly() {
 }
 
 #[test]
+fn a_stdout_that_fails_otherwise_is_a_loud_error_not_a_quiet_end() {
+    // Only a reader that left ends quietly: a full disk behind `> FILE`
+    // leaves an incomplete output, which must not pass for success.
+    let origin = Origin::start();
+    let url = origin.url("/o/full.bin?size=4M");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let output = rangeget(&[&url, "-o", "-"]).stdout(full).output().unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "a file error: {stderr}");
+    assert!(stderr.contains("stdout"), "{stderr}");
+}
+
+#[test]
 fn a_slow_reader_holds_the_download_back() {
     let origin = Origin::start();
     let size = 128 * MIB;

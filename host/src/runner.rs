@@ -3,6 +3,7 @@
 
 use anyhow::{anyhow, Result};
 use wasmtime::Store;
+use wasmtime_wasi::cli::AsyncStdoutStream;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
@@ -13,6 +14,10 @@ use crate::guest_output::GuestOutput;
 use crate::http_client::HttpClient;
 use crate::progress::{Progress, Target};
 use crate::sandbox::OutputMapping;
+
+/// Bytes of `-o -` the component may hand over before the reader took
+/// them: enough to keep a pipe full while it fetches the next ones.
+const STDOUT_BUFFER: usize = 1 << 20;
 
 /// How the component's run ended.
 pub enum RunOutcome {
@@ -40,8 +45,12 @@ pub async fn run(
     let Some(output) = output else {
         // `-o -`: the file itself goes to stdout, byte for byte (a closed
         // pipe reaches the component as a failed write), and no directory
-        // is granted.
-        wasi.inherit_stdout();
+        // is granted. Written by a task of its own from a small buffer:
+        // with the component writing straight into a 64 KiB pipe, each
+        // write blocked it until the reader drained the pipe, and then the
+        // reader went hungry while the component fetched the next bytes.
+        widen_stdout_pipe();
+        wasi.stdout(AsyncStdoutStream::new(STDOUT_BUFFER, tokio::io::stdout()));
         return run_with(pre, wasi, stderr, client).await;
     };
     wasi.stdout(GuestOutput::new(Target::Stdout, progress.clone()));
@@ -83,4 +92,21 @@ async fn run_with(
     } else {
         RunOutcome::Failed(stderr.failure_kind())
     })
+}
+
+/// A pipe holds 64 KiB by default: the reader and rangeget then take turns
+/// every 64 KiB, and the reader waits at each turn. With a pipe of 1 MiB
+/// (Linux's limit for unprivileged processes) each turn is 16 times
+/// longer. Nothing to do when stdout is a file or a terminal.
+fn widen_stdout_pipe() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: fcntl on our own stdout; on anything but a pipe it fails
+    // harmlessly, and the pipe's data is unaffected.
+    unsafe {
+        libc::fcntl(
+            libc::STDOUT_FILENO,
+            libc::F_SETPIPE_SZ,
+            STDOUT_BUFFER as libc::c_int,
+        );
+    }
 }

@@ -10,7 +10,14 @@ mod adapter;
 
 #[cfg(target_os = "wasi")]
 fn main() {
-    std::process::exit(adapter::run());
+    let status = adapter::run();
+    // Success returns from `run` rather than calling `exit`: jco (Node's
+    // WASI shim) writes stdout from a worker thread, and an `exit` drops
+    // what that thread still holds (a stream's last bytes), while a return
+    // lets it drain first.
+    if status != 0 {
+        std::process::exit(status);
+    }
 }
 
 #[cfg(not(target_os = "wasi"))]

@@ -18,8 +18,9 @@ use rangeget_options::Options;
 use rangeget_wasi_http::{clock, Hooks};
 use sha2::{Digest, Sha256};
 use wasip2::cli::stdout::get_stdout;
+use wasip2::filesystem::types::{filesystem_error_code, ErrorCode};
 use wasip2::io::poll::Pollable;
-use wasip2::io::streams::OutputStream;
+use wasip2::io::streams::{OutputStream, StreamError};
 use wasip2::random::random::get_random_u64;
 
 use super::http::{client_for, Exchanges};
@@ -44,7 +45,12 @@ pub fn run(options: &Options) -> i32 {
         },
         // The reader went away (`| head`): what it wanted, it has.
         Ok(Streamed::ReaderGone) => 0,
-        Err(failure) => fail(with_written_note(failure, out.written)),
+        Err(failure) => {
+            // What was handed over reaches the reader before the count is
+            // told: the note says exactly what it has.
+            let _ = out.stream.blocking_flush();
+            fail(with_written_note(failure, out.written))
+        }
     }
 }
 
@@ -183,8 +189,8 @@ fn pump(
         while let Some(event) = transfer.poll_event() {
             CommandHooks.event(event);
         }
-        if out.pump(transfer).is_err() {
-            return Ok(Pumped::ReaderGone);
+        if let Err(unwritable) = out.pump(transfer) {
+            return reader_gone_or(unwritable);
         }
         if let Some(end) = transfer.poll_end() {
             // A stopped engine closed its requests: drop them here too,
@@ -193,8 +199,8 @@ fn pump(
             progress.clear();
             return Ok(match end {
                 End::Finished => {
-                    if out.flush().is_err() {
-                        return Ok(Pumped::ReaderGone);
+                    if let Err(unwritable) = out.finish(transfer) {
+                        return reader_gone_or(unwritable);
                     }
                     Pumped::Finished
                 }
@@ -209,6 +215,13 @@ fn pump(
             let _ = exchanges.service(id, transfer, &mut |_, _| Ok::<(), Failure>(()));
         }
         transfer.handle_timeout(clock::now_ms());
+    }
+}
+
+fn reader_gone_or(unwritable: Unwritable) -> Result<Pumped, Failure> {
+    match unwritable.into_failure() {
+        None => Ok(Pumped::ReaderGone),
+        Some(failure) => Err(failure),
     }
 }
 
@@ -246,8 +259,41 @@ fn fail(failure: Failure) -> i32 {
     i32::from(failure.kind().exit_code())
 }
 
-/// The reader closed stdout.
-struct Gone;
+/// Why stdout took no more.
+enum Unwritable {
+    /// The reader closed it (`| head`): what it wanted, it has.
+    Gone,
+    /// Anything else (a full disk behind a redirect, a runtime's error):
+    /// the output is incomplete, and that must not pass in silence.
+    Failed(String),
+}
+
+impl Unwritable {
+    fn from_stream(error: StreamError) -> Unwritable {
+        match error {
+            StreamError::Closed => Unwritable::Gone,
+            StreamError::LastOperationFailed(error) => match filesystem_error_code(&error) {
+                Some(ErrorCode::Pipe) => Unwritable::Gone,
+                _ => Unwritable::Failed(error.to_debug_string()),
+            },
+        }
+    }
+
+    fn into_failure(self) -> Option<Failure> {
+        match self {
+            Unwritable::Gone => None,
+            Unwritable::Failed(error) => Some(
+                Reason::Io {
+                    operation: "write".into(),
+                    path: "stdout".into(),
+                    error,
+                    hint: "",
+                }
+                .into(),
+            ),
+        }
+    }
+}
 
 /// stdout, written only as fast as the reader takes it.
 struct Stdout {
@@ -284,7 +330,7 @@ impl Stdout {
 
     /// Writes what stdout takes now: the rest of the last delivery, then
     /// new ones, in order.
-    fn pump(&mut self, transfer: &mut Transfer) -> Result<(), Gone> {
+    fn pump(&mut self, transfer: &mut Transfer) -> Result<(), Unwritable> {
         loop {
             if !self.has_pending() {
                 let Some(piece) = transfer.poll_delivery() else {
@@ -296,21 +342,31 @@ impl Stdout {
                 self.pending = piece;
                 self.at = 0;
             }
-            let room = self.stream.check_write().map_err(|_| Gone)?;
+            let room = self.stream.check_write().map_err(Unwritable::from_stream)?;
             if room == 0 {
                 return Ok(());
             }
             let end = self.pending.len().min(self.at + room as usize);
             self.stream
                 .write(&self.pending[self.at..end])
-                .map_err(|_| Gone)?;
+                .map_err(Unwritable::from_stream)?;
             self.written += (end - self.at) as u64;
             self.at = end;
         }
     }
 
-    fn flush(&self) -> Result<(), Gone> {
-        self.stream.blocking_flush().map_err(|_| Gone)
+    /// Writes what is left, waiting for the reader, then flushes.
+    fn finish(&mut self, transfer: &mut Transfer) -> Result<(), Unwritable> {
+        loop {
+            self.pump(transfer)?;
+            if !self.has_pending() && !transfer.has_delivery() {
+                return self
+                    .stream
+                    .blocking_flush()
+                    .map_err(Unwritable::from_stream);
+            }
+            self.ready.block();
+        }
     }
 
     fn sha256(&mut self) -> Option<String> {
