@@ -571,3 +571,60 @@ fn read_only_directory_is_a_clear_file_error() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn a_head_stating_another_length_is_outweighed_by_the_range_answers() {
+    // HEAD says 1000 bytes; every 206 says 4 MiB, with the same ETag and
+    // Last-Modified. Neither a download nor its resume relies on the HEAD.
+    let origin = Origin::start();
+    let size = 4 * MIB;
+    assert_pass(
+        &origin,
+        "hs.bin",
+        size,
+        "&fault=head-size&head_size=1000",
+        &[],
+    );
+
+    let dir = Scratch::new("head-size-resume");
+    let url = origin.url(&format!(
+        "/o/hr.bin?size={size}&fault=head-size,throttle&head_size=1000&rate=2M"
+    ));
+    let file = dir.arg("hr.bin");
+    let args = [
+        url.as_str(),
+        "-o",
+        file.as_str(),
+        "--chunk-size",
+        "256K",
+        "-x",
+        "2",
+    ];
+    kill_after_progress(&args, &dir.path("hr.bin.part.meta"), MIB);
+    let output = run(&args);
+    assert_success(&output);
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("resuming"), "the rerun continues: {stderr}");
+    assert!(!stderr.contains("changed"), "no change is seen: {stderr}");
+    assert_downloaded(&dir, "hr.bin", "hr.bin", 0, size);
+}
+
+#[test]
+fn a_range_answer_longer_than_its_span_keeps_the_span() {
+    // Every 206 announces and carries 4 KiB more than its Content-Range
+    // span: the span is written, the rest dropped, one warning.
+    let origin = Origin::start();
+    let stderr = assert_pass(
+        &origin,
+        "ll.bin",
+        3 * MIB + 5,
+        "&fault=long-length",
+        &["--chunk-size", "256K"],
+    );
+    assert_eq!(
+        stderr.matches("announced").count(),
+        1,
+        "told once: {stderr}"
+    );
+    assert!(!stderr.contains("retry"), "nothing retried: {stderr}");
+}

@@ -147,7 +147,10 @@ fn a_file_that_appears_at_the_destination_meanwhile_is_never_replaced() {
     let output = run(&[&url, "-o", &file, "--force"]);
     assert_success(&output);
     assert_downloaded(&dir, "p.bin", "p.bin", 0, size);
-    assert_eq!(origin.body_bytes_sent(), 0, "nothing fetched again");
+    assert!(
+        origin.body_bytes_sent() <= 1,
+        "nothing fetched again but the probe's one byte"
+    );
 }
 
 #[test]

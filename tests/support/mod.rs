@@ -118,9 +118,12 @@ pub fn recorded_regions(meta: &Path) -> Vec<(u64, u64)> {
 
 /// Requested ranges that ask again for bytes in `regions` (a retry may
 /// request a missing range twice, but nothing recorded may be requested).
+/// The one-byte probe of a resume (`bytes=0-0`) is not counted: it asks
+/// for the size, and its byte is not written.
 pub fn refetched_ranges(ranges: &[String], regions: &[(u64, u64)]) -> Vec<String> {
     ranges
         .iter()
+        .filter(|r| r.as_str() != "bytes=0-0")
         .filter(|r| {
             let Some((a, b)) = r.strip_prefix("bytes=").and_then(|r| r.split_once('-')) else {
                 return true;

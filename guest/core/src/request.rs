@@ -138,6 +138,14 @@ pub enum Event {
     /// The object changed between two single-stream attempts; the new
     /// version is downloaded.
     NewVersion(crate::failure::RemoteChange),
+    /// A range answer announced more bytes than its `Content-Range` span
+    /// (told once per transfer): the span is kept, the rest dropped with
+    /// its connection.
+    LongerThanRange {
+        url: String,
+        range: ByteRange,
+        length: u64,
+    },
     /// A request of `range` got its head after `wait_ms` and its body in
     /// `body_ms` (for `-v`).
     Timing {
@@ -179,6 +187,13 @@ impl fmt::Display for Event {
             Event::NewVersion(change) => write!(
                 f,
                 "the remote file changed ({change}); downloading the new version"
+            ),
+            Event::LongerThanRange { url, range, length } => write!(
+                f,
+                "{url} announced {length} bytes for {range} ({} bytes): keeping the range its \
+                 Content-Range names and dropping the rest (a proxy on the way may be appending \
+                 to bodies)",
+                range.len()
             ),
             Event::Timing {
                 range,

@@ -111,6 +111,9 @@ pub(crate) struct BodyFaults {
     pub(crate) stall_at: Option<u64>,
     /// Garbage bytes written after the last byte, then close.
     pub(crate) trailing_garbage: u64,
+    /// Garbage bytes sent after the last byte as part of the body (its
+    /// `Content-Length` counts them).
+    pub(crate) appended: u64,
     pub(crate) pacer: Option<Pacer>,
     /// `change_after` threshold of the object.
     pub(crate) change_after: Option<u64>,
@@ -165,6 +168,10 @@ impl ObjectBody {
                 self.waiting = None;
             }
             if self.next == self.end {
+                if self.faults.appended > 0 {
+                    let tail = garbage(std::mem::take(&mut self.faults.appended));
+                    return Poll::Ready(Some(Ok(Frame::data(tail))));
+                }
                 return Poll::Ready(None);
             }
             if self.faults.cut_at == Some(self.next) {

@@ -26,6 +26,10 @@ pub(crate) enum Fault {
     /// `overlong`: 206 bodies are followed by `overlong_extra` (4096)
     /// unannounced bytes, then the connection closes.
     Overlong,
+    /// `long-length`: 206 answers announce `Content-Length` `overlong_extra`
+    /// (4096) bytes past their `Content-Range` span and carry those bytes
+    /// after it, as a middlebox that appends to bodies does.
+    LongLength,
     /// `html-200`: the first `html_times` (1) range requests get a 200
     /// `text/html` error page.
     Html200,
@@ -63,7 +67,7 @@ pub(crate) enum Fault {
 }
 
 impl Fault {
-    const ALL: [Fault; 21] = [
+    const ALL: [Fault; 22] = [
         Fault::IgnoreRange,
         Fault::NoAcceptRanges,
         Fault::AcceptRangesNone,
@@ -72,6 +76,7 @@ impl Fault {
         Fault::NoLength,
         Fault::Truncate,
         Fault::Overlong,
+        Fault::LongLength,
         Fault::Html200,
         Fault::WrongRange,
         Fault::Status416,
@@ -97,6 +102,7 @@ impl Fault {
             Fault::NoLength => "no-length",
             Fault::Truncate => "truncate",
             Fault::Overlong => "overlong",
+            Fault::LongLength => "long-length",
             Fault::Html200 => "html-200",
             Fault::WrongRange => "wrong-range",
             Fault::Status416 => "status-416",

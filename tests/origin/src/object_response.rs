@@ -123,7 +123,7 @@ impl ObjectResponder<'_> {
         let builder = self
             .object_headers(Response::builder().status(StatusCode::PARTIAL_CONTENT))
             .header(CONTENT_RANGE, range.content_range(size))
-            .header(CONTENT_LENGTH, range.len());
+            .header(CONTENT_LENGTH, range.len() + self.appended());
         build(builder, self.object_body(range, true))
     }
 
@@ -217,6 +217,7 @@ impl ObjectResponder<'_> {
             } else {
                 0
             },
+            appended: if partial { self.appended() } else { 0 },
             pacer: plan.pace().map(Pacer::new),
             change_after: plan
                 .has(Fault::ChangeAfter)
@@ -270,6 +271,15 @@ impl ObjectResponder<'_> {
             .etag
             .clone()
             .unwrap_or_else(|| self.object.entity_tag())
+    }
+
+    /// Bytes a 206 carries past its span (`long-length`).
+    fn appended(&self) -> u64 {
+        if self.plan.has(Fault::LongLength) {
+            self.plan.overlong_extra
+        } else {
+            0
+        }
     }
 
     /// Whether `fault` was asked for and still has firings left.

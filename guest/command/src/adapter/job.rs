@@ -167,11 +167,13 @@ impl Job {
 
     /// A GET of the file's first bytes: its answer gives the size and
     /// proves ranges work, and a fresh download's first bytes come with it.
-    /// Continuing a previous run, a HEAD: the bytes may be on disk already.
+    /// Continuing a previous run, one byte: the rest may be on disk
+    /// already. Not a HEAD: some servers' HEAD states another length than
+    /// their range answers, and the range answers are what gets written.
     fn probe(&self, continuing: bool, if_modified_since: Option<String>) -> ProbeRun {
         let rules = self.options.request_rules();
         let mut probe = if continuing {
-            Probe::new(&self.options.url, rules)
+            Probe::first_bytes(&self.options.url, rules, 1)
         } else {
             // No more than the smallest chunk: it is chunk 0's first request.
             let first = self

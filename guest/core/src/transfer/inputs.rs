@@ -25,6 +25,13 @@ impl Transfer {
             check_range_response(&self.object, range, &open.url, status, headers, now_unix_ms);
         match verdict {
             RangeVerdict::Write => {
+                let length = headers.content_length().unwrap_or(0);
+                if length > range.len() && !self.told_longer_than_range {
+                    self.told_longer_than_range = true;
+                    let url = self.open[at].url.clone();
+                    self.events
+                        .push_back(Event::LongerThanRange { url, range, length });
+                }
                 self.open[at].start_body(now_ms);
                 self.validated = true;
             }

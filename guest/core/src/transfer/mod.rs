@@ -248,6 +248,8 @@ pub struct Transfer {
     fetched: u64,
     retries: u32,
     validated: bool,
+    /// Whether [`Event::LongerThanRange`] was told.
+    told_longer_than_range: bool,
 }
 
 /// A file this small that comes whole in one answer keeps no record: a
@@ -284,6 +286,7 @@ impl Transfer {
             fetched: 0,
             retries: 0,
             validated: false,
+            told_longer_than_range: false,
         }
     }
 

@@ -66,7 +66,10 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutpara
             },
             ..rules.clone()
         };
-        let probe = Probe::new(&incoming.url, probe_rules);
+        // One byte rather than a HEAD: its Content-Range states the size
+        // the range answers will agree with (some servers' HEAD states
+        // another), and it proves ranges work.
+        let probe = Probe::first_bytes(&incoming.url, probe_rules, 1);
         let (object, headers, body) = match exchanges.probe(probe, &mut ProxyHooks) {
             Ok(ProbeEnd::Object {
                 object,
