@@ -224,6 +224,33 @@ fn overlong_body_is_cut_at_the_range_end() {
 }
 
 #[test]
+fn a_far_origin_is_asked_once_per_connection() {
+    // Every answer waits 40 ms: the probe's round trip makes the origin
+    // far, so each of the 4 connections gets one chunk and one request for
+    // it, instead of a round trip per 2 MiB.
+    let origin = Origin::start();
+    let dir = Scratch::new("far");
+    let size = 16 * MIB;
+    let url = origin.url(&format!("/o/far.bin?size={size}&fault=latency&latency=40"));
+    let output = run(&[&url, "-o", &dir.arg("far.bin"), "-x", "4"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "far.bin", "far.bin", 0, size);
+    let mut ranges = origin.range_requests();
+    ranges.sort();
+    assert_eq!(
+        ranges,
+        [
+            "bytes=0-1048575",
+            "bytes=1048576-4194303",
+            "bytes=12582912-16777215",
+            "bytes=4194304-8388607",
+            "bytes=8388608-12582911",
+        ],
+        "the probe's first MiB, the rest of chunk 0, one request per other chunk"
+    );
+}
+
+#[test]
 fn a_large_chunk_is_fetched_as_several_bounded_requests() {
     // One 7 MiB chunk: the probe's answer brings its first MiB, then on
     // loopback the requests stay at 2 MiB (rate limiters let that much

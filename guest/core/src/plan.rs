@@ -1,6 +1,7 @@
 //! Cutting a file into chunks.
 
 use crate::range::ByteRange;
+use crate::request_size;
 
 const MIB: u64 = 1 << 20;
 /// Below this, a chunk costs more in request overhead than it gains in parallelism.
@@ -27,12 +28,32 @@ pub fn default_chunk_size(size: u64, connections: u32) -> u64 {
     chunk.div_ceil(MIB) * MIB
 }
 
-/// The chunk size of a plan for `size` bytes: the user's (`requested`) or
-/// the default, raised where needed so that no plan has more than
-/// [`MAX_CHUNKS`] chunks, whatever was asked.
-pub fn chunk_size_for(size: u64, requested: Option<u64>, connections: u32) -> u64 {
+/// The default chunk size for an origin `round_trip_ms` away. A far one
+/// (see [`request_size::is_far`]) gets one chunk per connection, each
+/// fetched by one request (see [`request_size::first_request_size`]): a
+/// connection then pays the round trip once, as with aria2c's one
+/// open-ended request per connection, not once per few MiB. At most
+/// 64 MiB each, so a resume still finds progress in pieces.
+pub fn default_chunk_size_for(size: u64, connections: u32, round_trip_ms: u64) -> u64 {
+    if !request_size::is_far(round_trip_ms) {
+        return default_chunk_size(size, connections);
+    }
+    let per_connection = size.div_ceil(u64::from(connections.max(1)));
+    per_connection.clamp(MIN_CHUNK_SIZE, 64 * MIB).div_ceil(MIB) * MIB
+}
+
+/// The chunk size of a plan for `size` bytes from an origin
+/// `round_trip_ms` away: the user's (`requested`) or the default, raised
+/// where needed so that no plan has more than [`MAX_CHUNKS`] chunks,
+/// whatever was asked.
+pub fn chunk_size_for(
+    size: u64,
+    requested: Option<u64>,
+    connections: u32,
+    round_trip_ms: u64,
+) -> u64 {
     requested
-        .unwrap_or_else(|| default_chunk_size(size, connections))
+        .unwrap_or_else(|| default_chunk_size_for(size, connections, round_trip_ms))
         .max(SMALLEST_CHUNK_SIZE)
         .max(size.div_ceil(MAX_CHUNKS))
 }
@@ -63,6 +84,17 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn a_far_origin_gets_one_chunk_per_connection() {
+        assert_eq!(chunk_size_for(128 * MIB, None, 8, 100), 16 * MIB);
+        // Near: several chunks per connection, as before.
+        assert_eq!(chunk_size_for(128 * MIB, None, 8, 1), 2 * MIB);
+        // Bounded both ways, and the user's choice wins.
+        assert_eq!(chunk_size_for(4 << 30, None, 8, 100), 64 * MIB);
+        assert_eq!(chunk_size_for(2 * MIB, None, 8, 100), MIB);
+        assert_eq!(chunk_size_for(128 * MIB, Some(MIB), 8, 100), MIB);
+    }
+
+    #[test]
     fn last_chunk_takes_the_remainder() {
         let chunks = plan_chunks(10, 4);
         let lens: Vec<u64> = chunks.iter().map(|c| c.len()).collect();
@@ -81,11 +113,11 @@ mod tests {
     #[test]
     fn a_requested_chunk_size_is_raised_to_keep_the_plan_bounded() {
         assert_eq!(
-            chunk_size_for(1 << 30, Some(4096), 4),
+            chunk_size_for(1 << 30, Some(4096), 4, 0),
             (1 << 30) / MAX_CHUNKS
         );
-        assert_eq!(chunk_size_for(1 << 20, Some(4096), 4), 4096);
-        assert_eq!(chunk_size_for(100, Some(1), 4), SMALLEST_CHUNK_SIZE);
+        assert_eq!(chunk_size_for(1 << 20, Some(4096), 4, 0), 4096);
+        assert_eq!(chunk_size_for(100, Some(1), 4, 0), SMALLEST_CHUNK_SIZE);
         assert!(!is_plannable(16 << 20, 16));
         assert!(!is_plannable(1 << 30, 4096));
         assert!(is_plannable(1 << 30, 1 << 20));
@@ -106,8 +138,8 @@ mod tests {
         }
 
         #[test]
-        fn every_chosen_chunk_size_is_plannable(size in 0u64..1<<50, requested in proptest::option::of(any::<u64>()), connections in 1u32..64) {
-            prop_assert!(is_plannable(size, chunk_size_for(size, requested, connections)));
+        fn every_chosen_chunk_size_is_plannable(size in 0u64..1<<50, requested in proptest::option::of(any::<u64>()), connections in 1u32..64, round_trip_ms in 0u64..500) {
+            prop_assert!(is_plannable(size, chunk_size_for(size, requested, connections, round_trip_ms)));
         }
 
         #[test]

@@ -119,6 +119,9 @@ pub enum ProbeEnd {
         /// which). `None` for a HEAD or a one-byte answer.
         body: Option<RequestId>,
         first: Option<ByteRange>,
+        /// How long the answer's head took after its request went out:
+        /// about one round trip to the origin (see `plan::chunk_size_for`).
+        round_trip_ms: u64,
     },
     /// The server answered an error status (after retries, for one worth
     /// retrying): the proxy passes it on, the command fails with `failure`.
@@ -169,6 +172,9 @@ pub struct Probe {
     if_modified_since: Option<String>,
     events: VecDeque<Event>,
     end: Option<ProbeEnd>,
+    /// When the request last sent went out, and how long its head took.
+    sent_ms: u64,
+    round_trip_ms: u64,
 }
 
 #[derive(Debug)]
@@ -214,6 +220,8 @@ impl Probe {
             if_modified_since: None,
             events: VecDeque::new(),
             end: None,
+            sent_ms: 0,
+            round_trip_ms: 0,
         }
     }
 
@@ -228,6 +236,7 @@ impl Probe {
         let id = RequestId(self.next_id);
         self.next_id += 1;
         self.stage = Stage::Sent(id);
+        self.sent_ms = now_ms;
         let (method, range) = match self.method {
             ProbeMethod::Head => (Method::Head, None),
             ProbeMethod::FirstBytes(len) => (Method::Get, ByteRange::from_len(0, len)),
@@ -289,6 +298,7 @@ impl Probe {
         if !matches!(self.stage, Stage::Sent(sent) if sent == id) {
             return;
         }
+        self.round_trip_ms = now_ms.saturating_sub(self.sent_ms);
         let verdict = interpret_probe(&self.url, self.method, status, &headers, now_unix_ms);
         if self.held.is_some() {
             return self.checked(verdict, now_ms);
@@ -342,6 +352,7 @@ impl Probe {
                     headers,
                     body: (whole || first.is_some()).then_some(id),
                     first,
+                    round_trip_ms: self.round_trip_ms,
                 });
             }
             ProbeVerdict::Redirect(next) => {
@@ -407,6 +418,7 @@ impl Probe {
             headers: held.headers,
             body: Some(held.id),
             first: None,
+            round_trip_ms: self.round_trip_ms,
         });
     }
 

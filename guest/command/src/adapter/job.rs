@@ -309,13 +309,14 @@ impl Job {
 
     /// The probe's end: where the file goes, and its lock.
     fn probed(&mut self, end: ProbeEnd) -> Result<Stage, Failure> {
-        let (object, body, first) = match end {
+        let (object, body, first, round_trip_ms) = match end {
             ProbeEnd::Object {
                 object,
                 body,
                 first,
+                round_trip_ms,
                 ..
-            } => (object, body, first),
+            } => (object, body, first, round_trip_ms),
             ProbeEnd::NotModified => {
                 return Ok(Stage::Done(Outcome::Skipped {
                     path: self.path.clone(),
@@ -332,6 +333,7 @@ impl Job {
             object,
             body: body.and_then(|id| self.exchanges.take_response(id).map(|r| (id, r))),
             first,
+            round_trip_ms,
         };
         if let Some(out) = self.restart.take() {
             return self.transfer(out, probed);
@@ -448,6 +450,8 @@ impl Job {
                     object: transfer.object().clone(),
                     body,
                     first: None,
+                    // A single stream: no requests to size.
+                    round_trip_ms: 0,
                 };
                 self.ranges_ignored = true;
                 drop(part);

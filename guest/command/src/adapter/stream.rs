@@ -69,13 +69,16 @@ fn stream_to(options: &Options, out: &mut Stdout) -> Result<Streamed, Failure> {
             options.request_rules(),
             chunk_size.min(MIN_CHUNK_SIZE),
         );
-        let (object, body, first) = match exchanges.probe(probe, &mut CommandHooks)? {
+        let (object, body, first, round_trip_ms) = match exchanges
+            .probe(probe, &mut CommandHooks)?
+        {
             ProbeEnd::Object {
                 object,
                 body,
                 first,
+                round_trip_ms,
                 ..
-            } => (object, body, first),
+            } => (object, body, first, round_trip_ms),
             ProbeEnd::Refused { failure, .. } | ProbeEnd::Failed(failure) => return Err(failure),
             ProbeEnd::NotModified => unreachable!("a stream sends no condition"),
         };
@@ -87,6 +90,7 @@ fn stream_to(options: &Options, out: &mut Stdout) -> Result<Streamed, Failure> {
                 let span = ByteRange::from_len(0, size).expect("a ranged object is not empty");
                 let mut transfer =
                     Transfer::in_order(object, span, chunk_size, settings, clock::now_ms());
+                transfer.origin_round_trip(round_trip_ms);
                 // The probe's answer is the first chunk's first request.
                 if let (Some(id), Some(range)) = (body, first) {
                     if transfer.adopt(id, range, clock::now_ms()) {

@@ -33,6 +33,8 @@ pub struct Probed {
     pub body: Option<(RequestId, Response)>,
     /// Which bytes `body` carries when they are the first ones, not all.
     pub first: Option<ByteRange>,
+    /// How long the probe's answer took: about one round trip.
+    pub round_trip_ms: u64,
 }
 
 /// The transfer of `probed` into `out`: by ranges, continuing a previous
@@ -87,6 +89,7 @@ fn prepare(
         object,
         body,
         first,
+        round_trip_ms,
     } = probed;
     let meta = out.read(&out.meta_name(), MAX_META_BYTES)?;
     // Without a meta, a `.part` is not trusted: it is only looked for
@@ -103,7 +106,9 @@ fn prepare(
     match resume_verdict(meta.as_deref(), part_len, &options.url, &object) {
         Ok(meta) => {
             let (part, _) = part.expect("the verdict saw the part");
-            return resume(out, options, object, &meta, part);
+            let (mut transfer, part) = resume(out, options, object, &meta, part)?;
+            transfer.origin_round_trip(round_trip_ms);
+            return Ok((transfer, part));
         }
         Err(Some(reason)) => {
             let meta = format!("{}.part.meta", out.display);
@@ -120,9 +125,10 @@ fn prepare(
         out.remove(&out.meta_name())?;
     }
     let part = out.create_part(Some(size))?;
-    let chunk_size = chunk_size_for(size, options.chunk_size, options.connections);
+    let chunk_size = chunk_size_for(size, options.chunk_size, options.connections, round_trip_ms);
     let settings = options.settings(get_random_u64());
     let mut transfer = Transfer::to_file(object, size, chunk_size, settings, clock::now_ms());
+    transfer.origin_round_trip(round_trip_ms);
     // The probe's answer carries the first bytes: the first request.
     if let (Some((id, response)), Some(range)) = (body, first) {
         if transfer.adopt(id, range, clock::now_ms()) {

@@ -66,7 +66,7 @@ use crate::range::ByteRange;
 use crate::rate_limit::{RateLimiter, SharedRateLimiter};
 use crate::redirect::{is_redirect, resolve_location};
 use crate::request::{Event, Method, Request, RequestFailure, RequestId, RequestRules};
-use crate::request_size::{next_request_size, FIRST_REQUEST_SIZE};
+use crate::request_size::{first_request_size, next_request_size, FIRST_REQUEST_SIZE};
 use crate::retry::retry_after_ms;
 use crate::room::check_max_filesize;
 use crate::validate::{check_range_response, RangeVerdict};
@@ -305,6 +305,17 @@ impl Transfer {
             true,
         ));
         Transfer::new(object, settings, Sink::File, mode, now_ms)
+    }
+
+    /// Tells the engine how long the probe's answer took (about a round
+    /// trip): from a far origin, requests start a chunk long (see
+    /// [`first_request_size`]) instead of growing there one round trip at
+    /// a time.
+    pub fn origin_round_trip(&mut self, round_trip_ms: u64) {
+        if let Mode::Ranged(ranged) = &mut self.mode {
+            ranged.shortest_wait_ms = ranged.shortest_wait_ms.min(round_trip_ms);
+            ranged.request_size = first_request_size(round_trip_ms, ranged.chunk_size);
+        }
     }
 
     /// Continues a file download from a meta file that `resume_verdict`

@@ -701,7 +701,7 @@ proptest! {
         const KIB: u64 = 1 << 10;
         let size = size_kib * KIB;
         // As a real plan would choose it: never more than 1024 chunks.
-        let chunk_size = crate::plan::chunk_size_for(size, Some(chunk_kib * KIB), 4);
+        let chunk_size = crate::plan::chunk_size_for(size, Some(chunk_kib * KIB), 4, 0);
         let t = Transfer::to_file(object(size), size, chunk_size, settings(4, u32::MAX), 0);
         let mut sim = Sim::new(t, size);
         for (pick, n_kib, fault) in steps.into_iter().cycle().take(1_000) {
