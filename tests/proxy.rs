@@ -39,13 +39,14 @@ impl Proxy {
                 let wasmtime =
                     std::env::var("RANGEGET_WASMTIME").unwrap_or_else(|_| "wasmtime".into());
                 let mut c = Command::new(wasmtime);
-                c.args(["serve", "-S", "cli", "--addr", "127.0.0.1:0"])
-                    .arg("--env")
-                    .arg(format!("ORIGIN={origin}"))
-                    .arg("--env")
-                    .arg(format!("CONNECTIONS={connections}"))
-                    .arg("--env")
-                    .arg(format!("CHUNK_SIZE={chunk_size}"))
+                // No `-S cli`: the proxy world and wasi:config only.
+                c.args(["serve", "-S", "config", "--addr", "127.0.0.1:0"])
+                    .arg("-S")
+                    .arg(format!("config-var=ORIGIN={origin}"))
+                    .arg("-S")
+                    .arg(format!("config-var=CONNECTIONS={connections}"))
+                    .arg("-S")
+                    .arg(format!("config-var=CHUNK_SIZE={chunk_size}"))
                     .arg(PROXY_COMPONENT);
                 c
             }
@@ -604,7 +605,16 @@ fn proxy_component_targets_the_proxy_world() {
             line.contains("import wasi:") && line.contains("@0.2."),
             "non-standard import: {line}"
         );
-        for forbidden in ["wasi:filesystem", "wasi:sockets"] {
+        // The proxy world's host may offer nothing else: no files, no
+        // sockets, and of wasi:cli only stdio (settings come from
+        // wasi:config, the only import beyond wasi:http/proxy).
+        for forbidden in [
+            "wasi:filesystem",
+            "wasi:sockets",
+            "wasi:cli/environment",
+            "wasi:cli/exit",
+            "wasi:cli/terminal",
+        ] {
             assert!(!line.contains(forbidden), "unexpected capability: {line}");
         }
     }

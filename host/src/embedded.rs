@@ -6,6 +6,7 @@ use anyhow::{anyhow, Result};
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::Engine;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::engine_config::engine_config;
@@ -44,6 +45,10 @@ impl Embedded {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_error("linking WASI"))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(wasm_error("linking wasi:http"))?;
+        wasmtime_wasi_config::add_to_linker(&mut linker, |state: &mut ComponentState| {
+            WasiConfig::new(&state.config)
+        })
+        .map_err(wasm_error("linking wasi:config"))?;
         linker
             .instantiate_pre(&component)
             .map_err(|e| anyhow!("preparing {}: {e:?}", self.name))
@@ -76,6 +81,8 @@ pub struct ComponentState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: Hooks,
+    /// What `wasi:config/store` holds (the proxy's settings).
+    config: WasiConfigVariables,
 }
 
 impl ComponentState {
@@ -85,7 +92,14 @@ impl ComponentState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: Hooks { client },
+            config: WasiConfigVariables::new(),
         }
+    }
+
+    /// The state, with `settings` in its `wasi:config/store`.
+    pub fn with_config(mut self, settings: &[(String, String)]) -> Self {
+        self.config = settings.iter().cloned().collect();
+        self
     }
 }
 

@@ -101,12 +101,12 @@ impl ServeOptions {
         };
         // The component would refuse bad settings on every request; the
         // same parser refuses them here, before anything listens.
-        ProxyConfig::from_vars(options.component_env()).map_err(|e| anyhow!(e))?;
+        ProxyConfig::from_vars(options.component_settings()).map_err(|e| anyhow!(e))?;
         Ok(options)
     }
 
-    /// What the component reads from its environment.
-    fn component_env(&self) -> Vec<(String, String)> {
+    /// What the component reads from `wasi:config/store`.
+    fn component_settings(&self) -> Vec<(String, String)> {
         let mut env = vec![
             ("ORIGIN".to_string(), self.origin.clone()),
             ("CONNECTIONS".to_string(), self.connections.to_string()),
@@ -156,7 +156,8 @@ pub fn main(args: Vec<OsString>, stop_signals: StopSignals) -> ExitCode {
 struct Server {
     pre: ProxyPre<ComponentState>,
     client: HttpClient,
-    env: Vec<(String, String)>,
+    /// The component's `wasi:config` settings.
+    settings: Vec<(String, String)>,
 }
 
 async fn serve(options: ServeOptions) -> Result<()> {
@@ -188,7 +189,7 @@ async fn serve(options: ServeOptions) -> Result<()> {
     let server = Arc::new(Server {
         pre,
         client,
-        env: options.component_env(),
+        settings: options.component_settings(),
     });
     loop {
         let (stream, _peer) = match listener.accept().await {
@@ -229,11 +230,12 @@ impl Server {
             return Ok(refusal);
         }
         let mut wasi = WasiCtx::builder();
-        wasi.envs(&self.env).inherit_stderr();
-        let mut store = Store::new(
-            self.pre.engine(),
-            ComponentState::new(wasi.build(), self.client.clone()),
-        );
+        // No environment: the settings go through wasi:config, as on edge
+        // platforms. stderr carries the component's log lines.
+        wasi.inherit_stderr();
+        let state =
+            ComponentState::new(wasi.build(), self.client.clone()).with_config(&self.settings);
+        let mut store = Store::new(self.pre.engine(), state);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store
             .data_mut()
@@ -319,7 +321,7 @@ mod tests {
         .unwrap();
         assert_eq!((o.connections, o.chunk_size), (8, 512 << 10));
         assert!(o
-            .component_env()
+            .component_settings()
             .contains(&("CHUNK_SIZE".into(), "524288".into())));
         for (args, says) in [
             (&["--listen", "127.0.0.1:0"][..], "--origin"),

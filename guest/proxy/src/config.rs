@@ -1,5 +1,5 @@
-//! The proxy's settings, read from its environment (`wasi:cli/environment`):
-//! every platform that runs wasi:http components can set variables.
+//! The proxy's settings, as the host's `wasi:config/store` holds them
+//! (see `component::settings`), checked.
 
 use rangeget_core::size::{format_size, parse_size};
 
@@ -39,7 +39,8 @@ impl ProxyConfig {
                 .map(|(_, v)| v.as_str())
         };
         let origin = get("ORIGIN").ok_or(
-            "ORIGIN is not set; give the component ORIGIN=https://host/prefix in its environment",
+            "ORIGIN is not set; give the component ORIGIN=https://host/prefix in its configuration \
+             (wasi:config: e.g. wasmtime serve -S config -S config-var=ORIGIN=…)",
         )?;
         let origin = OriginPrefix::parse(origin)?;
         let connections = match get("CONNECTIONS") {

@@ -3,14 +3,15 @@
 
 mod incoming;
 mod log;
+mod no_cli;
 mod reply;
 mod serve;
+mod settings;
 mod sink;
 
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::types::{IncomingRequest, ResponseOutparam};
 
-use crate::config::ProxyConfig;
 use incoming::{Incoming, Refusal};
 
 wasip2::http::proxy::export!(Proxy);
@@ -19,8 +20,7 @@ struct Proxy;
 
 impl Guest for Proxy {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        let env = wasip2::cli::environment::get_environment();
-        let config = match ProxyConfig::from_vars(env) {
+        let config = match settings::read() {
             Ok(config) => config,
             Err(message) => {
                 log::log(&message);
