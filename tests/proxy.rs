@@ -254,6 +254,64 @@ fn wasmtime_serve_streams_the_object_byte_exact_in_parallel_ranges() {
 }
 
 #[test]
+fn a_client_whose_copy_is_current_gets_304_and_no_body() {
+    for host in [Host::WasmtimeServe, Host::RangegetServe] {
+        let origin = Origin::start();
+        let proxy = Proxy::start(host, &origin.url("/o"), 4, "512K");
+        let path = format!("/c.bin?size={}", 2 * MIB);
+        let first = proxy.get(&path, &[]);
+        assert_object(&first, "c.bin", 0, 2 * MIB, &proxy);
+        let etag = first.header("etag").unwrap().to_string();
+        let modified = first.header("last-modified").unwrap().to_string();
+        origin.reset_counters();
+        for condition in [
+            ("If-None-Match", etag.as_str()),
+            ("If-Modified-Since", modified.as_str()),
+        ] {
+            let reply = proxy.get(&path, &[condition]);
+            assert_eq!(reply.status, 304, "{condition:?}: {}", reply.describe());
+            assert!(reply.body.is_empty());
+            assert_eq!(reply.header("etag"), Some(etag.as_str()));
+        }
+        assert!(
+            origin.body_bytes_sent() <= 2,
+            "no body fetched for a 304 but the probes' bytes"
+        );
+        // A copy of another version is answered in full.
+        let reply = proxy.get(&path, &[("If-None-Match", "\"stale\"")]);
+        assert_object(&reply, "c.bin", 0, 2 * MIB, &proxy);
+    }
+}
+
+#[test]
+fn origin_requests_are_whole_aligned_slices_whatever_the_client_asks() {
+    // As nginx's slice module: a cache between the plugin and the origin
+    // sees the same requests for any client range, and can reuse them.
+    let origin = Origin::start();
+    let proxy = Proxy::wasmtime(&origin.url("/o"));
+    let size = 3 * MIB;
+    let path = format!("/s.bin?size={size}");
+    let reply = proxy.get(&path, &[("Range", "bytes=1000-1100000")]);
+    assert_eq!(reply.status, 206, "{}", reply.describe());
+    assert!(reply.body == expected_content("s.bin", 0, size)[1000..=1_100_000]);
+    let mut ranges: Vec<String> = origin
+        .range_requests()
+        .into_iter()
+        .filter(|r| r != "bytes=0-0")
+        .collect();
+    ranges.sort();
+    assert_eq!(
+        ranges,
+        [
+            "bytes=0-524287",
+            "bytes=1048576-1572863",
+            "bytes=524288-1048575"
+        ],
+        "the three 512K slices the range touches, whole"
+    );
+}
+
+#[test]
 fn odd_origins_are_served_byte_exact() {
     // A HEAD stating another length than the range answers; 206 bodies
     // longer than their Content-Range span.

@@ -12,6 +12,7 @@ pub mod batch;
 pub mod batch_progress;
 pub mod budget;
 pub mod checksum;
+pub mod client_condition;
 pub mod client_range;
 pub mod content_range;
 pub mod credentials;

@@ -250,6 +250,16 @@ pub struct Transfer {
     validated: bool,
     /// Whether [`Event::LongerThanRange`] was told.
     told_longer_than_range: bool,
+    /// In order, of slices: the bytes before and after the wanted span
+    /// that are fetched (whole slices) but not delivered.
+    trim: Option<Trim>,
+}
+
+/// What [`Transfer::in_order_slices`] fetches but does not deliver.
+#[derive(Clone, Debug)]
+struct Trim {
+    skip: u64,
+    left: u64,
 }
 
 /// A file this small that comes whole in one answer keeps no record: a
@@ -287,6 +297,7 @@ impl Transfer {
             retries: 0,
             validated: false,
             told_longer_than_range: false,
+            trim: None,
         }
     }
 
@@ -348,6 +359,34 @@ impl Transfer {
         let table = ChunkTable::windowed(span, chunk_size, settings.connections);
         let mode = Mode::Ranged(Ranged::new(table, chunk_size, false));
         Transfer::new(object, settings, Sink::InOrder, mode, now_ms)
+    }
+
+    /// `wanted` of `object` (of `size` bytes), delivered in order, fetched
+    /// as whole slices of `slice` bytes on `slice`-aligned boundaries, one
+    /// request per slice, as nginx's slice module does: a cache between
+    /// this and the origin sees the same requests whatever range a client
+    /// asks, and can reuse them. What lies outside `wanted` is dropped.
+    pub fn in_order_slices(
+        object: RemoteObject,
+        wanted: ByteRange,
+        slice: u64,
+        size: u64,
+        settings: Settings,
+        now_ms: u64,
+    ) -> Transfer {
+        let slice = slice.max(1);
+        let first = wanted.start() / slice * slice;
+        let end = (wanted.end() / slice + 1).saturating_mul(slice).min(size);
+        let fetched = ByteRange::new(first, end - 1).expect("wanted lies within the object");
+        let mut transfer = Transfer::in_order(object, fetched, slice, settings, now_ms);
+        if let Mode::Ranged(ranged) = &mut transfer.mode {
+            ranged.request_size = slice;
+        }
+        transfer.trim = Some(Trim {
+            skip: wanted.start() - first,
+            left: wanted.len(),
+        });
+        transfer
     }
 
     /// The whole object in one stream from byte 0, to a file or (when
@@ -587,6 +626,27 @@ impl Transfer {
 
     /// The next bytes for the reader, in order (in-order transfers).
     pub fn poll_delivery(&mut self) -> Option<Vec<u8>> {
+        loop {
+            let piece = self.poll_fetched_piece()?;
+            let Some(trim) = &mut self.trim else {
+                return Some(piece);
+            };
+            let start = trim.skip.min(piece.len() as u64);
+            trim.skip -= start;
+            let len = (piece.len() as u64 - start).min(trim.left);
+            trim.left -= len;
+            if start == 0 && len == piece.len() as u64 {
+                return Some(piece);
+            }
+            if len > 0 {
+                let start = start as usize;
+                return Some(piece[start..start + len as usize].to_vec());
+            }
+        }
+    }
+
+    /// The next piece in order, as fetched.
+    fn poll_fetched_piece(&mut self) -> Option<Vec<u8>> {
         match &mut self.mode {
             Mode::Ranged(ranged) if self.sink == Sink::InOrder => ranged.chunks.take_delivery(),
             Mode::Whole(whole) => whole.pieces.pop_front(),

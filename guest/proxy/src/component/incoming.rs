@@ -12,6 +12,9 @@ pub struct Incoming {
     pub url: String,
     pub range: Option<String>,
     pub if_range: Option<String>,
+    /// The client's conditional request: its copy's tags and date.
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
 }
 
 /// Why a request is not served: the status and a line saying why.
@@ -43,6 +46,8 @@ impl Incoming {
             head_only,
             range: header("range"),
             if_range: header("if-range"),
+            if_none_match: header("if-none-match"),
+            if_modified_since: header("if-modified-since"),
             path,
             url,
         })

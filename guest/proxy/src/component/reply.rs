@@ -10,12 +10,13 @@ use super::log::log;
 use super::sink::{ResponseHead, Sink};
 
 /// Origin headers a client of the object needs, passed through unchanged.
-const PASSED_THROUGH: [&str; 5] = [
+const PASSED_THROUGH: [&str; 6] = [
     "content-type",
     "etag",
     "last-modified",
     "content-disposition",
     "cache-control",
+    "expires",
 ];
 
 /// The head of an answer carrying `len` bytes of the object (of unknown
@@ -119,6 +120,23 @@ pub fn bad_gateway(out: ResponseOutparam, incoming: &Incoming, reason: &str) {
         out,
         502,
         &format!("rangeget-proxy could not fetch {}: {reason}", incoming.path),
+    );
+}
+
+/// `304 Not Modified`: the client's copy is current. The validators and
+/// caching headers come along (RFC 9110 §15.4.5), no body.
+pub fn not_modified(out: ResponseOutparam, origin: &Headers) {
+    let headers = PASSED_THROUGH
+        .iter()
+        .filter(|name| !matches!(**name, "content-type" | "content-disposition"))
+        .filter_map(|name| origin.get(name).map(|v| (name.to_string(), v.to_string())))
+        .collect();
+    head_only(
+        out,
+        ResponseHead {
+            status: 304,
+            headers,
+        },
     );
 }
 

@@ -6,6 +6,7 @@
 //! simply fetched again; after it, a change aborts the response (the body
 //! is dropped unfinished) rather than splice two versions together.
 
+use rangeget_core::client_condition::not_modified;
 use rangeget_core::client_range::ClientRange;
 use rangeget_core::object::TransferMode;
 use rangeget_core::probe::{Probe, ProbeEnd};
@@ -95,6 +96,17 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutpara
             seed: get_random_u64(),
             ..Settings::default()
         };
+        // The client's copy is current: a 304, as a CDN edge answers.
+        if not_modified(
+            incoming.if_none_match.as_deref(),
+            incoming.if_modified_since.as_deref(),
+            &object,
+        ) {
+            if let Some(id) = body {
+                exchanges.close(id);
+            }
+            return reply::not_modified(out, &headers);
+        }
         let TransferMode::Ranged { size } = object.transfer_mode() else {
             return whole(
                 config,
@@ -125,10 +137,13 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutpara
         if incoming.head_only {
             return reply::head_only(out, head);
         }
-        let transfer = Transfer::in_order(
+        // Whole CHUNK_SIZE slices, whatever the client's range: a cache in
+        // front of the origin can reuse them.
+        let transfer = Transfer::in_order_slices(
             object,
             span,
             config.chunk_size,
+            size,
             settings.clone(),
             clock::now_ms(),
         );
