@@ -27,6 +27,7 @@ struct Proxy {
 }
 
 /// How the component is hosted.
+#[derive(Clone, Copy, Debug)]
 enum Host {
     WasmtimeServe,
     RangegetServe,
@@ -309,6 +310,35 @@ fn origin_requests_are_whole_aligned_slices_whatever_the_client_asks() {
         ],
         "the three 512K slices the range touches, whole"
     );
+}
+
+#[test]
+fn a_client_that_leaves_mid_body_stops_the_origin_requests() {
+    for host in [Host::WasmtimeServe, Host::RangegetServe] {
+        let origin = Origin::start();
+        let proxy = Proxy::start(host, &origin.url("/o"), 4, "512K");
+        // 64 MiB at 4 MiB/s per origin request: 4 s at the very least.
+        let path = "/gone.bin?size=64M&fault=throttle&rate=4M";
+        let mut stream = TcpStream::connect(proxy.addr).unwrap();
+        let head = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            proxy.addr
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut some = vec![0; 2 * MIB as usize];
+        stream.read_exact(&mut some).unwrap();
+        assert!(origin.open_requests() > 0, "{host:?}: fetching");
+        drop(stream);
+        // Its origin requests end, not merely wait on a full window.
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(
+            origin.open_requests(),
+            0,
+            "{host:?}: origin requests still open a second after the client left"
+        );
+        let sent = origin.body_bytes_sent();
+        assert!(sent < 32 * MIB, "{host:?}: {} MiB sent", sent / MIB);
+    }
 }
 
 #[test]

@@ -50,6 +50,10 @@ impl Counters {
         OpenRequest(std::sync::Arc::clone(self))
     }
 
+    pub(crate) fn open_requests(&self) -> u64 {
+        self.open_requests.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn most_open_requests(&self) -> u64 {
         self.most_open_requests.load(Ordering::Relaxed)
     }

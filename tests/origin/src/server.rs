@@ -104,6 +104,12 @@ impl Origin {
         self.state.counters.range_headers()
     }
 
+    /// The requests this origin is answering now (a body still being
+    /// sent, or waiting for its reader).
+    pub fn open_requests(&self) -> u64 {
+        self.state.counters.open_requests()
+    }
+
     /// The most requests this origin was answering at once (since start
     /// or the last [`Origin::reset_counters`]).
     pub fn most_concurrent_requests(&self) -> u64 {
