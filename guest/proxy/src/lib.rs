@@ -9,6 +9,7 @@
 //! from fetching anything outside its origin are in [`origin_path`]. Both
 //! are plain Rust, tested natively; the WASI driver exists only on wasm.
 
+pub mod baked;
 pub mod config;
 pub mod origin_path;
 
