@@ -26,17 +26,24 @@ struct Proxy {
     stderr: Arc<Mutex<String>>,
 }
 
+/// Every host the shared cases run on.
+const HOSTS: [Host; 3] = [Host::Wasmtime, Host::Rangeget, Host::Jco];
+
 /// How the component is hosted.
 #[derive(Clone, Copy, Debug)]
 enum Host {
-    WasmtimeServe,
-    RangegetServe,
+    Wasmtime,
+    Rangeget,
+    /// `jco serve` (Node): its WASI shim has no wasi:config, so
+    /// `tests/jco/config-store.mjs` is mapped in as `wasi:config/store`.
+    Jco,
 }
 
 impl Proxy {
     fn start(host: Host, origin: &str, connections: u32, chunk_size: &str) -> Proxy {
+        let mut known = None;
         let command = match host {
-            Host::WasmtimeServe => {
+            Host::Wasmtime => {
                 let wasmtime =
                     std::env::var("RANGEGET_WASMTIME").unwrap_or_else(|_| "wasmtime".into());
                 let mut c = Command::new(wasmtime);
@@ -51,15 +58,34 @@ impl Proxy {
                     .arg(PROXY_COMPONENT);
                 c
             }
-            Host::RangegetServe => {
+            Host::Rangeget => {
                 let mut c = Command::new(env!("CARGO_BIN_EXE_rangeget"));
                 c.args(["serve", "--origin", origin, "--listen", "127.0.0.1:0"])
                     .args(["--connections", &connections.to_string()])
                     .args(["--chunk-size", chunk_size]);
                 c
             }
+            Host::Jco => {
+                let jco_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/jco");
+                // jco prints no address it chose: it is given a free port.
+                let port = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .unwrap()
+                    .port();
+                known = Some(SocketAddr::from(([127, 0, 0, 1], port)));
+                let store = jco_dir.join("config-store.mjs");
+                let mut c = Command::new(jco_dir.join("node_modules/.bin/jco"));
+                c.current_dir(&jco_dir)
+                    .args(["serve", PROXY_COMPONENT, "--host", "127.0.0.1"])
+                    .args(["--port", &port.to_string(), "--jco-map"])
+                    .arg(format!("wasi:config/store=file://{}", store.display()))
+                    .env("RANGEGET_CONFIG_ORIGIN", origin)
+                    .env("RANGEGET_CONFIG_CONNECTIONS", connections.to_string())
+                    .env("RANGEGET_CONFIG_CHUNK_SIZE", chunk_size);
+                c
+            }
         };
-        Proxy::spawn(command)
+        Proxy::spawn(command, known)
     }
 
     /// `wasmtime serve` of `plugin` (a `rangeget plugin` output) with no
@@ -68,10 +94,12 @@ impl Proxy {
         let wasmtime = std::env::var("RANGEGET_WASMTIME").unwrap_or_else(|_| "wasmtime".into());
         let mut command = Command::new(wasmtime);
         command.args(["serve", "--addr", "127.0.0.1:0"]).arg(plugin);
-        Proxy::spawn(command)
+        Proxy::spawn(command, None)
     }
 
-    fn spawn(mut command: Command) -> Proxy {
+    /// Starts `command` and waits until it serves: at `known`, or at the
+    /// address it prints.
+    fn spawn(mut command: Command, known: Option<SocketAddr>) -> Proxy {
         // The origin is on 127.0.0.1: no proxy of the machine in between.
         for name in support::PROXY_VARIABLES {
             command.env_remove(name);
@@ -92,15 +120,31 @@ impl Proxy {
         // after that is kept for failure messages.
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let mut seen = String::new();
-        let addr = loop {
-            let Some(Ok(line)) = lines.next() else {
-                let _ = child.kill();
-                panic!("the proxy exited before serving; stderr:\n{seen}");
-            };
-            seen.push_str(&line);
-            seen.push('\n');
-            if let Some(addr) = served_address(&line) {
-                break addr;
+        let addr = if let Some(addr) = known {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while TcpStream::connect(addr).is_err() {
+                if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+                    let _ = child.kill();
+                    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+                    panic!(
+                        "the proxy did not serve at {addr}; stderr:\n{}",
+                        rest.join("\n")
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            addr
+        } else {
+            loop {
+                let Some(Ok(line)) = lines.next() else {
+                    let _ = child.kill();
+                    panic!("the proxy exited before serving; stderr:\n{seen}");
+                };
+                seen.push_str(&line);
+                seen.push('\n');
+                if let Some(addr) = served_address(&line) {
+                    break addr;
+                }
             }
         };
         let stderr = Arc::new(Mutex::new(seen));
@@ -120,7 +164,7 @@ impl Proxy {
     }
 
     fn wasmtime(origin: &str) -> Proxy {
-        Proxy::start(Host::WasmtimeServe, origin, 4, "512K")
+        Proxy::start(Host::Wasmtime, origin, 4, "512K")
     }
 
     fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
@@ -269,7 +313,7 @@ fn wasmtime_serve_streams_the_object_byte_exact_in_parallel_ranges() {
 
 #[test]
 fn a_client_whose_copy_is_current_gets_304_and_no_body() {
-    for host in [Host::WasmtimeServe, Host::RangegetServe] {
+    for host in [Host::Wasmtime, Host::Rangeget] {
         let origin = Origin::start();
         let proxy = Proxy::start(host, &origin.url("/o"), 4, "512K");
         let path = format!("/c.bin?size={}", 2 * MIB);
@@ -327,7 +371,7 @@ fn origin_requests_are_whole_aligned_slices_whatever_the_client_asks() {
 
 #[test]
 fn a_client_that_leaves_mid_body_stops_the_origin_requests() {
-    for host in [Host::WasmtimeServe, Host::RangegetServe] {
+    for host in [Host::Wasmtime, Host::Rangeget] {
         let origin = Origin::start();
         let proxy = Proxy::start(host, &origin.url("/o"), 4, "512K");
         // 64 MiB at 4 MiB/s per origin request: 4 s at the very least.
@@ -411,8 +455,14 @@ fn odd_origins_are_served_byte_exact() {
 
 #[test]
 fn client_ranges_and_head_are_answered_from_the_object() {
+    for host in HOSTS {
+        client_ranges_and_head(host);
+    }
+}
+
+fn client_ranges_and_head(host: Host) {
     let origin = Origin::start();
-    let proxy = Proxy::wasmtime(&origin.url("/o"));
+    let proxy = Proxy::start(host, &origin.url("/o"), 4, "512K");
     let size = 3 * MIB;
     let path = format!("/r.bin?size={size}");
     let content = expected_content("r.bin", 0, size);
@@ -441,6 +491,13 @@ fn client_ranges_and_head_are_answered_from_the_object() {
         Some(format!("bytes */{size}").as_str())
     );
 
+    if let Host::Jco = host {
+        // Node's WASI shim (preview2-shim 0.26) throws on a response whose
+        // body was never opened, which is how the component answers HEAD
+        // (so that hosts send the Content-Length as given), and `jco
+        // serve` exits. Not ours to fix; README says so.
+        return;
+    }
     let reply = request(proxy.addr, "HEAD", &path, &[]);
     assert_eq!(reply.status, 200, "{}", reply.describe());
     assert_eq!(
@@ -452,8 +509,14 @@ fn client_ranges_and_head_are_answered_from_the_object() {
 
 #[test]
 fn an_object_changing_mid_stream_aborts_the_answer_and_the_next_gets_the_new_version() {
+    for host in HOSTS {
+        object_changing_mid_stream(host);
+    }
+}
+
+fn object_changing_mid_stream(host: Host) {
     let origin = Origin::start();
-    let proxy = Proxy::start(Host::WasmtimeServe, &origin.url("/o"), 2, "256K");
+    let proxy = Proxy::start(host, &origin.url("/o"), 2, "256K");
     let size = 4 * MIB;
     let path = format!("/chg.bin?size={size}&fault=change-after,throttle&change_after=1M&rate=8M");
 
@@ -472,14 +535,27 @@ fn an_object_changing_mid_stream_aborts_the_answer_and_the_next_gets_the_new_ver
     );
     assert_eq!(origin.object_version("chg.bin"), 1);
 
+    if let Host::Jco = host {
+        // The shim throws on an outgoing body dropped unfinished (the
+        // abort above), and `jco serve` exits: the client saw a short,
+        // unspliced answer, which is the promise; the next request has no
+        // server left to answer it.
+        return;
+    }
     let fresh = proxy.get(&path, &[]);
     assert_object(&fresh, "chg.bin", 1, size, &proxy);
 }
 
 #[test]
 fn an_origin_without_ranges_is_streamed_through_as_one_response() {
+    for host in HOSTS {
+        origin_without_ranges(host);
+    }
+}
+
+fn origin_without_ranges(host: Host) {
     let origin = Origin::start();
-    let proxy = Proxy::wasmtime(&origin.url("/o"));
+    let proxy = Proxy::start(host, &origin.url("/o"), 4, "512K");
     let size = 3 * MIB + 1;
     let reply = proxy.get(
         &format!("/nr.bin?size={size}&fault=accept-ranges-none"),
@@ -550,9 +626,15 @@ fn origin_errors_are_passed_on_with_a_clear_body() {
 
 #[test]
 fn a_client_can_never_make_it_fetch_outside_the_origin_prefix() {
+    for host in HOSTS {
+        attempts_to_leave_the_prefix(host);
+    }
+}
+
+fn attempts_to_leave_the_prefix(host: Host) {
     let origin = Origin::start();
     let elsewhere = Origin::start();
-    let proxy = Proxy::wasmtime(&origin.url("/o"));
+    let proxy = Proxy::start(host, &origin.url("/o"), 4, "512K");
     let other = elsewhere.addr();
     for attack in [
         "/../_stats".to_string(),
@@ -600,7 +682,7 @@ fn four_connections_beat_one_on_a_throttled_origin() {
     let size = 8 * MIB;
     let path = format!("/fast.bin?size={size}&fault=throttle&rate=2M");
     let rate = |connections: u32| {
-        let proxy = Proxy::start(Host::WasmtimeServe, &origin.url("/o"), connections, "1M");
+        let proxy = Proxy::start(Host::Wasmtime, &origin.url("/o"), connections, "1M");
         let started = Instant::now();
         let reply = proxy.get(&path, &[]);
         let seconds = started.elapsed().as_secs_f64();
@@ -622,7 +704,7 @@ fn four_connections_beat_one_on_a_throttled_origin() {
 #[test]
 fn rangeget_serve_runs_the_same_component() {
     let origin = Origin::start();
-    let proxy = Proxy::start(Host::RangegetServe, &origin.url("/o"), 4, "512K");
+    let proxy = Proxy::start(Host::Rangeget, &origin.url("/o"), 4, "512K");
     let size = 5 * MIB + 7;
     let reply = proxy.get(&format!("/native.bin?size={size}"), &[]);
     assert_object(&reply, "native.bin", 0, size, &proxy);
@@ -643,7 +725,7 @@ fn rangeget_serve_runs_the_same_component() {
 fn rangeget_serve_answers_400_without_host_or_to_an_absolute_target() {
     let origin = Origin::start();
     let elsewhere = Origin::start();
-    let proxy = Proxy::start(Host::RangegetServe, &origin.url("/o"), 4, "512K");
+    let proxy = Proxy::start(Host::Rangeget, &origin.url("/o"), 4, "512K");
     let no_host = "GET /x.bin?size=10 HTTP/1.1\r\nConnection: close\r\n\r\n";
     let reply = request_verbatim(proxy.addr, "GET", no_host);
     assert_eq!(reply.status, 400, "{}", reply.describe());
@@ -667,7 +749,7 @@ fn rangeget_serve_answers_400_without_host_or_to_an_absolute_target() {
 #[test]
 fn rangeget_serve_answers_keep_alive_requests_without_stalling() {
     let origin = Origin::start();
-    let proxy = Proxy::start(Host::RangegetServe, &origin.url("/o"), 4, "512K");
+    let proxy = Proxy::start(Host::Rangeget, &origin.url("/o"), 4, "512K");
     let size = 4096;
     let mut stream = TcpStream::connect(proxy.addr).expect("connect to the proxy");
     stream
