@@ -29,7 +29,8 @@ Environment (native CLI): http_proxy, https_proxy, all_proxy and no_proxy
 choose proxies as with curl; SSL_CERT_FILE or SSL_CERT_DIR replace the
 system's CA store.
 
-The native CLI also runs the edge proxy: rangeget serve --help";
+The native CLI also runs the edge proxy (rangeget serve --help) and
+writes it for one origin with its settings built in (rangeget plugin --help).";
 
 #[derive(Parser, Debug, Clone, PartialEq, Eq)]
 #[command(
