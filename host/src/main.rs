@@ -18,6 +18,7 @@ mod runner;
 mod sandbox;
 mod serve;
 mod signals;
+mod stdout_pipe;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -3,7 +3,6 @@
 
 use anyhow::{anyhow, Result};
 use wasmtime::Store;
-use wasmtime_wasi::cli::AsyncStdoutStream;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
@@ -14,10 +13,7 @@ use crate::guest_output::GuestOutput;
 use crate::http_client::HttpClient;
 use crate::progress::{Progress, Target};
 use crate::sandbox::OutputMapping;
-
-/// Bytes of `-o -` the component may hand over before the reader took
-/// them: enough to keep a pipe full while it fetches the next ones.
-const STDOUT_BUFFER: usize = 1 << 20;
+use crate::stdout_pipe::{StdoutPipe, BUDGET};
 
 /// How the component's run ended.
 pub enum RunOutcome {
@@ -43,14 +39,11 @@ pub async fn run(
     // otherwise be handed to a blocking-pool thread and back.
     wasi.allow_blocking_current_thread(true);
     let Some(output) = output else {
-        // `-o -`: the file itself goes to stdout, byte for byte (a closed
-        // pipe reaches the component as a failed write), and no directory
-        // is granted. Written by a task of its own from a small buffer:
-        // with the component writing straight into a 64 KiB pipe, each
-        // write blocked it until the reader drained the pipe, and then the
-        // reader went hungry while the component fetched the next bytes.
+        // `-o -`: the file itself goes to stdout, byte for byte, written
+        // by a thread of its own (see `stdout_pipe`; a closed pipe reaches
+        // the component as a failed write), and no directory is granted.
         widen_stdout_pipe();
-        wasi.stdout(AsyncStdoutStream::new(STDOUT_BUFFER, tokio::io::stdout()));
+        wasi.stdout(StdoutPipe::new());
         return run_with(pre, wasi, stderr, client).await;
     };
     wasi.stdout(GuestOutput::new(Target::Stdout, progress.clone()));
@@ -106,7 +99,7 @@ fn widen_stdout_pipe() {
         libc::fcntl(
             libc::STDOUT_FILENO,
             libc::F_SETPIPE_SZ,
-            STDOUT_BUFFER as libc::c_int,
+            BUDGET as libc::c_int,
         );
     }
 }
