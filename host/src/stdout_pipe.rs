@@ -45,8 +45,10 @@ struct State {
     queued: usize,
     /// A flush asked for and not yet done: no writes until it is.
     flushing: bool,
-    /// How the last write failed (a reader gone: EPIPE).
+    /// How the last write failed (a reader gone: EPIPE), until told.
     error: Option<std::io::Error>,
+    /// A write failed: the writer is gone, and every later call fails.
+    dead: bool,
 }
 
 impl StdoutPipe {
@@ -86,6 +88,7 @@ fn write_out(shared: &Shared) {
             state.queued -= piece.len();
             if let Err(error) = result {
                 state.error = Some(error);
+                state.dead = true;
                 state.queue.clear();
                 state.queued = 0;
                 state.flushing = false;
@@ -99,9 +102,11 @@ fn write_out(shared: &Shared) {
 }
 
 impl Shared {
+    /// The failure, told once as it was, then as a closed stream.
     fn failed(state: &mut State) -> StreamResult<()> {
         match state.error.take() {
             Some(error) => Err(StreamError::LastOperationFailed(error.into())),
+            None if state.dead => Err(StreamError::Closed),
             None => Ok(()),
         }
     }
@@ -169,7 +174,7 @@ impl Pollable for StdoutPipe {
             {
                 let state = self.0.state.lock().unwrap();
                 let room = !state.flushing && state.queued < BUDGET;
-                if room || state.error.is_some() {
+                if room || state.dead {
                     return;
                 }
             }
