@@ -58,7 +58,7 @@ pub fn start(
 /// What the user is told when the transfer stopped: what is kept.
 pub fn explain(failure: Failure, saved: bool, transfer: &Transfer, out: &OutputDir) -> Failure {
     let meta = format!("{}.part.meta", out.display);
-    if !transfer.saves_progress() {
+    if !transfer.saves_progress() || transfer.defers_record() {
         return failure;
     }
     if matches!(failure.reason, Reason::GaveUp { .. }) {
@@ -137,8 +137,9 @@ fn prepare(
         }
     }
     // Saved before any byte arrives, so even a kill during the first chunk
-    // leaves a meta describing the `.part` (unless the engine keeps none).
-    if transfer.saves_progress() {
+    // leaves a meta describing the `.part` (unless the engine keeps none,
+    // or puts it off for a small file that may be done before it is due).
+    if transfer.saves_progress() && !transfer.defers_record() {
         let meta = transfer.to_meta(&options.url).to_json();
         out.write_atomically(&out.meta_name(), &meta, !options.no_fsync)?;
     }

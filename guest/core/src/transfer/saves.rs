@@ -41,6 +41,9 @@ pub(crate) struct SaveSchedule {
     unsaved_progress: bool,
     unsaved_finished_chunk: bool,
     undurable: bool,
+    /// No record is kept before this moment, and none at all if the file
+    /// is done by then (see `Transfer::adopt`): `None` once one exists.
+    unrecorded_until_ms: Option<u64>,
 }
 
 impl SaveSchedule {
@@ -53,10 +56,24 @@ impl SaveSchedule {
         self.unsaved_finished_chunk = true;
     }
 
+    /// Keeps no record until `until_ms`: a file that is done by then never
+    /// has one.
+    pub(crate) fn unrecorded_until(&mut self, until_ms: u64) {
+        self.unrecorded_until_ms = Some(until_ms);
+    }
+
+    /// Whether no record exists yet, and none is due before the file ends.
+    pub(crate) fn is_unrecorded(&self) -> bool {
+        self.unrecorded_until_ms.is_some()
+    }
+
     /// The save due at `now_ms`, if any. Large files have large metas:
     /// `chunks` stretches the quick interval so rewriting the meta never
     /// costs more than a small share of the bandwidth.
     pub(crate) fn due(&self, now_ms: u64, chunks: usize) -> Option<SaveKind> {
+        if self.unrecorded_until_ms.is_some_and(|until| now_ms < until) {
+            return None;
+        }
         let since_durable = now_ms.saturating_sub(self.last_durable_ms);
         let since_save = now_ms.saturating_sub(self.last_save_ms);
         if self.undurable && since_durable >= DURABLE_SAVE_INTERVAL_MS {
@@ -79,14 +96,18 @@ impl SaveSchedule {
             .undurable
             .then_some(self.last_durable_ms + DURABLE_SAVE_INTERVAL_MS);
         let finished = self.unsaved_finished_chunk.then_some(0);
-        quick.into_iter().chain(durable).chain(finished).min()
+        let due = quick.into_iter().chain(durable).chain(finished).min()?;
+        Some(due.max(self.unrecorded_until_ms.unwrap_or(0)))
     }
 
+    /// Whether a finished chunk still has to be recorded (never while no
+    /// record exists: a file done unrecorded needs none).
     pub(crate) fn has_unsaved_finished_chunk(&self) -> bool {
-        self.unsaved_finished_chunk
+        self.unsaved_finished_chunk && self.unrecorded_until_ms.is_none()
     }
 
     pub(crate) fn saved(&mut self, kind: SaveKind, now_ms: u64) {
+        self.unrecorded_until_ms = None;
         self.last_save_ms = now_ms;
         self.unsaved_progress = false;
         self.unsaved_finished_chunk = false;

@@ -237,13 +237,13 @@ fn a_probe_answer_carrying_the_first_bytes_is_the_first_request() {
 }
 
 #[test]
-fn a_file_that_comes_whole_in_the_probe_answer_keeps_no_record() {
+fn a_file_that_comes_whole_in_the_probe_answer_keeps_no_record_unless_it_is_slow() {
     let size = 4000;
     let whole = ByteRange::from_len(0, size).unwrap();
     let start = || {
         let mut t = Transfer::to_file(object(size), size, MIB, settings(2, 2), 0);
         assert!(t.adopt(RequestId(1), whole, 0));
-        assert!(!t.saves_progress());
+        assert!(t.saves_progress() && t.defers_record());
         let mut sim = Sim::new(t, size);
         let request = Request::range_of(RequestId(1), &object(size), "http://h/f", whole);
         sim.open.insert(RequestId(1), request);
@@ -255,7 +255,7 @@ fn a_file_that_comes_whole_in_the_probe_answer_keeps_no_record() {
     assert_eq!(sim.t.poll_save(sim.now), None);
     assert_eq!(sim.run_to_end(), End::Finished);
     assert!(sim.file == content(size));
-    // A local failure ends it at once: no final save to wait for.
+    // A local failure ends it at once: no record to keep, no final save.
     let mut sim = start();
     sim.t
         .handle_local_failure(Failure::from(Reason::Destination("disk full".into())));
@@ -265,11 +265,18 @@ fn a_file_that_comes_whole_in_the_probe_answer_keeps_no_record() {
         sim.t.poll_end(),
         Some(End::Stopped { saved: false, .. })
     ));
-    // A larger one keeps its progress: a slow link makes it worth keeping.
+    // A slow one is recorded once it has taken longer than that.
+    let mut sim = start();
+    sim.head_ok(RequestId(1));
+    sim.body(RequestId(1), size / 2);
+    assert_eq!(sim.t.poll_save(sim.now), None);
+    sim.now += UNRECORDED_MS;
+    assert!(sim.t.poll_save(sim.now).is_some(), "recorded after a while");
+    // A larger one keeps its progress from the start.
     let size = UNRECORDED_MAX + 1;
-    let mut t = Transfer::to_file(object(size), size, MIB, settings(2, 2), 0);
+    let mut t = Transfer::to_file(object(size), size, 2 * MIB, settings(2, 2), 0);
     assert!(t.adopt(RequestId(1), ByteRange::from_len(0, size).unwrap(), 0));
-    assert!(t.saves_progress());
+    assert!(t.saves_progress() && !t.defers_record());
 }
 
 #[test]
