@@ -6,12 +6,13 @@
 //! bytes. What a stop means once bytes went out is `rangeget_core::stream_out`'s.
 
 use rangeget_core::failure::Reason;
-use rangeget_core::object::TransferMode;
 use rangeget_core::plan::MIN_CHUNK_SIZE;
 use rangeget_core::probe::{Probe, ProbeEnd};
 use rangeget_core::range::ByteRange;
 use rangeget_core::size::format_size;
-use rangeget_core::stream_out::{after_stop, stream_chunk_size, with_written_note, AfterStop};
+use rangeget_core::stream_out::{
+    after_stop, stream_chunk_size, stream_start, with_written_note, AfterStop, StreamStart,
+};
 use rangeget_core::transfer::{End, Transfer};
 use rangeget_core::{Failure, RemoteObject};
 use rangeget_options::Options;
@@ -85,14 +86,13 @@ fn stream_to(options: &Options, out: &mut Stdout) -> Result<Streamed, Failure> {
         let mut settings = options.settings(get_random_u64());
         settings.durable = false;
         let window = chunk_size * settings.connections as u64;
-        let mut transfer = match (object.transfer_mode(), body, first) {
-            (TransferMode::Ranged { size }, body, first) if body.is_none() || first.is_some() => {
+        let mut transfer = match stream_start(&object, body, first) {
+            StreamStart::Ranged { size, first } => {
                 let span = ByteRange::from_len(0, size).expect("a ranged object is not empty");
                 let mut transfer =
                     Transfer::in_order(object, span, chunk_size, settings, clock::now_ms());
                 transfer.origin_round_trip(round_trip_ms);
-                // The probe's answer is the first chunk's first request.
-                if let (Some(id), Some(range)) = (body, first) {
+                if let Some((id, range)) = first {
                     if transfer.adopt(id, range, clock::now_ms()) {
                         exchanges.refeed_head(id, &mut transfer);
                     } else {
@@ -101,18 +101,18 @@ fn stream_to(options: &Options, out: &mut Stdout) -> Result<Streamed, Failure> {
                 }
                 transfer
             }
-            // The object itself, whole, in answer to the probe (a server
-            // that advertises ranges and ignored this one): streamed as it
-            // comes rather than asked again.
-            (_, body, _) => {
-                if object.accepts_ranges {
+            StreamStart::Whole {
+                adopted,
+                ranges_ignored,
+            } => {
+                if ranges_ignored {
                     warn(&format!(
                         "{} answered a range request with the whole file although it advertises \
                          ranges; streaming that answer",
                         object.url
                     ));
                 }
-                single_stream(object, window, body, settings, &mut exchanges)
+                single_stream(object, window, adopted, settings, &mut exchanges)
             }
         };
         loop {
