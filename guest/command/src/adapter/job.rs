@@ -122,7 +122,7 @@ impl Job {
                     // A run stopped between publishing the file and
                     // removing its meta: the leftover describes nothing
                     // (left alone where it cannot be removed; it is inert).
-                    let _ = out.remove(&out.meta_name());
+                    let _ = out.remove_meta();
                     continuing = false;
                 }
                 let local = if exists {
@@ -431,7 +431,7 @@ impl Job {
                     "the remote file changed ({change}); starting over"
                 ));
                 drop(part);
-                out.remove(&out.meta_name())?;
+                out.remove_meta()?;
                 out.remove(&out.part_name())?;
                 self.restart = Some(out);
                 Ok(Stage::Probing(self.probe(false, None)))

@@ -306,7 +306,8 @@ fn create_exclusively(dir: &Descriptor, name: &str, record: &LockRecord) -> Resu
         OpenFlags::CREATE | OpenFlags::EXCLUSIVE,
         DescriptorFlags::WRITE,
     )?;
-    write_record(&file, record)
+    // A new file is empty: nothing of a longer record to cut off.
+    write_whole(&file, &record.to_json())
 }
 
 /// Rewrites the lock in place: it must stay the file this run created, so
@@ -323,11 +324,16 @@ fn rewrite(dir: &Descriptor, name: &str, record: &LockRecord) -> Result<(), Erro
 
 fn write_record(file: &Descriptor, record: &LockRecord) -> Result<(), ErrorCode> {
     let json = record.to_json();
-    let written = file.write(&json, 0)?;
-    if written != json.len() as u64 {
+    write_whole(file, &json)?;
+    file.set_size(json.len() as u64)
+}
+
+/// `json` at the start of `file`, in one write: a lock is never torn.
+fn write_whole(file: &Descriptor, json: &[u8]) -> Result<(), ErrorCode> {
+    if file.write(json, 0)? != json.len() as u64 {
         return Err(ErrorCode::Io);
     }
-    file.set_size(written)
+    Ok(())
 }
 
 fn read_lock(dir: &Descriptor, name: &str, display: &str) -> Result<Option<Vec<u8>>, Failure> {

@@ -31,6 +31,9 @@ pub struct OutputDir {
     pub display: String,
     /// The destination's lock, once this run holds it.
     lease: Cell<Option<LeaseKey>>,
+    /// Known not to have a meta file: only this run writes one while it
+    /// holds the lock, so a look found none and none was written since.
+    meta_absent: Cell<bool>,
 }
 
 /// The `FILE.part` being filled in.
@@ -41,8 +44,8 @@ pub struct PartFile {
 impl OutputDir {
     /// Finds the preopen that contains `path` (the longest matching one).
     pub fn for_path(path: &str) -> Result<OutputDir, Failure> {
-        let mut best: Option<(Descriptor, String, usize)> = None;
-        for (dir, guest) in get_directories() {
+        let mut best: Option<(Rc<Descriptor>, String, usize)> = None;
+        for (dir, guest) in preopens() {
             let Some(relative) = relative_to(path, &guest) else {
                 continue;
             };
@@ -66,10 +69,11 @@ impl OutputDir {
             .into());
         }
         Ok(OutputDir {
-            dir: Rc::new(dir),
+            dir,
             name,
             display: path.to_string(),
             lease: Cell::new(None),
+            meta_absent: Cell::new(false),
         })
     }
 
@@ -168,7 +172,7 @@ impl OutputDir {
     /// At most `max + 1` bytes of `name` (so that a caller can tell it is
     /// too large), or `None` if it does not exist. Only a regular file is
     /// read.
-    pub fn read(&self, name: &str, max: u64) -> Result<Option<Vec<u8>>, Failure> {
+    fn read(&self, name: &str, max: u64) -> Result<Option<Vec<u8>>, Failure> {
         read_regular_file(&self.dir, name, max + 1).map_err(|e| self.fs_failure("read", name, e))
     }
 
@@ -176,14 +180,9 @@ impl OutputDir {
     /// content, never a torn mix: write a temporary file, rename it over.
     /// `durable` also syncs the file and the directory, so the new content
     /// survives a power loss, not just a killed process.
-    pub fn write_atomically(
-        &self,
-        name: &str,
-        content: &[u8],
-        durable: bool,
-    ) -> Result<(), Failure> {
+    fn write_atomically(&self, name: &str, content: &[u8], durable: bool) -> Result<(), Failure> {
         let tmp = format!("{name}.tmp");
-        let file = self.create_fresh(&tmp, DescriptorFlags::WRITE)?;
+        let (file, _) = self.create_fresh(&tmp, DescriptorFlags::WRITE)?;
         write_all_at(&file, content, 0).map_err(|e| self.fs_error("write", &tmp, e))?;
         if durable {
             file.sync().map_err(|e| self.fs_error("sync", &tmp, e))?;
@@ -197,6 +196,29 @@ impl OutputDir {
             // a directory, and the rename is already atomic without it.
             let _ = self.dir.sync();
         }
+        Ok(())
+    }
+
+    /// The meta file (see [`OutputDir::read`]).
+    pub fn read_meta(&self, max: u64) -> Result<Option<Vec<u8>>, Failure> {
+        let meta = self.read(&self.meta_name(), max)?;
+        self.meta_absent.set(meta.is_none());
+        Ok(meta)
+    }
+
+    /// Records progress in the meta file (see [`OutputDir::write_atomically`]).
+    pub fn write_meta(&self, content: &[u8], durable: bool) -> Result<(), Failure> {
+        self.meta_absent.set(false);
+        self.write_atomically(&self.meta_name(), content, durable)
+    }
+
+    /// Removes the meta file, if there may be one.
+    pub fn remove_meta(&self) -> Result<(), Failure> {
+        if self.meta_absent.get() {
+            return Ok(());
+        }
+        self.remove(&self.meta_name())?;
+        self.meta_absent.set(true);
         Ok(())
     }
 
@@ -216,7 +238,7 @@ impl OutputDir {
     /// Gives up on the `.part` (kept for inspection) by dropping its meta,
     /// so the next run starts clean instead of trusting it.
     pub fn abandon_part(&self) -> Result<(), Failure> {
-        self.remove(&self.meta_name())
+        self.remove_meta()
     }
 
     /// Gives the finished `.part` its final name, then drops the meta.
@@ -242,7 +264,7 @@ impl OutputDir {
         if sync_dir {
             self.sync_dir();
         }
-        self.remove(&self.meta_name())
+        self.remove_meta()
     }
 
     /// Syncs the directory the file is in, so that its names survive a
@@ -294,22 +316,28 @@ impl OutputDir {
     }
 
     /// Creates `FILE.part` anew, sized up front when the size is known so
-    /// that every chunk can be written at its offset from the start.
-    pub fn create_part(&self, size: Option<u64>) -> Result<PartFile, Failure> {
+    /// that every chunk can be written at its offset from the start; and
+    /// whether a `.part` stood there before (it was replaced).
+    pub fn create_part(&self, size: Option<u64>) -> Result<(PartFile, bool), Failure> {
         self.confirm_lease()?;
         let name = self.part_name();
-        let file = self.create_fresh(&name, DescriptorFlags::READ | DescriptorFlags::WRITE)?;
+        let (file, replaced) =
+            self.create_fresh(&name, DescriptorFlags::READ | DescriptorFlags::WRITE)?;
         if let Some(size) = size {
             file.set_size(size)
                 .map_err(|e| self.fs_error("allocate", &name, e))?;
         }
-        Ok(PartFile { file })
+        Ok((PartFile { file }, replaced))
     }
 
-    /// A new, empty file at `name`: whatever was there is unlinked first,
-    /// so a hard link to someone else's file is never written through,
-    /// and a FIFO or device never opened.
-    fn create_fresh(&self, name: &str, flags: DescriptorFlags) -> Result<Descriptor, Failure> {
+    /// A new, empty file at `name`, and whether something was there:
+    /// whatever was is unlinked first, so a hard link to someone else's
+    /// file is never written through, and a FIFO or device never opened.
+    fn create_fresh(
+        &self,
+        name: &str,
+        flags: DescriptorFlags,
+    ) -> Result<(Descriptor, bool), Failure> {
         let create = || {
             self.dir.open_at(
                 PathFlags::empty(),
@@ -321,9 +349,9 @@ impl OutputDir {
         match create() {
             Err(ErrorCode::Exist) => {
                 self.remove(name)?;
-                create()
+                create().map(|file| (file, true))
             }
-            first => first,
+            first => first.map(|file| (file, false)),
         }
         .map_err(|e| self.fs_error("create", name, e))
     }
@@ -393,6 +421,23 @@ impl Drop for OutputDir {
             lease::release(key);
         }
     }
+}
+
+thread_local! {
+    /// The runtime's preopens, asked for once: they stay the same for the
+    /// whole run, and a batch looks a path up for every file.
+    static PREOPENS: Vec<(Rc<Descriptor>, String)> = get_directories()
+        .into_iter()
+        .map(|(dir, guest)| (Rc::new(dir), guest))
+        .collect();
+}
+
+fn preopens() -> Vec<(Rc<Descriptor>, String)> {
+    PREOPENS.with(|dirs| {
+        dirs.iter()
+            .map(|(d, g)| (Rc::clone(d), g.clone()))
+            .collect()
+    })
 }
 
 /// Why a file could not be read.

@@ -3,7 +3,7 @@
 //! the engine's contract; the last steps once every byte is there.
 
 use rangeget_core::failure::Reason;
-use rangeget_core::meta::{resume_verdict, MetaFile, MAX_META_BYTES};
+use rangeget_core::meta::{resume_verdict, MetaFile, RestartReason, MAX_META_BYTES};
 use rangeget_core::object::TransferMode;
 use rangeget_core::plan::chunk_size_for;
 use rangeget_core::range::ByteRange;
@@ -91,40 +91,39 @@ fn prepare(
         first,
         round_trip_ms,
     } = probed;
-    let meta = out.read(&out.meta_name(), MAX_META_BYTES)?;
-    // Without a meta, a `.part` is not trusted: it is only looked for
-    // (its length does not matter), to say why it is started over.
+    let meta = out.read_meta(MAX_META_BYTES)?;
+    // Without a meta, a `.part` is not trusted: it is replaced unread
+    // (its creation tells whether one stood there, to say so).
     let part = match meta {
         Some(_) => out.open_part()?,
         None => None,
     };
-    let part_len = match &part {
-        Some((_, len)) => Some(*len),
-        None if meta.is_none() && out.exists(&out.part_name()) => Some(0),
-        None => None,
-    };
-    match resume_verdict(meta.as_deref(), part_len, &options.url, &object) {
-        Ok(meta) => {
-            let (part, _) = part.expect("the verdict saw the part");
-            let (mut transfer, part) = resume(out, options, object, &meta, part)?;
-            transfer.origin_round_trip(round_trip_ms);
-            return Ok((transfer, part));
+    if meta.is_some() {
+        let part_len = part.as_ref().map(|(_, len)| *len);
+        match resume_verdict(meta.as_deref(), part_len, &options.url, &object) {
+            Ok(meta) => {
+                let (part, _) = part.expect("the verdict saw the part");
+                let (mut transfer, part) = resume(out, options, object, &meta, part)?;
+                transfer.origin_round_trip(round_trip_ms);
+                return Ok((transfer, part));
+            }
+            Err(reason) => warn_starting_over(out, reason),
         }
-        Err(Some(reason)) => {
-            let meta = format!("{}.part.meta", out.display);
-            warn(&format!(
-                "{}; starting over",
-                reason.describe(&out.part_display(), &meta)
-            ));
-        }
-        Err(None) => {}
     }
     drop(part);
     check_free_space(&out.dir_display(), size, options.free_space)?;
     if meta.is_some() {
-        out.remove(&out.meta_name())?;
+        out.remove_meta()?;
     }
-    let part = out.create_part(Some(size))?;
+    let (part, replaced) = out.create_part(Some(size))?;
+    if meta.is_none() && replaced {
+        warn_starting_over(
+            out,
+            resume_verdict(None, Some(0), &options.url, &object)
+                .err()
+                .flatten(),
+        );
+    }
     let chunk_size = chunk_size_for(size, options.chunk_size, options.connections, round_trip_ms);
     let settings = options.settings(get_random_u64());
     let mut transfer = Transfer::to_file(object, size, chunk_size, settings, clock::now_ms());
@@ -141,9 +140,21 @@ fn prepare(
     // or puts it off for a small file that may be done before it is due).
     if transfer.saves_progress() && !transfer.defers_record() {
         let meta = transfer.to_meta(&options.url).to_json();
-        out.write_atomically(&out.meta_name(), &meta, !options.no_fsync)?;
+        out.write_meta(&meta, !options.no_fsync)?;
     }
     Ok((transfer, part))
+}
+
+/// Says why a previous run's `.part` is not continued (`None`: nothing
+/// worth saying).
+fn warn_starting_over(out: &OutputDir, reason: Option<RestartReason>) {
+    if let Some(reason) = reason {
+        let meta = format!("{}.part.meta", out.display);
+        warn(&format!(
+            "{}; starting over",
+            reason.describe(&out.part_display(), &meta)
+        ));
+    }
 }
 
 /// Reads back every byte range the meta claims and keeps only those whose
@@ -235,8 +246,8 @@ fn single_stream(
             object.url
         ));
     }
-    out.remove(&out.meta_name())?;
-    let part = out.create_part(None)?;
+    out.remove_meta()?;
+    let (part, _) = out.create_part(None)?;
     let settings = options.settings(get_random_u64());
     let adopted = body.as_ref().map(|(id, _)| *id);
     let mut transfer = Transfer::whole(object, None, adopted, settings, clock::now_ms());
@@ -309,7 +320,7 @@ fn save_progress(
             .map_err(|e| out.fs_error("sync", &out.part_name(), e))?;
     }
     let meta = transfer.to_meta(&options.url).to_json();
-    out.write_atomically(&out.meta_name(), &meta, save.sync_meta)
+    out.write_meta(&meta, save.sync_meta)
 }
 
 /// The last steps of a finished transfer: the data synced (unless
