@@ -395,3 +395,40 @@ fn files_waiting_for_the_budget_neither_spin_nor_stall_the_others() {
     }
     assert!(origin.most_concurrent_requests() <= 4 + 1);
 }
+
+#[test]
+fn a_small_file_is_named_while_big_ones_still_run() {
+    // A finished file waits for others to be synced with it (in a group),
+    // but only briefly: it gets its name long before the big files end.
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-group-sync");
+    let lists = Scratch::new("batch-group-sync-list");
+    let mut entries: Vec<String> = (0..3)
+        .map(|i| origin.url(&format!("/o/big{i}.bin?size=4M&fault=throttle&rate=1M")))
+        .collect();
+    entries.push(origin.url("/o/small.bin?size=64K"));
+    let file = list(&lists, &entries);
+    let mut child = rangeget(&["-i", &file, "-d", &dir.arg(""), "-j", "4", "-x", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while !dir.path("small.bin").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "small.bin still has no name after 3 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !dir.path("big0.bin").exists(),
+        "the big files should still be running"
+    );
+    assert!(child.wait().unwrap().success());
+    assert_downloaded(&dir, "small.bin", "small.bin", 0, 64 * 1024);
+    for i in 0..3 {
+        let name = format!("big{i}.bin");
+        assert_downloaded(&dir, &name, &name, 0, 4 * MIB);
+    }
+}

@@ -35,6 +35,7 @@ pub mod retry;
 pub mod room;
 pub mod size;
 pub mod stream_out;
+pub mod sync_group;
 pub mod transfer;
 pub mod validate;
 

@@ -13,6 +13,7 @@ use rangeget_core::batch_progress::{ActiveFile, BatchProgress, MAX_NAMED};
 use rangeget_core::budget::Budget;
 use rangeget_core::rate_limit::RateLimiter;
 use rangeget_core::report::FailureReport;
+use rangeget_core::sync_group::sync_now;
 use rangeget_options::Options;
 use rangeget_wasi_http::{clock, ready};
 use wasip2::io::poll::Pollable;
@@ -50,9 +51,11 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
             };
             active.push(Job::new(options, &shares));
         }
+        let mut moved = false;
         for job in &mut active {
-            job.advance();
+            moved |= job.advance();
         }
+        sync_finished(&mut active, moved);
         let mut at = 0;
         while at < active.len() {
             match active[at].outcome() {
@@ -150,6 +153,21 @@ fn sync_directories(published: &BTreeMap<String, String>) {
         if let Ok(out) = OutputDir::for_path(path) {
             out.sync_dir();
         }
+    }
+}
+
+/// Syncs the files whose bytes are all in, as one group, once
+/// `sync_group` says so; each is then named.
+fn sync_finished(active: &mut [Job], moved: bool) {
+    let waiting = active.iter().filter_map(Job::awaits_sync);
+    let (count, oldest) = waiting.fold((0, u64::MAX), |(n, oldest), since| {
+        (n + 1, oldest.min(since))
+    });
+    if !sync_now(count, oldest, active.len(), moved, clock::now_ms()) {
+        return;
+    }
+    for job in active.iter_mut().filter(|job| job.awaits_sync().is_some()) {
+        job.sync_and_publish();
     }
 }
 

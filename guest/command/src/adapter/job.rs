@@ -18,6 +18,7 @@ use rangeget_core::probe::{Probe, ProbeEnd};
 use rangeget_core::rate_limit::SharedRateLimiter;
 use rangeget_core::report::Report;
 use rangeget_core::room::check_max_filesize;
+use rangeget_core::sync_group::GROUP_WAIT_MS;
 use rangeget_core::transfer::{End, Stop, Transfer};
 use rangeget_core::Failure;
 use rangeget_options::Options;
@@ -54,6 +55,14 @@ enum Stage {
         out: OutputDir,
         part: PartFile,
         transfer: Transfer,
+    },
+    /// Every byte is in the `.part`; it waits to be synced with others
+    /// (see `rangeget_core::sync_group`), then named.
+    Finished {
+        out: OutputDir,
+        part: PartFile,
+        transfer: Transfer,
+        since_ms: u64,
     },
     Done(Outcome),
     /// The outcome was handed over.
@@ -219,7 +228,7 @@ impl Job {
     /// Bytes of this file on disk so far, and its size when known.
     pub fn progress(&self) -> (u64, Option<u64>) {
         match &self.stage {
-            Stage::Transferring { transfer, .. } => {
+            Stage::Transferring { transfer, .. } | Stage::Finished { transfer, .. } => {
                 (transfer.bytes_received(), transfer.object().size)
             }
             _ => (0, None),
@@ -230,8 +239,10 @@ impl Job {
         matches!(self.stage, Stage::Done(_))
     }
 
-    /// Moves the download on as far as it can go without waiting.
-    pub fn advance(&mut self) {
+    /// Moves the download on as far as it can go without waiting; whether
+    /// it moved at all.
+    pub fn advance(&mut self) -> bool {
+        let mut advanced = false;
         loop {
             let stage = std::mem::replace(&mut self.stage, Stage::Reported);
             let (next, moved) = match self.step(stage) {
@@ -239,10 +250,36 @@ impl Job {
                 Err(failure) => (self.failed(failure), true),
             };
             self.stage = next;
+            advanced |= moved;
             if !moved || self.is_done() {
-                return;
+                return advanced;
             }
         }
+    }
+
+    /// Since when the file has waited for its sync, if it does.
+    pub fn awaits_sync(&self) -> Option<u64> {
+        match &self.stage {
+            Stage::Finished { since_ms, .. } => Some(*since_ms),
+            _ => None,
+        }
+    }
+
+    /// The last steps of a file that waits for its sync (see
+    /// [`Job::awaits_sync`]): synced, checked, named.
+    pub fn sync_and_publish(&mut self) {
+        let stage = std::mem::replace(&mut self.stage, Stage::Reported);
+        self.stage = match stage {
+            Stage::Finished {
+                out,
+                part,
+                transfer,
+                ..
+            } => self
+                .publish(&out, &part, &transfer)
+                .unwrap_or_else(|failure| self.failed(failure)),
+            other => other,
+        };
     }
 
     /// One step: the next stage, and whether it moved (false: it waits).
@@ -303,7 +340,7 @@ impl Job {
                 )),
                 Some(end) => self.ended(end, out, part, transfer).map(|s| (s, true)),
             },
-            done @ (Stage::Done(_) | Stage::Reported) => Ok((done, false)),
+            idle @ (Stage::Finished { .. } | Stage::Done(_) | Stage::Reported) => Ok((idle, false)),
         }
     }
 
@@ -417,7 +454,15 @@ impl Job {
         transfer: Transfer,
     ) -> Result<Stage, Failure> {
         match end {
-            End::Finished => self.publish(&out, &part, &transfer),
+            End::Finished if self.options.no_fsync => self.publish(&out, &part, &transfer),
+            // The sync waits for others' (the write-back already started
+            // when the last request closed).
+            End::Finished => Ok(Stage::Finished {
+                out,
+                part,
+                transfer,
+                since_ms: clock::now_ms(),
+            }),
             End::Stopped {
                 stop: Stop::Changed(change),
                 ..
@@ -513,9 +558,13 @@ impl Job {
     }
 
     /// What to wait on for this file: `None` when it can move at once (an
-    /// answer in hand), else its pollables (maybe none: a deadline only).
+    /// answer in hand, a sync to do), else its pollables (maybe none: a
+    /// deadline only).
     pub fn pollables(&self) -> Option<Vec<&Pollable>> {
         match &self.stage {
+            // The run syncs it at the latest when nothing else moves: a
+            // wait would only delay that.
+            Stage::Finished { .. } => None,
             Stage::Probing(_) => self.exchanges.pollables(None),
             Stage::Transferring { transfer, .. } => self.exchanges.pollables(Some(transfer)),
             Stage::Locking { .. } | Stage::Done(_) | Stage::Reported => Some(Vec::new()),
@@ -536,6 +585,7 @@ impl Job {
                     transfer.poll_timeout_without_starts(now)
                 }
             }
+            Stage::Finished { since_ms, .. } => Some(since_ms + GROUP_WAIT_MS),
             Stage::Done(_) => Some(0),
             Stage::Reported => None,
         }
