@@ -482,3 +482,60 @@ fn unreadable_leftovers_never_hang_a_run() {
     assert_eq!(output.status.code(), Some(6), "{stderr}");
     assert!(stderr.contains("not a regular file"), "{stderr}");
 }
+
+#[test]
+fn a_batch_reuses_its_locks_but_never_takes_a_live_one() {
+    // A batch links the lock of a file it finished to the next file's
+    // lock name instead of creating a new one; a name that exists is
+    // someone else's, and stays theirs.
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-live-lock");
+    let lists = Scratch::new("batch-live-lock-list");
+    let lock = dir.path("b.bin.part.lock");
+    let renewing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // Another run, alive: it renews its lease every 100 ms.
+    let renewer = {
+        let (lock, renewing) = (lock.clone(), renewing.clone());
+        std::thread::spawn(move || {
+            while renewing.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis();
+                let record = format!("{{\"token\":\"someone-else\",\"renewed_unix_ms\":{now}}}\n");
+                std::fs::write(&lock, record).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let entries: Vec<String> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| origin.url(&format!("/o/{n}.bin?size=64K")))
+        .collect();
+    let list = lists.path("list.txt");
+    std::fs::write(&list, entries.join("\n") + "\n").unwrap();
+    // One file at a time: a's lock is the spare when b's is taken.
+    let output = run(&[
+        "-i",
+        list.to_str().unwrap(),
+        "-d",
+        &dir.arg(""),
+        "-j",
+        "1",
+        "--json",
+    ]);
+    renewing.store(false, std::sync::atomic::Ordering::Relaxed);
+    renewer.join().unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("b.bin.part.lock"), "{stderr}");
+    for name in ["a.bin", "c.bin", "d.bin"] {
+        assert_downloaded(&dir, name, name, 0, 64 * 1024);
+    }
+    assert!(!dir.path("b.bin").exists(), "the busy file is not written");
+    let record = std::fs::read_to_string(&lock).unwrap();
+    assert!(
+        record.contains("someone-else"),
+        "the other run's lock is left alone: {record}"
+    );
+}

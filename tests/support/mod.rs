@@ -94,6 +94,10 @@ pub fn assert_downloaded(dir: &Scratch, file: &str, name: &str, version: u64, si
         !dir.path(&format!("{file}.part.meta")).exists(),
         ".part.meta left behind"
     );
+    assert!(
+        !dir.path(&format!("{file}.part.lock")).exists(),
+        ".part.lock left behind"
+    );
 }
 
 /// The byte regions `[first, last]` the meta records as on disk.
