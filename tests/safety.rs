@@ -484,10 +484,9 @@ fn unreadable_leftovers_never_hang_a_run() {
 }
 
 #[test]
-fn a_batch_reuses_its_locks_but_never_takes_a_live_one() {
-    // A batch links the lock of a file it finished to the next file's
-    // lock name instead of creating a new one; a name that exists is
-    // someone else's, and stays theirs.
+fn a_batch_never_takes_a_live_lock_and_goes_on_with_the_other_files() {
+    // Another run holds one file of the list: that file fails as busy,
+    // its lock stays the other run's, and the rest of the batch is done.
     let origin = Origin::start();
     let dir = Scratch::new("batch-live-lock");
     let lists = Scratch::new("batch-live-lock-list");
@@ -514,7 +513,7 @@ fn a_batch_reuses_its_locks_but_never_takes_a_live_one() {
         .collect();
     let list = lists.path("list.txt");
     std::fs::write(&list, entries.join("\n") + "\n").unwrap();
-    // One file at a time: a's lock is the spare when b's is taken.
+    // One file at a time: b's lock is met right after a's was given up.
     let output = run(&[
         "-i",
         list.to_str().unwrap(),

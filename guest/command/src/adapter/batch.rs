@@ -87,7 +87,6 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
         wait_for(&active);
         lease::renew_due();
     }
-    lease::release_spares();
     progress.clear();
     tell_progress(&mut events, files, &summary, &active, true);
     if run.is_batch() && !run.no_fsync {

@@ -1,6 +1,5 @@
 //! The destinations' `PATH.part.lock`s, each held while this run writes
-//! that `PATH`'s `.part` and meta: created exclusively (or linked from a
-//! fresh lock of a download that ended, see [`Spare`]), renewed while the
+//! that `PATH`'s `.part` and meta: created exclusively, renewed while the
 //! run lives, removed when its download ends. `rangeget_core::lock` decides
 //! what a lock found in the way means; this module moves its bytes.
 //!
@@ -47,38 +46,6 @@ struct Lease {
 struct Table {
     leases: BTreeMap<LeaseKey, Lease>,
     next_key: u64,
-    /// At most [`MAX_SPARES`], the freshest last.
-    spares: Vec<Spare>,
-}
-
-/// Spare lock files kept at most: a batch's files end about as often as
-/// new ones start.
-const MAX_SPARES: usize = 64;
-
-/// The lock file of a download that ended, kept (under its old name) for
-/// the next destination's lock while it is fresh: linking it to the new
-/// name takes that lock as an exclusive create would (the link fails if
-/// the name exists), without creating a file and deleting another for
-/// every file of a batch. Some file systems make that pair costly: ext4
-/// without a journal looks past every recently deleted inode to create a
-/// new one, and a batch of 1,000 small files deleted 1,000 locks.
-struct Spare {
-    dir: Rc<Descriptor>,
-    name: String,
-    record: LockRecord,
-    renewed_ms: u64,
-}
-
-impl Spare {
-    /// Fresh enough to be a lease without renewing it first: the next
-    /// renewal is due at the same time as the old lease's was.
-    fn is_fresh(&self, now_ms: u64) -> bool {
-        now_ms < self.renewed_ms + RENEW_INTERVAL_MS
-    }
-
-    fn remove(self) {
-        let _ = self.dir.unlink_file_at(&self.name);
-    }
 }
 
 thread_local! {
@@ -129,9 +96,6 @@ pub fn try_acquire(
         watch: None,
         look_at_ms: 0,
     };
-    if let Some(key) = waiting.relink_spare() {
-        return Ok(Taken::Held(key));
-    }
     match waiting.look()? {
         Some(key) => Ok(Taken::Held(key)),
         None => Ok(Taken::Waiting(waiting)),
@@ -212,43 +176,7 @@ impl Waiting {
         }
     }
 
-    /// Takes the lock by linking the spare lock file to its name (see
-    /// [`Spare`]); `None` when there is no fresh spare or the name is taken
-    /// (then the lock is taken, or watched, the usual way).
-    fn relink_spare(&self) -> Option<LeaseKey> {
-        let spare = LEASES.with_borrow_mut(|table| table.spares.pop())?;
-        if !spare.is_fresh(clock::now_ms()) {
-            spare.remove();
-            return None;
-        }
-        match spare
-            .dir
-            .link_at(PathFlags::empty(), &spare.name, &self.dir, &self.name)
-        {
-            Ok(()) => {
-                let _ = spare.dir.unlink_file_at(&spare.name);
-                Some(self.hold_renewed_at(spare.record, spare.renewed_ms))
-            }
-            // Another run's lock, at least for now: the spare may still
-            // serve the next file.
-            Err(ErrorCode::Exist) => {
-                LEASES.with_borrow_mut(|table| table.spares.push(spare));
-                None
-            }
-            // No hard links here (or no spare any more): create locks.
-            Err(_) => {
-                spare.remove();
-                None
-            }
-        }
-    }
-
     fn hold(&self, record: LockRecord) -> LeaseKey {
-        self.hold_renewed_at(record, clock::now_ms())
-    }
-
-    /// Holds the lock file `record` was written to at `renewed_ms`.
-    fn hold_renewed_at(&self, record: LockRecord, renewed_ms: u64) -> LeaseKey {
         LEASES.with_borrow_mut(|table| {
             let key = LeaseKey(table.next_key);
             table.next_key += 1;
@@ -259,7 +187,7 @@ impl Waiting {
                     name: self.name.clone(),
                     display: self.display.clone(),
                     record,
-                    renewed_ms,
+                    renewed_ms: clock::now_ms(),
                     lost: None,
                 },
             );
@@ -281,16 +209,10 @@ pub fn next_renewal_ms() -> Option<u64> {
 }
 
 /// Renews every lease that is due; one that cannot be is marked lost, for
-/// its download to find at its next [`check`]. Spare lock files that are
-/// no longer fresh go: they name downloads that ended.
+/// its download to find at its next [`check`].
 pub fn renew_due() {
     let now = clock::now_ms();
     LEASES.with_borrow_mut(|table| {
-        let (fresh, stale) = std::mem::take(&mut table.spares)
-            .into_iter()
-            .partition(|spare| spare.is_fresh(now));
-        table.spares = fresh;
-        stale.into_iter().for_each(Spare::remove);
         for lease in table.leases.values_mut() {
             if lease.lost.is_none() && now >= lease.renewed_ms + RENEW_INTERVAL_MS {
                 // A failure is kept in the lease, for its download's check.
@@ -359,9 +281,7 @@ fn renew_lease(lease: &mut Lease) -> Result<(), Failure> {
         .map_err(|e| lock_error("renew", &lease.display, e))
 }
 
-/// Gives lease `key` up: the lock file goes, unless another run holds it
-/// now; while fresh, it is kept as a spare for a next lock (see
-/// [`Spare`]).
+/// Gives lease `key` up: the lock file goes, unless another run holds it now.
 pub fn release(key: LeaseKey) {
     let Some(lease) = LEASES.with_borrow_mut(|table| table.leases.remove(&key)) else {
         return;
@@ -374,32 +294,9 @@ pub fn release(key: LeaseKey) {
                 .as_deref()
                 .and_then(LockRecord::parse)
                 .is_some_and(|found| found.token == lease.record.token));
-    if !ours {
-        return;
+    if ours {
+        let _ = lease.dir.unlink_file_at(&lease.name);
     }
-    let spare = Spare {
-        dir: lease.dir,
-        name: lease.name,
-        record: lease.record,
-        renewed_ms: lease.renewed_ms,
-    };
-    if !spare.is_fresh(clock::now_ms()) {
-        spare.remove();
-        return;
-    }
-    let oldest = LEASES.with_borrow_mut(|table| {
-        table.spares.push(spare);
-        (table.spares.len() > MAX_SPARES).then(|| table.spares.remove(0))
-    });
-    if let Some(oldest) = oldest {
-        oldest.remove();
-    }
-}
-
-/// Removes the spare lock files: the run has no more locks to take.
-pub fn release_spares() {
-    let spares = LEASES.with_borrow_mut(|table| std::mem::take(&mut table.spares));
-    spares.into_iter().for_each(Spare::remove);
 }
 
 fn create_exclusively(dir: &Descriptor, name: &str, record: &LockRecord) -> Result<(), ErrorCode> {
