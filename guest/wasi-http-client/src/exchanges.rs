@@ -56,6 +56,11 @@ pub struct Exchanges<T: Trace> {
     client: Client<T>,
     open: Vec<Exchange<T>>,
     budget: Rc<RefCell<Budget>>,
+    /// The last URL whose host was looked up, and that host: an engine
+    /// asks about one URL (its object's) over and over, each turn of a
+    /// batch's loop, and parsing it each time was a fifth of the
+    /// component's own time on 1,000 small files.
+    last_host: RefCell<Option<(String, String)>>,
 }
 
 impl<T: Trace> Drop for Exchanges<T> {
@@ -91,17 +96,18 @@ impl<T: Trace> Exchanges<T> {
             client,
             open: Vec::new(),
             budget,
+            last_host: RefCell::new(None),
         }
     }
 
     /// Whether the budget has room for a new request to `url`.
     pub fn may_start(&self, url: &str) -> bool {
-        self.budget.borrow().may_start(&host_of(url))
+        self.budget.borrow().may_start(&self.host(url))
     }
 
     /// Whether the budget's spare slot is free (see `Budget::may_start_spare`).
     fn may_start_spare(&self, url: &str) -> bool {
-        self.budget.borrow().may_start_spare(&host_of(url))
+        self.budget.borrow().may_start_spare(&self.host(url))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -115,8 +121,21 @@ impl<T: Trace> Exchanges<T> {
         Ok(())
     }
 
+    /// Where requests to `url` go, as the budget counts them.
+    fn host(&self, url: &str) -> String {
+        let mut last = self.last_host.borrow_mut();
+        match &*last {
+            Some((seen, host)) if seen == url => host.clone(),
+            _ => {
+                let host = host_of(url);
+                *last = Some((url.to_string(), host.clone()));
+                host
+            }
+        }
+    }
+
     fn push(&mut self, id: RequestId, url: &str, stage: Stage<T>) {
-        let host = host_of(url);
+        let host = self.host(url);
         self.budget.borrow_mut().started(&host);
         self.open.push(Exchange { id, host, stage });
     }
