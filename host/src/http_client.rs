@@ -355,30 +355,9 @@ impl WasiHttpHooks for Hooks {
 mod tests {
     use super::*;
 
-    /// A body that yields `frames`, then `error`.
-    struct Scripted {
-        frames: VecDeque<Frame<Bytes>>,
-        error: Option<Error>,
-    }
-
-    impl Body for Scripted {
-        type Data = Bytes;
-        type Error = Error;
-
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-            let this = &mut *self;
-            match this.frames.pop_front() {
-                Some(frame) => Poll::Ready(Some(Ok(frame))),
-                None => Poll::Ready(this.error.take().map(Err)),
-            }
-        }
-    }
-
-    fn scripted(parts: &[&'static str], error: Option<Error>) -> Scripted {
-        Scripted {
+    /// A body that yields `parts`, then `error` (a `ReadAhead` is one).
+    fn scripted(parts: &[&'static str], error: Option<Error>) -> ReadAhead {
+        ReadAhead {
             frames: parts
                 .iter()
                 .map(|p| Frame::data(Bytes::from_static(p.as_bytes())))
