@@ -112,9 +112,8 @@ fn prepare(
     }
     drop(part);
     check_free_space(&out.dir_display(), size, options.free_space)?;
-    if meta.is_some() {
-        out.remove_meta()?;
-    }
+    // A no-op when the look above found none.
+    out.remove_meta()?;
     let (part, replaced) = out.create_part(Some(size))?;
     if meta.is_none() && replaced {
         warn_starting_over(
