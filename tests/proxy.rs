@@ -384,7 +384,14 @@ fn a_client_that_leaves_mid_body_stops_the_origin_requests() {
         stream.write_all(head.as_bytes()).unwrap();
         let mut some = vec![0; 2 * MIB as usize];
         stream.read_exact(&mut some).unwrap();
-        assert!(origin.open_requests() > 0, "{host:?}: fetching");
+        // Mid-download: 64 MiB cannot all have gone out yet. (Whether an
+        // origin request is open at this instant is a race: with the
+        // client not reading, the proxy's window fills and it waits.)
+        let before = origin.body_bytes_sent();
+        assert!(
+            before > 0 && before < 64 * MIB,
+            "{host:?}: {before} bytes fetched"
+        );
         drop(stream);
         // Its origin requests end, not merely wait on a full window.
         std::thread::sleep(Duration::from_secs(1));
