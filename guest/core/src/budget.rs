@@ -11,6 +11,9 @@ pub struct Budget {
     per_host: usize,
     in_flight: usize,
     by_host: BTreeMap<String, usize>,
+    /// Requests ended so far: a driver that saw this move knows room was
+    /// made since it last looked.
+    ended: u64,
 }
 
 impl Budget {
@@ -20,6 +23,7 @@ impl Budget {
             per_host: per_host.max(1),
             in_flight: 0,
             by_host: BTreeMap::new(),
+            ended: 0,
         }
     }
 
@@ -45,6 +49,7 @@ impl Budget {
 
     /// A request to `host` is over.
     pub fn ended(&mut self, host: &str) {
+        self.ended += 1;
         self.in_flight = self.in_flight.saturating_sub(1);
         if let Some(count) = self.by_host.get_mut(host) {
             *count = count.saturating_sub(1);
@@ -56,6 +61,12 @@ impl Budget {
 
     pub fn in_flight(&self) -> usize {
         self.in_flight
+    }
+
+    /// How many requests have ended since the budget was made (each made
+    /// room for another).
+    pub fn ended_count(&self) -> u64 {
+        self.ended
     }
 }
 
@@ -93,5 +104,10 @@ mod tests {
         b.ended(&a);
         assert!(b.may_start(&a) && b.may_start(&c));
         assert_eq!(b.in_flight(), 2);
+        assert_eq!(
+            b.ended_count(),
+            2,
+            "each end counted, for drivers waiting on room"
+        );
     }
 }

@@ -199,10 +199,9 @@ impl<T: Trace> Exchanges<T> {
             .collect()
     }
 
-    /// What to wait on for this engine: `None` when something is ready
-    /// already (do not block), else its pollables.
-    pub fn pollables(&self, transfer: Option<&Transfer>) -> Option<Vec<&Pollable>> {
-        let now = clock::now_ms();
+    /// What to wait on for this engine at `now`: `None` when something is
+    /// ready already (do not block), else its pollables.
+    pub fn pollables(&self, transfer: Option<&Transfer>, now: u64) -> Option<Vec<&Pollable>> {
         if !self.in_hand(transfer, now).is_empty() {
             return None;
         }
@@ -212,6 +211,14 @@ impl<T: Trace> Exchanges<T> {
                 .filter_map(|e| Self::waited(e, transfer, now))
                 .collect(),
         )
+    }
+
+    /// Whether a request of this engine waits for its answer's head (its
+    /// poll will tell when that comes).
+    pub fn awaits_head(&self) -> bool {
+        self.open
+            .iter()
+            .any(|e| matches!(e.stage, Stage::Waiting(_)))
     }
 
     /// The requests ready now, without blocking.
@@ -431,11 +438,6 @@ impl ProbeRun {
                     .handle_error(request.id, failure, clock::now_ms());
             }
         }
-    }
-
-    /// What to wait on for this probe (its one open request, if sent).
-    pub fn pollables<'a, T: Trace>(&self, exchanges: &'a Exchanges<T>) -> Vec<&'a Pollable> {
-        exchanges.pollables(None).unwrap_or_default()
     }
 }
 

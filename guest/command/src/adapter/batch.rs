@@ -51,8 +51,9 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
             };
             active.push(Job::new(options, &shares));
         }
+        let ended_before = shares.budget.borrow().ended_count();
         let mut moved = false;
-        for job in &mut active {
+        for job in active.iter_mut().filter(|job| job.is_due()) {
             moved |= job.advance();
         }
         sync_finished(&mut active, moved);
@@ -74,6 +75,13 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
         if active.is_empty() && queue.is_empty() {
             break;
         }
+        // Requests ended (of files that moved or were done): files waiting
+        // for room in the budget get their turn.
+        if shares.budget.borrow().ended_count() != ended_before {
+            for job in active.iter_mut().filter(|job| job.may_wait_for_room()) {
+                job.wake();
+            }
+        }
         let (on_disk, total_size) =
             active
                 .iter()
@@ -84,7 +92,7 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
         let counts = run.is_batch().then_some((summary.files, files));
         progress.update(clock::now_ms(), on_disk, total_size, counts);
         tell_progress(&mut events, files, &summary, &active, false);
-        wait_for(&active);
+        wait_for(&mut active);
         lease::renew_due();
     }
     progress.clear();
@@ -205,28 +213,58 @@ fn report(options: &Options, outcome: Outcome, summary: &mut Summary) {
     }
 }
 
-/// Blocks until one of the files can move: a request of one is ready, or
-/// the earliest deadline among them (or a lease renewal) has come. Does
-/// not block when one has an answer in hand already.
-fn wait_for(active: &[Job]) {
-    let mut pollables: Vec<&Pollable> = Vec::new();
-    for job in active {
-        match job.pollables() {
-            Some(more) => pollables.extend(more),
-            None => return,
+/// Blocks until one of the files can move, and wakes (see [`Job::wake`])
+/// those that may: a request of theirs is ready, their deadline has come,
+/// they can move at once, or they have nothing to wait on (asked again
+/// after every wait, as the engine's contract wants: a transfer stopping
+/// after a failed save, a probe waiting for room). When one can move at
+/// once (an answer in hand, a sync to do) or is already due (the budget
+/// made room), the others' requests are only looked at, without waiting.
+fn wait_for(active: &mut [Job]) {
+    let now = clock::now_ms();
+    let deadlines: Vec<Option<u64>> = active.iter().map(|job| job.deadline(now)).collect();
+    let deadline = wait::with_lease(deadlines.iter().flatten().copied().min());
+    let mut at_once = Vec::new();
+    let mut unwatched = Vec::new();
+    let woken: Vec<usize> = {
+        let mut owners = Vec::new();
+        let mut pollables: Vec<&Pollable> = Vec::new();
+        for (at, job) in active.iter().enumerate() {
+            match job.pollables(now) {
+                None => at_once.push(at),
+                Some(more) if more.is_empty() && deadlines[at].is_none() => unwatched.push(at),
+                Some(more) => {
+                    owners.extend(std::iter::repeat_n(at, more.len()));
+                    pollables.extend(more);
+                }
+            }
         }
-    }
-    let deadline = active.iter().filter_map(Job::deadline).min();
-    let Some(deadline) = wait::with_lease(deadline) else {
-        if pollables.is_empty() {
-            return;
-        }
-        ready(&pollables, &[]);
-        return;
+        let look_only = !at_once.is_empty()
+            || active.iter().any(Job::is_due)
+            || deadline.is_some_and(|at| at <= now);
+        let ready_at = if look_only {
+            if pollables.is_empty() {
+                Vec::new()
+            } else {
+                // A timer already past: a look, not a wait.
+                ready(&pollables, &[&clock::wake_at(0)])
+            }
+        } else if pollables.is_empty() && deadline.is_none() {
+            // Nothing to wait for at all.
+            Vec::new()
+        } else {
+            let timer = deadline.map(clock::wake_at);
+            ready(&pollables, timer.iter().collect::<Vec<_>>().as_slice())
+        };
+        ready_at.into_iter().map(|i| owners[i]).collect()
     };
-    if deadline <= clock::now_ms() {
-        return;
+    let now = clock::now_ms();
+    for at in woken.into_iter().chain(at_once).chain(unwatched) {
+        active[at].wake();
     }
-    let timer = clock::wake_at(deadline);
-    ready(&pollables, &[&timer]);
+    for (job, deadline) in active.iter_mut().zip(deadlines) {
+        if deadline.is_some_and(|at| at <= now) {
+            job.wake();
+        }
+    }
 }

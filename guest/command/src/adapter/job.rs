@@ -93,6 +93,9 @@ pub struct Job {
     /// After a range was answered with the whole object, ranges are over.
     ranges_ignored: bool,
     final_url: String,
+    /// Whether the run's loop advances it in its next turn (see
+    /// [`Job::is_due`]).
+    due: bool,
 }
 
 impl Job {
@@ -112,6 +115,7 @@ impl Job {
             restart: None,
             restarts: 0,
             ranges_ignored: false,
+            due: true,
         };
         job.stage = match job.first_stage() {
             Ok(stage) => stage,
@@ -239,9 +243,35 @@ impl Job {
         matches!(self.stage, Stage::Done(_))
     }
 
+    /// Whether something may have happened for this file since it last
+    /// advanced: it is new, its poll said so ([`Job::wake`]), or the
+    /// budget made room. Advancing it otherwise would only ask the host
+    /// again about requests whose answers have not come.
+    pub fn is_due(&self) -> bool {
+        self.due
+    }
+
+    /// Marks the file to be advanced in the loop's next turn.
+    pub fn wake(&mut self) {
+        self.due = true;
+    }
+
+    /// Whether the file may wait for room in the budget, with no request
+    /// of its own to wake it when room is made: a probe not waiting for
+    /// an answer (about to send, or to check one it holds), or a transfer
+    /// (that may want more connections than it has).
+    pub fn may_wait_for_room(&self) -> bool {
+        match &self.stage {
+            Stage::Probing(_) => !self.exchanges.awaits_head(),
+            Stage::Transferring { .. } => true,
+            _ => false,
+        }
+    }
+
     /// Moves the download on as far as it can go without waiting; whether
     /// it moved at all.
     pub fn advance(&mut self) -> bool {
+        self.due = false;
         let mut advanced = false;
         loop {
             let stage = std::mem::replace(&mut self.stage, Stage::Reported);
@@ -557,28 +587,27 @@ impl Job {
         })))
     }
 
-    /// What to wait on for this file: `None` when it can move at once (an
-    /// answer in hand, a sync to do), else its pollables (maybe none: a
-    /// deadline only).
-    pub fn pollables(&self) -> Option<Vec<&Pollable>> {
+    /// What to wait on for this file at `now`: `None` when it can move at
+    /// once (an answer in hand, a sync to do), else its pollables (maybe
+    /// none: a deadline only).
+    pub fn pollables(&self, now: u64) -> Option<Vec<&Pollable>> {
         match &self.stage {
             // The run syncs it at the latest when nothing else moves: a
             // wait would only delay that.
             Stage::Finished { .. } => None,
-            Stage::Probing(_) => self.exchanges.pollables(None),
-            Stage::Transferring { transfer, .. } => self.exchanges.pollables(Some(transfer)),
+            Stage::Probing(_) => self.exchanges.pollables(None, now),
+            Stage::Transferring { transfer, .. } => self.exchanges.pollables(Some(transfer), now),
             Stage::Locking { .. } | Stage::Done(_) | Stage::Reported => Some(Vec::new()),
         }
     }
 
     /// When this file next has something to do on its own (a backoff, a
-    /// stall window, a save, a lock to look at again).
-    pub fn deadline(&self) -> Option<u64> {
+    /// stall window, a save, a lock to look at again), as seen at `now`.
+    pub fn deadline(&self, now: u64) -> Option<u64> {
         match &self.stage {
             Stage::Probing(run) => run.deadline(&self.exchanges),
             Stage::Locking { waiting, .. } => Some(waiting.look_at_ms()),
             Stage::Transferring { transfer, .. } => {
-                let now = clock::now_ms();
                 if self.exchanges.may_start(&transfer.object().url) {
                     transfer.poll_timeout(now)
                 } else {
