@@ -131,7 +131,6 @@ impl<T: Trace> Client<T> {
             path.push_str(query);
         }
 
-        let headers = Fields::new();
         // A compressed body would have a different length than the ranges.
         let mut implied = vec![("accept-encoding", "identity".to_string())];
         // The user's credentials go only where they were given for.
@@ -152,11 +151,8 @@ impl<T: Trace> Client<T> {
             implied.push(("authorization", credentials));
         }
         let specific = implied.iter().chain(&extra_headers).map(|(n, v)| (*n, v));
-        for (name, value) in common.into_iter().chain(specific) {
-            headers
-                .append(name, value.as_bytes())
-                .map_err(|e| format!("cannot send header '{name}': {e:?}"))?;
-        }
+        let all: Vec<(&str, &String)> = common.into_iter().chain(specific).collect();
+        let headers = fields_of(&all)?;
         let request = OutgoingRequest::new(headers);
         let fail = |what: &str| format!("cannot build request for {url}: invalid {what}");
         request.set_method(&method).map_err(|_| fail("method"))?;
@@ -202,6 +198,25 @@ impl<T: Trace> Client<T> {
             trace: PhantomData,
         })
     }
+}
+
+/// The request's header fields, in one call to the runtime; when it refuses
+/// them, the error names the header it refused.
+fn fields_of(headers: &[(&str, &String)]) -> Result<Fields, RequestError> {
+    let list: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .collect();
+    if let Ok(fields) = Fields::from_list(&list) {
+        return Ok(fields);
+    }
+    let fields = Fields::new();
+    for (name, value) in headers {
+        fields
+            .append(name, value.as_bytes())
+            .map_err(|e| format!("cannot send header '{name}': {e:?}"))?;
+    }
+    Ok(fields)
 }
 
 impl<T: Trace> PendingResponse<T> {

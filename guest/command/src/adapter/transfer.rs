@@ -114,7 +114,10 @@ fn prepare(
     check_free_space(&out.dir_display(), size, options.free_space)?;
     // A no-op when the look above found none.
     out.remove_meta()?;
-    let (part, replaced) = out.create_part(Some(size))?;
+    // All of it in the probe's answer: written in order from the start,
+    // nothing to size up front.
+    let all_in_hand = first.is_some_and(|range| range.start() == 0 && range.len() == size);
+    let (part, replaced) = out.create_part((!all_in_hand).then_some(size))?;
     if meta.is_none() && replaced {
         warn_starting_over(
             out,
