@@ -244,9 +244,10 @@ impl Job {
     }
 
     /// Whether something may have happened for this file since it last
-    /// advanced: it is new, its poll said so ([`Job::wake`]), or the
-    /// budget made room. Advancing it otherwise would only ask the host
-    /// again about requests whose answers have not come.
+    /// advanced: it is new, or the run's loop woke it ([`Job::wake`]: a
+    /// request of its own is ready, its deadline came, the budget made
+    /// room, it has nothing to wait on). Advancing it otherwise would only
+    /// ask the host again about requests whose answers have not come.
     pub fn is_due(&self) -> bool {
         self.due
     }
