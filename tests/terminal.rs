@@ -120,3 +120,48 @@ fn nothing_but_the_summary_when_stderr_is_not_a_terminal() {
     );
     assert_eq!(text(&output.stdout).lines().count(), 1, "one summary line");
 }
+
+#[test]
+fn a_batch_shows_files_done_and_under_way_then_only_its_summary() {
+    let origin = Origin::start();
+    let dir = Scratch::new("tmux-batch");
+    let urls: Vec<String> = (0..4)
+        .map(|i| {
+            format!(
+                "'{}'",
+                origin.url(&format!("/o/t{i}.bin?size=2M&fault=throttle&rate=1M"))
+            )
+        })
+        .collect();
+    let command = format!(
+        "'{}' {} -d '{}' -j 2; echo EXIT=$?",
+        env!("CARGO_BIN_EXE_rangeget"),
+        urls.join(" "),
+        dir.arg("")
+    );
+    let session = Session::start("batch", &command);
+
+    let during = session.wait_for("the batch's bar", |s| s.contains("/4 files"));
+    eprintln!("during the batch:\n{during}");
+    assert!(
+        during.contains("t0.bin") || during.contains("t1.bin"),
+        "the files under way are named:\n{during}"
+    );
+    if during.contains("0/4 files") {
+        // No file done yet: no rate to tell the end by.
+        assert!(during.contains("ETA    -"), "no made-up ETA:\n{during}");
+    }
+
+    let after = session.wait_for("the exit status", |s| s.contains("EXIT="));
+    eprintln!("after the batch:\n{after}");
+    assert!(after.contains("EXIT=0"), "{after}");
+    assert!(after.contains("4 files: 4 saved"), "{after}");
+    assert!(
+        !after.contains("ETA"),
+        "the bar is cleared at the end:\n{after}"
+    );
+    for i in 0..4 {
+        let name = format!("t{i}.bin");
+        assert_downloaded(&dir, &name, &name, 0, 2 * MIB);
+    }
+}

@@ -61,7 +61,7 @@ fn main() -> ExitCode {
             return ExitCode::from(err.exit_code() as u8);
         }
     };
-    let progress = Progress::new(options.quiet);
+    let progress = Progress::new(options.quiet, options.is_batch());
     let output = match sandbox::grant_output(&mut options) {
         Ok(output) => output,
         Err(e) => {

@@ -8,7 +8,9 @@ use std::time::Duration;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{
+    HumanBytes, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle,
+};
 use rangeget_core::batch_progress::BatchProgress;
 use tokio::sync::Notify;
 
@@ -41,28 +43,35 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     /// Where a batch stands, as the component last said.
     batch: Arc<Mutex<Option<BatchProgress>>>,
+    /// A run of several files: its bar waits for the component's first
+    /// word on them instead of showing a one-file bar meanwhile.
+    several: bool,
 }
 
 impl Progress {
-    /// A bar on stderr when it is a terminal and the user did not ask for quiet.
-    pub fn new(quiet: bool) -> Progress {
+    /// A bar on stderr when it is a terminal and the user did not ask for
+    /// quiet; `several`: the run is a batch.
+    pub fn new(quiet: bool, several: bool) -> Progress {
         if quiet || !std::io::stderr().is_terminal() {
             return Progress {
                 bar: None,
                 batch: Arc::default(),
+                several,
             };
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} {bar:30.cyan/blue} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta:>4} {msg}",
+                "{spinner} {bar:30.cyan/blue} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta_once_moving:>4} {msg}",
             )
             .expect("the template is valid")
+            .with_key("eta_once_moving", eta_once_moving)
             .progress_chars("=> "),
         );
         Progress {
             bar: Some(bar),
             batch: Arc::default(),
+            several,
         }
     }
 
@@ -98,6 +107,7 @@ impl Progress {
     pub fn track(&self, client: &HttpClient, reused: u64) -> Option<Tracker> {
         let bar = self.bar.clone()?;
         let batch = Arc::clone(&self.batch);
+        let several = self.several;
         let client = client.clone();
         let stop = Arc::new(Notify::new());
         let stopped = stop.clone();
@@ -117,6 +127,9 @@ impl Progress {
                     batch_bar
                         .get_or_insert_with(|| BatchBar::start(&bar))
                         .draw(&bar, &progress, carried);
+                    continue;
+                }
+                if several {
                     continue;
                 }
                 let total = client.stats.total_size.load(Ordering::Relaxed);
@@ -150,6 +163,17 @@ impl Progress {
     }
 }
 
+/// The ETA, from the rate the bar moves at (bytes, or a batch's files):
+/// none before it has moved at all (there is no rate yet; indicatif's own
+/// `{eta}` says "0s" then).
+fn eta_once_moving(state: &ProgressState, out: &mut dyn std::fmt::Write) {
+    let _ = if state.pos() == 0 {
+        out.write_str("-")
+    } else {
+        write!(out, "{:#}", HumanDuration(state.eta()))
+    };
+}
+
 /// A batch's bar: files done out of all, bytes carried and the speed of
 /// the last seconds, and the files under way.
 struct BatchBar {
@@ -163,9 +187,10 @@ impl BatchBar {
     fn start(bar: &ProgressBar) -> BatchBar {
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} {pos}/{len} files {bar:20.cyan/blue} ETA {eta:>4} {wide_msg}",
+                "{spinner} {pos}/{len} files {bar:20.cyan/blue} ETA {eta_once_moving:>4} {wide_msg}",
             )
             .expect("the template is valid")
+            .with_key("eta_once_moving", eta_once_moving)
             .progress_chars("=> "),
         );
         bar.reset_eta();
