@@ -538,3 +538,71 @@ fn a_batch_never_takes_a_live_lock_and_goes_on_with_the_other_files() {
         "the other run's lock is left alone: {record}"
     );
 }
+
+#[test]
+fn a_rerun_clears_the_lock_a_killed_run_left_beside_a_complete_file() {
+    // A run killed between naming a file and removing its lock leaves the
+    // lock (and maybe its `.part`) beside the complete file; the rerun
+    // skips the file, so it must clear them then, once the lease is dead.
+    let origin = Origin::start();
+    let dir = Scratch::new("skip-stale-lock");
+    let url = origin.url("/o/s.bin?size=64K");
+    assert_success(&run(&[&url, "-d", &dir.arg("")]));
+    let (lock, part) = (dir.path("s.bin.part.lock"), dir.path("s.bin.part"));
+    std::fs::write(&lock, "{\"token\":\"dead-run\",\"renewed_unix_ms\":1}\n").unwrap();
+    std::fs::write(&part, b"what the killed run had").unwrap();
+    let other = origin.url("/o/t.bin?size=64K");
+    let output = run(&[&url, &other, "-d", &dir.arg(""), "--json"]);
+    assert_success(&output);
+    assert!(
+        text(&output.stdout).contains("\"skipped\":1"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert_downloaded(&dir, "s.bin", "s.bin", 0, 64 * 1024);
+    assert_downloaded(&dir, "t.bin", "t.bin", 0, 64 * 1024);
+}
+
+#[test]
+fn a_live_lock_beside_a_complete_file_is_left_to_its_run() {
+    // Another run is replacing the file (say with --force): a run that
+    // skips the file must not take its lock or remove its `.part`.
+    let origin = Origin::start();
+    let dir = Scratch::new("skip-live-lock");
+    let url = origin.url("/o/l.bin?size=64K");
+    assert_success(&run(&[&url, "-d", &dir.arg("")]));
+    let (lock, part) = (dir.path("l.bin.part.lock"), dir.path("l.bin.part"));
+    std::fs::write(&part, b"the other run's bytes").unwrap();
+    let renewing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let renewer = {
+        let (lock, renewing) = (lock.clone(), renewing.clone());
+        std::thread::spawn(move || {
+            while renewing.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis();
+                let record = format!("{{\"token\":\"someone-else\",\"renewed_unix_ms\":{now}}}\n");
+                std::fs::write(&lock, record).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let other = origin.url("/o/m.bin?size=64K");
+    let output = run(&[&url, &other, "-d", &dir.arg("")]);
+    renewing.store(false, std::sync::atomic::Ordering::Relaxed);
+    renewer.join().unwrap();
+    assert_success(&output);
+    assert!(
+        std::fs::read_to_string(&lock)
+            .unwrap()
+            .contains("someone-else"),
+        "the other run's lock is left alone"
+    );
+    assert_eq!(
+        std::fs::read(&part).unwrap(),
+        b"the other run's bytes",
+        "the other run's .part is left alone"
+    );
+    assert_downloaded(&dir, "m.bin", "m.bin", 0, 64 * 1024);
+}

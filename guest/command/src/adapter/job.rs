@@ -56,6 +56,13 @@ enum Stage {
         part: PartFile,
         transfer: Transfer,
     },
+    /// A complete file to skip, with a lock beside it: waiting to tell
+    /// whether a live run holds it (see [`Job::skip`]).
+    Clearing {
+        out: OutputDir,
+        waiting: Waiting,
+        skip: Skip,
+    },
     /// Every byte is in the `.part`; it waits to be synced with others
     /// (see `rangeget_core::sync_group`), then named.
     Finished {
@@ -157,12 +164,7 @@ impl Job {
             };
             let opts = &self.options;
             match existing_file(opts.is_batch(), opts.force, opts.timestamping, matches) {
-                ExistingFile::Skip(skip) => {
-                    return Ok(Stage::Done(Outcome::Skipped {
-                        path: self.path.clone(),
-                        skip,
-                    }))
-                }
+                ExistingFile::Skip(skip) => return self.skip(skip),
                 ExistingFile::Refuse => {
                     return Err(Reason::Exists {
                         path: self.path.clone(),
@@ -200,6 +202,31 @@ impl Job {
             probe = probe.if_modified_since(date);
         }
         ProbeRun::new(probe)
+    }
+
+    /// Skips the complete file at the path. A lock beside it was left by a
+    /// run killed between naming the file and removing its lock (a rerun
+    /// would otherwise never look at it again): once that run is known
+    /// gone, the lock is taken and removed, with the untrusted `.part` it
+    /// may have left. A live run's lock is left alone.
+    fn skip(&mut self, skip: Skip) -> Result<Stage, Failure> {
+        let done = Stage::Done(Outcome::Skipped {
+            path: self.path.clone(),
+            skip,
+        });
+        let Ok(out) = OutputDir::for_path(&self.path) else {
+            return Ok(done);
+        };
+        if !out.exists(&out.lock_name()) {
+            return Ok(done);
+        }
+        match out.try_lock(self.options.lock_token)? {
+            None => {
+                out.remove_untrusted_part()?;
+                Ok(done)
+            }
+            Some(waiting) => Ok(Stage::Clearing { out, waiting, skip }),
+        }
     }
 
     fn failed(&self, failure: Failure) -> Stage {
@@ -350,6 +377,29 @@ impl Job {
                     }
                 }
             }
+            Stage::Clearing {
+                out,
+                mut waiting,
+                skip,
+            } => {
+                let done = Stage::Done(Outcome::Skipped {
+                    path: self.path.clone(),
+                    skip,
+                });
+                if clock::now_ms() < waiting.look_at_ms() {
+                    return Ok((Stage::Clearing { out, waiting, skip }, false));
+                }
+                match waiting.look() {
+                    Ok(None) => Ok((Stage::Clearing { out, waiting, skip }, false)),
+                    Ok(Some(key)) => {
+                        out.hold(key);
+                        out.remove_untrusted_part()?;
+                        Ok((done, true))
+                    }
+                    // Another run holds it: its business, not a failure of this skip.
+                    Err(_) => Ok((done, true)),
+                }
+            }
             Stage::Transferring {
                 out,
                 part,
@@ -385,12 +435,7 @@ impl Job {
                 round_trip_ms,
                 ..
             } => (object, body, first, round_trip_ms),
-            ProbeEnd::NotModified => {
-                return Ok(Stage::Done(Outcome::Skipped {
-                    path: self.path.clone(),
-                    skip: Skip::UpToDate,
-                }))
-            }
+            ProbeEnd::NotModified => return self.skip(Skip::UpToDate),
             ProbeEnd::Refused { failure, .. } | ProbeEnd::Failed(failure) => return Err(failure),
         };
         if let Some(size) = object.size {
@@ -598,7 +643,9 @@ impl Job {
             Stage::Finished { .. } => None,
             Stage::Probing(_) => self.exchanges.pollables(None, now),
             Stage::Transferring { transfer, .. } => self.exchanges.pollables(Some(transfer), now),
-            Stage::Locking { .. } | Stage::Done(_) | Stage::Reported => Some(Vec::new()),
+            Stage::Locking { .. } | Stage::Clearing { .. } | Stage::Done(_) | Stage::Reported => {
+                Some(Vec::new())
+            }
         }
     }
 
@@ -607,7 +654,9 @@ impl Job {
     pub fn deadline(&self, now: u64) -> Option<u64> {
         match &self.stage {
             Stage::Probing(run) => run.deadline(&self.exchanges),
-            Stage::Locking { waiting, .. } => Some(waiting.look_at_ms()),
+            Stage::Locking { waiting, .. } | Stage::Clearing { waiting, .. } => {
+                Some(waiting.look_at_ms())
+            }
             Stage::Transferring { transfer, .. } => {
                 if self.exchanges.may_start(&transfer.object().url) {
                     transfer.poll_timeout(now)

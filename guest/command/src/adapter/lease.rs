@@ -76,6 +76,11 @@ pub enum Taken {
     Waiting(Waiting),
 }
 
+/// The name of the lock of the file `file_name`, beside it.
+pub fn lock_name(file_name: &str) -> String {
+    format!("{file_name}.part.lock")
+}
+
 /// Takes the lock of the file `file_name` in `dir` (`file_display` to the
 /// user) for this run, or starts watching the lock in the way. `token` is
 /// this run's (the native CLI chooses it, to clean up after a Ctrl-C); by
@@ -88,7 +93,7 @@ pub fn try_acquire(
 ) -> Result<Taken, Failure> {
     let mut waiting = Waiting {
         dir,
-        name: format!("{file_name}.part.lock"),
+        name: lock_name(file_name),
         display: format!("{file_display}.part.lock"),
         file_display: file_display.to_string(),
         token: token.unwrap_or_else(get_random_u64),

@@ -161,6 +161,21 @@ impl OutputDir {
         format!("{}.part.meta", self.name)
     }
 
+    pub fn lock_name(&self) -> String {
+        lease::lock_name(&self.name)
+    }
+
+    /// Under this run's lock, next to a complete file: a `.part` without a
+    /// meta is what a run killed while naming the file left (it is not
+    /// trusted anyway); one with a meta is a replacement under way, kept
+    /// for the run that resumes it.
+    pub fn remove_untrusted_part(&self) -> Result<(), Failure> {
+        if self.exists(&self.meta_name()) {
+            return Ok(());
+        }
+        self.remove(&self.part_name())
+    }
+
     pub fn final_exists(&self) -> bool {
         self.exists(&self.name)
     }
