@@ -491,22 +491,8 @@ fn a_batch_never_takes_a_live_lock_and_goes_on_with_the_other_files() {
     let dir = Scratch::new("batch-live-lock");
     let lists = Scratch::new("batch-live-lock-list");
     let lock = dir.path("b.bin.part.lock");
-    let renewing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     // Another run, alive: it renews its lease every 100 ms.
-    let renewer = {
-        let (lock, renewing) = (lock.clone(), renewing.clone());
-        std::thread::spawn(move || {
-            while renewing.load(std::sync::atomic::Ordering::Relaxed) {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_millis();
-                let record = format!("{{\"token\":\"someone-else\",\"renewed_unix_ms\":{now}}}\n");
-                std::fs::write(&lock, record).unwrap();
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let other_run = LiveLock::hold(&lock);
     let entries: Vec<String> = ["a", "b", "c", "d"]
         .iter()
         .map(|n| origin.url(&format!("/o/{n}.bin?size=64K")))
@@ -523,8 +509,7 @@ fn a_batch_never_takes_a_live_lock_and_goes_on_with_the_other_files() {
         "1",
         "--json",
     ]);
-    renewing.store(false, std::sync::atomic::Ordering::Relaxed);
-    renewer.join().unwrap();
+    other_run.stop();
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(6), "{stderr}");
     assert!(stderr.contains("b.bin.part.lock"), "{stderr}");
@@ -573,25 +558,10 @@ fn a_live_lock_beside_a_complete_file_is_left_to_its_run() {
     assert_success(&run(&[&url, "-d", &dir.arg("")]));
     let (lock, part) = (dir.path("l.bin.part.lock"), dir.path("l.bin.part"));
     std::fs::write(&part, b"the other run's bytes").unwrap();
-    let renewing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let renewer = {
-        let (lock, renewing) = (lock.clone(), renewing.clone());
-        std::thread::spawn(move || {
-            while renewing.load(std::sync::atomic::Ordering::Relaxed) {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_millis();
-                let record = format!("{{\"token\":\"someone-else\",\"renewed_unix_ms\":{now}}}\n");
-                std::fs::write(&lock, record).unwrap();
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let other_run = LiveLock::hold(&lock);
     let other = origin.url("/o/m.bin?size=64K");
     let output = run(&[&url, &other, "-d", &dir.arg("")]);
-    renewing.store(false, std::sync::atomic::Ordering::Relaxed);
-    renewer.join().unwrap();
+    other_run.stop();
     assert_success(&output);
     assert!(
         std::fs::read_to_string(&lock)
@@ -605,4 +575,35 @@ fn a_live_lock_beside_a_complete_file_is_left_to_its_run() {
         "the other run's .part is left alone"
     );
     assert_downloaded(&dir, "m.bin", "m.bin", 0, 64 * 1024);
+}
+
+/// Another run's lock, alive: its lease renewed every 100 ms until stopped.
+struct LiveLock {
+    renewing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    renewer: std::thread::JoinHandle<()>,
+}
+
+impl LiveLock {
+    fn hold(lock: &std::path::Path) -> LiveLock {
+        let renewing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (lock, flag) = (lock.to_path_buf(), renewing.clone());
+        let renewer = std::thread::spawn(move || {
+            while flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis();
+                let record = format!("{{\"token\":\"someone-else\",\"renewed_unix_ms\":{now}}}\n");
+                std::fs::write(&lock, record).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        LiveLock { renewing, renewer }
+    }
+
+    fn stop(self) {
+        self.renewing
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.renewer.join().unwrap();
+    }
 }
