@@ -181,7 +181,7 @@ pub struct Options {
     #[arg(short = 'A', long = "user-agent", value_name = "TEXT")]
     pub user_agent: Option<String>,
 
-    /// Print one JSON object per file on stdout instead of the summary line.
+    /// Print one JSON object per file on stdout as it ends, instead of the summary line (several files: a summary object last).
     #[arg(long = "json")]
     pub json: bool,
 
