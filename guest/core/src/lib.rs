@@ -38,6 +38,7 @@ pub mod stream_out;
 pub mod sync_group;
 pub mod transfer;
 pub mod validate;
+pub mod wake;
 
 pub use failure::{Failure, FailureKind};
 pub use headers::Headers;

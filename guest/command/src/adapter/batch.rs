@@ -14,14 +14,15 @@ use rangeget_core::budget::Budget;
 use rangeget_core::rate_limit::RateLimiter;
 use rangeget_core::report::FailureReport;
 use rangeget_core::sync_group::sync_now;
+use rangeget_core::wake::{how_to_wait, to_advance, FileWait, Wait};
 use rangeget_options::Options;
 use rangeget_wasi_http::{clock, ready};
 use wasip2::io::poll::Pollable;
 
 use super::job::{Job, Outcome, RunShares};
+use super::lease;
 use super::output::OutputDir;
 use super::report::{warn, ProgressLine};
-use super::{lease, wait};
 
 /// Runs `downloads` (all from `run`'s command line) and returns the exit
 /// status.
@@ -213,58 +214,42 @@ fn report(options: &Options, outcome: Outcome, summary: &mut Summary) {
     }
 }
 
-/// Blocks until one of the files can move, and wakes (see [`Job::wake`])
-/// those that may: a request of theirs is ready, their deadline has come,
-/// they can move at once, or they have nothing to wait on (asked again
-/// after every wait, as the engine's contract wants: a transfer stopping
-/// after a failed save, a probe waiting for room). When one can move at
-/// once (an answer in hand, a sync to do) or is already due (the budget
-/// made room), the others' requests are only looked at, without waiting.
+/// Waits as `rangeget_core::wake` says, then wakes (see [`Job::wake`])
+/// the files it says to advance.
 fn wait_for(active: &mut [Job]) {
     let now = clock::now_ms();
-    let deadlines: Vec<Option<u64>> = active.iter().map(|job| job.deadline(now)).collect();
-    let deadline = wait::with_lease(deadlines.iter().flatten().copied().min());
-    let mut at_once = Vec::new();
-    let mut unwatched = Vec::new();
-    let woken: Vec<usize> = {
+    let any_due = active.iter().any(Job::is_due);
+    let (files, ready_files) = {
+        let mut files = Vec::with_capacity(active.len());
         let mut owners = Vec::new();
         let mut pollables: Vec<&Pollable> = Vec::new();
         for (at, job) in active.iter().enumerate() {
-            match job.pollables(now) {
-                None => at_once.push(at),
-                Some(more) if more.is_empty() && deadlines[at].is_none() => unwatched.push(at),
+            files.push(match job.pollables(now) {
+                None => FileWait::Now,
                 Some(more) => {
                     owners.extend(std::iter::repeat_n(at, more.len()));
+                    let requests = more.len();
                     pollables.extend(more);
+                    FileWait::On {
+                        requests,
+                        deadline: job.deadline(now),
+                    }
                 }
-            }
+            });
         }
-        let look_only = !at_once.is_empty()
-            || active.iter().any(Job::is_due)
-            || deadline.is_some_and(|at| at <= now);
-        let ready_at = if look_only {
-            if pollables.is_empty() {
-                Vec::new()
-            } else {
-                // A timer already past: a look, not a wait.
-                ready(&pollables, &[&clock::wake_at(0)])
+        let ready_at = match how_to_wait(&files, any_due, lease::next_renewal_ms(), now) {
+            Wait::Skip => Vec::new(),
+            // A timer already past: a look, not a wait.
+            Wait::Look => ready(&pollables, &[&clock::wake_at(0)]),
+            Wait::Block { until } => {
+                let timer = until.map(clock::wake_at);
+                ready(&pollables, timer.iter().collect::<Vec<_>>().as_slice())
             }
-        } else if pollables.is_empty() && deadline.is_none() {
-            // Nothing to wait for at all.
-            Vec::new()
-        } else {
-            let timer = deadline.map(clock::wake_at);
-            ready(&pollables, timer.iter().collect::<Vec<_>>().as_slice())
         };
-        ready_at.into_iter().map(|i| owners[i]).collect()
+        let ready_files: Vec<usize> = ready_at.into_iter().map(|i| owners[i]).collect();
+        (files, ready_files)
     };
-    let now = clock::now_ms();
-    for at in woken.into_iter().chain(at_once).chain(unwatched) {
+    for at in to_advance(&files, &ready_files, clock::now_ms()) {
         active[at].wake();
-    }
-    for (job, deadline) in active.iter_mut().zip(deadlines) {
-        if deadline.is_some_and(|at| at <= now) {
-            job.wake();
-        }
     }
 }
