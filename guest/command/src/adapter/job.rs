@@ -351,32 +351,20 @@ impl Job {
                 out,
                 probed,
                 mut waiting,
-            } => {
-                if clock::now_ms() < waiting.look_at_ms() {
-                    return Ok((
-                        Stage::Locking {
-                            out,
-                            probed,
-                            waiting,
-                        },
-                        false,
-                    ));
+            } => match waiting.look_when_due()? {
+                None => Ok((
+                    Stage::Locking {
+                        out,
+                        probed,
+                        waiting,
+                    },
+                    false,
+                )),
+                Some(key) => {
+                    out.hold(key);
+                    self.locked(out, probed).map(|s| (s, true))
                 }
-                match waiting.look()? {
-                    None => Ok((
-                        Stage::Locking {
-                            out,
-                            probed,
-                            waiting,
-                        },
-                        false,
-                    )),
-                    Some(key) => {
-                        out.hold(key);
-                        self.locked(out, probed).map(|s| (s, true))
-                    }
-                }
-            }
+            },
             Stage::Clearing {
                 out,
                 mut waiting,
@@ -386,10 +374,7 @@ impl Job {
                     path: self.path.clone(),
                     skip,
                 });
-                if clock::now_ms() < waiting.look_at_ms() {
-                    return Ok((Stage::Clearing { out, waiting, skip }, false));
-                }
-                match waiting.look() {
+                match waiting.look_when_due() {
                     Ok(None) => Ok((Stage::Clearing { out, waiting, skip }, false)),
                     Ok(Some(key)) => {
                         out.hold(key);

@@ -113,6 +113,14 @@ impl Waiting {
         self.look_at_ms
     }
 
+    /// [`Waiting::look`] once its time has come; `None` before.
+    pub fn look_when_due(&mut self) -> Result<Option<LeaseKey>, Failure> {
+        if clock::now_ms() < self.look_at_ms {
+            return Ok(None);
+        }
+        self.look()
+    }
+
     /// Tries again: the key once the lock is this run's, `None` while its
     /// holder is not known to be gone, an error once it is known alive.
     pub fn look(&mut self) -> Result<Option<LeaseKey>, Failure> {
