@@ -133,6 +133,34 @@ fn per_entry_checksums_and_headers_are_honoured() {
 }
 
 #[test]
+fn a_file_the_server_names_is_judged_like_the_urls() {
+    use sha2::{Digest, Sha256};
+    // The URL's name is free, but the server names another file, and one
+    // stands there with other bytes: the entry's checksum decides, as it
+    // does for a file found under the URL's name.
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-named");
+    let lists = Scratch::new("batch-named-list");
+    let size = 100_000;
+    let sum = hex::encode(Sha256::digest(expected_content("served.bin", 0, size)));
+    std::fs::write(dir.path("named.bin"), b"someone else's bytes").unwrap();
+    let url = origin.url("/o/served.bin?size=100000&disposition=named.bin");
+    let file = list(&lists, &[format!("{url}\n  checksum=sha-256={sum}")]);
+    let output = run(&["-i", &file, "-d", &dir.arg(""), "--json"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "named.bin", "served.bin", 0, size);
+    assert!(
+        !dir.path("served.bin").exists(),
+        "saved under the server's name"
+    );
+
+    // The rerun finds it complete by its checksum.
+    let output = run(&["-i", &file, "-d", &dir.arg(""), "--json"]);
+    assert_success(&output);
+    assert_eq!(json_lines(&output)[0]["reason"], "checksum-matches");
+}
+
+#[test]
 fn two_entries_writing_one_path_or_a_bad_line_are_refused_before_anything() {
     let origin = Origin::start();
     let dir = Scratch::new("batch-dupes");

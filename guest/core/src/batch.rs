@@ -49,24 +49,63 @@ pub enum ExistingFile {
     Refuse,
 }
 
-/// What to do about a file that exists where a download would put it,
-/// before asking the server anything. `checksum_matches` is known only
-/// when a checksum was given (it was computed).
+/// What the server has told about the file when an existing one is judged.
+#[derive(Clone, Copy, Debug)]
+pub enum Remote {
+    /// Nothing yet: the file is judged before any request.
+    NotAsked,
+    /// The probe's answer: the remote's size and modification time (Unix
+    /// seconds), as far as it stated them.
+    Answered {
+        size: Option<u64>,
+        mtime: Option<u64>,
+    },
+}
+
+/// How the run treats files that stand where it would write.
+#[derive(Clone, Copy, Debug)]
+pub struct ExistingRules {
+    /// Several files: an existing one is someone's finished download.
+    pub batch: bool,
+    /// `--force`: fetch again and replace, whatever stands there.
+    pub force: bool,
+    /// `-N`: replace only what differs from the remote.
+    pub timestamping: bool,
+}
+
+/// What to do about a file that exists where a download would put it:
+/// before any request (the URL's name), and again once the probe answered
+/// (the server may name another file, or one may have appeared).
+/// `checksum_matches` is known only when a checksum was given (it was
+/// computed); `local` is the file's size and modification time.
 pub fn existing_file(
-    batch: bool,
-    force: bool,
-    timestamping: bool,
+    rules: ExistingRules,
     checksum_matches: Option<bool>,
+    local: Option<(u64, Option<u64>)>,
+    remote: Remote,
 ) -> ExistingFile {
     match checksum_matches {
         Some(true) => return ExistingFile::Skip(Skip::ChecksumMatches),
         Some(false) => return ExistingFile::Replace,
         None => {}
     }
-    if force || timestamping {
-        // -N compares with the server first (a conditional request).
-        ExistingFile::Replace
-    } else if batch {
+    if rules.force {
+        return ExistingFile::Replace;
+    }
+    if rules.timestamping {
+        return match remote {
+            // A conditional request asks the server first.
+            Remote::NotAsked => ExistingFile::Replace,
+            Remote::Answered { size, mtime } => {
+                if local.is_some_and(|local| same_as_remote(local, size, mtime)) {
+                    ExistingFile::Skip(Skip::UpToDate)
+                } else {
+                    ExistingFile::Replace
+                }
+            }
+        };
+    }
+    if rules.batch {
         ExistingFile::Skip(Skip::Exists)
     } else {
         ExistingFile::Refuse
@@ -75,7 +114,7 @@ pub fn existing_file(
 
 /// `-N`: whether the remote file is the one on disk (same size, same
 /// modification time to the second). Unknown on either side: it is not.
-pub fn same_as_remote(
+fn same_as_remote(
     local: (u64, Option<u64>),
     remote_size: Option<u64>,
     remote_mtime: Option<u64>,
@@ -217,30 +256,54 @@ mod tests {
 
     #[test]
     fn an_existing_file_is_skipped_replaced_or_refused() {
-        assert_eq!(
-            existing_file(true, false, false, Some(true)),
-            ExistingFile::Skip(Skip::ChecksumMatches)
-        );
-        assert_eq!(
-            existing_file(false, false, false, Some(false)),
-            ExistingFile::Replace
-        );
-        assert_eq!(
-            existing_file(true, false, false, None),
-            ExistingFile::Skip(Skip::Exists)
-        );
-        assert_eq!(
-            existing_file(false, false, false, None),
-            ExistingFile::Refuse
-        );
-        assert_eq!(
-            existing_file(false, true, false, None),
-            ExistingFile::Replace
-        );
-        assert_eq!(
-            existing_file(true, false, true, None),
-            ExistingFile::Replace
-        );
+        use ExistingFile::{Refuse, Replace, Skip as Skipped};
+        let rules = |batch, force, timestamping| ExistingRules {
+            batch,
+            force,
+            timestamping,
+        };
+        let local = Some((10, Some(5)));
+        let same = Remote::Answered {
+            size: Some(10),
+            mtime: Some(5),
+        };
+        let newer = Remote::Answered {
+            size: Some(10),
+            mtime: Some(6),
+        };
+        let cases = [
+            // (batch, force, -N), checksum matches, remote: verdict
+            (
+                (true, false, false),
+                Some(true),
+                newer,
+                Skipped(Skip::ChecksumMatches),
+            ),
+            ((false, false, false), Some(false), same, Replace),
+            (
+                (true, false, false),
+                None,
+                Remote::NotAsked,
+                Skipped(Skip::Exists),
+            ),
+            ((true, false, false), None, newer, Skipped(Skip::Exists)),
+            ((false, false, false), None, Remote::NotAsked, Refuse),
+            ((false, false, false), None, same, Refuse),
+            ((false, true, false), None, Remote::NotAsked, Replace),
+            // --force wins over -N, before and after the probe alike.
+            ((true, true, true), None, same, Replace),
+            // -N asks the server first, then compares.
+            ((true, false, true), None, Remote::NotAsked, Replace),
+            ((true, false, true), None, same, Skipped(Skip::UpToDate)),
+            ((false, false, true), None, newer, Replace),
+        ];
+        for ((batch, force, timestamping), matches, remote, verdict) in cases {
+            assert_eq!(
+                existing_file(rules(batch, force, timestamping), matches, local, remote),
+                verdict,
+                "batch {batch}, force {force}, -N {timestamping}, {matches:?}, {remote:?}"
+            );
+        }
     }
 
     #[test]

@@ -172,6 +172,9 @@ pub(crate) struct FaultPlan {
     /// `etag=TEXT` (not a fault): every version of the object carries this
     /// ETag, as nginx's mtime-size tags do for files of one size and second.
     pub(crate) etag: Option<String>,
+    /// `disposition=NAME` (not a fault): answers carry
+    /// `Content-Disposition: attachment; filename="NAME"`.
+    pub(crate) disposition: Option<String>,
 }
 
 impl FaultPlan {
@@ -210,6 +213,7 @@ impl FaultPlan {
             head_size: query.byte_size("head_size")?.unwrap_or(0),
             latency_ms: query.count("latency", 50)?,
             etag: query.get("etag").map(str::to_owned),
+            disposition: query.get("disposition").map(str::to_owned),
         };
         if plan.has(Fault::Trickle) && plan.trickle_rate == 0 {
             return Err(BadParameter("trickle_rate must be at least 1".into()));

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use hyper::header::{
-    ACCEPT_RANGES, ALLOW, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED,
-    RETRY_AFTER,
+    ACCEPT_RANGES, ALLOW, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG,
+    LAST_MODIFIED, RETRY_AFTER,
 };
 use hyper::http::response::Builder;
 use hyper::{Method, Response, StatusCode};
@@ -242,6 +242,10 @@ impl ObjectResponder<'_> {
     fn object_headers(&self, builder: Builder) -> Builder {
         let plan = &self.plan;
         let mut builder = builder.header(CONTENT_TYPE, "application/octet-stream");
+        if let Some(name) = &plan.disposition {
+            let value = format!("attachment; filename=\"{name}\"");
+            builder = builder.header(CONTENT_DISPOSITION, value);
+        }
         if !plan.has(Fault::NoValidators) {
             builder = builder
                 .header(ETAG, self.entity_tag())

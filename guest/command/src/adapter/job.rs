@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use rangeget_core::batch::{existing_file, http_date, same_as_remote, ExistingFile, Skip};
+use rangeget_core::batch::{existing_file, http_date, ExistingFile, ExistingRules, Remote, Skip};
 use rangeget_core::budget::Budget;
 use rangeget_core::failure::Reason;
 use rangeget_core::naming::{choose_file_name, file_name_from_url};
@@ -156,21 +156,10 @@ impl Job {
         };
         let mut condition = None;
         if exists {
-            let matches = match &self.options.checksum {
-                Some(expected) => {
-                    Some(sha256_of(&OutputDir::for_path(&self.path)?, true)? == *expected)
-                }
-                None => None,
-            };
-            let opts = &self.options;
-            match existing_file(opts.is_batch(), opts.force, opts.timestamping, matches) {
+            let out = OutputDir::for_path(&self.path)?;
+            match self.judge_existing(&out, local, Remote::NotAsked)? {
                 ExistingFile::Skip(skip) => return self.skip(skip),
-                ExistingFile::Refuse => {
-                    return Err(Reason::Exists {
-                        path: self.path.clone(),
-                    }
-                    .into())
-                }
+                ExistingFile::Refuse => return Err(self.exists()),
                 ExistingFile::Replace => self.replacing = true,
             }
             if self.options.timestamping && !self.options.force {
@@ -440,7 +429,12 @@ impl Job {
             probed.object.content_disposition.as_deref(),
             &self.options.url,
         );
-        self.path = self.options.output_path(&name);
+        let path = self.options.output_path(&name);
+        if path != self.path {
+            // The server named another file: what was judged is not there.
+            self.replacing = false;
+            self.path = path;
+        }
         let out = OutputDir::for_path(&self.path)?;
         out.make_parent_dirs()?;
         // Before anything at the destination is looked at: a second run on
@@ -460,31 +454,49 @@ impl Job {
     /// transfer starts.
     fn locked(&mut self, out: OutputDir, probed: Probed) -> Result<Stage, Failure> {
         if out.final_exists() && !self.replacing {
-            let remote = (probed.object.size, probed.object.last_modified_unix());
-            let local = out.final_size_and_mtime();
-            if self.options.timestamping {
-                if local.is_some_and(|l| same_as_remote(l, remote.0, remote.1)) {
+            let remote = Remote::Answered {
+                size: probed.object.size,
+                mtime: probed.object.last_modified_unix(),
+            };
+            match self.judge_existing(&out, out.final_size_and_mtime(), remote)? {
+                ExistingFile::Skip(skip) => {
                     return Ok(Stage::Done(Outcome::Skipped {
                         path: self.path.clone(),
-                        skip: Skip::UpToDate,
-                    }));
+                        skip,
+                    }))
                 }
-                self.replacing = true;
-            } else if self.options.force {
-                self.replacing = true;
-            } else if self.options.is_batch() {
-                return Ok(Stage::Done(Outcome::Skipped {
-                    path: self.path.clone(),
-                    skip: Skip::Exists,
-                }));
-            } else {
-                return Err(Reason::Exists {
-                    path: self.path.clone(),
-                }
-                .into());
+                ExistingFile::Refuse => return Err(self.exists()),
+                ExistingFile::Replace => self.replacing = true,
             }
         }
         self.transfer(out, probed)
+    }
+
+    /// The rules' verdict on the file standing at `out`'s path, whose size
+    /// and modification time are `local`.
+    fn judge_existing(
+        &self,
+        out: &OutputDir,
+        local: Option<(u64, Option<u64>)>,
+        remote: Remote,
+    ) -> Result<ExistingFile, Failure> {
+        let checksum_matches = match &self.options.checksum {
+            Some(expected) => Some(sha256_of(out, true)? == *expected),
+            None => None,
+        };
+        let rules = ExistingRules {
+            batch: self.options.is_batch(),
+            force: self.options.force,
+            timestamping: self.options.timestamping,
+        };
+        Ok(existing_file(rules, checksum_matches, local, remote))
+    }
+
+    fn exists(&self) -> Failure {
+        Reason::Exists {
+            path: self.path.clone(),
+        }
+        .into()
     }
 
     fn transfer(&mut self, out: OutputDir, probed: Probed) -> Result<Stage, Failure> {
