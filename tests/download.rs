@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use rangeget_test_origin::{expected_content, Origin};
+use rangeget_test_origin::{expected_content, Origin, LAST_MODIFIED_BASE_SECS};
 use support::*;
 
 #[test]
@@ -885,5 +885,32 @@ fn a_download_started_by_an_earlier_version_resumes() {
         text(&output.stderr).contains("resuming"),
         "{}",
         text(&output.stderr)
+    );
+}
+
+#[test]
+fn the_file_takes_the_servers_modification_time_unless_told_not_to() {
+    let origin = Origin::start();
+    let dir = Scratch::new("remote-time");
+    let url = origin.url("/o/dated.bin?size=100000");
+    let mtime = |name| {
+        std::fs::metadata(dir.path(name))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    assert_success(&run(&[&url, "-o", &dir.arg("dated.bin")]));
+    let served = std::time::UNIX_EPOCH + Duration::from_secs(LAST_MODIFIED_BASE_SECS);
+    assert_eq!(
+        mtime("dated.bin"),
+        served,
+        "wget's habit: the server's time"
+    );
+
+    assert_success(&run(&[&url, "-o", &dir.arg("now.bin"), "--no-remote-time"]));
+    let age = mtime("now.bin").elapsed().expect("not in the future");
+    assert!(
+        age < Duration::from_secs(600),
+        "left at the time of writing"
     );
 }

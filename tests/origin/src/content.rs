@@ -20,7 +20,7 @@ use crate::objects::lock;
 
 /// `Last-Modified` of version 0 of every object (2023-11-14T22:13:20Z); each
 /// later version is one second newer, so dates order like versions.
-const LAST_MODIFIED_BASE_SECS: u64 = 1_700_000_000;
+pub const LAST_MODIFIED_BASE_SECS: u64 = 1_700_000_000;
 
 /// Pool size: fits in L2 cache, and building one costs well under a
 /// millisecond even unoptimised.

@@ -32,5 +32,5 @@ mod range;
 mod routes;
 mod server;
 
-pub use content::{expected_content, fill_content};
+pub use content::{expected_content, fill_content, LAST_MODIFIED_BASE_SECS};
 pub use server::Origin;

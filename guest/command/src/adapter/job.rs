@@ -582,8 +582,8 @@ impl Job {
         }
     }
 
-    /// The last steps: synced, checked (`--checksum`), given its name, its
-    /// modification time set to the server's (unless `--no-remote-time`).
+    /// The last steps: synced, checked (`--checksum`), its modification
+    /// time set to the server's (unless `--no-remote-time`), named.
     fn publish(
         &mut self,
         out: &OutputDir,
@@ -610,12 +610,14 @@ impl Job {
         // A batch syncs directories once, at its end: one sync per file
         // would double the cost of many small ones.
         let sync_dir = !self.options.no_fsync && !self.options.is_batch();
-        out.publish(self.options.force || self.replacing, sync_dir)?;
         if !self.options.no_remote_time {
             if let Some(mtime) = transfer.object().last_modified_unix() {
-                out.set_final_mtime(mtime);
+                // Before the name: a file never stands there without its
+                // time, which -N would take for a changed remote.
+                part.set_mtime(mtime);
             }
         }
+        out.publish(self.options.force || self.replacing, sync_dir)?;
         Ok(Stage::Done(Outcome::Saved(Report {
             url: self.options.url.clone(),
             final_url: self.final_url.clone(),

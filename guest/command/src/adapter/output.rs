@@ -136,19 +136,6 @@ impl OutputDir {
         })
     }
 
-    /// Sets the final file's modification time (Unix seconds), as wget
-    /// does with the server's Last-Modified. Only a hint: a runtime that
-    /// refuses leaves the time as it is.
-    pub fn set_final_mtime(&self, unix_seconds: u64) {
-        let when = NewTimestamp::Timestamp(Datetime {
-            seconds: unix_seconds,
-            nanoseconds: 0,
-        });
-        let _ = self
-            .dir
-            .set_times_at(PathFlags::empty(), &self.name, NewTimestamp::NoChange, when);
-    }
-
     pub fn final_name(&self) -> String {
         self.name.clone()
     }
@@ -562,6 +549,17 @@ impl PartFile {
         let _ = self
             .file
             .advise(range.start(), range.len(), Advice::DontNeed);
+    }
+
+    /// Sets the file's modification time (Unix seconds), as wget does with
+    /// the server's Last-Modified. Only a hint: a runtime that refuses
+    /// leaves the time as it is.
+    pub fn set_mtime(&self, unix_seconds: u64) {
+        let when = NewTimestamp::Timestamp(Datetime {
+            seconds: unix_seconds,
+            nanoseconds: 0,
+        });
+        let _ = self.file.set_times(NewTimestamp::NoChange, when);
     }
 
     pub fn len(&self) -> Result<u64, ErrorCode> {
