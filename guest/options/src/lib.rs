@@ -121,7 +121,7 @@ pub struct Options {
     #[arg(long = "max-speed", value_name = "BYTES", value_parser = parse_size)]
     pub max_speed: Option<u64>,
 
-    /// Retries per chunk (attempts that made progress do not count).
+    /// Retries per chunk (an attempt that delivered data before it broke does not count; one cut for being below --speed-limit does).
     #[arg(long = "retries", value_name = "N", default_value_t = 5)]
     pub retries: u32,
 
