@@ -195,6 +195,32 @@ fn remote_replaced_during_the_download_is_caught_by_if_range() {
 }
 
 #[test]
+fn a_remote_that_keeps_changing_is_given_up_after_four_starts() {
+    let origin = Origin::start();
+    let dir = Scratch::new("keeps-changing");
+    // Replaced after every 512 KiB sent, more often than 4 MiB can be fetched.
+    let url = origin.url("/o/k.bin?size=4M&fault=change-after&change_after=512K&change_times=100");
+    let output = run(&[
+        &url,
+        "-o",
+        &dir.arg("k.bin"),
+        "--chunk-size",
+        "256K",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.matches("starting over").count(), 3, "{stderr}");
+    assert!(
+        stderr.contains("keeps changing while it downloads"),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["reason"], "keeps-changing", "{report}");
+    assert!(!dir.path("k.bin").exists(), "nothing gets the name");
+}
+
+#[test]
 fn truncated_body_is_retried() {
     let origin = Origin::start();
     let dir = Scratch::new("truncate");

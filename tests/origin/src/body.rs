@@ -117,6 +117,8 @@ pub(crate) struct BodyFaults {
     pub(crate) pacer: Option<Pacer>,
     /// `change_after` threshold of the object.
     pub(crate) change_after: Option<u64>,
+    /// `change_times`: how many times the object is replaced.
+    pub(crate) change_times: u64,
 }
 
 /// Where object bytes are accounted.
@@ -237,7 +239,9 @@ impl ObjectBody {
         self.next += len;
         let accounting = &self.accounting;
         accounting.counters.record_body_bytes(len);
-        accounting.object.record_sent(len, self.faults.change_after);
+        accounting
+            .object
+            .record_sent(len, self.faults.change_after, self.faults.change_times);
         if self.next == self.end && self.faults.trailing_garbage > 0 {
             accounting
                 .connection

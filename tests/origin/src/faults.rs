@@ -53,7 +53,8 @@ pub(crate) enum Fault {
     /// `status-500`: the first `status_times` (1) GETs get 500.
     Status500,
     /// `change-after`: the object is replaced once `change_after` (half the
-    /// size) of its bytes have been sent in total.
+    /// size) of its bytes have been sent in total; with `change_times` N,
+    /// again after each further `change_after` bytes, N times in all.
     ChangeAfter,
     /// `head-size`: HEAD announces `Content-Length: head_size` (0), not
     /// the object's size; GETs are unaffected.
@@ -165,6 +166,9 @@ pub(crate) struct FaultPlan {
     /// `change_after`: object bytes sent before the object is replaced;
     /// `None` means half the object.
     pub(crate) change_after: Option<u64>,
+    /// `change_times`: how many times `change-after` replaces the object,
+    /// each after another `change_after` bytes.
+    pub(crate) change_times: u64,
     /// `head_size`: the length `head-size` makes HEAD announce.
     pub(crate) head_size: u64,
     /// `latency`: milliseconds each answer waits under `latency`.
@@ -210,6 +214,7 @@ impl FaultPlan {
             retry_after: query.count("retry_after", 1)?,
             retry_after_as_date: query.flag("retry_after_date"),
             change_after: query.byte_size("change_after")?,
+            change_times: query.count("change_times", DEFAULT_TIMES)?,
             head_size: query.byte_size("head_size")?.unwrap_or(0),
             latency_ms: query.count("latency", 50)?,
             etag: query.get("etag").map(str::to_owned),

@@ -222,6 +222,7 @@ impl ObjectResponder<'_> {
             change_after: plan
                 .has(Fault::ChangeAfter)
                 .then(|| plan.change_after.unwrap_or(self.object.size / 2)),
+            change_times: plan.change_times,
         };
         let accounting = Accounting {
             counters: Arc::clone(&self.state.counters),

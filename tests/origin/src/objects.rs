@@ -95,14 +95,16 @@ impl ObjectEntry {
         allowed
     }
 
-    /// Counts `len` more bytes sent; replaces the object when the total
-    /// first reaches `change_after`, so it happens once per object.
-    pub(crate) fn record_sent(&self, len: u64, change_after: Option<u64>) {
+    /// Counts `len` more bytes sent; replaces the object each time the
+    /// total reaches another multiple of `change_after`, at most
+    /// `change_times` times per object.
+    pub(crate) fn record_sent(&self, len: u64, change_after: Option<u64>, change_times: u64) {
         let before = self.bytes_sent.fetch_add(len, Ordering::Relaxed);
         if let Some(threshold) = change_after {
             // A threshold of 0 means "as soon as anything went out".
             let threshold = threshold.max(1);
-            if before < threshold && threshold <= before + len {
+            let (from, to) = (before / threshold, (before + len) / threshold);
+            if to > from && from < change_times {
                 self.replace();
             }
         }
@@ -159,12 +161,21 @@ mod tests {
     #[test]
     fn change_after_replaces_once_when_the_total_reaches_the_threshold() {
         let entry = ObjectTable::default().entry("a");
-        entry.record_sent(99, Some(100));
+        entry.record_sent(99, Some(100), 1);
         assert_eq!(entry.current(0).version, 0);
-        entry.record_sent(1, Some(100));
+        entry.record_sent(1, Some(100), 1);
         assert_eq!(entry.current(0).version, 1);
-        entry.record_sent(1000, Some(100));
+        entry.record_sent(1000, Some(100), 1);
         assert_eq!(entry.current(0).version, 1);
+    }
+
+    #[test]
+    fn change_times_replaces_again_after_each_further_threshold() {
+        let entry = ObjectTable::default().entry("a");
+        for (sent, version) in [(100, 1), (50, 1), (50, 2), (100, 3), (100, 3)] {
+            entry.record_sent(sent, Some(100), 3);
+            assert_eq!(entry.current(0).version, version, "after {sent} more bytes");
+        }
     }
 
     #[test]

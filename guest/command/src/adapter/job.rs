@@ -12,6 +12,7 @@ use std::rc::Rc;
 use rangeget_core::batch::{existing_file, http_date, ExistingFile, ExistingRules, Remote, Skip};
 use rangeget_core::budget::Budget;
 use rangeget_core::failure::Reason;
+use rangeget_core::fresh_starts::FreshStarts;
 use rangeget_core::naming::{choose_file_name, file_name_from_url};
 use rangeget_core::plan::MIN_CHUNK_SIZE;
 use rangeget_core::probe::{Probe, ProbeEnd};
@@ -32,9 +33,6 @@ use super::output::{OutputDir, PartFile};
 use super::report::warn;
 use super::transfer::{explain, finish, start, turn, Probed};
 use super::wait::CommandHooks;
-
-/// A remote that keeps changing would otherwise loop forever.
-const MAX_RESTARTS: u32 = 3;
 
 /// How a file's download ended.
 pub enum Outcome {
@@ -96,7 +94,7 @@ pub struct Job {
     replacing: bool,
     /// The destination kept across a restart (the object changed).
     restart: Option<OutputDir>,
-    restarts: u32,
+    starts: FreshStarts,
     /// After a range was answered with the whole object, ranges are over.
     ranges_ignored: bool,
     final_url: String,
@@ -120,7 +118,7 @@ impl Job {
             path,
             replacing: false,
             restart: None,
-            restarts: 0,
+            starts: FreshStarts::default(),
             ranges_ignored: false,
             due: true,
         };
@@ -540,11 +538,7 @@ impl Job {
                 stop: Stop::Changed(change),
                 ..
             } => {
-                self.restarts += 1;
-                if self.restarts > MAX_RESTARTS {
-                    let url = self.options.url.clone();
-                    return Err(Reason::KeepsChanging { url, last: change }.into());
-                }
+                self.starts.start_over(&self.options.url, change.clone())?;
                 warn(&format!(
                     "the remote file changed ({change}); starting over"
                 ));

@@ -6,6 +6,7 @@
 //! bytes. What a stop means once bytes went out is `rangeget_core::stream_out`'s.
 
 use rangeget_core::failure::Reason;
+use rangeget_core::fresh_starts::FreshStarts;
 use rangeget_core::plan::MIN_CHUNK_SIZE;
 use rangeget_core::probe::{Probe, ProbeEnd};
 use rangeget_core::range::ByteRange;
@@ -27,10 +28,6 @@ use wasip2::random::random::get_random_u64;
 use super::http::{client_for, Exchanges};
 use super::report::{warn, ProgressLine};
 use super::wait::CommandHooks;
-
-/// How many times a stream starts over when the file changes before its
-/// first byte went out.
-const MAX_FRESH_STARTS: u32 = 3;
 
 /// Streams `options.url` to stdout; returns the exit status.
 pub fn run(options: &Options) -> i32 {
@@ -63,8 +60,9 @@ enum Streamed {
 fn stream_to(options: &Options, out: &mut Stdout) -> Result<Streamed, Failure> {
     let mut exchanges = Exchanges::new(client_for(options));
     let chunk_size = stream_chunk_size(options.chunk_size);
-    let mut last_change = None;
-    for _ in 0..MAX_FRESH_STARTS {
+    // A change before the first byte went out starts the stream over.
+    let mut starts = FreshStarts::default();
+    loop {
         let probe = Probe::first_bytes(
             &options.url,
             options.request_rules(),
@@ -124,10 +122,10 @@ fn stream_to(options: &Options, out: &mut Stdout) -> Result<Streamed, Failure> {
                 Pumped::ReaderGone => return Ok(Streamed::ReaderGone),
                 Pumped::Stopped(stop) => match after_stop(stop, out.written) {
                     AfterStop::StartOver(change) => {
+                        starts.start_over(&options.url, change.clone())?;
                         warn(&format!(
                             "the remote file changed ({change}) before its first byte went out; starting over"
                         ));
-                        last_change = Some(change);
                         break;
                     }
                     AfterStop::WholeFrom(id) => {
@@ -148,12 +146,6 @@ fn stream_to(options: &Options, out: &mut Stdout) -> Result<Streamed, Failure> {
             }
         }
     }
-    let last = last_change.expect("only a change starts a stream over");
-    Err(Reason::KeepsChanging {
-        url: options.url.clone(),
-        last,
-    }
-    .into())
 }
 
 /// One stream from byte 0, holding at most `window` bytes ahead of the

@@ -8,6 +8,7 @@
 
 use rangeget_core::client_condition::not_modified;
 use rangeget_core::client_range::ClientRange;
+use rangeget_core::fresh_starts::FreshStarts;
 use rangeget_core::object::TransferMode;
 use rangeget_core::probe::{Probe, ProbeEnd};
 use rangeget_core::request::{RequestId, RequestRules};
@@ -27,9 +28,6 @@ use crate::config::ProxyConfig;
 type Exchanges = rangeget_wasi_http::Exchanges<OriginLog>;
 type Client = rangeget_wasi_http::Client<OriginLog>;
 
-/// How many times one incoming request starts over when the object
-/// changes before its response has begun.
-const MAX_FRESH_STARTS: u32 = 3;
 /// Origin requests give up after this long without a byte.
 const ORIGIN_TIMEOUT_MS: u64 = 60_000;
 const CONNECT_TIMEOUT_MS: u64 = 30_000;
@@ -58,7 +56,9 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutpara
         scope: Some(config.origin.display()),
         ..RequestRules::default()
     };
-    for _ in 0..MAX_FRESH_STARTS {
+    // A change before the response began starts it over.
+    let mut starts = FreshStarts::default();
+    loop {
         // An error status is the client's to see at once, not retried.
         let probe_rules = RequestRules {
             retry: RetryPolicy {
@@ -153,6 +153,9 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutpara
         };
         match stop {
             Stop::Changed(change) => {
+                if let Err(failure) = starts.start_over(&incoming.url, change.clone()) {
+                    return reply::bad_gateway(returned, incoming, &failure.to_string());
+                }
                 log(&format!(
                     "{}: the remote file changed ({change}); starting over with the new version",
                     incoming.path
@@ -184,11 +187,6 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutpara
             }
         }
     }
-    reply::bad_gateway(
-        out,
-        incoming,
-        "the object kept changing while it was being fetched",
-    )
 }
 
 /// Answers with the whole object in one stream (an origin without usable
