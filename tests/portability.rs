@@ -267,6 +267,51 @@ fn batch(runtime: Runtime) {
     );
 }
 
+/// `-i -`: the list on standard input (aria2c's and wget's spelling), under
+/// every runtime: each gives the component its stdin.
+fn list_on_stdin(runtime: Runtime) {
+    use std::io::Write;
+    let origin = Origin::start();
+    let dir = Scratch::new(&format!("stdin-list-{runtime:?}"));
+    let list: String = (0..3)
+        .map(|i| {
+            format!(
+                "{}\n  out=s{i}.bin\n",
+                origin.url(&format!("/o/in{i}.bin?size=200000"))
+            )
+        })
+        .collect();
+    let mut child = runtime
+        .command_in(&dir.0, &["-i", "-", "-d", "{dir}", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{runtime:?}: {e}; {}", runtime.install_hint()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(list.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_ok(runtime, &output);
+    for i in 0..3 {
+        assert_downloaded(
+            &dir,
+            &format!("s{i}.bin"),
+            &format!("in{i}.bin"),
+            0,
+            200_000,
+        );
+    }
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.lines().last().unwrap().contains("\"saved\":3"),
+        "{stdout}"
+    );
+}
+
 /// `-o -`: the file on stdout, in order, from parallel ranges, the same
 /// under every runtime (stdout is a stream in each), nothing on disk.
 fn stream_to_stdout(runtime: Runtime) {
@@ -315,6 +360,7 @@ suite! {
     server_without_ranges: native_server_without_ranges, wasmtime_cli_server_without_ranges, jco_server_without_ranges;
     second_run_on_one_destination: native_second_run_refuses, wasmtime_cli_second_run_refuses, jco_second_run_refuses;
     batch: native_batch, wasmtime_cli_batch, jco_batch;
+    list_on_stdin: native_list_on_stdin, wasmtime_cli_list_on_stdin, jco_list_on_stdin;
     stream_to_stdout: native_stream, wasmtime_cli_stream, jco_stream;
 }
 

@@ -55,6 +55,9 @@ pub async fn run(
                 output.host_dir.display()
             ))
         })?;
+    if output.list_on_stdin {
+        wasi.inherit_stdin();
+    }
     if let Some((host, guest)) = &output.input_dir {
         wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
             .map_err(wasm_error("opening the input file's directory"))?;

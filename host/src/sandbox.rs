@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use rangeget_core::naming::file_name_from_url;
-use rangeget_options::Options;
+use rangeget_options::{Options, STDIN_LIST};
 
 /// How the output path is exposed to the component.
 #[derive(Debug, PartialEq, Eq)]
@@ -19,6 +19,8 @@ pub struct OutputMapping {
     /// The directory of `-i FILE`, granted read-only when it is not the
     /// output directory: (host path, guest name).
     pub input_dir: Option<(PathBuf, String)>,
+    /// `-i -`: the list comes on standard input, which is then granted.
+    pub list_on_stdin: bool,
 }
 
 /// Decides the one directory the component may use and rewrites the
@@ -53,15 +55,17 @@ fn grant_directory(options: &mut Options) -> Result<OutputMapping> {
             .with_context(|| format!("cannot create the output directory {dir}"))?;
     }
     options.dir = Some(dir.clone());
+    let list_on_stdin = options.input_file.as_deref() == Some(STDIN_LIST);
     let input_dir = match &options.input_file {
-        Some(file) => input_directory(file, &host_dir)?,
-        None => None,
+        Some(file) if !list_on_stdin => input_directory(file, &host_dir)?,
+        _ => None,
     };
     Ok(OutputMapping {
         guest_path: join_guest(&dir, &url_name),
         host_dir,
         guest_dir: dir,
         input_dir,
+        list_on_stdin,
     })
 }
 
@@ -125,6 +129,7 @@ pub fn map_output(output: &str, default_name: &str) -> Result<OutputMapping> {
         guest_dir,
         guest_path,
         input_dir: None,
+        list_on_stdin: false,
     })
 }
 

@@ -14,6 +14,19 @@ use rangeget_core::retry::RetryPolicy;
 use rangeget_core::size::parse_size;
 use rangeget_core::transfer::{Settings, StallRule};
 
+/// The `-i` value that reads the list from standard input (aria2c's and
+/// wget's spelling).
+pub const STDIN_LIST: &str = "-";
+
+/// How messages name the `-i` list `path`.
+pub fn list_name(path: &str) -> &str {
+    if path == STDIN_LIST {
+        "standard input"
+    } else {
+        path
+    }
+}
+
 const EXAMPLES: &str = "\
 Examples:
   rangeget https://example.com/big.iso -o big.iso
@@ -55,7 +68,8 @@ pub struct Options {
 
     /// Download every URL listed in FILE (one per line; indented
     /// `out=NAME`, `dir=DIR`, `header=Name: value` and
-    /// `checksum=sha-256=HEX` lines below a URL apply to it).
+    /// `checksum=sha-256=HEX` lines below a URL apply to it); `-` reads the
+    /// list from standard input.
     #[arg(short = 'i', long = "input-file", value_name = "FILE", conflicts_with_all = ["urls", "output", "checksum"])]
     pub input_file: Option<String>,
 
@@ -418,7 +432,7 @@ impl Options {
             check_distinct_paths(&downloads, &named)?;
             return Ok(downloads);
         };
-        let list = self.input_file.as_deref().unwrap_or("the input file");
+        let list = list_name(self.input_file.as_deref().unwrap_or_default());
         let entries = parse_input_file(text).map_err(|e| format!("{list}: {e}"))?;
         let named: Vec<String> = entries
             .iter()
@@ -576,6 +590,19 @@ mod tests {
         assert!(two.is_err(), "-o names one file");
         let json = parse(&["rangeget", "http://h/a", "-o", "-", "--json"]);
         assert!(json.expand(None).unwrap_err().contains("--json"));
+    }
+
+    #[test]
+    fn a_list_on_standard_input_is_named_so_in_its_errors() {
+        let o = Options::parse_from(["rangeget", "-i", "-", "-d", "/dl"]).unwrap();
+        assert!(o.is_batch());
+        let error = o.expand(Some("http://h/a\nhttp://h/x/a\n")).unwrap_err();
+        assert!(
+            error.contains("standard input line 1 and standard input line 2"),
+            "{error}"
+        );
+        let error = o.expand(Some("http://h/a\n  speed=9\n")).unwrap_err();
+        assert!(error.starts_with("standard input: line 2"), "{error}");
     }
 
     #[test]
