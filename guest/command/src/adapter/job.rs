@@ -540,7 +540,8 @@ impl Job {
             } => {
                 self.starts.start_over(&self.options.url, change.clone())?;
                 warn(&format!(
-                    "the remote file changed ({change}); starting over"
+                    "{}: the remote file changed ({change}); starting over",
+                    out.display
                 ));
                 drop(part);
                 out.remove_meta()?;

@@ -185,8 +185,10 @@ fn resume(
             out.part_display()
         ));
     }
+    // Named: in a batch, several files may resume at once.
     warn(&format!(
-        "resuming: {} of {} already downloaded and verified",
+        "resuming {}: {} of {} already downloaded and verified",
+        out.display,
         format_size(transfer.reused_bytes()),
         format_size(meta.size)
     ));
