@@ -10,6 +10,7 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -104,6 +105,9 @@ impl Proxy {
         for name in support::PROXY_VARIABLES {
             command.env_remove(name);
         }
+        // Its own process group: `jco serve` runs the server in a child
+        // Node process, which killing jco alone would leave serving.
+        command.process_group(0);
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -124,7 +128,7 @@ impl Proxy {
             let deadline = Instant::now() + Duration::from_secs(60);
             while TcpStream::connect(addr).is_err() {
                 if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
-                    let _ = child.kill();
+                    kill_group(&mut child);
                     let rest: Vec<String> = lines.map_while(Result::ok).collect();
                     panic!(
                         "the proxy did not serve at {addr}; stderr:\n{}",
@@ -137,7 +141,7 @@ impl Proxy {
         } else {
             loop {
                 let Some(Ok(line)) = lines.next() else {
-                    let _ = child.kill();
+                    kill_group(&mut child);
                     panic!("the proxy exited before serving; stderr:\n{seen}");
                 };
                 seen.push_str(&line);
@@ -178,9 +182,15 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
     }
+}
+
+/// SIGKILL to the proxy's whole process group, then reaps it.
+fn kill_group(child: &mut Child) {
+    // SAFETY: signalling the process group this test created.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    let _ = child.wait();
 }
 
 /// `Serving HTTP on http://127.0.0.1:PORT/` (wasmtime) or
