@@ -48,8 +48,16 @@ pub fn parse_input_file(text: &str) -> Result<Vec<InputEntry>, String> {
                 }
             }
         } else {
-            // aria2 allows several tab-separated mirrors; rangeget takes the first.
-            let url = trimmed.split('\t').next().unwrap_or(trimmed).to_string();
+            // aria2 lists mirrors of one file on one line, tab-separated.
+            // Taking the first alone would drop what the list asks for.
+            if trimmed.contains('\t') {
+                return Err(at(
+                    "several tab-separated URLs (aria2c's mirrors of one file); rangeget takes \
+                     one URL per entry: keep the first (cut -f1 on the list)"
+                        .into(),
+                ));
+            }
+            let url = trimmed.to_string();
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(at(format!("'{url}' is not an http:// or https:// URL")));
             }
@@ -106,6 +114,7 @@ mod tests {
             ("ftp://h/a\n", "line 1"),
             ("http://h/a\n\n  checksum=md5=00\n", "line 3"),
             ("http://h/a\n  header=Range: bytes=0-1\n", "line 2"),
+            ("http://h/a\nhttp://h/b\thttp://m/b\n", "line 2"),
         ] {
             let error = parse_input_file(text).unwrap_err();
             assert!(error.starts_with(line), "{text:?}: {error}");
