@@ -267,6 +267,73 @@ fn a_kill_in_the_middle_of_a_batch_then_the_same_command_ends_byte_exact() {
 }
 
 #[test]
+fn ctrl_c_in_a_batch_keeps_what_is_done_and_the_same_command_finishes_it() {
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-sigint");
+    let lists = Scratch::new("batch-sigint-list");
+    let size = 8 * MIB;
+    let mut entries: Vec<String> = (0..2)
+        .map(|i| origin.url(&format!("/o/big{i}.bin?size=8M&fault=throttle&rate=1M")))
+        .collect();
+    entries.extend((0..3).map(|i| origin.url(&format!("/o/small{i}.bin?size=1000"))));
+    let file = list(&lists, &entries);
+    let args = [
+        "-i",
+        file.as_str(),
+        "-d",
+        &dir.arg(""),
+        "--chunk-size",
+        "512K",
+    ];
+    let mut child = rangeget(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metas = [
+        dir.path("big0.bin.part.meta"),
+        dir.path("big1.bin.part.meta"),
+    ];
+    for meta in &metas {
+        wait_for_progress(meta, MIB, &mut child);
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("run the same command again"),
+        "{}",
+        text(&output.stderr)
+    );
+    for i in 0..3 {
+        let name = format!("small{i}.bin");
+        assert_downloaded(&dir, &name, &name, 0, 1000);
+    }
+    let recorded: Vec<_> = metas.iter().map(|meta| recorded_regions(meta)).collect();
+    assert!(!dir.path("big0.bin").exists() && !dir.path("big1.bin").exists());
+
+    origin.reset_counters();
+    let output = run(&args);
+    assert_success(&output);
+    assert!(
+        text(&output.stdout).contains("2 saved, 3 skipped"),
+        "{}",
+        text(&output.stdout)
+    );
+    for (i, recorded) in recorded.iter().enumerate() {
+        let name = format!("big{i}.bin");
+        assert_downloaded(&dir, &name, &name, 0, size);
+        let asked = origin.range_requests_for(&name);
+        let refetched = refetched_ranges(&asked, recorded);
+        assert!(
+            refetched.is_empty(),
+            "{name}: recorded bytes asked for again: {refetched:?}"
+        );
+    }
+}
+
+#[test]
 fn a_failing_entry_does_not_stop_the_others() {
     let origin = Origin::start();
     let dir = Scratch::new("batch-fail");

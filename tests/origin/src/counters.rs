@@ -10,7 +10,8 @@ use crate::objects::lock;
 pub(crate) struct Counters {
     body_bytes_sent: AtomicU64,
     requests: AtomicU64,
-    range_headers: Mutex<Vec<String>>,
+    /// (request path, `Range` header) of every ranged request.
+    range_headers: Mutex<Vec<(String, String)>>,
     credentials: Mutex<Vec<String>>,
     /// Requests being answered now (from arrival to the end of the body),
     /// and the most there ever were at once.
@@ -23,10 +24,10 @@ pub(crate) struct Counters {
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 
 impl Counters {
-    pub(crate) fn record_request(&self, range_header: Option<&str>) {
+    pub(crate) fn record_request(&self, path: &str, range_header: Option<&str>) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(range) = range_header {
-            lock(&self.range_headers).push(range.to_owned());
+            lock(&self.range_headers).push((path.to_owned(), range.to_owned()));
         }
     }
 
@@ -70,8 +71,13 @@ impl Counters {
         self.requests.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn range_headers(&self) -> Vec<String> {
-        lock(&self.range_headers).clone()
+    /// The `Range` headers of requests whose path `keep` accepts.
+    pub(crate) fn range_headers(&self, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        lock(&self.range_headers)
+            .iter()
+            .filter(|(path, _)| keep(path))
+            .map(|(_, range)| range.clone())
+            .collect()
     }
 
     pub(crate) fn reset(&self) {

@@ -46,7 +46,7 @@ pub(crate) fn handle<B>(
             .and_then(|value: &hyper::header::HeaderValue| value.to_str().ok())
     };
     let range = header(RANGE);
-    state.counters.record_request(range);
+    state.counters.record_request(request.uri().path(), range);
     state.counters.record_credentials(request.headers());
 
     let method = request.method();

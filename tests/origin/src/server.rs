@@ -101,7 +101,13 @@ impl Origin {
 
     /// Raw `Range` header values received, in arrival order.
     pub fn range_requests(&self) -> Vec<String> {
-        self.state.counters.range_headers()
+        self.state.counters.range_headers(|_| true)
+    }
+
+    /// The `Range` headers of the requests for object `name` (`/o/{name}`).
+    pub fn range_requests_for(&self, name: &str) -> Vec<String> {
+        let path = format!("/o/{name}");
+        self.state.counters.range_headers(|p| p == path)
     }
 
     /// The requests this origin is answering now (a body still being
