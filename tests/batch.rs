@@ -161,6 +161,36 @@ fn a_file_the_server_names_is_judged_like_the_urls() {
 }
 
 #[test]
+fn two_entries_the_server_names_alike_fail_the_second_instead_of_skipping_it() {
+    // Two objects that the server names alike: the list looked fine, but
+    // the second must not be counted as complete because the first is
+    // there, nor written over it.
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-same-name");
+    let first = origin.url("/o/one.bin?size=100000&disposition=same.bin");
+    let second =
+        origin.url("/o/two.bin?size=100000&disposition=same.bin&fault=latency&latency=200");
+    let output = run(&[&first, &second, "-d", &dir.arg(""), "--json"]);
+    assert_eq!(output.status.code(), Some(6), "{}", text(&output.stderr));
+    assert_downloaded(&dir, "same.bin", "one.bin", 0, 100_000);
+    let summary = json_lines(&output).pop().unwrap();
+    assert_eq!(
+        (summary["saved"].clone(), summary["failed"].clone()),
+        (1.into(), 1.into())
+    );
+    let failure = &summary["failures"][0];
+    assert_eq!(failure["reason"], "name-taken", "{summary}");
+    assert!(
+        failure["url"].as_str().unwrap().contains("two.bin"),
+        "{summary}"
+    );
+    assert!(
+        failure["message"].as_str().unwrap().contains("one.bin"),
+        "{summary}"
+    );
+}
+
+#[test]
 fn two_entries_writing_one_path_or_a_bad_line_are_refused_before_anything() {
     let origin = Origin::start();
     let dir = Scratch::new("batch-dupes");

@@ -1,9 +1,11 @@
 //! What a run of several files decides beyond each file: which ones need
 //! not be fetched again, and what the whole run reports and exits with.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
-use crate::failure::{Failure, FailureKind};
+use crate::failure::{Failure, FailureKind, Reason};
 use crate::size::format_size;
 
 /// Why a file was not fetched: it is already there.
@@ -121,6 +123,36 @@ fn same_as_remote(
 ) -> bool {
     let (size, mtime) = local;
     remote_size == Some(size) && mtime.is_some() && remote_mtime == mtime
+}
+
+/// The paths the entries of a run write. Two entries never write one path:
+/// the list is checked before anything is fetched, but a server can still
+/// name a file (`Content-Disposition`) like another entry's, which must
+/// fail that file, not skip it as complete once the other one is there.
+#[derive(Debug, Default)]
+pub struct PathClaims {
+    /// Path → the entry (its index in the run) and its URL.
+    by_path: HashMap<String, (usize, String)>,
+}
+
+impl PathClaims {
+    /// Claims `path` for entry `entry` (of `url`); fails if another entry
+    /// holds it.
+    pub fn claim(&mut self, path: &str, entry: usize, url: &str) -> Result<(), Failure> {
+        match self.by_path.get(path) {
+            Some((holder, other_url)) if *holder != entry => Err(Reason::NameTaken {
+                path: path.to_string(),
+                other_url: other_url.clone(),
+            }
+            .into()),
+            Some(_) => Ok(()),
+            None => {
+                self.by_path
+                    .insert(path.to_string(), (entry, url.to_string()));
+                Ok(())
+            }
+        }
+    }
 }
 
 /// An HTTP-date (`If-Modified-Since`) for a file modified at `unix_seconds`.
@@ -253,6 +285,21 @@ impl Summary {
 mod tests {
     use super::*;
     use crate::failure::Reason;
+
+    #[test]
+    fn a_path_is_written_by_one_entry_of_a_run() {
+        let mut claims = PathClaims::default();
+        claims.claim("d/a.bin", 0, "http://h/a").unwrap();
+        claims.claim("d/b.bin", 1, "http://h/b").unwrap();
+        // The same entry again (after a restart) keeps its path.
+        claims.claim("d/a.bin", 0, "http://h/a").unwrap();
+        let failure = claims.claim("d/a.bin", 1, "http://h/b").unwrap_err();
+        assert_eq!(failure.reason.code(), "name-taken");
+        assert_eq!(failure.kind(), FailureKind::File);
+        assert!(failure
+            .to_string()
+            .contains("http://h/a writes in this run too"));
+    }
 
     #[test]
     fn an_existing_file_is_skipped_replaced_or_refused() {

@@ -259,6 +259,11 @@ pub enum Reason {
         path: String,
         kept: String,
     },
+    /// The server named the file like another entry of the same run.
+    NameTaken {
+        path: String,
+        other_url: String,
+    },
     /// Another run holds the destination's lock.
     Busy {
         path: String,
@@ -323,6 +328,7 @@ impl Reason {
             | Reason::Destination(_)
             | Reason::Exists { .. }
             | Reason::Appeared { .. }
+            | Reason::NameTaken { .. }
             | Reason::Busy { .. }
             | Reason::LockLost { .. }
             | Reason::LockContended { .. }
@@ -369,6 +375,7 @@ impl Reason {
             Reason::Destination(_) => "destination",
             Reason::Exists { .. } => "exists",
             Reason::Appeared { .. } => "appeared",
+            Reason::NameTaken { .. } => "name-taken",
             Reason::Busy { .. } => "busy",
             Reason::LockLost { .. } => "lock-lost",
             Reason::LockContended { .. } => "lock-contended",
@@ -478,6 +485,11 @@ impl fmt::Display for Reason {
                 "{path} appeared while this run was downloading, and is left as it is; the download \
                  is complete in {kept}: rerun with --force to replace {path} with it, or choose \
                  another path with -o"
+            ),
+            Reason::NameTaken { path, other_url } => write!(
+                f,
+                "the server names this file {path}, which {other_url} writes in this run too; \
+                 give one of them out= (or -o) another name"
             ),
             Reason::Busy {
                 path,

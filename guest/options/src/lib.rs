@@ -218,7 +218,7 @@ fn parse_token(text: &str) -> Result<u64, String> {
 fn check_distinct_paths(downloads: &[Options], named: &[String]) -> Result<(), String> {
     let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
     for (at, download) in downloads.iter().enumerate() {
-        let path = download.output_path(&file_name_from_url(&download.url));
+        let path = download.path_from_url();
         if let Some(&first) = seen.get(&path) {
             return Err(format!(
                 "{} and {} would both write {path}; give one of them out= (or -o) another name",
@@ -357,6 +357,12 @@ impl Options {
             }
         }
         args
+    }
+
+    /// Where the file goes before any server names it: its name from the
+    /// URL (see [`Options::output_path`]).
+    pub fn path_from_url(&self) -> String {
+        self.output_path(&file_name_from_url(&self.url))
     }
 
     /// The path to write: `-o` (inside `-d` when relative), else

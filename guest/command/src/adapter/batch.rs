@@ -34,9 +34,18 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
         rate_limit: run
             .max_speed
             .map(|rate| Rc::new(RefCell::new(RateLimiter::new(rate, clock::now_ms())))),
+        claims: Rc::default(),
     };
+    for (entry, download) in downloads.iter().enumerate() {
+        // Distinct: the list was checked (`Options::expand`).
+        let path = download.path_from_url();
+        let _ = shares
+            .claims
+            .borrow_mut()
+            .claim(&path, entry, &download.url);
+    }
     let files = downloads.len();
-    let mut queue: VecDeque<Options> = downloads.into();
+    let mut queue: VecDeque<(usize, Options)> = downloads.into_iter().enumerate().collect();
     let mut events = run.progress_events.then_some(0);
     let mut active: Vec<Job> = Vec::new();
     let mut summary = Summary::default();
@@ -47,10 +56,10 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
     let mut published: BTreeMap<String, String> = BTreeMap::new();
     loop {
         while active.len() < run.jobs as usize {
-            let Some(options) = queue.pop_front() else {
+            let Some((entry, options)) = queue.pop_front() else {
                 break;
             };
-            active.push(Job::new(options, &shares));
+            active.push(Job::new(options, entry, &shares));
         }
         let ended_before = shares.budget.borrow().ended_count();
         let mut moved = false;

@@ -9,11 +9,13 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use rangeget_core::batch::{existing_file, http_date, ExistingFile, ExistingRules, Remote, Skip};
+use rangeget_core::batch::{
+    existing_file, http_date, ExistingFile, ExistingRules, PathClaims, Remote, Skip,
+};
 use rangeget_core::budget::Budget;
 use rangeget_core::failure::Reason;
 use rangeget_core::fresh_starts::FreshStarts;
-use rangeget_core::naming::{choose_file_name, file_name_from_url};
+use rangeget_core::naming::choose_file_name;
 use rangeget_core::plan::MIN_CHUNK_SIZE;
 use rangeget_core::probe::{Probe, ProbeEnd};
 use rangeget_core::rate_limit::SharedRateLimiter;
@@ -80,11 +82,16 @@ enum Stage {
 pub struct RunShares {
     pub budget: Rc<RefCell<Budget>>,
     pub rate_limit: Option<SharedRateLimiter>,
+    /// The paths of the run's entries (see [`PathClaims`]).
+    pub claims: Rc<RefCell<PathClaims>>,
 }
 
 pub struct Job {
     options: Options,
     rate_limit: Option<SharedRateLimiter>,
+    claims: Rc<RefCell<PathClaims>>,
+    /// Its index in the run, the owner of its claims.
+    entry: usize,
     started_ms: u64,
     exchanges: Exchanges,
     stage: Stage,
@@ -104,15 +111,19 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn new(options: Options, shares: &RunShares) -> Job {
+    /// The download of `options`, entry `entry` of the run (its path is
+    /// claimed already).
+    pub fn new(options: Options, entry: usize, shares: &RunShares) -> Job {
         let budget = Rc::clone(&shares.budget);
         let exchanges = Exchanges::sharing(http::client_for(&options), budget);
-        let path = options.output_path(&file_name_from_url(&options.url));
+        let path = options.path_from_url();
         let mut job = Job {
             started_ms: clock::now_ms(),
             exchanges,
             stage: Stage::Reported,
             rate_limit: shares.rate_limit.clone(),
+            claims: Rc::clone(&shares.claims),
+            entry,
             final_url: options.url.clone(),
             options,
             path,
@@ -429,7 +440,11 @@ impl Job {
         );
         let path = self.options.output_path(&name);
         if path != self.path {
-            // The server named another file: what was judged is not there.
+            // The server named another file: what was judged is not there,
+            // and another entry of the run may write it.
+            self.claims
+                .borrow_mut()
+                .claim(&path, self.entry, &self.options.url)?;
             self.replacing = false;
             self.path = path;
         }
