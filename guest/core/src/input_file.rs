@@ -37,8 +37,8 @@ pub fn parse_input_file(text: &str) -> Result<Vec<InputEntry>, String> {
                 .ok_or_else(|| at(format!("expected key=value, found '{trimmed}'")))?;
             let value = value.trim();
             match key.trim() {
-                "out" => entry.out = Some(value.to_string()),
-                "dir" => entry.dir = Some(value.to_string()),
+                "out" => entry.out = Some(inside(key.trim(), value).map_err(at)?),
+                "dir" => entry.dir = Some(inside(key.trim(), value).map_err(at)?),
                 "header" => entry.headers.push(parse_header_line(value).map_err(at)?),
                 "checksum" => entry.checksum = Some(parse_sha256(value).map_err(at)?),
                 other => {
@@ -72,6 +72,20 @@ pub fn parse_input_file(text: &str) -> Result<Vec<InputEntry>, String> {
         return Err("the input file lists no URL".to_string());
     }
     Ok(entries)
+}
+
+/// `out=` and `dir=` name places inside the output directory (`-d`): a
+/// list cannot send a file elsewhere (the component is granted `-d` alone,
+/// so such an entry could only fail, after others were fetched).
+fn inside(key: &str, value: &str) -> Result<String, String> {
+    let leaves = value.starts_with('/') || value.split('/').any(|part| part == "..");
+    if value.is_empty() || leaves {
+        return Err(format!(
+            "{key}={value} is not a path inside the output directory (-d); \
+             give a relative path without '..'"
+        ));
+    }
+    Ok(value.to_string())
 }
 
 #[cfg(test)]
@@ -115,6 +129,10 @@ mod tests {
             ("http://h/a\n\n  checksum=md5=00\n", "line 3"),
             ("http://h/a\n  header=Range: bytes=0-1\n", "line 2"),
             ("http://h/a\nhttp://h/b\thttp://m/b\n", "line 2"),
+            ("http://h/a\n  dir=/etc\n", "line 2"),
+            ("http://h/a\n  out=../../x.bin\n", "line 2"),
+            ("http://h/a\n  dir=sub/../../up\n", "line 2"),
+            ("http://h/a\n  out=\n", "line 2"),
         ] {
             let error = parse_input_file(text).unwrap_err();
             assert!(error.starts_with(line), "{text:?}: {error}");
