@@ -272,10 +272,15 @@ impl Summary {
             format_size((self.bytes_fetched as f64 / seconds) as u64)
         );
         for failed in &self.failures {
-            text.push_str(&format!(
-                "\n  failed: {} ({}): {}",
-                failed.path, failed.url, failed.message
-            ));
+            // Most messages name their URL already.
+            if failed.message.contains(&failed.url) {
+                text.push_str(&format!("\n  failed: {}: {}", failed.path, failed.message));
+            } else {
+                text.push_str(&format!(
+                    "\n  failed: {} ({}): {}",
+                    failed.path, failed.url, failed.message
+                ));
+            }
         }
         text
     }
@@ -367,17 +372,23 @@ mod tests {
         summary.saved(100);
         summary.skipped();
         let http = Failure::from(Reason::Status {
-            url: "u".into(),
+            url: "http://h/a".into(),
             status: 404,
         });
-        let file = Failure::from(Reason::Exists { path: "p".into() });
-        summary.failed("u", "a", &http);
-        summary.failed("v", "b", &file);
+        let file = Failure::from(Reason::Exists { path: "d/b".into() });
+        summary.failed("http://h/a", "d/a", &http);
+        summary.failed("http://h/b", "d/b", &file);
         assert_eq!((summary.files, summary.exit_code), (4, 6));
         assert_eq!(summary.worst(), Some(FailureKind::File));
         let json: serde_json::Value = serde_json::from_str(&summary.to_json()).unwrap();
         assert_eq!(json["status"], "summary");
         assert_eq!(json["failures"][0]["reason"], "status");
-        assert!(summary.human().contains("failed: b (v)"));
+        let human = summary.human();
+        // The URL once: the 404's message names it, the other's does not.
+        assert!(
+            human.contains("failed: d/a: http://h/a answered"),
+            "{human}"
+        );
+        assert!(human.contains("failed: d/b (http://h/b): d/b "), "{human}");
     }
 }

@@ -11,10 +11,10 @@ mod stream;
 mod transfer;
 mod wait;
 
-use rangeget_core::failure::Reason;
-use rangeget_core::Failure;
 use std::io::Read;
 
+use rangeget_core::failure::Reason;
+use rangeget_core::Failure;
 use rangeget_options::{list_name, Options, STDIN_LIST};
 
 /// Runs the command and returns its exit status.
