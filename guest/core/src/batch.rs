@@ -129,13 +129,25 @@ fn same_as_remote(
 /// the list is checked before anything is fetched, but a server can still
 /// name a file (`Content-Disposition`) like another entry's, which must
 /// fail that file, not skip it as complete once the other one is there.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PathClaims {
     /// Path → the entry (its index in the run) and its URL.
     by_path: HashMap<String, (usize, String)>,
 }
 
 impl PathClaims {
+    /// The claims of a run whose entries, in order, write `paths` (each
+    /// with its URL) before any server names a file: distinct, as the list
+    /// was checked before the run.
+    pub fn of_entries(paths: impl IntoIterator<Item = (String, String)>) -> PathClaims {
+        let by_path = paths
+            .into_iter()
+            .enumerate()
+            .map(|(entry, (path, url))| (path, (entry, url)))
+            .collect();
+        PathClaims { by_path }
+    }
+
     /// Claims `path` for entry `entry` (of `url`); fails if another entry
     /// holds it.
     pub fn claim(&mut self, path: &str, entry: usize, url: &str) -> Result<(), Failure> {
@@ -293,9 +305,10 @@ mod tests {
 
     #[test]
     fn a_path_is_written_by_one_entry_of_a_run() {
-        let mut claims = PathClaims::default();
-        claims.claim("d/a.bin", 0, "http://h/a").unwrap();
-        claims.claim("d/b.bin", 1, "http://h/b").unwrap();
+        let mut claims = PathClaims::of_entries([
+            ("d/a.bin".to_string(), "http://h/a".to_string()),
+            ("d/b.bin".to_string(), "http://h/b".to_string()),
+        ]);
         // The same entry again (after a restart) keeps its path.
         claims.claim("d/a.bin", 0, "http://h/a").unwrap();
         let failure = claims.claim("d/a.bin", 1, "http://h/b").unwrap_err();

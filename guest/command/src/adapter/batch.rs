@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
-use rangeget_core::batch::{SkipReport, Summary};
+use rangeget_core::batch::{PathClaims, SkipReport, Summary};
 use rangeget_core::batch_progress::{ActiveFile, BatchProgress, MAX_NAMED};
 use rangeget_core::budget::Budget;
 use rangeget_core::rate_limit::RateLimiter;
@@ -34,16 +34,10 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
         rate_limit: run
             .max_speed
             .map(|rate| Rc::new(RefCell::new(RateLimiter::new(rate, clock::now_ms())))),
-        claims: Rc::default(),
+        claims: Rc::new(RefCell::new(PathClaims::of_entries(
+            downloads.iter().map(|d| (d.path_from_url(), d.url.clone())),
+        ))),
     };
-    for (entry, download) in downloads.iter().enumerate() {
-        // Distinct: the list was checked (`Options::expand`).
-        let path = download.path_from_url();
-        let _ = shares
-            .claims
-            .borrow_mut()
-            .claim(&path, entry, &download.url);
-    }
     let files = downloads.len();
     let mut queue: VecDeque<(usize, Options)> = downloads.into_iter().enumerate().collect();
     let mut events = run.progress_events.then_some(0);
