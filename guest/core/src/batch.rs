@@ -200,6 +200,9 @@ impl<'a> SkipReport<'a> {
 /// One failed file, as the summary lists it.
 #[derive(Clone, Debug, Serialize)]
 pub struct FailedFile {
+    /// Its place in the run (the summary lists failures in the list's order).
+    #[serde(skip)]
+    pub entry: usize,
     pub url: String,
     pub path: String,
     pub error_kind: &'static str,
@@ -234,19 +237,28 @@ impl Summary {
         self.skipped += 1;
     }
 
-    /// A failed file; the run's exit code is the worst failure's, the
-    /// highest of the documented codes (file > validation > HTTP > network).
-    pub fn failed(&mut self, url: &str, path: &str, failure: &Failure) {
+    /// Failed file `entry` of the run; the run's exit code is the worst
+    /// failure's, the highest of the documented codes (file > validation >
+    /// HTTP > network).
+    pub fn failed(&mut self, entry: usize, url: &str, path: &str, failure: &Failure) {
         self.files += 1;
         self.failed += 1;
         self.exit_code = self.exit_code.max(failure.kind().exit_code());
         self.failures.push(FailedFile {
+            entry,
             url: url.to_string(),
             path: path.to_string(),
             error_kind: failure.kind().label(),
             reason: failure.reason.root().code(),
             message: failure.to_string(),
         });
+    }
+
+    /// The run ended after `elapsed_ms`: its failures are put in the
+    /// list's order (they came in the order they failed).
+    pub fn finish(&mut self, elapsed_ms: u64) {
+        self.elapsed_ms = elapsed_ms;
+        self.failures.sort_by_key(|failed| failed.entry);
     }
 
     /// The worst failure's kind, if any failed.
@@ -270,20 +282,23 @@ impl Summary {
         .expect("reports serialise")
     }
 
-    /// The human summary: one line, then one line per failed file.
+    /// The human summary: one line, then one line per failed file, up to
+    /// [`MAX_LISTED`]; the rest are counted by kind. Each failure was
+    /// already named on stderr as it happened, and `--json` lists them
+    /// all: a thousand files failing alike need not fill the screen twice.
     pub fn human(&self) -> String {
         let seconds = self.elapsed_ms.max(1) as f64 / 1000.0;
         let mut text = format!(
             "{} file{}: {} saved, {} skipped, {} failed; {} in {seconds:.2} s ({}/s)",
             self.files,
-            if self.files == 1 { "" } else { "s" },
+            plural(self.files),
             self.saved,
             self.skipped,
             self.failed,
             format_size(self.bytes_fetched),
             format_size((self.bytes_fetched as f64 / seconds) as u64)
         );
-        for failed in &self.failures {
+        for failed in self.failures.iter().take(MAX_LISTED) {
             // Most messages name their URL already.
             if failed.message.contains(&failed.url) {
                 text.push_str(&format!("\n  failed: {}: {}", failed.path, failed.message));
@@ -294,7 +309,49 @@ impl Summary {
                 ));
             }
         }
+        if let Some(rest) = self
+            .failures
+            .get(MAX_LISTED..)
+            .filter(|rest| !rest.is_empty())
+        {
+            text.push_str(&format!(
+                "\n  and {} more failed ({}), each named on stderr as it failed",
+                rest.len(),
+                count_by_kind(rest)
+            ));
+        }
         text
+    }
+}
+
+/// How many failed files the human summary names one by one.
+pub const MAX_LISTED: usize = 20;
+
+/// "18 HTTP errors, 2 network errors", most frequent first.
+fn count_by_kind(failures: &[FailedFile]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for failed in failures {
+        match counts
+            .iter_mut()
+            .find(|(kind, _)| *kind == failed.error_kind)
+        {
+            Some((_, count)) => *count += 1,
+            None => counts.push((failed.error_kind, 1)),
+        }
+    }
+    counts.sort_by_key(|&(_, count)| std::cmp::Reverse(count));
+    let parts: Vec<String> = counts
+        .into_iter()
+        .map(|(kind, count)| format!("{count} {kind} error{}", plural(count)))
+        .collect();
+    parts.join(", ")
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
     }
 }
 
@@ -389,8 +446,10 @@ mod tests {
             status: 404,
         });
         let file = Failure::from(Reason::Exists { path: "d/b".into() });
-        summary.failed("http://h/a", "d/a", &http);
-        summary.failed("http://h/b", "d/b", &file);
+        // Entry 3 failed before entry 1: the summary lists them in order.
+        summary.failed(3, "http://h/b", "d/b", &file);
+        summary.failed(1, "http://h/a", "d/a", &http);
+        summary.finish(10);
         assert_eq!((summary.files, summary.exit_code), (4, 6));
         assert_eq!(summary.worst(), Some(FailureKind::File));
         let json: serde_json::Value = serde_json::from_str(&summary.to_json()).unwrap();
@@ -403,5 +462,34 @@ mod tests {
             "{human}"
         );
         assert!(human.contains("failed: d/b (http://h/b): d/b "), "{human}");
+        assert!(human.find("d/a").unwrap() < human.find("d/b").unwrap());
+        assert_eq!(json["failures"][0]["path"], "d/a");
+    }
+
+    #[test]
+    fn many_failures_are_named_up_to_a_limit_and_the_rest_counted_by_kind() {
+        let mut summary = Summary::default();
+        let not_found = Failure::from(Reason::Status {
+            url: "http://h/x".into(),
+            status: 404,
+        });
+        let exists = Failure::from(Reason::Exists { path: "d/x".into() });
+        for entry in 0..MAX_LISTED + 3 {
+            let failure = if entry < MAX_LISTED + 2 {
+                &not_found
+            } else {
+                &exists
+            };
+            summary.failed(entry, "http://h/x", &format!("d/{entry}"), failure);
+        }
+        summary.finish(10);
+        let human = summary.human();
+        assert_eq!(human.matches("failed: d/").count(), MAX_LISTED, "{human}");
+        assert!(
+            human.ends_with("\n  and 3 more failed (2 HTTP errors, 1 file error), each named on stderr as it failed"),
+            "{human}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&summary.to_json()).unwrap();
+        assert_eq!(json["failures"].as_array().unwrap().len(), MAX_LISTED + 3);
     }
 }

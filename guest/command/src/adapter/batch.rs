@@ -71,7 +71,7 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
                         let parent = parent_of(&report.path).to_string();
                         published.insert(parent, report.path.clone());
                     }
-                    report(job.options(), outcome, &mut summary);
+                    report(&job, outcome, &mut summary);
                 }
                 None => at += 1,
             }
@@ -104,7 +104,7 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
     if run.is_batch() && !run.no_fsync {
         sync_directories(&published);
     }
-    summary.elapsed_ms = clock::now_ms() - started_ms;
+    summary.finish(clock::now_ms() - started_ms);
     if run.is_batch() {
         if run.json {
             println!("{}", summary.to_json());
@@ -186,7 +186,8 @@ fn sync_finished(active: &mut [Job], moved: bool) {
 
 /// Tells how one file ended: its report on stdout (`--json`), its error
 /// line on stderr, and its line in the summary.
-fn report(options: &Options, outcome: Outcome, summary: &mut Summary) {
+fn report(job: &Job, outcome: Outcome, summary: &mut Summary) {
+    let options = job.options();
     match outcome {
         Outcome::Saved(report) => {
             summary.saved(report.bytes_fetched);
@@ -205,7 +206,7 @@ fn report(options: &Options, outcome: Outcome, summary: &mut Summary) {
             }
         }
         Outcome::Failed { path, failure } => {
-            summary.failed(&options.url, &path, &failure);
+            summary.failed(job.entry(), &options.url, &path, &failure);
             if options.json {
                 println!(
                     "{}",

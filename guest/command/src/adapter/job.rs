@@ -238,6 +238,11 @@ impl Job {
         &self.options
     }
 
+    /// Its index in the run.
+    pub fn entry(&self) -> usize {
+        self.entry
+    }
+
     /// The outcome, once the file is done (handed over once).
     pub fn outcome(&mut self) -> Option<Outcome> {
         if !matches!(self.stage, Stage::Done(_)) {
