@@ -385,6 +385,65 @@ fn a_failing_entry_does_not_stop_the_others() {
 }
 
 #[test]
+fn a_host_found_unreachable_fails_its_other_files_at_once() {
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-down");
+    let lists = Scratch::new("batch-down-list");
+    // Bind then drop a listener: the port is free, so connecting is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut entries: Vec<String> = (0..6)
+        .map(|i| format!("http://127.0.0.1:{port}/d{i}.bin"))
+        .collect();
+    entries.push(origin.url("/o/up.bin?size=1000"));
+    let file = list(&lists, &entries);
+    // One file at a time: the first learns the host is down, the rest
+    // of its files are not tried, the other host's file is fetched.
+    let args = ["-i", &file, "-d", &dir.arg(""), "-j", "1", "--retries", "2"];
+    let output = run(&[&args[..], &["--json"]].concat());
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    assert_downloaded(&dir, "up.bin", "up.bin", 0, 1000);
+    let lines = json_lines(&output);
+    let reasons: Vec<&str> = lines[..6]
+        .iter()
+        .map(|line| line["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "unreachable",
+            "host-given-up",
+            "host-given-up",
+            "host-given-up",
+            "host-given-up",
+            "host-given-up"
+        ]
+    );
+    assert!(
+        lines[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("could not be reached for {}", dir.arg("d0.bin"))),
+        "{}",
+        lines[1]
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        stderr.matches("connection refused; retry").count(),
+        2,
+        "{stderr}"
+    );
+    let summary = lines.last().unwrap();
+    assert_eq!(
+        (&summary["saved"], &summary["failed"]),
+        (&1.into(), &6.into())
+    );
+}
+
+#[test]
 fn missing_directories_are_made_like_aria2c_does() {
     let origin = Origin::start();
     let dir = Scratch::new("batch-dirs");

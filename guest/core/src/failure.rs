@@ -164,6 +164,15 @@ pub enum Reason {
         url: String,
         error: String,
     },
+    /// Not tried: another file of the run found its host unreachable (see
+    /// `unreachable_hosts`).
+    HostGivenUp {
+        url: String,
+        host: String,
+        /// The file that found it so, and how.
+        path: String,
+        error: String,
+    },
     /// A body broke off or went silent.
     BodyFailed(String),
     /// The body ended before all the bytes asked for.
@@ -306,6 +315,7 @@ impl Reason {
         match self {
             Reason::Usage(_) => Usage,
             Reason::Unreachable { .. }
+            | Reason::HostGivenUp { .. }
             | Reason::BodyFailed(_)
             | Reason::BodyShort { .. }
             | Reason::Stalled { .. } => Network,
@@ -344,6 +354,7 @@ impl Reason {
         match self {
             Reason::Usage(_) => "usage",
             Reason::Unreachable { .. } => "unreachable",
+            Reason::HostGivenUp { .. } => "host-given-up",
             Reason::BodyFailed(_) => "body-failed",
             Reason::BodyShort { .. } => "body-short",
             Reason::Stalled { .. } => "stalled",
@@ -400,6 +411,16 @@ impl fmt::Display for Reason {
         match self {
             Reason::Usage(message) => f.write_str(message),
             Reason::Unreachable { url, error } => write!(f, "{url}: {error}"),
+            Reason::HostGivenUp {
+                url,
+                host,
+                path,
+                error,
+            } => write!(
+                f,
+                "{url}: not tried: {host} could not be reached for {path} ({error}); \
+                 run the same command again once it is back"
+            ),
             Reason::BodyFailed(error) => f.write_str(error),
             Reason::BodyShort { missing } => write!(f, "the body ended {missing} bytes short"),
             Reason::Stalled { min_bytes, secs } => write!(

@@ -38,6 +38,7 @@ pub mod size;
 pub mod stream_out;
 pub mod sync_group;
 pub mod transfer;
+pub mod unreachable_hosts;
 pub mod validate;
 pub mod wake;
 

@@ -37,6 +37,7 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
         claims: Rc::new(RefCell::new(PathClaims::of_entries(
             downloads.iter().map(|d| (d.path_from_url(), d.url.clone())),
         ))),
+        unreachable: Rc::default(),
     };
     let files = downloads.len();
     let mut queue: VecDeque<(usize, Options)> = downloads.into_iter().enumerate().collect();
@@ -70,6 +71,9 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
                         done_bytes += report.size;
                         let parent = parent_of(&report.path).to_string();
                         published.insert(parent, report.path.clone());
+                    }
+                    if let Outcome::Failed { path, failure } = &outcome {
+                        shares.unreachable.borrow_mut().file_failed(path, failure);
                     }
                     report(&job, outcome, &mut summary);
                 }

@@ -23,6 +23,7 @@ use rangeget_core::report::Report;
 use rangeget_core::room::check_max_filesize;
 use rangeget_core::sync_group::GROUP_WAIT_MS;
 use rangeget_core::transfer::{End, Stop, Transfer};
+use rangeget_core::unreachable_hosts::UnreachableHosts;
 use rangeget_core::Failure;
 use rangeget_options::Options;
 use rangeget_wasi_http::{clock, ProbeRun};
@@ -76,20 +77,22 @@ enum Stage {
     Reported,
 }
 
-/// What the files of a run share: the connection budget and the
-/// `--max-speed` bucket.
+/// What the files of a run share: the connection budget, the
+/// `--max-speed` bucket, the paths and the hosts given up on.
 #[derive(Clone)]
 pub struct RunShares {
     pub budget: Rc<RefCell<Budget>>,
     pub rate_limit: Option<SharedRateLimiter>,
     /// The paths of the run's entries (see [`PathClaims`]).
     pub claims: Rc<RefCell<PathClaims>>,
+    pub unreachable: Rc<RefCell<UnreachableHosts>>,
 }
 
 pub struct Job {
     options: Options,
     rate_limit: Option<SharedRateLimiter>,
     claims: Rc<RefCell<PathClaims>>,
+    unreachable: Rc<RefCell<UnreachableHosts>>,
     /// Its index in the run, the owner of its claims.
     entry: usize,
     started_ms: u64,
@@ -123,6 +126,7 @@ impl Job {
             stage: Stage::Reported,
             rate_limit: shares.rate_limit.clone(),
             claims: Rc::clone(&shares.claims),
+            unreachable: Rc::clone(&shares.unreachable),
             entry,
             final_url: options.url.clone(),
             options,
@@ -175,6 +179,7 @@ impl Job {
                 condition = local.and_then(|(_, mtime)| mtime).map(http_date);
             }
         }
+        self.unreachable.borrow().check(&self.options.url)?;
         Ok(Stage::Probing(self.probe(continuing, condition)))
     }
 
