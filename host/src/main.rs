@@ -72,8 +72,9 @@ fn main() -> ExitCode {
     };
     let token = locks::new_token();
     options.lock_token = Some(token);
-    // A batch's bar is drawn from what the component says of its files.
-    options.progress_events = progress.is_drawn() && options.is_batch();
+    // A batch's bar is drawn from what the component says of its files,
+    // and an interrupted batch says how far it got.
+    options.progress_events = options.is_batch();
     let bar = progress.clone();
     let locked_dir = output.as_ref().map(|o| o.host_dir.clone());
     stop_signals.on_stop(move |signal| {
@@ -88,7 +89,18 @@ fn main() -> ExitCode {
             libc::SIGINT => String::new(),
             other => format!(" ({})", signals::name(other)),
         };
-        eprintln!("rangeget: interrupted{which}; run the same command again to resume");
+        match bar.last_batch() {
+            // Files that ended since the last progress line are not
+            // counted: a moment's lag, and the rerun skips them anyway.
+            Some(batch) => eprintln!(
+                "rangeget: interrupted{which} with {}; run the same command again \
+                 to finish the rest",
+                batch.ended_so_far()
+            ),
+            None => {
+                eprintln!("rangeget: interrupted{which}; run the same command again to resume")
+            }
+        }
         // Skip runtime shutdown: in-flight requests need not finish. Ctrl-C
         // exits 130 as always; the others 128 + their number, as shells do.
         let code = match signal {

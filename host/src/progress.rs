@@ -75,14 +75,15 @@ impl Progress {
         }
     }
 
-    /// Whether a bar is drawn (stderr is a terminal, not `--quiet`).
-    pub fn is_drawn(&self) -> bool {
-        self.bar.is_some()
-    }
-
     /// Where the batch stands now (the component's progress line).
     pub fn batch(&self, progress: BatchProgress) {
         *self.batch.lock().unwrap() = Some(progress);
+    }
+
+    /// Where the batch stood at the component's last progress line (at
+    /// most 200 ms ago), if it is a batch that said so.
+    pub fn last_batch(&self) -> Option<BatchProgress> {
+        self.batch.lock().unwrap().clone()
     }
 
     /// Prints a line of the component's output without tearing the bar.

@@ -46,6 +46,16 @@ impl BatchProgress {
         serde_json::from_str(line.strip_prefix(MARKER)?).ok()
     }
 
+    /// How far the batch got, for the line that says it was interrupted:
+    /// "3 of 5 files ended (1 failed)".
+    pub fn ended_so_far(&self) -> String {
+        let failed = match self.failed {
+            0 => String::new(),
+            n => format!(" ({n} failed)"),
+        };
+        format!("{} of {} files ended{failed}", self.done, self.files)
+    }
+
     /// The active files for a terminal line: "a.bin 45%, b.bin 3 MiB (+2)".
     pub fn describe_active(&self) -> String {
         let mut parts: Vec<String> = self
@@ -107,5 +117,6 @@ mod tests {
             progress.describe_active(),
             "a.bin 25%, b.bin 2.0 KiB, c.bin, +2 more"
         );
+        assert_eq!(progress.ended_so_far(), "3 of 10 files ended (1 failed)");
     }
 }
