@@ -9,14 +9,12 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use rangeget_core::batch::{
-    existing_file, http_date, ExistingFile, ExistingRules, PathClaims, Remote, Skip,
-};
+use rangeget_core::batch::{existing_file, ExistingFile, ExistingRules, PathClaims, Remote, Skip};
 use rangeget_core::budget::Budget;
 use rangeget_core::failure::Reason;
+use rangeget_core::file_start::{first_step, probe_bytes, AtDestination, FirstStep};
 use rangeget_core::fresh_starts::FreshStarts;
 use rangeget_core::naming::choose_file_name;
-use rangeget_core::plan::MIN_CHUNK_SIZE;
 use rangeget_core::probe::{Probe, ProbeEnd};
 use rangeget_core::rate_limit::SharedRateLimiter;
 use rangeget_core::report::Report;
@@ -147,60 +145,51 @@ impl Job {
     /// Before any request: a file already at the URL's path is skipped,
     /// replaced or refused; a previous run's progress there is continued.
     fn first_stage(&mut self) -> Result<Stage, Failure> {
-        let (exists, continuing, local) = match OutputDir::for_path(&self.path) {
-            Ok(out) => {
-                let exists = out.final_exists();
-                let mut continuing = out.exists(&out.meta_name());
-                if exists && continuing && !out.exists(&out.part_name()) {
-                    // A run stopped between publishing the file and
-                    // removing its meta: the leftover describes nothing
-                    // (left alone where it cannot be removed; it is inert).
-                    let _ = out.remove_meta();
-                    continuing = false;
-                }
-                let local = if exists {
-                    out.final_size_and_mtime()
-                } else {
-                    None
-                };
-                (exists, continuing, local)
+        let out = OutputDir::for_path(&self.path).ok();
+        let at = out.as_ref().map_or_else(AtDestination::default, |out| {
+            let (file_exists, file) = out.look_at_final();
+            let meta = out.exists(&out.meta_name());
+            AtDestination {
+                file_exists,
+                file,
+                meta,
+                // Only then does it matter: one look less per fresh file.
+                part: file_exists && meta && out.exists(&out.part_name()),
             }
-            Err(_) => (false, false, None),
+        });
+        let checksum_matches = match (&out, &self.options.checksum) {
+            (Some(out), Some(expected)) if at.file_exists => {
+                Some(sha256_of(out, true)? == *expected)
+            }
+            _ => None,
         };
-        let mut condition = None;
-        if exists {
-            let out = OutputDir::for_path(&self.path)?;
-            match self.judge_existing(&out, local, Remote::NotAsked)? {
-                ExistingFile::Skip(skip) => return self.skip(skip),
-                ExistingFile::Refuse => return Err(self.exists()),
-                ExistingFile::Replace => self.replacing = true,
-            }
-            if self.options.timestamping && !self.options.force {
-                condition = local.and_then(|(_, mtime)| mtime).map(http_date);
-            }
+        let start = match first_step(
+            at,
+            self.existing_rules(),
+            checksum_matches,
+            self.options.chunk_size,
+        ) {
+            FirstStep::Skip(skip) => return self.skip(skip),
+            FirstStep::Refuse => return Err(self.exists()),
+            FirstStep::Probe(start) => start,
+        };
+        if let (Some(out), true) = (&out, start.stale_meta) {
+            // Left alone where it cannot be removed: it is inert.
+            let _ = out.remove_meta();
         }
+        self.replacing = start.replacing;
         self.unreachable.borrow().check(&self.options.url)?;
-        Ok(Stage::Probing(self.probe(continuing, condition)))
+        Ok(Stage::Probing(
+            self.probe(start.bytes, start.if_modified_since),
+        ))
     }
 
-    /// A GET of the file's first bytes: its answer gives the size and
+    /// A GET of the file's first `bytes`: its answer gives the size and
     /// proves ranges work, and a fresh download's first bytes come with it.
-    /// Continuing a previous run, one byte: the rest may be on disk
-    /// already. Not a HEAD: some servers' HEAD states another length than
-    /// their range answers, and the range answers are what gets written.
-    fn probe(&self, continuing: bool, if_modified_since: Option<String>) -> ProbeRun {
-        let rules = self.options.request_rules();
-        let mut probe = if continuing {
-            Probe::first_bytes(&self.options.url, rules, 1)
-        } else {
-            // No more than the smallest chunk: it is chunk 0's first request.
-            let first = self
-                .options
-                .chunk_size
-                .unwrap_or(MIN_CHUNK_SIZE)
-                .min(MIN_CHUNK_SIZE);
-            Probe::first_bytes(&self.options.url, rules, first)
-        };
+    /// Not a HEAD: some servers' HEAD states another length than their
+    /// range answers, and the range answers are what gets written.
+    fn probe(&self, bytes: u64, if_modified_since: Option<String>) -> ProbeRun {
+        let mut probe = Probe::first_bytes(&self.options.url, self.options.request_rules(), bytes);
         if let Some(date) = if_modified_since {
             probe = probe.if_modified_since(date);
         }
@@ -507,12 +496,20 @@ impl Job {
             Some(expected) => Some(sha256_of(out, true)? == *expected),
             None => None,
         };
-        let rules = ExistingRules {
+        Ok(existing_file(
+            self.existing_rules(),
+            checksum_matches,
+            local,
+            remote,
+        ))
+    }
+
+    fn existing_rules(&self) -> ExistingRules {
+        ExistingRules {
             batch: self.options.is_batch(),
             force: self.options.force,
             timestamping: self.options.timestamping,
-        };
-        Ok(existing_file(rules, checksum_matches, local, remote))
+        }
     }
 
     fn exists(&self) -> Failure {
@@ -572,7 +569,8 @@ impl Job {
                 out.remove_meta()?;
                 out.remove(&out.part_name())?;
                 self.restart = Some(out);
-                Ok(Stage::Probing(self.probe(false, None)))
+                let bytes = probe_bytes(self.options.chunk_size, false);
+                Ok(Stage::Probing(self.probe(bytes, None)))
             }
             End::Stopped {
                 stop: Stop::RangesIgnored { id },

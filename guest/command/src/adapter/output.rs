@@ -128,6 +128,21 @@ impl OutputDir {
 
     /// The size and modification time (Unix seconds) of the final file, if
     /// it is a regular file.
+    /// Whether something stands at the file's name, and its size and
+    /// modification time if it is a regular file: one look.
+    pub fn look_at_final(&self) -> (bool, Option<(u64, Option<u64>)>) {
+        match self.dir.stat_at(PathFlags::empty(), &self.name) {
+            Err(_) => (false, None),
+            Ok(stat) => (
+                true,
+                (stat.type_ == DescriptorType::RegularFile).then(|| {
+                    let mtime = stat.data_modification_timestamp.map(|t| t.seconds);
+                    (stat.size, mtime)
+                }),
+            ),
+        }
+    }
+
     pub fn final_size_and_mtime(&self) -> Option<(u64, Option<u64>)> {
         let stat = self.dir.stat_at(PathFlags::empty(), &self.name).ok()?;
         (stat.type_ == DescriptorType::RegularFile).then(|| {

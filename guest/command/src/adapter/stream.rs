@@ -6,8 +6,8 @@
 //! bytes. What a stop means once bytes went out is `rangeget_core::stream_out`'s.
 
 use rangeget_core::failure::Reason;
+use rangeget_core::file_start::probe_bytes;
 use rangeget_core::fresh_starts::FreshStarts;
-use rangeget_core::plan::MIN_CHUNK_SIZE;
 use rangeget_core::probe::{Probe, ProbeEnd};
 use rangeget_core::range::ByteRange;
 use rangeget_core::size::format_size;
@@ -66,7 +66,7 @@ fn stream_to(options: &Options, out: &mut Stdout) -> Result<Streamed, Failure> {
         let probe = Probe::first_bytes(
             &options.url,
             options.request_rules(),
-            chunk_size.min(MIN_CHUNK_SIZE),
+            probe_bytes(Some(chunk_size), false),
         );
         let (object, body, first, round_trip_ms) = match exchanges
             .probe(probe, &mut CommandHooks)?
