@@ -163,6 +163,8 @@ pub enum Reason {
     Unreachable {
         url: String,
         error: String,
+        /// No connection could be made (see `RequestFailure::no_connection`).
+        no_connection: bool,
     },
     /// Not tried: another file of the run found its host unreachable (see
     /// `unreachable_hosts`).
@@ -410,7 +412,7 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Usage(message) => f.write_str(message),
-            Reason::Unreachable { url, error } => write!(f, "{url}: {error}"),
+            Reason::Unreachable { url, error, .. } => write!(f, "{url}: {error}"),
             Reason::HostGivenUp {
                 url,
                 host,

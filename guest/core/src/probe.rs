@@ -434,6 +434,7 @@ impl Probe {
         let reason = Reason::Unreachable {
             url: self.url.clone(),
             error: failure.message,
+            no_connection: failure.no_connection,
         };
         if failure.lasting {
             // An untrusted certificate or a malformed URL stays so: say it
@@ -559,6 +560,7 @@ mod tests {
         let failure = RequestFailure {
             message: "the server's TLS certificate is not trusted".into(),
             lasting: true,
+            no_connection: true,
         };
         probe.handle_error(first.id, failure, 0);
         assert!(matches!(probe.poll_end(), Some(ProbeEnd::Failed(_))));

@@ -72,6 +72,11 @@ pub struct RequestFailure {
     pub message: String,
     /// Asking again cannot help (an untrusted certificate, a bad URL).
     pub lasting: bool,
+    /// No connection to the host could be made (no DNS answer, refused,
+    /// timed out, a failed TLS handshake): unlike a reset after the
+    /// request went out, it says nothing about the object, everything
+    /// about the host.
+    pub no_connection: bool,
 }
 
 /// Limits every engine applies to its requests.

@@ -1,7 +1,8 @@
-//! Hosts a run has given up on. A file fails as unreachable only after
-//! every retry its budget allows (seconds of refused or silent
-//! connections), or at once for a cause that lasts (an untrusted
-//! certificate). Its host's other files would each wait out the same
+//! Hosts a run has given up on. A file fails for want of a connection
+//! (no DNS answer, refused, timed out, a failed TLS handshake) only after
+//! every retry its budget allows (seconds of them), or at once for a cause
+//! that lasts (an untrusted certificate). A reset after the request went
+//! out does not count: a server or a filter may do that to one URL only. Its host's other files would each wait out the same
 //! retries: a thousand files from a host that is down would take an hour
 //! to fail. Instead they fail at once, naming the file that proved it,
 //! and the same command again tries them all.
@@ -24,11 +25,16 @@ pub struct UnreachableHosts {
 }
 
 impl UnreachableHosts {
-    /// The file at `path` failed for `failure`: if its last attempts got
-    /// no answer from the host they asked, that host is given up on for
+    /// The file at `path` failed for `failure`: if its last attempts could
+    /// not connect to the host they asked, that host is given up on for
     /// the rest of the run.
     pub fn file_failed(&mut self, path: &str, failure: &Failure) {
-        if let Reason::Unreachable { url, error } = failure.reason.root() {
+        if let Reason::Unreachable {
+            url,
+            error,
+            no_connection: true,
+        } = failure.reason.root()
+        {
             self.hosts.entry(host_of(url)).or_insert_with(|| Proof {
                 path: path.to_string(),
                 error: error.clone(),
@@ -62,6 +68,7 @@ mod tests {
         Failure::from(Reason::Unreachable {
             url: url.into(),
             error: "connection refused".into(),
+            no_connection: true,
         })
         .with_note("6 attempts")
     }
@@ -96,8 +103,16 @@ mod tests {
             status: 404,
         });
         let cut = Failure::from(Reason::BodyFailed("reset".into()));
+        // The request went out, then the connection was reset: a filter
+        // may do that to one URL only.
+        let reset = Failure::from(Reason::Unreachable {
+            url: "http://up/a".into(),
+            error: "connection closed by the server".into(),
+            no_connection: false,
+        });
         hosts.file_failed("a", &not_found);
         hosts.file_failed("a", &cut);
+        hosts.file_failed("a", &reset);
         assert!(hosts.check("http://up/b").is_ok());
     }
 
@@ -110,6 +125,7 @@ mod tests {
             last: Box::new(Reason::Unreachable {
                 url: "https://cdn.example/x".into(),
                 error: "connection timed out".into(),
+                no_connection: true,
             }),
         });
         hosts.file_failed("x", &gave_up);

@@ -314,6 +314,9 @@ pub struct RequestError {
     /// Asking again cannot help (the server's TLS certificate is not
     /// trusted, say): report it now instead of after every retry.
     pub lasting: bool,
+    /// No connection to the host could be made (see
+    /// `RequestFailure::no_connection`).
+    pub no_connection: bool,
 }
 
 impl RequestError {
@@ -321,6 +324,7 @@ impl RequestError {
         RequestError {
             message: message.into(),
             lasting: false,
+            no_connection: false,
         }
     }
 
@@ -331,9 +335,21 @@ impl RequestError {
                 | ErrorCode::TlsAlertReceived(_)
                 | ErrorCode::TlsProtocolError
         );
+        let no_connection = lasting
+            || matches!(
+                code,
+                ErrorCode::DnsError(_)
+                    | ErrorCode::DestinationNotFound
+                    | ErrorCode::DestinationUnavailable
+                    | ErrorCode::DestinationIpProhibited
+                    | ErrorCode::DestinationIpUnroutable
+                    | ErrorCode::ConnectionRefused
+                    | ErrorCode::ConnectionTimeout
+            );
         RequestError {
             message: describe_error(code),
             lasting,
+            no_connection,
         }
     }
 }
@@ -352,6 +368,7 @@ impl From<String> for RequestError {
         RequestError {
             message,
             lasting: true,
+            no_connection: false,
         }
     }
 }

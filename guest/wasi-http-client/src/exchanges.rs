@@ -79,6 +79,7 @@ impl From<RequestError> for RequestFailure {
         RequestFailure {
             message: error.message,
             lasting: error.lasting,
+            no_connection: error.no_connection,
         }
     }
 }
@@ -481,6 +482,7 @@ fn advance<T: Trace>(
             let failure = RequestFailure {
                 message,
                 lasting: false,
+                no_connection: false,
             };
             transfer.handle_error(id, failure, clock::now_ms());
             (None, Ok(()))
@@ -524,6 +526,7 @@ fn read_body(
                 let failure = RequestFailure {
                     message,
                     lasting: false,
+                    no_connection: false,
                 };
                 transfer.handle_error(id, failure, clock::now_ms());
                 return Ok(());

@@ -164,6 +164,7 @@ impl Transfer {
             Stage::Head => Reason::Unreachable {
                 url: self.open[at].url.clone(),
                 error: failure.message,
+                no_connection: failure.no_connection,
             },
             Stage::Body => Reason::BodyFailed(failure.message),
         };
