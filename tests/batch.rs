@@ -447,6 +447,34 @@ fn a_host_found_unreachable_fails_its_other_files_at_once() {
 }
 
 #[test]
+fn a_url_whose_connection_is_reset_does_not_give_its_host_up() {
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-reset");
+    // Every attempt at the first URL is closed before an answer, as a
+    // filter blocking one path does; the host serves the others.
+    let urls = [
+        origin.url("/o/blocked.bin?size=1000&fault=unanswered&unanswered_times=9"),
+        origin.url("/o/fine.bin?size=1000"),
+    ];
+    let output = run(&[
+        &urls[0],
+        &urls[1],
+        "-d",
+        &dir.arg(""),
+        "-j",
+        "1",
+        "--retries",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    assert_downloaded(&dir, "fine.bin", "fine.bin", 0, 1000);
+    let lines = json_lines(&output);
+    assert_eq!(lines[0]["reason"], "unreachable", "{}", lines[0]);
+    assert_eq!(lines[1]["status"], "ok", "{}", lines[1]);
+}
+
+#[test]
 fn missing_directories_are_made_like_aria2c_does() {
     let origin = Origin::start();
     let dir = Scratch::new("batch-dirs");

@@ -1,9 +1,10 @@
 //! A TCP stream that response bodies can ask to cut.
 //!
-//! Two faults need control hyper does not offer: `truncate` must close the
-//! connection after exactly half a body has reached the socket, and
+//! Three faults need control hyper does not offer: `truncate` must close
+//! the connection after exactly half a body has reached the socket,
 //! `overlong` must write bytes past the declared `Content-Length` (hyper
-//! silently drops them). Just returning a body error would not do for
+//! silently drops them), and `unanswered` must close it before the
+//! answer's first byte. Just returning a body error would not do for
 //! `truncate` either: hyper discards what it has buffered but not written.
 //!
 //! So a body arms a [`ConnectionCut`] shared with the [`CuttableStream`]
@@ -37,6 +38,8 @@ enum CutState {
     Open,
     /// Cut at the next flush, after writing these bytes.
     Armed(Bytes),
+    /// Cut at the next write, before anything of the answer is written.
+    Unanswered,
     Cut,
 }
 
@@ -48,6 +51,23 @@ impl ConnectionCut {
         if matches!(*state, CutState::Open) {
             *state = CutState::Armed(trailing);
         }
+    }
+
+    /// Closes the connection before the answer's first byte.
+    pub(crate) fn close_unanswered(&self) {
+        let mut state = lock(&self.state);
+        if matches!(*state, CutState::Open) {
+            *state = CutState::Unanswered;
+        }
+    }
+
+    fn take_unanswered(&self) -> bool {
+        let mut state = lock(&self.state);
+        let unanswered = matches!(*state, CutState::Unanswered);
+        if unanswered {
+            *state = CutState::Cut;
+        }
+        unanswered
     }
 
     pub(crate) fn is_cut(&self) -> bool {
@@ -79,6 +99,14 @@ impl CuttableStream {
             stream,
             cut,
             cutting: None,
+        }
+    }
+
+    /// `unanswered`: the answer's first write fails instead, so hyper
+    /// drops the connection with nothing of the answer sent.
+    fn cut_if_unanswered(&mut self) {
+        if self.cutting.is_none() && self.cut.take_unanswered() {
+            self.cutting = Some(Bytes::new());
         }
     }
 
@@ -125,6 +153,7 @@ impl AsyncWrite for CuttableStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.cut_if_unanswered();
         if this.cutting.is_some() {
             return Poll::Ready(Err(cut_on_purpose()));
         }
@@ -137,6 +166,7 @@ impl AsyncWrite for CuttableStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.cut_if_unanswered();
         if this.cutting.is_some() {
             return Poll::Ready(Err(cut_on_purpose()));
         }

@@ -65,10 +65,14 @@ pub(crate) enum Fault {
     /// `no-validators`: no `ETag` and no `Last-Modified`, as from a
     /// dynamic endpoint (or an error page).
     NoValidators,
+    /// `unanswered`: the first `unanswered_times` (1) GETs see their
+    /// connection closed before any answer, as a filter that resets one
+    /// URL does; the host itself accepts connections.
+    Unanswered,
 }
 
 impl Fault {
-    const ALL: [Fault; 22] = [
+    const ALL: [Fault; 23] = [
         Fault::IgnoreRange,
         Fault::NoAcceptRanges,
         Fault::AcceptRangesNone,
@@ -91,6 +95,7 @@ impl Fault {
         Fault::HeadSize,
         Fault::Latency,
         Fault::NoValidators,
+        Fault::Unanswered,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -117,6 +122,7 @@ impl Fault {
             Fault::HeadSize => "head-size",
             Fault::Latency => "latency",
             Fault::NoValidators => "no-validators",
+            Fault::Unanswered => "unanswered",
         }
     }
 
@@ -153,6 +159,8 @@ pub(crate) struct FaultPlan {
     pub(crate) status_times: u64,
     /// `stall_times`: GET requests that go silent.
     pub(crate) stall_times: u64,
+    /// `unanswered_times`: GET requests closed unanswered.
+    pub(crate) unanswered_times: u64,
     /// `stall_after`: body bytes sent before going silent.
     pub(crate) stall_after: u64,
     /// `trickle_rate`: bytes per second of every body under `trickle`.
@@ -209,6 +217,7 @@ impl FaultPlan {
             status_times: query.count("status_times", DEFAULT_TIMES)?,
             stall_times: query.count("stall_times", DEFAULT_TIMES)?,
             stall_after: query.byte_size("stall_after")?.unwrap_or(0),
+            unanswered_times: query.count("unanswered_times", DEFAULT_TIMES)?,
             trickle_rate: query.byte_size("trickle_rate")?.unwrap_or(1024),
             throttle_rate: query.byte_size("rate")?.unwrap_or(1 << 20),
             retry_after: query.count("retry_after", 1)?,

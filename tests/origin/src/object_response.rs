@@ -99,6 +99,15 @@ impl ObjectResponder<'_> {
     }
 
     fn get(&self, request: &ObjectRequest<'_>) -> Response<ResponseBody> {
+        if self.spend(
+            Fault::Unanswered,
+            Budget::Unanswered,
+            self.plan.unanswered_times,
+        ) {
+            self.connection.close_unanswered();
+            // Never written: the connection closes before its head.
+            return text_response(StatusCode::INTERNAL_SERVER_ERROR, "unanswered");
+        }
         if let Some(refusal) = self.injected_status() {
             return refusal;
         }

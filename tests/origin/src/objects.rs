@@ -20,10 +20,11 @@ pub(crate) enum Budget {
     Status429,
     Status500,
     Stall,
+    Unanswered,
 }
 
 impl Budget {
-    const COUNT: usize = 8;
+    const COUNT: usize = 9;
 }
 
 #[derive(Default)]
