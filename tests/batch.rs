@@ -392,15 +392,8 @@ fn a_host_found_unreachable_fails_its_other_files_at_once() {
     let origin = Origin::start();
     let dir = Scratch::new("batch-down");
     let lists = Scratch::new("batch-down-list");
-    // Bind then drop a listener: the port is free, so connecting is refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut entries: Vec<String> = (0..6)
-        .map(|i| format!("http://127.0.0.1:{port}/d{i}.bin"))
-        .collect();
+    let down = refused_addr();
+    let mut entries: Vec<String> = (0..6).map(|i| format!("http://{down}/d{i}.bin")).collect();
     entries.push(origin.url("/o/up.bin?size=1000"));
     let file = list(&lists, &entries);
     // One file at a time: the first learns the host is down, the rest

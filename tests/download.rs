@@ -467,13 +467,7 @@ fn an_existing_destination_is_never_clobbered_without_force() {
 #[test]
 fn unreachable_server_exits_with_the_network_code() {
     let dir = Scratch::new("refused");
-    // Bind then drop a listener: the port is free, so connecting is refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}/x.bin");
+    let url = format!("http://{}/x.bin", refused_addr());
     let output = run(&[&url, "-o", &dir.arg("x.bin"), "--retries", "1", "--json"]);
     assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
     assert_eq!(
@@ -832,12 +826,7 @@ fn no_proxy_hosts_are_reached_directly() {
 #[test]
 fn a_proxy_that_is_down_is_named_in_the_error() {
     let dir = Scratch::new("proxy-down");
-    // Nothing listens on a port just released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = refused_addr().port();
     let output = rangeget(&[
         "http://origin.invalid/file.bin",
         "-o",

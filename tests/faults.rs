@@ -220,10 +220,7 @@ fn a_trickle_below_the_speed_limit_fails_loudly_with_progress_saved() {
 #[test]
 fn connection_refused_at_first_then_up() {
     let dir = Scratch::new("late-origin");
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let addr = refused_addr();
     let url = format!("http://{addr}/o/late.bin?size=1048576");
     let child = rangeget(&[&url, "-o", &dir.arg("late.bin")])
         .stdout(Stdio::null())

@@ -34,6 +34,15 @@ pub const PROXY_VARIABLES: [&str; 8] = [
     "NO_PROXY",
 ];
 
+/// An address on 127.0.0.1 where nothing listens: a listener's, bound
+/// and dropped, so connecting to it is refused (until something takes it).
+pub fn refused_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
 pub fn run(args: &[&str]) -> Output {
     rangeget(args).output().expect("rangeget runs")
 }
