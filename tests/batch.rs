@@ -315,8 +315,8 @@ fn ctrl_c_in_a_batch_keeps_what_is_done_and_the_same_command_finishes_it() {
         "--chunk-size",
         "512K",
     ];
-    let mut child = rangeget(&args)
-        .stdout(Stdio::null())
+    let mut child = rangeget(&[&args[..], &["--json"]].concat())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -338,6 +338,13 @@ fn ctrl_c_in_a_batch_keeps_what_is_done_and_the_same_command_finishes_it() {
         ),
         "{}",
         text(&output.stderr)
+    );
+    // With --json, the finished files' lines, then where the batch stood.
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(
+        lines[3],
+        serde_json::json!({"status": "interrupted", "files": 5, "ended": 3, "failed": 0, "exit_code": 130})
     );
     for i in 0..3 {
         let name = format!("small{i}.bin");

@@ -20,6 +20,7 @@ mod serve;
 mod signals;
 mod stdout_pipe;
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -77,6 +78,7 @@ fn main() -> ExitCode {
     options.progress_events = options.is_batch();
     let bar = progress.clone();
     let locked_dir = output.as_ref().map(|o| o.host_dir.clone());
+    let json = options.json;
     stop_signals.on_stop(move |signal| {
         bar.finish();
         // Finished chunks and in-chunk progress are already in the meta
@@ -89,24 +91,31 @@ fn main() -> ExitCode {
             libc::SIGINT => String::new(),
             other => format!(" ({})", signals::name(other)),
         };
-        match bar.last_batch() {
-            // Files that ended since the last progress line are not
-            // counted: a moment's lag, and the rerun skips them anyway.
-            Some(batch) => eprintln!(
-                "rangeget: interrupted{which} with {}; run the same command again \
-                 to finish the rest",
-                batch.ended_so_far()
-            ),
-            None => {
-                eprintln!("rangeget: interrupted{which}; run the same command again to resume")
-            }
-        }
         // Skip runtime shutdown: in-flight requests need not finish. Ctrl-C
         // exits 130 as always; the others 128 + their number, as shells do.
         let code = match signal {
             libc::SIGINT => i32::from(EXIT_INTERRUPTED),
             other => 128 + other,
         };
+        match bar.last_batch() {
+            // Files that ended since the last progress line are not
+            // counted: a moment's lag, and the rerun skips them anyway.
+            Some(batch) => {
+                if json {
+                    // Not println!: a closed stdout must not stop the exit.
+                    let line = batch.interrupted_json(code);
+                    let _ = writeln!(std::io::stdout().lock(), "{line}");
+                }
+                eprintln!(
+                    "rangeget: interrupted{which} with {}; run the same command again \
+                     to finish the rest",
+                    batch.ended_so_far()
+                );
+            }
+            None => {
+                eprintln!("rangeget: interrupted{which}; run the same command again to resume")
+            }
+        }
         std::process::exit(code);
     });
     let runtime = match async_runtime() {

@@ -56,6 +56,19 @@ impl BatchProgress {
         format!("{} of {} files ended{failed}", self.done, self.files)
     }
 
+    /// The `--json` line of an interrupted batch, last on stdout where a
+    /// finished one prints its summary object.
+    pub fn interrupted_json(&self, exit_code: i32) -> String {
+        serde_json::json!({
+            "status": "interrupted",
+            "files": self.files,
+            "ended": self.done,
+            "failed": self.failed,
+            "exit_code": exit_code,
+        })
+        .to_string()
+    }
+
     /// The active files for a terminal line: "a.bin 45%, b.bin 3 MiB (+2)".
     pub fn describe_active(&self) -> String {
         let mut parts: Vec<String> = self
@@ -118,5 +131,11 @@ mod tests {
             "a.bin 25%, b.bin 2.0 KiB, c.bin, +2 more"
         );
         assert_eq!(progress.ended_so_far(), "3 of 10 files ended (1 failed)");
+        let json: serde_json::Value =
+            serde_json::from_str(&progress.interrupted_json(130)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"status": "interrupted", "files": 10, "ended": 3, "failed": 1, "exit_code": 130})
+        );
     }
 }
