@@ -13,6 +13,8 @@ pub fn choose_file_name(content_disposition: Option<&str>, url: &str) -> String 
 
 /// The sanitised file name a `Content-Disposition` value carries.
 /// `filename*` (RFC 8187 encoded) wins over `filename`, as RFC 6266 says.
+/// A name with directories keeps only its last part (RFC 6266 §4.3, as
+/// curl's `-J` and wget do): `models/v2/weights.bin` is `weights.bin`.
 pub fn file_name_from_content_disposition(value: &str) -> Option<String> {
     let mut plain = None;
     let mut extended = None;
@@ -23,9 +25,13 @@ pub fn file_name_from_content_disposition(value: &str) -> Option<String> {
             _ => {}
         }
     }
-    extended
-        .and_then(|n| sanitize_file_name(&n))
-        .or_else(|| plain.and_then(|n| sanitize_file_name(&n)))
+    let usable = |name: String| sanitize_file_name(last_path_part(&name));
+    extended.and_then(usable).or_else(|| plain.and_then(usable))
+}
+
+/// What follows the last `/` or `\\` of a name that carries a path.
+fn last_path_part(name: &str) -> &str {
+    name.rsplit(['/', '\\']).next().unwrap_or(name)
 }
 
 /// `type; name=value; name="quoted \"value\""` → the (name, value) pairs.
@@ -221,7 +227,20 @@ mod tests {
         );
         assert_eq!(
             cd("attachment; filename=\"../../etc/passwd\""),
-            Some("_.._etc_passwd".into())
+            Some("passwd".into())
+        );
+        assert_eq!(
+            cd("attachment; filename*=UTF-8''models%2Fv2%2Fweights.bin"),
+            Some("weights.bin".into())
+        );
+        assert_eq!(
+            cd("attachment; filename=\"C:\\\\temp\\\\report.pdf\""),
+            Some("report.pdf".into())
+        );
+        // Nothing after the last separator: the plain name, or none.
+        assert_eq!(
+            cd("attachment; filename=\"plain.txt\"; filename*=UTF-8''dir%2F"),
+            Some("plain.txt".into())
         );
         assert_eq!(cd("attachment; filename=\"..\""), None);
         assert_eq!(cd("inline"), None);
