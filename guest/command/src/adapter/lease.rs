@@ -22,7 +22,7 @@ use rangeget_wasi_http::clock;
 use wasip2::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, OpenFlags, PathFlags};
 use wasip2::random::random::get_random_u64;
 
-use super::output::{read_regular_file, FsError};
+use super::files::{read_regular_file, FsError};
 use super::report::warn;
 
 /// Names one lease in the table.

@@ -2,6 +2,7 @@
 
 mod batch;
 mod checksum;
+mod files;
 mod http;
 mod job;
 mod lease;

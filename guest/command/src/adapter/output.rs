@@ -20,6 +20,7 @@ use wasip2::filesystem::types::{
     PathFlags,
 };
 
+use super::files::{read_regular_file, regular_file_size, FsError};
 use super::lease::{self, LeaseKey, Taken};
 
 /// Where the download goes: a preopened directory and a name inside it.
@@ -457,88 +458,6 @@ fn preopens() -> Vec<(Rc<Descriptor>, String)> {
     })
 }
 
-/// Why a file could not be read.
-pub enum FsError {
-    Code(ErrorCode),
-    /// A FIFO, device, directory or link where a regular file belongs.
-    NotRegular(&'static str),
-}
-
-impl FsError {
-    /// The error as a user reads it, for `display` (a path).
-    pub fn failure(&self, action: &str, display: &str) -> Failure {
-        let reason = match self {
-            FsError::Code(code) => Reason::Io {
-                operation: action.to_string(),
-                path: display.to_string(),
-                error: describe(*code),
-                hint: hint(action, *code),
-            },
-            FsError::NotRegular(what) => Reason::NotRegular {
-                path: display.to_string(),
-                what,
-            },
-        };
-        reason.into()
-    }
-}
-
-impl From<ErrorCode> for FsError {
-    fn from(code: ErrorCode) -> FsError {
-        FsError::Code(code)
-    }
-}
-
-/// The size of `name`, a regular file (links are not followed).
-fn regular_file_size(dir: &Descriptor, name: &str) -> Result<u64, FsError> {
-    let stat = dir.stat_at(PathFlags::empty(), name)?;
-    let kind = match stat.type_ {
-        DescriptorType::RegularFile => return Ok(stat.size),
-        DescriptorType::Fifo => "a FIFO",
-        DescriptorType::Directory => "a directory",
-        DescriptorType::SymbolicLink => "a symbolic link",
-        DescriptorType::Socket => "a socket",
-        DescriptorType::BlockDevice | DescriptorType::CharacterDevice => "a device",
-        // What wasmtime reports for a FIFO.
-        DescriptorType::Unknown => "a special file (a FIFO, socket or device)",
-    };
-    Err(FsError::NotRegular(kind))
-}
-
-/// At most `max` bytes of `name`, a regular file, or `None` if it does
-/// not exist.
-pub fn read_regular_file(
-    dir: &Descriptor,
-    name: &str,
-    max: u64,
-) -> Result<Option<Vec<u8>>, FsError> {
-    match regular_file_size(dir, name) {
-        Ok(_) => {}
-        Err(FsError::Code(ErrorCode::NoEntry)) => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let file = match dir.open_at(
-        PathFlags::empty(),
-        name,
-        OpenFlags::empty(),
-        DescriptorFlags::READ,
-    ) {
-        Ok(file) => file,
-        Err(ErrorCode::NoEntry) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let mut content = Vec::new();
-    while (content.len() as u64) < max {
-        let want = (max - content.len() as u64).min(64 * 1024);
-        let (data, end) = file.read(want, content.len() as u64)?;
-        content.extend_from_slice(&data);
-        if end || data.is_empty() {
-            break;
-        }
-    }
-    Ok(Some(content))
-}
-
 impl PartFile {
     /// Writes `data` at `offset` (a positional write, never an append: chunks
     /// arrive out of order and each belongs at its own place).
@@ -611,38 +530,4 @@ fn relative_to(path: &str, guest: &str) -> Option<String> {
     path.strip_prefix(guest)?
         .strip_prefix('/')
         .map(str::to_string)
-}
-
-/// What to do about a failed `action`, as a clause to append.
-fn hint(action: &str, code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::InsufficientSpace | ErrorCode::Quota => {
-            "; free some disk space and run the same command again"
-        }
-        ErrorCode::ReadOnly | ErrorCode::Access | ErrorCode::NotPermitted => {
-            "; check the directory's permissions"
-        }
-        // Some runtimes report a read-only file system as a plain I/O error.
-        ErrorCode::Io if action == "create" => {
-            "; check that the directory is writable (not on a read-only file system)"
-        }
-        ErrorCode::FileTooLarge => {
-            "; the file system or a process limit does not allow a file this large"
-        }
-        _ => "",
-    }
-}
-
-pub fn describe(code: ErrorCode) -> String {
-    match code {
-        ErrorCode::NoEntry => "no such file or directory".into(),
-        ErrorCode::Access | ErrorCode::NotPermitted => "permission denied".into(),
-        ErrorCode::ReadOnly => "read-only file system".into(),
-        ErrorCode::InsufficientSpace => "no space left on device".into(),
-        ErrorCode::Quota => "disk quota exceeded".into(),
-        ErrorCode::FileTooLarge => "file too large".into(),
-        ErrorCode::NotDirectory => "not a directory".into(),
-        ErrorCode::IsDirectory => "is a directory".into(),
-        other => other.message().trim_end_matches('.').to_string(),
-    }
 }
