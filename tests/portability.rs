@@ -31,9 +31,9 @@ fn jco_dir() -> PathBuf {
 impl Runtime {
     /// `rangeget URL -o DIR/FILE ARGS`, as this runtime spells it. Each
     /// runtime is granted exactly DIR, under the name the command uses.
-    fn command(self, dir: &Path, file: &str, url: &str, args: &[&str]) -> Command {
+    fn command(self, dir: &Scratch, file: &str, url: &str, args: &[&str]) -> Command {
         let output = match self {
-            Runtime::Native => dir.join(file).to_str().unwrap().to_string(),
+            Runtime::Native => dir.arg(file),
             _ => format!("/out/{file}"),
         };
         let mut all = vec![url, "-o", output.as_str()];
@@ -43,9 +43,9 @@ impl Runtime {
 
     /// `rangeget ARGS` with DIR granted (as `/out` under the runtimes that
     /// name it so; `{dir}` in ARGS stands for it).
-    fn command_in(self, dir: &Path, args: &[&str]) -> Command {
+    fn command_in(self, dir: &Scratch, args: &[&str]) -> Command {
         let guest_dir = match self {
-            Runtime::Native => dir.to_str().unwrap().to_string(),
+            Runtime::Native => dir.0.to_str().unwrap().to_string(),
             _ => "/out".to_string(),
         };
         let args: Vec<String> = args
@@ -59,7 +59,7 @@ impl Runtime {
                     std::env::var("RANGEGET_WASMTIME").unwrap_or_else(|_| "wasmtime".into());
                 let mut c = Command::new(wasmtime);
                 c.args(["run", "-S", "http", "--dir"])
-                    .arg(format!("{}::/out", dir.display()))
+                    .arg(format!("{}::/out", dir.0.display()))
                     .arg(COMPONENT);
                 c
             }
@@ -71,7 +71,8 @@ impl Runtime {
                 c.current_dir(jco_dir())
                     .args(["run", "--jco-import", "./setup.mjs"])
                     .arg(COMPONENT)
-                    .env("RANGEGET_OUT_DIR", dir);
+                    .env("RANGEGET_OUT_DIR", &dir.0)
+                    .env("TMPDIR", dir.runtime_tmp());
                 c
             }
         };
@@ -81,7 +82,7 @@ impl Runtime {
         command
     }
 
-    fn run(self, dir: &Path, file: &str, url: &str, args: &[&str]) -> std::process::Output {
+    fn run(self, dir: &Scratch, file: &str, url: &str, args: &[&str]) -> std::process::Output {
         self.command(dir, file, url, args)
             .output()
             .unwrap_or_else(|e| {
@@ -92,7 +93,7 @@ impl Runtime {
             })
     }
 
-    fn spawn(self, dir: &Path, file: &str, url: &str, args: &[&str]) -> Child {
+    fn spawn(self, dir: &Scratch, file: &str, url: &str, args: &[&str]) -> Child {
         self.command(dir, file, url, args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -139,7 +140,7 @@ fn happy_path(runtime: Runtime) {
     let size = 6 * MIB + 3;
     let url = origin.url(&format!("/o/happy.bin?size={size}"));
     let output = runtime.run(
-        &dir.0,
+        &dir,
         "happy.bin",
         &url,
         &["--chunk-size", "512K", "-x", "4"],
@@ -159,7 +160,7 @@ fn resume_after_kill(runtime: Runtime) {
     let size = 8 * MIB;
     let url = origin.url(&format!("/o/kill.bin?size={size}&fault=throttle&rate=1M"));
     let args = ["--chunk-size", "512K"];
-    let mut child = runtime.spawn(&dir.0, "kill.bin", &url, &args);
+    let mut child = runtime.spawn(&dir, "kill.bin", &url, &args);
     let meta = dir.path("kill.bin.part.meta");
     wait_for_progress(&meta, 2 * MIB, &mut child);
     kill_group(&mut child);
@@ -171,7 +172,7 @@ fn resume_after_kill(runtime: Runtime) {
     assert!(!recorded.is_empty());
 
     origin.reset_counters();
-    let output = runtime.run(&dir.0, "kill.bin", &url, &args);
+    let output = runtime.run(&dir, "kill.bin", &url, &args);
     assert_ok(runtime, &output);
     assert_downloaded(&dir, "kill.bin", "kill.bin", 0, size);
     let refetched = refetched_ranges(&origin.range_requests(), &recorded);
@@ -188,11 +189,11 @@ fn remote_change_between_runs(runtime: Runtime) {
     let size = 4 * MIB;
     let url = origin.url(&format!("/o/chg.bin?size={size}&fault=throttle&rate=1M"));
     let args = ["--chunk-size", "256K", "-x", "2"];
-    let mut child = runtime.spawn(&dir.0, "chg.bin", &url, &args);
+    let mut child = runtime.spawn(&dir, "chg.bin", &url, &args);
     wait_for_progress(&dir.path("chg.bin.part.meta"), MIB, &mut child);
     kill_group(&mut child);
     origin.replace_object("chg.bin");
-    let output = runtime.run(&dir.0, "chg.bin", &url, &args);
+    let output = runtime.run(&dir, "chg.bin", &url, &args);
     assert_ok(runtime, &output);
     assert_downloaded(&dir, "chg.bin", "chg.bin", 1, size);
 }
@@ -202,7 +203,7 @@ fn server_without_ranges(runtime: Runtime) {
     let dir = Scratch::new(&format!("noranges-{runtime:?}"));
     let size = 3 * MIB + 1;
     let url = origin.url(&format!("/o/nr.bin?size={size}&fault=accept-ranges-none"));
-    let output = runtime.run(&dir.0, "nr.bin", &url, &[]);
+    let output = runtime.run(&dir, "nr.bin", &url, &[]);
     assert_ok(runtime, &output);
     assert_downloaded(&dir, "nr.bin", "nr.bin", 0, size);
     assert!(
@@ -221,9 +222,9 @@ fn second_run_on_one_destination(runtime: Runtime) {
     let url = origin.url(&format!("/o/two.bin?size={size}&fault=throttle&rate=1M"));
     let other = origin.url(&format!("/o/other.bin?size={size}"));
     let args = ["--chunk-size", "512K"];
-    let mut first = runtime.spawn(&dir.0, "two.bin", &url, &args);
+    let mut first = runtime.spawn(&dir, "two.bin", &url, &args);
     wait_for_progress(&dir.path("two.bin.part.meta"), MIB, &mut first);
-    let second = runtime.run(&dir.0, "two.bin", &other, &args);
+    let second = runtime.run(&dir, "two.bin", &other, &args);
     let stderr = text(&second.stderr);
     assert!(
         !second.status.success(),
@@ -251,7 +252,7 @@ fn batch(runtime: Runtime) {
     let mut args: Vec<&str> = urls.iter().map(String::as_str).collect();
     args.extend(["-d", "{dir}", "-j", "3", "--json"]);
     let output = runtime
-        .command_in(&dir.0, &args)
+        .command_in(&dir, &args)
         .output()
         .unwrap_or_else(|e| panic!("{runtime:?}: {e}; {}", runtime.install_hint()));
     assert_ok(runtime, &output);
@@ -282,7 +283,7 @@ fn list_on_stdin(runtime: Runtime) {
         })
         .collect();
     let mut child = runtime
-        .command_in(&dir.0, &["-i", "-", "-d", "{dir}", "--json"])
+        .command_in(&dir, &["-i", "-", "-d", "{dir}", "--json"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -323,7 +324,7 @@ fn stream_to_stdout(runtime: Runtime) {
     ));
     let args = [url.as_str(), "-o", "-", "-x", "4", "--chunk-size", "512K"];
     let output = runtime
-        .command_in(&dir.0, &args)
+        .command_in(&dir, &args)
         .output()
         .unwrap_or_else(|e| panic!("{runtime:?}: {e}; {}", runtime.install_hint()));
     assert!(

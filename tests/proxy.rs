@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rangeget_test_origin::{expected_content, Origin};
-use support::{text, MIB};
+use support::{text, Scratch, MIB};
 
 const PROXY_COMPONENT: &str = env!("RANGEGET_PROXY_COMPONENT");
 
@@ -25,6 +25,9 @@ struct Proxy {
     child: Child,
     addr: SocketAddr,
     stderr: Arc<Mutex<String>>,
+    /// The host's temporary files (jco's transpiled component), removed
+    /// after the host is killed.
+    _tmp: Option<Scratch>,
 }
 
 /// Every host the shared cases run on.
@@ -43,6 +46,7 @@ enum Host {
 impl Proxy {
     fn start(host: Host, origin: &str, connections: u32, chunk_size: &str) -> Proxy {
         let mut known = None;
+        let mut tmp = None;
         let command = match host {
             Host::Wasmtime => {
                 let wasmtime =
@@ -74,6 +78,7 @@ impl Proxy {
                     .unwrap()
                     .port();
                 known = Some(SocketAddr::from(([127, 0, 0, 1], port)));
+                let scratch = Scratch::new(&format!("jco-serve-{port}"));
                 let store = jco_dir.join("config-store.mjs");
                 let mut c = Command::new(jco_dir.join("node_modules/.bin/jco"));
                 c.current_dir(&jco_dir)
@@ -82,11 +87,15 @@ impl Proxy {
                     .arg(format!("wasi:config/store=file://{}", store.display()))
                     .env("RANGEGET_CONFIG_ORIGIN", origin)
                     .env("RANGEGET_CONFIG_CONNECTIONS", connections.to_string())
-                    .env("RANGEGET_CONFIG_CHUNK_SIZE", chunk_size);
+                    .env("RANGEGET_CONFIG_CHUNK_SIZE", chunk_size)
+                    .env("TMPDIR", &scratch.0);
+                tmp = Some(scratch);
                 c
             }
         };
-        Proxy::spawn(command, known)
+        let mut proxy = Proxy::spawn(command, known);
+        proxy._tmp = tmp;
+        proxy
     }
 
     /// `wasmtime serve` of `plugin` (a `rangeget plugin` output) with no
@@ -164,6 +173,7 @@ impl Proxy {
             child,
             addr,
             stderr,
+            _tmp: None,
         }
     }
 

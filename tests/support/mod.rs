@@ -69,11 +69,22 @@ impl Scratch {
     pub fn arg(&self, name: &str) -> String {
         self.path(name).to_str().unwrap().to_string()
     }
+
+    /// A directory beside this one, removed with it, for a runtime's own
+    /// temporary files (`TMPDIR`): jco transpiles the component into one
+    /// per run and removes it only when it exits by itself, so every run a
+    /// test kills would leave its copy behind for good.
+    pub fn runtime_tmp(&self) -> PathBuf {
+        let tmp = self.0.with_extension("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        tmp
+    }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(self.0.with_extension("tmp"));
     }
 }
 
