@@ -157,10 +157,8 @@ impl Job {
                 part: file_exists && meta && out.exists(&out.part_name()),
             }
         });
-        let checksum_matches = match (&out, &self.options.checksum) {
-            (Some(out), Some(expected)) if at.file_exists => {
-                Some(sha256_of(out, true)? == *expected)
-            }
+        let checksum_matches = match &out {
+            Some(out) if at.file_exists => self.checksum_matches(out)?,
             _ => None,
         };
         let start = match first_step(
@@ -465,12 +463,17 @@ impl Job {
     /// server, so not seen before the probe) is judged again, then the
     /// transfer starts.
     fn locked(&mut self, out: OutputDir, probed: Probed) -> Result<Stage, Failure> {
-        if out.final_exists() && !self.replacing {
+        let (exists, local) = if self.replacing {
+            (false, None)
+        } else {
+            out.look_at_final()
+        };
+        if exists {
             let remote = Remote::Answered {
                 size: probed.object.size,
                 mtime: probed.object.last_modified_unix(),
             };
-            match self.judge_existing(&out, out.final_size_and_mtime(), remote)? {
+            match self.judge_existing(&out, local, remote)? {
                 ExistingFile::Skip(skip) => {
                     return Ok(Stage::Done(Outcome::Skipped {
                         path: self.path.clone(),
@@ -492,16 +495,21 @@ impl Job {
         local: Option<(u64, Option<u64>)>,
         remote: Remote,
     ) -> Result<ExistingFile, Failure> {
-        let checksum_matches = match &self.options.checksum {
-            Some(expected) => Some(sha256_of(out, true)? == *expected),
-            None => None,
-        };
         Ok(existing_file(
             self.existing_rules(),
-            checksum_matches,
+            self.checksum_matches(out)?,
             local,
             remote,
         ))
+    }
+
+    /// Whether the file standing at `out`'s path has the expected
+    /// checksum, when one was given (it is read whole to tell).
+    fn checksum_matches(&self, out: &OutputDir) -> Result<Option<bool>, Failure> {
+        match &self.options.checksum {
+            Some(expected) => Ok(Some(sha256_of(out, true)? == *expected)),
+            None => Ok(None),
+        }
     }
 
     fn existing_rules(&self) -> ExistingRules {

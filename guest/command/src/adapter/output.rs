@@ -144,14 +144,6 @@ impl OutputDir {
         }
     }
 
-    pub fn final_size_and_mtime(&self) -> Option<(u64, Option<u64>)> {
-        let stat = self.dir.stat_at(PathFlags::empty(), &self.name).ok()?;
-        (stat.type_ == DescriptorType::RegularFile).then(|| {
-            let mtime = stat.data_modification_timestamp.map(|t| t.seconds);
-            (stat.size, mtime)
-        })
-    }
-
     pub fn final_name(&self) -> String {
         self.name.clone()
     }
@@ -177,10 +169,6 @@ impl OutputDir {
             return Ok(());
         }
         self.remove(&self.part_name())
-    }
-
-    pub fn final_exists(&self) -> bool {
-        self.exists(&self.name)
     }
 
     pub fn exists(&self, name: &str) -> bool {
