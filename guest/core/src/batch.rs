@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::failure::{Failure, FailureKind, Reason};
+use crate::report::plural;
 use crate::size::format_size;
 
 /// Why a file was not fetched: it is already there.
@@ -291,7 +292,7 @@ impl Summary {
         let mut text = format!(
             "{} file{}: {} saved, {} skipped, {} failed; {} in {seconds:.2} s ({}/s)",
             self.files,
-            plural(self.files),
+            plural(self.files as u64),
             self.saved,
             self.skipped,
             self.failed,
@@ -342,17 +343,9 @@ fn count_by_kind(failures: &[FailedFile]) -> String {
     counts.sort_by_key(|&(_, count)| std::cmp::Reverse(count));
     let parts: Vec<String> = counts
         .into_iter()
-        .map(|(kind, count)| format!("{count} {kind} error{}", plural(count)))
+        .map(|(kind, count)| format!("{count} {kind} error{}", plural(count as u64)))
         .collect();
     parts.join(", ")
-}
-
-fn plural(count: usize) -> &'static str {
-    if count == 1 {
-        ""
-    } else {
-        "s"
-    }
 }
 
 #[cfg(test)]

@@ -103,7 +103,8 @@ impl<'a> FailureReport<'a> {
     }
 }
 
-fn plural(n: u64) -> &'static str {
+/// The "s" of "2 connections", none for one.
+pub(crate) fn plural(n: u64) -> &'static str {
     if n == 1 {
         ""
     } else {
