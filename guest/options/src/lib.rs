@@ -425,12 +425,19 @@ impl Options {
                     .into(),
             );
         }
-        let one = |url: &str| Options {
-            url: url.to_string(),
-            urls: vec![url.to_string()],
+        // Each download is this run's options for one URL. The template
+        // leaves out the run's own URLs: cloned into each of thousands of
+        // downloads, they made a long command line quadratic.
+        let template = Options {
+            urls: Vec::new(),
             input_file: None,
             in_batch: self.is_batch(),
             ..self.clone()
+        };
+        let one = |url: &str| Options {
+            url: url.to_string(),
+            urls: vec![url.to_string()],
+            ..template.clone()
         };
         let Some(text) = input_text else {
             let downloads: Vec<Options> = self.urls.iter().map(|u| one(u)).collect();
