@@ -8,7 +8,7 @@ mod support;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use rangeget_test_origin::{expected_content, Origin};
+use rangeget_test_origin::{expected_content, variant_name, Origin};
 use support::*;
 
 /// Waits for `child` to exit, failing the test if it takes longer than
@@ -324,6 +324,68 @@ fn progress_is_never_resumed_into_another_path_with_the_same_etag() {
         text(&output.stderr).contains("cannot be proven"),
         "{}",
         text(&output.stderr)
+    );
+}
+
+#[test]
+fn progress_is_never_resumed_into_another_query_with_the_same_etag() {
+    let origin = Origin::start();
+    let dir = Scratch::new("query-collision");
+    let size = 4 * MIB;
+    // An export whose objects differ only by query, under one ETag, size
+    // and Last-Modified; the signature changes too, which alone would not
+    // matter.
+    let url = |id: u32, signature: &str| {
+        origin.url(&format!(
+            "/o/q?variant={id}&size={size}&etag=%22fixed%22&fault=throttle&rate=1M&X-Amz-Signature={signature}"
+        ))
+    };
+    let file = dir.arg("e.bin");
+    kill_after_progress(
+        &[&url(1, "a"), "-o", &file, "--chunk-size", "256K"],
+        &dir.path("e.bin.part.meta"),
+        MIB,
+    );
+    let output = run(&[&url(2, "b"), "-o", &file, "--chunk-size", "256K"]);
+    assert_success(&output);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("its query differs in variant") && !stderr.contains("resuming"),
+        "{stderr}"
+    );
+    assert_downloaded(&dir, "e.bin", &variant_name("q", "2"), 0, size);
+}
+
+#[test]
+fn a_re_signed_link_keeps_the_progress() {
+    let origin = Origin::start();
+    let dir = Scratch::new("re-signed");
+    let size = 4 * MIB;
+    let url = |date: u32, signature: &str| {
+        origin.url(&format!(
+            "/o/s.bin?size={size}&fault=throttle&rate=1M&X-Amz-Date={date}&X-Amz-Signature={signature}"
+        ))
+    };
+    let file = dir.arg("s.bin");
+    let meta = dir.path("s.bin.part.meta");
+    kill_after_progress(
+        &[&url(1, "a"), "-o", &file, "--chunk-size", "256K"],
+        &meta,
+        MIB,
+    );
+    let kept = progress_in_meta(&meta).unwrap();
+    origin.reset_counters();
+    let output = run(&[&url(2, "b"), "-o", &file, "--chunk-size", "256K"]);
+    assert_success(&output);
+    assert!(
+        text(&output.stderr).contains("resuming"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_downloaded(&dir, "s.bin", "s.bin", 0, size);
+    assert!(
+        origin.body_bytes_sent() <= size - kept + 1,
+        "what was kept is not fetched again"
     );
 }
 

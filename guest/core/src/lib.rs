@@ -35,6 +35,7 @@ pub mod request;
 pub mod request_size;
 pub mod retry;
 pub mod room;
+pub mod signed_url;
 pub mod size;
 pub mod stream_out;
 pub mod sync_group;

@@ -11,6 +11,7 @@ use crate::failure::RemoteChange;
 use crate::object::RemoteObject;
 use crate::plan::{is_plannable, MAX_CHUNKS_AFTER_SPLITS};
 use crate::range::ByteRange;
+use crate::signed_url::{url_change, UrlChange};
 
 /// Bumped whenever the layout changes; older files are then discarded.
 pub const FORMAT_VERSION: u32 = 1;
@@ -109,7 +110,7 @@ pub enum RestartReason {
     OtherUrl {
         saved: String,
         url: String,
-        why: &'static str,
+        why: String,
     },
 }
 
@@ -304,28 +305,28 @@ impl MetaFile {
 
 /// Why `url` may serve another object than `saved` (fetched from another
 /// URL), or `None` when it provably serves the same one: the same scheme,
-/// host, port and path (a link re-signed in its query), and validators that
-/// match. A matching validator alone proves nothing across paths: nginx's
-/// ETags (mtime and size) are equal for two files written in one second.
-fn not_provably_the_same(
-    saved: &RemoteObject,
-    url: &str,
-    remote: &RemoteObject,
-) -> Option<&'static str> {
-    let without_query = |text: &str| {
-        url::Url::parse(text).ok().map(|mut u| {
-            u.set_query(None);
-            u.set_fragment(None);
-            u
-        })
-    };
-    let same_path = without_query(&saved.url).is_some_and(|a| Some(a) == without_query(url));
-    if !same_path {
-        return Some("another host or path; only a re-signed query keeps the progress");
+/// host, port and path, a query that differs at most in signature and
+/// expiry parameters (a re-signed link, see `signed_url`), and validators
+/// that match. A matching validator alone proves nothing across paths or
+/// queries: nginx's ETags (mtime and size) are equal for two files written
+/// in one second.
+fn not_provably_the_same(saved: &RemoteObject, url: &str, remote: &RemoteObject) -> Option<String> {
+    match url_change(&saved.url, url) {
+        UrlChange::OtherPath => {
+            return Some("another host or path; only a re-signed link keeps the progress".into())
+        }
+        UrlChange::OtherQuery { names } => {
+            return Some(format!(
+                "its query differs in {}; only a change of signature or expiry parameters \
+                 (X-Amz-*, Signature, Expires, sig, se, token, ...) keeps the progress",
+                names.join(", ")
+            ))
+        }
+        UrlChange::SameObject => {}
     }
     let same_etag = saved.strong_etag().is_some() && saved.strong_etag() == remote.strong_etag();
     let same_date = saved.last_modified.is_some() && saved.last_modified == remote.last_modified;
-    (!same_etag && !same_date).then_some("no strong ETag or Last-Modified that matches")
+    (!same_etag && !same_date).then(|| "no strong ETag or Last-Modified that matches".into())
 }
 
 #[cfg(test)]
@@ -481,6 +482,13 @@ mod tests {
         assert!(matches!(
             meta.resume_decision("http://h/g", &other),
             ResumeDecision::Restart(RestartReason::OtherUrl { why, .. }) if why.contains("path")
+        ));
+        // Nor another query of one path: an export's `?id=2` is not `?id=1`.
+        let mut by_id = sample();
+        by_id.url = "http://h/q?id=1&X-Amz-Signature=a".into();
+        assert!(matches!(
+            by_id.resume_decision("http://h/q?id=2&X-Amz-Signature=b", &remote(25, "\"e\"")),
+            ResumeDecision::Restart(RestartReason::OtherUrl { why, .. }) if why.contains("differs in id")
         ));
         // A re-signed query with only Last-Modified to go by is fine...
         let mut dated = sample();

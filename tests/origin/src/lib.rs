@@ -11,6 +11,8 @@
 //!   bytes or K/M/G binary suffixes) with range support, a strong `ETag` and
 //!   `Last-Modified`, and the faults listed in `fault=` (each one and its
 //!   parameters is documented on the variants of `faults::Fault`).
+//!   `variant=ID` makes another object of the same path (content
+//!   [`variant_name`]), which `etag=` can give the same `ETag`.
 //! - `/r/{n}/{name}` and `/ra/{n}/{name}`: redirect chains (relative and
 //!   absolute) ending at `/o/{name}`; `/loop/{name}` redirects to itself.
 //! - `GET /_stats` and `POST /_replace/{name}`: counters and replacement.
@@ -33,4 +35,5 @@ mod routes;
 mod server;
 
 pub use content::{expected_content, fill_content, LAST_MODIFIED_BASE_SECS};
+pub use object_response::variant_name;
 pub use server::Origin;

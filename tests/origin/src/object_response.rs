@@ -44,7 +44,12 @@ pub(crate) fn respond(
         Ok((plan, size)) => (plan, size.unwrap_or(DEFAULT_SIZE)),
         Err(bad) => return text_response(StatusCode::BAD_REQUEST, &bad.0),
     };
-    let entry = state.objects.entry(request.name);
+    // `variant=ID`: objects that differ by query alone, as an export's
+    // `?id=1` and `?id=2` do (with `etag=`, under one ETag, size and date).
+    let entry = match request.query.get("variant") {
+        Some(variant) => state.objects.entry(&variant_name(request.name, variant)),
+        None => state.objects.entry(request.name),
+    };
     let responder = ObjectResponder {
         state,
         connection,
@@ -64,6 +69,12 @@ pub(crate) fn respond(
     } else {
         responder.get(request)
     }
+}
+
+/// The object name `/o/{name}?variant={variant}` serves: its content is
+/// [`crate::expected_content`] of this name.
+pub fn variant_name(name: &str, variant: &str) -> String {
+    format!("{name}~{variant}")
 }
 
 struct ObjectResponder<'a> {
