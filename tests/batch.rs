@@ -10,13 +10,6 @@ use std::time::Duration;
 use rangeget_test_origin::{expected_content, Origin};
 use support::*;
 
-/// Writes a list of `entries` (each a URL line and its option lines).
-fn list(dir: &Scratch, entries: &[String]) -> String {
-    let path = dir.path("list.txt");
-    std::fs::write(&path, entries.join("\n") + "\n").unwrap();
-    path.to_str().unwrap().to_string()
-}
-
 fn json_lines(output: &std::process::Output) -> Vec<serde_json::Value> {
     text(&output.stdout)
         .lines()
@@ -33,7 +26,7 @@ fn files_run_at_once_and_never_above_the_connection_budget() {
     let entries: Vec<String> = (0..12)
         .map(|i| origin.url(&format!("/o/f{i}.bin?size=3M&fault=throttle&rate=2M")))
         .collect();
-    let file = list(&lists, &entries);
+    let file = write_list(&lists, &entries);
     let output = run(&[
         "-i",
         &file,
@@ -105,7 +98,7 @@ fn per_entry_checksums_and_headers_are_honoured() {
             origin.url("/o/tok.bin?size=1000&require_header=X-Token:t1")
         ),
     ];
-    let file = list(&lists, &entries);
+    let file = write_list(&lists, &entries);
     let output = run(&["-i", &file, "-d", &dir.arg(""), "--json"]);
     assert_eq!(output.status.code(), Some(5), "{}", text(&output.stderr));
     assert_downloaded(&dir, "good.bin", "good.bin", 0, size);
@@ -145,7 +138,7 @@ fn a_file_the_server_names_is_judged_like_the_urls() {
     let sum = hex::encode(Sha256::digest(expected_content("served.bin", 0, size)));
     std::fs::write(dir.path("named.bin"), b"someone else's bytes").unwrap();
     let url = origin.url("/o/served.bin?size=100000&disposition=named.bin");
-    let file = list(&lists, &[format!("{url}\n  checksum=sha-256={sum}")]);
+    let file = write_list(&lists, &[format!("{url}\n  checksum=sha-256={sum}")]);
     let output = run(&["-i", &file, "-d", &dir.arg(""), "--json"]);
     assert_success(&output);
     assert_downloaded(&dir, "named.bin", "served.bin", 0, size);
@@ -199,7 +192,7 @@ fn two_entries_writing_one_path_or_a_bad_line_are_refused_before_anything() {
         origin.url("/o/x/a.bin?size=1000"),
         format!("{}\n  out=a.bin", origin.url("/o/other.bin?size=1000")),
     ];
-    let file = list(&lists, &entries);
+    let file = write_list(&lists, &entries);
     let output = run(&["-i", &file, "-d", &dir.arg("")]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     let stderr = text(&output.stderr);
@@ -209,7 +202,7 @@ fn two_entries_writing_one_path_or_a_bad_line_are_refused_before_anything() {
     );
     assert_eq!(origin.requests_served(), 0, "nothing was asked");
 
-    let file = list(&lists, &[format!("{}\n  speed=9", origin.url("/o/s.bin"))]);
+    let file = write_list(&lists, &[format!("{}\n  speed=9", origin.url("/o/s.bin"))]);
     let output = run(&["-i", &file, "-d", &dir.arg("")]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
@@ -227,7 +220,7 @@ fn a_rerun_fetches_no_body_of_complete_files() {
     let entries: Vec<String> = (0..20)
         .map(|i| origin.url(&format!("/o/r{i}.bin?size=100000")))
         .collect();
-    let file = list(&lists, &entries);
+    let file = write_list(&lists, &entries);
     assert_success(&run(&["-i", &file, "-d", &dir.arg("")]));
 
     // Without -N: the files are there, so nothing is asked at all.
@@ -264,7 +257,7 @@ fn a_kill_in_the_middle_of_a_batch_then_the_same_command_ends_byte_exact() {
     let entries: Vec<String> = (0..8)
         .map(|i| origin.url(&format!("/o/k{i}.bin?size=2M&fault=throttle&rate=2M")))
         .collect();
-    let file = list(&lists, &entries);
+    let file = write_list(&lists, &entries);
     let args = [
         "-i",
         file.as_str(),
@@ -306,7 +299,7 @@ fn ctrl_c_in_a_batch_keeps_what_is_done_and_the_same_command_finishes_it() {
         .map(|i| origin.url(&format!("/o/big{i}.bin?size=8M&fault=throttle&rate=1M")))
         .collect();
     entries.extend((0..3).map(|i| origin.url(&format!("/o/small{i}.bin?size=1000"))));
-    let file = list(&lists, &entries);
+    let file = write_list(&lists, &entries);
     let args = [
         "-i",
         file.as_str(),
@@ -402,7 +395,7 @@ fn a_host_found_unreachable_fails_its_other_files_at_once() {
     let down = refused_addr();
     let mut entries: Vec<String> = (0..6).map(|i| format!("http://{down}/d{i}.bin")).collect();
     entries.push(origin.url("/o/up.bin?size=1000"));
-    let file = list(&lists, &entries);
+    let file = write_list(&lists, &entries);
     // One file at a time: the first learns the host is down, the rest
     // of its files are not tried, the other host's file is fetched.
     let args = ["-i", &file, "-d", &dir.arg(""), "-j", "1", "--retries", "2"];
@@ -479,7 +472,7 @@ fn missing_directories_are_made_like_aria2c_does() {
     let origin = Origin::start();
     let dir = Scratch::new("batch-dirs");
     let lists = Scratch::new("batch-dirs-list");
-    let file = list(
+    let file = write_list(
         &lists,
         &[
             origin.url("/o/a.bin?size=1000"),
@@ -504,7 +497,7 @@ fn on_a_terminal_a_batch_shows_files_done_and_the_active_ones() {
     let entries: Vec<String> = (0..6)
         .map(|i| origin.url(&format!("/o/t{i}.bin?size=2M&fault=throttle&rate=4M")))
         .collect();
-    let file = list(&lists, &entries);
+    let file = write_list(&lists, &entries);
     let command = format!(
         "'{}' -i '{file}' -d '{}' -j 2",
         env!("CARGO_BIN_EXE_rangeget"),
@@ -574,7 +567,7 @@ fn files_waiting_for_the_budget_neither_spin_nor_stall_the_others() {
     entries.extend(
         (0..24).map(|i| origin.url(&format!("/o/w{i}.bin?size=300K&fault=latency&latency=20"))),
     );
-    let file = list(&lists, &entries);
+    let file = write_list(&lists, &entries);
     let mut child = rangeget(&[
         "-i",
         &file,
@@ -622,7 +615,7 @@ fn a_small_file_is_named_while_big_ones_still_run() {
         .map(|i| origin.url(&format!("/o/big{i}.bin?size=4M&fault=throttle&rate=1M")))
         .collect();
     entries.push(origin.url("/o/small.bin?size=64K"));
-    let file = list(&lists, &entries);
+    let file = write_list(&lists, &entries);
     let mut child = rangeget(&["-i", &file, "-d", &dir.arg(""), "-j", "4", "-x", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

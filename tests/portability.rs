@@ -217,8 +217,9 @@ fn server_without_ranges(runtime: Runtime) {
 fn second_run_on_one_destination(runtime: Runtime) {
     let origin = Origin::start();
     let dir = Scratch::new(&format!("two-runs-{runtime:?}"));
-    // Four seconds at least: jco takes a while to start the second run.
-    let size = 16 * MIB;
+    // Eight seconds at least: jco takes a while to start the second run,
+    // longer on a loaded machine (four seconds were not always enough).
+    let size = 32 * MIB;
     let url = origin.url(&format!("/o/two.bin?size={size}&fault=throttle&rate=1M"));
     let other = origin.url(&format!("/o/other.bin?size={size}"));
     let args = ["--chunk-size", "512K"];
@@ -345,6 +346,31 @@ fn stream_to_stdout(runtime: Runtime) {
     );
 }
 
+/// A failure exits with its kind's code under every runtime (the component
+/// says it with `wasi:cli/exit`'s `exit-with-code`): an HTTP error 4; a
+/// file error 6, here a `.part` planted as a hard link to someone's file,
+/// which is refused, not written through.
+fn failures_exit_with_their_codes(runtime: Runtime) {
+    let origin = Origin::start();
+    let dir = Scratch::new(&format!("codes-{runtime:?}"));
+    let output = runtime.run(&dir, "m.bin", &origin.url("/missing.bin"), &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "{runtime:?}: {}",
+        text(&output.stderr)
+    );
+    let victim = dir.path("victim.txt");
+    std::fs::write(&victim, "someone else's\n").unwrap();
+    std::fs::hard_link(&victim, dir.path("h.bin.part")).unwrap();
+    std::fs::write(dir.path("h.bin.part.meta"), "{}").unwrap();
+    let output = runtime.run(&dir, "h.bin", &origin.url("/o/h.bin?size=1M"), &[]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{runtime:?}: {stderr}");
+    assert!(stderr.contains("hard links"), "{runtime:?}: {stderr}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"someone else's\n");
+}
+
 /// One test per (scenario, runtime), so the test name says which failed.
 macro_rules! suite {
     ($($runtime:ident: $native:ident, $wasmtime:ident, $jco:ident;)*) => {$(
@@ -363,6 +389,51 @@ suite! {
     batch: native_batch, wasmtime_cli_batch, jco_batch;
     list_on_stdin: native_list_on_stdin, wasmtime_cli_list_on_stdin, jco_list_on_stdin;
     stream_to_stdout: native_stream, wasmtime_cli_stream, jco_stream;
+    failures_exit_with_their_codes: native_exit_codes, wasmtime_cli_exit_codes, jco_exit_codes;
+}
+
+/// Under the wasmtime CLI, granted `/dev`, the component streams into
+/// `/dev/null` itself (the native CLI hands it the device instead); a
+/// FIFO, which that runtime cannot write, is a clear error, never replaced.
+#[test]
+fn wasmtime_cli_streams_into_a_device_and_never_replaces_a_fifo() {
+    use std::os::unix::fs::FileTypeExt;
+    let origin = Origin::start();
+    let url = origin.url("/o/dev.bin?size=2M");
+    let wasmtime = std::env::var("RANGEGET_WASMTIME").unwrap_or_else(|_| "wasmtime".into());
+    let output = Command::new(&wasmtime)
+        .args(["run", "-S", "http", "--dir", "/dev::/dev", COMPONENT])
+        .args([url.as_str(), "-o", "/dev/null", "--force", "--json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (report["path"].as_str(), report["size"].as_u64()),
+        (Some("/dev/null"), Some(2 * MIB))
+    );
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+
+    let dir = Scratch::new("wasmtime-fifo");
+    let fifo = std::ffi::CString::new(dir.arg("pipe")).unwrap();
+    // SAFETY: a valid path and mode.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    // A reader, so that opening the FIFO does not wait for one.
+    let reader_path = dir.path("pipe");
+    let reader = std::thread::spawn(move || std::fs::read(reader_path).unwrap_or_default());
+    let output = Runtime::WasmtimeCli.run(&dir, "pipe", &url, &["--force"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("-o - >"), "{stderr}");
+    let _ = reader.join();
+    assert!(std::fs::metadata(dir.path("pipe"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
 }
 
 /// The portability promise: nothing but standard WASI 0.2 interfaces, and

@@ -301,6 +301,55 @@ fn a_part_file_that_is_a_hard_link_is_never_written_through() {
 }
 
 #[test]
+fn a_part_file_with_another_link_is_refused_even_with_a_matching_meta() {
+    let origin = Origin::start();
+    let dir = Scratch::new("hard-link-meta");
+    let size = MIB;
+    let url = origin.url(&format!("/o/f.bin?size={size}"));
+    let victim = dir.path("victim.txt");
+    let precious = vec![b'v'; size as usize];
+    std::fs::write(&victim, &precious).unwrap();
+    std::fs::hard_link(&victim, dir.path("f.bin.part")).unwrap();
+    // A meta that describes the `.part` exactly, all still to fetch.
+    std::fs::write(
+        dir.path("f.bin.part.meta"),
+        meta_json(&url, size, size, &[(0, size - 1)]),
+    )
+    .unwrap();
+    let output = run(&[&url, "-o", &dir.arg("f.bin"), "--json"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert_eq!(failure_report(&output), ("file".into(), "linked".into()));
+    assert!(
+        stderr.contains("f.bin.part") && stderr.contains("2 names"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        precious,
+        "the victim is untouched"
+    );
+    assert!(!dir.path("f.bin").exists());
+
+    // The same for a meta or a lock with another name.
+    for working in ["g.bin.part.meta", "g.bin.part.lock"] {
+        let victim = dir.path("victim-2.txt");
+        std::fs::write(&victim, b"{}").unwrap();
+        std::fs::hard_link(&victim, dir.path(working)).unwrap();
+        let url = origin.url("/o/g.bin?size=64K");
+        let output = run(&[&url, "-o", &dir.arg("g.bin"), "--json"]);
+        assert_eq!(
+            failure_report(&output),
+            ("file".into(), "linked".into()),
+            "{working}"
+        );
+        assert_eq!(std::fs::read(&victim).unwrap(), b"{}", "{working}");
+        std::fs::remove_file(dir.path(working)).unwrap();
+        std::fs::remove_file(&victim).unwrap();
+    }
+}
+
+#[test]
 fn progress_is_never_resumed_into_another_path_with_the_same_etag() {
     let origin = Origin::start();
     let dir = Scratch::new("etag-collision");
@@ -447,6 +496,10 @@ fn max_filesize_refuses_what_is_larger_before_or_while_it_arrives() {
     );
     assert!(stderr.contains("runs past --max-filesize"), "{stderr}");
     assert!(!dir.path("u.bin").exists());
+    assert!(
+        !dir.path("u.bin.part").exists(),
+        "nothing of it is kept, as it says"
+    );
 
     let output = run(&[&known, "-o", &dir.arg("k.bin"), "--max-filesize", "4M"]);
     assert_success(&output);
@@ -668,4 +721,323 @@ impl LiveLock {
             .store(false, std::sync::atomic::Ordering::Relaxed);
         self.renewer.join().unwrap();
     }
+}
+
+#[test]
+fn one_path_spelled_differently_in_a_list_is_refused_before_anything() {
+    let origin = Origin::start();
+    let dir = Scratch::new("spellings");
+    let lists = Scratch::new("spellings-list");
+    let url = |i: u32| origin.url(&format!("/o/f{i}.bin?size=1000"));
+    let list = write_list(
+        &lists,
+        &[
+            format!("{}\n  out=sub//same.bin", url(1)),
+            format!("{}\n  dir=sub\n  out=same.bin", url(2)),
+            format!("{}\n  out=sub/./same.bin", url(3)),
+        ],
+    );
+    let output = run(&["-i", &list, "-d", &dir.arg("")]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("line 1 and") && stderr.contains("line 3 would both write"),
+        "{stderr}"
+    );
+    assert_eq!(origin.requests_served(), 0, "nothing was fetched");
+    assert!(!dir.path("sub").exists(), "nothing was written");
+}
+
+#[test]
+fn an_entry_named_like_another_entrys_working_files_never_loses_a_file() {
+    let origin = Origin::start();
+    let dir = Scratch::new("working-names");
+    let lists = Scratch::new("working-names-list");
+    let url = |i: u32| origin.url(&format!("/o/w{i}.bin?size=1000"));
+    for working in ["x.part", "x.part.meta", "x.part.lock"] {
+        let list = write_list(
+            &lists,
+            &[
+                format!("{}\n  out=x", url(1)),
+                format!("{}\n  out={working}", url(2)),
+            ],
+        );
+        let output = run(&["-i", &list, "-d", &dir.arg(""), "--force"]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{working}: {stderr}");
+        assert!(
+            stderr.contains("clash") && stderr.contains("/x keeps its progress"),
+            "{working}: {stderr}"
+        );
+        assert_eq!(origin.requests_served(), 0, "nothing was fetched");
+    }
+
+    // A server that names a file like another entry's `.part`: that
+    // entry fails as a name conflict; the other is saved.
+    let first = origin.url("/o/a.bin?size=100000&fault=throttle&rate=200K");
+    let second = origin.url("/o/b.bin?size=1000&disposition=a.bin.part");
+    let output = run(&[&first, &second, "-d", &dir.arg(""), "--json"]);
+    assert_eq!(output.status.code(), Some(6), "{}", text(&output.stderr));
+    assert_downloaded(&dir, "a.bin", "a.bin", 0, 100_000);
+    let summary: serde_json::Value =
+        serde_json::from_str(text(&output.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (summary["saved"].as_u64(), summary["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(summary["failures"][0]["reason"], "name-taken", "{summary}");
+    assert!(!dir.path("a.bin.part").exists());
+}
+
+#[test]
+fn dev_null_is_streamed_into_never_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let origin = Origin::start();
+    let url = origin.url("/o/n.bin?size=3M");
+    for extra in [&[][..], &["--force"][..]] {
+        let mut args = vec![
+            url.as_str(),
+            "-o",
+            "/dev/null",
+            "-x",
+            "4",
+            "--chunk-size",
+            "512K",
+        ];
+        args.extend_from_slice(extra);
+        let output = run(&args);
+        assert_success(&output);
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("streamed 3.0 MiB to /dev/null"),
+            "{extra:?}: {stderr}"
+        );
+        let kind = std::fs::metadata("/dev/null").unwrap().file_type();
+        assert!(kind.is_char_device(), "/dev/null is still the device");
+        assert!(!std::path::Path::new("/dev/null.part").exists());
+    }
+    // The speed-test idiom with a machine report: on stdout, as for a file.
+    let output = run(&[&url, "-o", "/dev/null", "--json"]);
+    assert_success(&output);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["status"], "ok");
+    assert_eq!(report["path"], "/dev/null");
+    assert_eq!(report["size"], 3 * MIB);
+}
+
+#[test]
+fn a_fifo_at_the_destination_is_streamed_into_in_order() {
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    let origin = Origin::start();
+    let dir = Scratch::new("fifo-out");
+    let size = 5 * MIB + 7;
+    let url = origin.url(&format!(
+        "/o/p.bin?size={size}&fault=truncate&truncate_times=2"
+    ));
+    let fifo_path = dir.path("pipe");
+    let fifo = std::ffi::CString::new(dir.arg("pipe")).unwrap();
+    // SAFETY: a valid path and mode.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let reader_path = fifo_path.clone();
+    let reader = std::thread::spawn(move || {
+        let mut content = Vec::new();
+        std::fs::File::open(&reader_path)
+            .unwrap()
+            .read_to_end(&mut content)
+            .unwrap();
+        content
+    });
+    let child = spawn(&[
+        &url,
+        "-o",
+        &dir.arg("pipe"),
+        "--force",
+        "-x",
+        "4",
+        "--chunk-size",
+        "1M",
+    ]);
+    let output = wait_with_limit(child, Duration::from_secs(30));
+    assert_success(&output);
+    let content = reader.join().unwrap();
+    assert!(
+        content == expected_content("p.bin", 0, size),
+        "byte-exact, in order"
+    );
+    assert!(std::fs::metadata(&fifo_path).unwrap().file_type().is_fifo());
+    assert_eq!(
+        std::fs::read_dir(&dir.0).unwrap().count(),
+        1,
+        "no .part, meta or lock"
+    );
+
+    // One file of several is never written into a FIFO, nor replaces it.
+    let other = origin.url("/o/o.bin?size=1000");
+    let url_named = origin.url(&format!("/o/pipe?size={size}"));
+    let output = wait_with_limit(
+        spawn(&[&url_named, &other, "-d", &dir.arg(""), "--force", "--json"]),
+        Duration::from_secs(30),
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("never replaces"), "{stderr}");
+    assert!(std::fs::metadata(&fifo_path).unwrap().file_type().is_fifo());
+    assert_downloaded(&dir, "o.bin", "o.bin", 0, 1000);
+}
+
+#[test]
+fn an_endless_list_on_stdin_is_read_in_bounded_memory_and_starts_at_once() {
+    use std::io::Write;
+    let origin = Origin::start();
+    let dir = Scratch::new("endless-list");
+    let mut child = rangeget(&["-i", "-", "-d", &dir.arg(""), "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Two entries, the list still open: the first is complete once the
+    // second's URL line comes, and is fetched while the list goes on.
+    let first = origin.url("/o/first.bin?size=100000");
+    let second = origin.url("/o/second.bin?size=100000");
+    writeln!(stdin, "{first}\n{second}").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dir.path("first.bin").exists() {
+        assert!(Instant::now() < deadline, "the first entry never started");
+        assert!(child.try_wait().unwrap().is_none(), "rangeget ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Then 256 MiB of comments, as `yes '# comment'` would write: read
+    // and dropped, never held.
+    let comments = "# comment\n".repeat(100_000);
+    for _ in 0..256 {
+        stdin.write_all(comments.as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let peak_kib = peak_rss_kib(child.id());
+    let output = wait_with_limit(child, Duration::from_secs(60));
+    assert_success(&output);
+    assert_downloaded(&dir, "first.bin", "first.bin", 0, 100_000);
+    assert_downloaded(&dir, "second.bin", "second.bin", 0, 100_000);
+    assert!(peak_kib < 96 * 1024, "peak RSS {} MiB", peak_kib / 1024);
+}
+
+#[test]
+fn a_mistake_further_down_a_list_on_stdin_stops_it_there() {
+    use std::io::Write;
+    let origin = Origin::start();
+    let dir = Scratch::new("stdin-mistake");
+    let mut child = rangeget(&["-i", "-", "-d", &dir.arg("")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let list = format!(
+        "{}\n  out=a.bin\n{}\n  out=a.bin\n{}\n",
+        origin.url("/o/x.bin?size=1000"),
+        origin.url("/o/y.bin?size=1000"),
+        origin.url("/o/z.bin?size=1000"),
+    );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(list.as_bytes())
+        .unwrap();
+    let output = wait_with_limit(child, Duration::from_secs(30));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("standard input line 1 and standard input line 3 would both write"),
+        "{stderr}"
+    );
+    assert!(text(&output.stdout).contains("stopped reading the list"));
+    assert!(!dir.path("z.bin").exists(), "nothing after the mistake");
+}
+
+#[test]
+fn a_proxy_authorization_header_goes_to_the_proxy_not_an_abort() {
+    let origin = Origin::start();
+    let proxy = forward_proxy::ForwardProxy::start();
+    let dir = Scratch::new("proxy-auth-header");
+    let url = origin.url("/o/pa.bin?size=70000");
+    let output = rangeget(&[
+        &url,
+        "-o",
+        &dir.arg("pa.bin"),
+        "-H",
+        "Proxy-Authorization: Basic dG9rZW4=",
+    ])
+    .env("http_proxy", proxy.url())
+    .output()
+    .unwrap();
+    assert_success(&output);
+    assert_downloaded(&dir, "pa.bin", "pa.bin", 0, 70000);
+    let seen = proxy.seen();
+    assert!(!seen.is_empty());
+    for request in &seen {
+        assert_eq!(
+            request.authorization.as_deref(),
+            Some("Basic dG9rZW4="),
+            "{request:?}"
+        );
+    }
+    // Without a proxy it goes nowhere: the server is not the proxy.
+    let output = rangeget(&[
+        &url,
+        "-o",
+        &dir.arg("direct.bin"),
+        "-H",
+        "Proxy-Authorization: Basic dG9rZW4=",
+    ])
+    .output()
+    .unwrap();
+    assert_success(&output);
+    assert!(text(&output.stderr).contains("not sent: no proxy is set"));
+    assert!(
+        origin
+            .credentials_received()
+            .iter()
+            .all(|h| !h.starts_with("proxy-authorization")),
+        "{:?}",
+        origin.credentials_received()
+    );
+}
+
+#[test]
+fn a_run_stopped_past_its_lease_leaves_nothing_beside_the_file_another_run_finished() {
+    let origin = Origin::start();
+    let dir = Scratch::new("stopped-past-lease");
+    let size = 8 * MIB;
+    let url = origin.url(&format!("/o/z.bin?size={size}&fault=throttle&rate=1M"));
+    let file = dir.arg("z.bin");
+    let args = [
+        url.as_str(),
+        "-o",
+        file.as_str(),
+        "--chunk-size",
+        "512K",
+        "--json",
+    ];
+    let mut stopped = spawn(&args);
+    wait_for_progress(&dir.path("z.bin.part.meta"), MIB, &mut stopped);
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(stopped.id() as i32, libc::SIGSTOP) };
+    // The next run finds the lock unrenewed, takes it over and finishes.
+    assert_success(&run(&args));
+    assert_downloaded(&dir, "z.bin", "z.bin", 0, size);
+    // SAFETY: as above.
+    unsafe { libc::kill(stopped.id() as i32, libc::SIGCONT) };
+    let output = wait_with_limit(stopped, Duration::from_secs(30));
+    assert_eq!(output.status.code(), Some(6), "{}", text(&output.stderr));
+    assert_eq!(failure_report(&output), ("file".into(), "lock-lost".into()));
+    assert_downloaded(&dir, "z.bin", "z.bin", 0, size);
+    let left: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left, ["z.bin"], "nothing beside the finished file");
 }

@@ -1,7 +1,8 @@
 //! The component's stdout and stderr, as the host hands them over: every
-//! line is passed on (around the progress bar, when one is drawn), and the
-//! final error line on stderr is read back for its failure kind, the
-//! component's only portable way of saying *why* it failed.
+//! line is passed on (around the progress bar, when one is drawn); a batch's
+//! progress lines on stderr feed the bar instead, and when the component's
+//! stdout is a device the host opened for it (`--stdout-is`), its `--json`
+//! report comes on stderr and goes to the host's stdout.
 
 use std::io::Write;
 use std::pin::Pin;
@@ -9,72 +10,68 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use rangeget_core::batch_progress::BatchProgress;
-use rangeget_core::FailureKind;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
 use crate::progress::{Progress, Target};
 
-#[derive(Default)]
-struct Seen {
-    partial: Vec<u8>,
-    failure: Option<FailureKind>,
-}
-
 /// Cloned into the WASI context; all clones share one line buffer.
 #[derive(Clone)]
 pub struct GuestOutput {
     target: Target,
-    seen: Arc<Mutex<Seen>>,
+    partial: Arc<Mutex<Vec<u8>>>,
     progress: Progress,
+    /// stderr of a component whose stdout is a device: its reports come here.
+    reports_on_stderr: bool,
 }
 
 impl GuestOutput {
     pub fn new(target: Target, progress: Progress) -> GuestOutput {
         GuestOutput {
             target,
-            seen: Arc::default(),
+            partial: Arc::default(),
             progress,
+            reports_on_stderr: false,
         }
     }
 
-    /// The kind named by the component's error line, if it printed one.
-    pub fn failure_kind(&self) -> Option<FailureKind> {
-        let mut seen = self.seen.lock().unwrap();
-        let rest = std::mem::take(&mut seen.partial);
+    /// stderr of a component writing the file into its stdout (`--stdout-is`).
+    pub fn with_reports(mut self) -> GuestOutput {
+        self.reports_on_stderr = true;
+        self
+    }
+
+    /// Passes on what is left of a last line without its newline.
+    pub fn finish(&self) {
+        let rest = std::mem::take(&mut *self.partial.lock().unwrap());
         if !rest.is_empty() {
-            self.line(&mut seen, &rest);
+            self.line(&rest);
         }
-        seen.failure
     }
 
     fn write(&self, bytes: &[u8]) {
-        let mut seen = self.seen.lock().unwrap();
-        seen.partial.extend_from_slice(bytes);
-        while let Some(newline) = seen.partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = seen.partial.drain(..=newline).collect();
-            self.line(&mut seen, &line[..line.len() - 1]);
+        let mut partial = self.partial.lock().unwrap();
+        partial.extend_from_slice(bytes);
+        while let Some(newline) = partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = partial.drain(..=newline).collect();
+            self.line(&line[..line.len() - 1]);
         }
     }
 
-    fn line(&self, seen: &mut Seen, line: &[u8]) {
+    fn line(&self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
+        let mut target = self.target;
         if self.target == Target::Stderr {
             if let Some(batch) = BatchProgress::from_line(&text) {
                 self.progress.batch(batch);
                 return;
             }
-            // With several files, the worst failure decides the exit code.
-            if let Some(kind) = FailureKind::from_error_line(&text) {
-                let worse = seen
-                    .failure
-                    .is_none_or(|k| kind.exit_code() > k.exit_code());
-                if worse {
-                    seen.failure = Some(kind);
-                }
+            // A report is an object line; the component's messages never are.
+            if self.reports_on_stderr && text.starts_with("{\"status\":") {
+                target = Target::Stdout;
             }
         }
-        self.progress.print_line(self.target, &text);
+        self.progress.print_line(target, &text);
     }
 }
 

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::Path;
 
 use rangeget_core::lock::{LockRecord, MAX_LOCK_BYTES};
+use rangeget_core::paths::is_lock_path;
 
 /// How deep below the output directory locks are looked for (`-i` lists
 /// put files in `dir=` subdirectories).
@@ -45,7 +46,7 @@ fn release_below(dir: &Path, token: &str, depth: usize) {
         if kind.is_dir() && depth < MAX_DEPTH {
             release_below(&path, token, depth + 1);
         } else if kind.is_file()
-            && entry.file_name().to_string_lossy().ends_with(".part.lock")
+            && entry.file_name().to_str().is_some_and(is_lock_path)
             && holds_token(&path, token)
         {
             let _ = std::fs::remove_file(&path);

@@ -35,8 +35,7 @@ use rangeget_options::Options;
 use crate::http_client::{HttpClient, RequestLimits};
 use crate::progress::Progress;
 use crate::proxy_settings::ProxySettings;
-use crate::runner::RunOutcome;
-use crate::sandbox::OutputMapping;
+use crate::sandbox::Output;
 
 fn main() -> ExitCode {
     let stop_signals = signals::block_stop_signals();
@@ -77,7 +76,7 @@ fn main() -> ExitCode {
     // and an interrupted batch says how far it got.
     options.progress_events = options.is_batch();
     let bar = progress.clone();
-    let locked_dir = output.as_ref().map(|o| o.host_dir.clone());
+    let locked_dir = output.directory().map(|o| o.host_dir.clone());
     let json = options.json;
     stop_signals.on_stop(move |signal| {
         bar.finish();
@@ -127,10 +126,7 @@ fn main() -> ExitCode {
     };
     let exit = runtime.block_on(async {
         match download(options, output, &progress).await {
-            Ok(RunOutcome::Success) => ExitCode::SUCCESS,
-            Ok(RunOutcome::Failed(kind)) => {
-                kind.map_or(ExitCode::FAILURE, |k| ExitCode::from(k.exit_code()))
-            }
+            Ok(status) => ExitCode::from(status),
             Err(e) => {
                 progress.finish();
                 eprintln!("rangeget: error: {e:#}");
@@ -161,20 +157,30 @@ pub(crate) fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-async fn download(
-    mut options: Options,
-    output: Option<OutputMapping>,
-    progress: &Progress,
-) -> anyhow::Result<RunOutcome> {
+/// Runs the download; its exit status.
+async fn download(mut options: Options, output: Output, progress: &Progress) -> anyhow::Result<u8> {
     // WASI cannot tell how much room is left; the component checks a
     // download against this figure before it starts.
-    options.free_space = output.as_ref().and_then(|o| free_space(&o.host_dir));
+    options.free_space = output.directory().and_then(|o| free_space(&o.host_dir));
     let proxies = match ProxySettings::from_env() {
-        Ok(proxies) => proxies,
+        Ok(mut proxies) => {
+            // The header is the proxy's: WASI HTTP cannot send it, and
+            // the host makes the proxy connections anyway.
+            if let Some(value) = options.take_proxy_authorization() {
+                if !proxies.authorize(&value) && !options.quiet {
+                    progress.print_line(
+                        progress::Target::Stderr,
+                        "rangeget: -H Proxy-Authorization is not sent: no proxy is set \
+                         (http_proxy, https_proxy, all_proxy)",
+                    );
+                }
+            }
+            proxies
+        }
         Err(e) => {
             let failure = Failure::from(Reason::Usage(e));
             report_failure(progress, &options, &failure);
-            return Ok(RunOutcome::Failed(Some(failure.kind())));
+            return Ok(failure.kind().exit_code());
         }
     };
     let timeout = Duration::from_secs(options.timeout_secs);
@@ -188,11 +194,11 @@ async fn download(
         },
         proxies,
     );
-    let reused = output.as_ref().map_or(0, |o| {
+    let reused = output.directory().map_or(0, |o| {
         bytes_already_downloaded(&o.host_meta_path(), &options.url)
     });
     let ticker = progress.track(&client, reused);
-    let outcome = runner::run(&options.to_args(), output.as_ref(), client, progress).await;
+    let outcome = runner::run(&options.to_args(), output, client, progress).await;
     if let Some(ticker) = ticker {
         ticker.stop().await;
     }

@@ -75,6 +75,16 @@ impl ProxySettings {
         })
     }
 
+    /// Sends `authorization` (a `-H 'Proxy-Authorization: …'`) to every
+    /// proxy, in place of credentials in the proxy URLs; whether any proxy
+    /// is set to receive it.
+    pub fn authorize(&mut self, authorization: &str) -> bool {
+        for proxy in [&mut self.http, &mut self.https].into_iter().flatten() {
+            proxy.authorization = Some(authorization.to_string());
+        }
+        self.http.is_some() || self.https.is_some()
+    }
+
     /// The proxy for `uri`, if any.
     pub fn for_uri(&self, uri: &Uri) -> Option<&Proxy> {
         let proxy = match uri.scheme_str() {

@@ -6,29 +6,21 @@ use wasmtime::Store;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
-use rangeget_core::FailureKind;
-
 use crate::embedded::{wasm_error, ComponentState, COMMAND};
 use crate::guest_output::GuestOutput;
 use crate::http_client::HttpClient;
 use crate::progress::{Progress, Target};
-use crate::sandbox::OutputMapping;
+use crate::sandbox::Output;
 use crate::stdout_pipe::{StdoutPipe, BUDGET};
 
-/// How the component's run ended.
-pub enum RunOutcome {
-    Success,
-    /// It failed; the kind is known when its final error line named one.
-    Failed(Option<FailureKind>),
-}
-
-/// Runs the component with `args`.
+/// Runs the component with `args`; its exit status (the component says
+/// which with `wasi:cli/exit`'s `exit-with-code`).
 pub async fn run(
     args: &[String],
-    output: Option<&OutputMapping>,
+    output: Output,
     client: HttpClient,
     progress: &Progress,
-) -> Result<RunOutcome> {
+) -> Result<u8> {
     let pre = CommandPre::new(COMMAND.prepare()?)
         .map_err(wasm_error("the embedded component is not a WASI command"))?;
 
@@ -38,13 +30,24 @@ pub async fn run(
     // Run filesystem calls on the calling thread: each chunk write would
     // otherwise be handed to a blocking-pool thread and back.
     wasi.allow_blocking_current_thread(true);
-    let Some(output) = output else {
+    let output = match output {
         // `-o -`: the file itself goes to stdout, byte for byte, written
         // by a thread of its own (see `stdout_pipe`; a closed pipe reaches
         // the component as a failed write), and no directory is granted.
-        widen_stdout_pipe();
-        wasi.stdout(StdoutPipe::new());
-        return run_with(pre, wasi, stderr, client).await;
+        Output::Stdout => {
+            widen_stdout_pipe();
+            wasi.stdout(StdoutPipe::new(StdoutPipe::process_stdout()));
+            return run_with(pre, wasi, stderr, client).await;
+        }
+        // A device or FIFO: the same, into it; the component's reports
+        // come on its stderr.
+        Output::Device(device) => {
+            let stderr = stderr.with_reports();
+            wasi.stderr(stderr.clone());
+            wasi.stdout(StdoutPipe::new(device));
+            return run_with(pre, wasi, stderr, client).await;
+        }
+        Output::Directory(mapping) => mapping,
     };
     wasi.stdout(GuestOutput::new(Target::Stdout, progress.clone()));
     wasi.preopened_dir(&output.host_dir, &output.guest_dir, FsPerms::ReadWrite)
@@ -70,24 +73,22 @@ async fn run_with(
     mut wasi: wasmtime_wasi::WasiCtxBuilder,
     stderr: GuestOutput,
     client: HttpClient,
-) -> Result<RunOutcome> {
+) -> Result<u8> {
     let mut store = Store::new(pre.engine(), ComponentState::new(wasi.build(), client));
     let command = pre
         .instantiate_async(&mut store)
         .await
         .map_err(wasm_error("starting the component"))?;
-    let succeeded = match command.wasi_cli_run().call_run(&mut store).await {
-        Ok(result) => result.is_ok(),
+    let status = match command.wasi_cli_run().call_run(&mut store).await {
+        Ok(Ok(())) => 0,
+        Ok(Err(())) => 1,
         Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-            Some(exit) => exit.0 == 0,
+            Some(exit) => u8::try_from(exit.0).unwrap_or(1),
             None => return Err(anyhow!("the rangeget component crashed: {e:?}")),
         },
     };
-    Ok(if succeeded {
-        RunOutcome::Success
-    } else {
-        RunOutcome::Failed(stderr.failure_kind())
-    })
+    stderr.finish();
+    Ok(status)
 }
 
 /// A pipe holds 64 KiB by default: the reader and rangeget then take turns

@@ -1,9 +1,11 @@
-//! The component's only capability on disk: the directory of the output file.
+//! The component's only capability on disk: the directory of the output
+//! file, or the one device or FIFO it writes into.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use rangeget_core::naming::file_name_from_url;
+use rangeget_core::paths::meta_path;
 use rangeget_options::{Options, STDIN_LIST};
 
 /// How the output path is exposed to the component.
@@ -23,19 +25,70 @@ pub struct OutputMapping {
     pub list_on_stdin: bool,
 }
 
-/// Decides the one directory the component may use and rewrites the
-/// options to name it as the component sees it.
+/// Where the component's output goes.
+pub enum Output {
+    /// `-o -`: stdout, and no directory at all.
+    Stdout,
+    /// `-o` names a character device or a FIFO (`/dev/null`, a named pipe,
+    /// `>(cmd)`): opened here and handed to the component as its stdout,
+    /// which streams into it in order. Never a directory: a device has no
+    /// `.part`, and wasmtime's files write at offsets, which a FIFO lacks.
+    Device(std::fs::File),
+    Directory(OutputMapping),
+}
+
+impl Output {
+    pub fn directory(&self) -> Option<&OutputMapping> {
+        match self {
+            Output::Directory(mapping) => Some(mapping),
+            Output::Stdout | Output::Device(_) => None,
+        }
+    }
+}
+
+/// Decides the one directory (or device) the component may use and
+/// rewrites the options to name it as the component sees it.
 ///
 /// With `-o`, that is the file's directory. Without it the component picks
 /// the name (from Content-Disposition or the URL), so it gets `-d DIR`
 /// (default `.`) and chooses inside it.
-pub fn grant_output(options: &mut Options) -> Result<Option<OutputMapping>> {
-    // `-o -`: stdout is the only output; no directory at all.
+pub fn grant_output(options: &mut Options) -> Result<Output> {
     if options.to_stdout() {
         options.dir = None;
+        return Ok(Output::Stdout);
+    }
+    if let Some(device) = device_output(options)? {
+        return Ok(device);
+    }
+    grant_directory(options).map(Output::Directory)
+}
+
+/// A single download whose `-o` names a character device or a FIFO (links
+/// followed, as `/dev/stdout` and `/dev/fd/N` are): opened for writing,
+/// never created or truncated, and never replaced, `--force` or not.
+fn device_output(options: &mut Options) -> Result<Option<Output>> {
+    use std::os::unix::fs::FileTypeExt;
+    if options.is_batch() {
         return Ok(None);
     }
-    grant_directory(options).map(Some)
+    let Some(path) = options.output.as_ref().map(|_| options.output_path("")) else {
+        return Ok(None);
+    };
+    let Ok(kind) = std::fs::metadata(&path).map(|m| m.file_type()) else {
+        return Ok(None);
+    };
+    if !(kind.is_char_device() || kind.is_fifo()) {
+        return Ok(None);
+    }
+    // A FIFO's open waits for a reader, as curl's does.
+    let device = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {path} for writing"))?;
+    options.output = Some("-".to_string());
+    options.dir = None;
+    options.stdout_is = Some(path);
+    Ok(Some(Output::Device(device)))
 }
 
 fn grant_directory(options: &mut Options) -> Result<OutputMapping> {
@@ -141,7 +194,7 @@ impl OutputMapping {
             .rsplit('/')
             .next()
             .unwrap_or(&self.guest_path);
-        self.host_dir.join(format!("{name}.part.meta"))
+        self.host_dir.join(meta_path(name))
     }
 }
 

@@ -1,7 +1,7 @@
-//! stdout for `-o -`: the component hands over bytes without waiting, a
-//! thread of its own writes them to fd 1 with blocking writes, as fast as
-//! the reader takes them. The component may run at most [`BUDGET`] bytes
-//! ahead.
+//! stdout for `-o -` (or `-o` a device or FIFO): the component hands over
+//! bytes without waiting, a thread of its own writes them to fd 1 (or the
+//! device) with blocking writes, as fast as the reader takes them. The
+//! component may run at most [`BUDGET`] bytes ahead.
 //!
 //! Why not wasmtime's own: its plain stdout blocks the component in every
 //! write while the pipe is full, and the reader then starves while the
@@ -14,8 +14,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
-use std::mem::ManuallyDrop;
-use std::os::fd::FromRawFd;
+use std::os::fd::AsFd;
 use std::sync::{Arc, Condvar, Mutex};
 
 use bytes::Bytes;
@@ -26,7 +25,8 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 /// Bytes the component may hand over before the reader took them.
 pub const BUDGET: usize = 1 << 20;
 
-/// The process's stdout, written by its own thread.
+/// A stream the component writes (the process's stdout, a device), written
+/// by its own thread.
 #[derive(Clone)]
 pub struct StdoutPipe(Arc<Shared>);
 
@@ -52,7 +52,17 @@ struct State {
 }
 
 impl StdoutPipe {
-    pub fn new() -> StdoutPipe {
+    /// The process's stdout, as a file of its own (closing it leaves fd 1).
+    pub fn process_stdout() -> File {
+        let fd = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .expect("stdout can be duplicated");
+        File::from(fd)
+    }
+
+    /// Writes into `target`.
+    pub fn new(target: File) -> StdoutPipe {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
@@ -61,17 +71,14 @@ impl StdoutPipe {
         let writer = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("stdout".into())
-            .spawn(move || write_out(&writer))
+            .spawn(move || write_out(&writer, target))
             .expect("starting the stdout thread");
         StdoutPipe(shared)
     }
 }
 
 /// The writer thread: everything queued, in order, until a write fails.
-fn write_out(shared: &Shared) {
-    // SAFETY: fd 1 stays open for the life of the process; ManuallyDrop
-    // keeps this handle from closing it.
-    let mut stdout = ManuallyDrop::new(unsafe { File::from_raw_fd(1) });
+fn write_out(shared: &Shared, mut stdout: File) {
     loop {
         let batch: Vec<Bytes> = {
             let mut state = shared.state.lock().unwrap();

@@ -249,3 +249,21 @@ pub fn failure_report(output: &Output) -> (String, String) {
         json["reason"].as_str().unwrap().to_string(),
     )
 }
+
+/// The peak resident set of process `pid`, in KiB (Linux's `VmHWM`).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+/// Writes a `-i` list of `entries` (each a URL line and its option lines)
+/// into `dir`; its path.
+pub fn write_list(dir: &Scratch, entries: &[String]) -> String {
+    let path = dir.path("list.txt");
+    std::fs::write(&path, entries.join("\n") + "\n").unwrap();
+    path.to_str().unwrap().to_string()
+}

@@ -14,9 +14,12 @@ fn main() {
     // Success returns from `run` rather than calling `exit`: jco (Node's
     // WASI shim) writes stdout from a worker thread, and an `exit` drops
     // what that thread still holds (a stream's last bytes), while a return
-    // lets it drain first.
+    // lets it drain first. A failure says which with `exit-with-code`
+    // (WASI 0.2.12): `exit`'s plain error would reach every runtime as 1.
     if status != 0 {
-        std::process::exit(status);
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        wasip2::cli::exit::exit_with_code(u8::try_from(status).unwrap_or(1));
     }
 }
 

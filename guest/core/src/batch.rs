@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::failure::{Failure, FailureKind, Reason};
+use crate::paths::{normal_path, owner_of_working_file, WORKING_SUFFIXES};
 use crate::report::plural;
 use crate::size::format_size;
 
@@ -126,45 +127,138 @@ fn same_as_remote(
     remote_size == Some(size) && mtime.is_some() && remote_mtime == mtime
 }
 
-/// The paths the entries of a run write. Two entries never write one path:
-/// the list is checked before anything is fetched, but a server can still
-/// name a file (`Content-Disposition`) like another entry's, which must
-/// fail that file, not skip it as complete once the other one is there.
-#[derive(Debug)]
+/// The paths the entries of a run write. Two entries never write one path,
+/// nor one entry another's working files (`x.part` beside `x`, see
+/// `paths`), whatever the spelling (`sub//a` is `sub/a`): the list is
+/// checked as it is read, before anything is fetched, but a server can
+/// still name a file (`Content-Disposition`) like another entry's, which
+/// must fail that file, not skip it as complete once the other one is
+/// there.
+#[derive(Debug, Default)]
 pub struct PathClaims {
-    /// Path → the entry (its index in the run) and its URL.
-    by_path: HashMap<String, (usize, String)>,
+    by_path: HashMap<String, Holder>,
+}
+
+/// The entry that claimed a path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    /// Its index in the run.
+    pub entry: usize,
+    pub url: String,
+    /// Its line in the `-i` list, if it came from one.
+    pub line: Option<usize>,
+    /// The path is the one its server named (`Content-Disposition`), not
+    /// the list's or the URL's.
+    pub by_server: bool,
+}
+
+/// How a path meets another entry's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Clash {
+    pub holder: Holder,
+    /// The other entry's path (normal).
+    pub path: String,
+    pub meeting: Meeting,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Meeting {
+    /// Both write one file.
+    SameFile,
+    /// This path is one of the other download's working files.
+    ItsWorkingFile,
+    /// The other path is one of this download's working files.
+    OurWorkingFile,
+}
+
+impl Clash {
+    /// "would both write d/x" and the like, after the two entries' names.
+    pub fn describe(&self, path: &str) -> String {
+        match self.meeting {
+            Meeting::SameFile => format!("would both write {path}"),
+            Meeting::ItsWorkingFile => format!(
+                "clash: {path} is where the download of {} keeps its progress",
+                self.path
+            ),
+            Meeting::OurWorkingFile => format!(
+                "clash: {} is where the download of {path} keeps its progress",
+                self.path
+            ),
+        }
+    }
 }
 
 impl PathClaims {
     /// The claims of a run whose entries, in order, write `paths` (each
-    /// with its URL) before any server names a file: distinct, as the list
-    /// was checked before the run.
+    /// with its URL) before any server names a file: without clashes, as
+    /// they were checked when they were read.
     pub fn of_entries(paths: impl IntoIterator<Item = (String, String)>) -> PathClaims {
-        let by_path = paths
-            .into_iter()
-            .enumerate()
-            .map(|(entry, (path, url))| (path, (entry, url)))
-            .collect();
-        PathClaims { by_path }
+        let mut claims = PathClaims::default();
+        for (entry, (path, url)) in paths.into_iter().enumerate() {
+            claims.claim_listed(&path, entry, &url, None);
+        }
+        claims
     }
 
-    /// Claims `path` for entry `entry` (of `url`); fails if another entry
-    /// holds it.
-    pub fn claim(&mut self, path: &str, entry: usize, url: &str) -> Result<(), Failure> {
-        match self.by_path.get(path) {
-            Some((holder, other_url)) if *holder != entry => Err(Reason::NameTaken {
-                path: path.to_string(),
-                other_url: other_url.clone(),
-            }
-            .into()),
-            Some(_) => Ok(()),
-            None => {
-                self.by_path
-                    .insert(path.to_string(), (entry, url.to_string()));
-                Ok(())
+    /// The other entry whose path `path` would meet, if any.
+    pub fn clash(&self, path: &str, entry: usize) -> Option<Clash> {
+        let path = normal_path(path);
+        let ours = WORKING_SUFFIXES.map(|suffix| (path.clone() + suffix, Meeting::OurWorkingFile));
+        let theirs =
+            owner_of_working_file(&path).map(|owner| (owner.to_string(), Meeting::ItsWorkingFile));
+        let candidates = [(path.clone(), Meeting::SameFile)]
+            .into_iter()
+            .chain(theirs)
+            .chain(ours);
+        for (other, meeting) in candidates {
+            match self.by_path.get(&other) {
+                Some(holder) if holder.entry != entry => {
+                    return Some(Clash {
+                        holder: holder.clone(),
+                        path: other,
+                        meeting,
+                    })
+                }
+                _ => {}
             }
         }
+        None
+    }
+
+    /// Records the path entry `entry` writes as listed (its URL's name, or
+    /// `out=`), checked with [`PathClaims::clash`] by the caller; `line`
+    /// in the list, if it came from one.
+    pub fn claim_listed(&mut self, path: &str, entry: usize, url: &str, line: Option<usize>) {
+        self.by_path
+            .entry(normal_path(path))
+            .or_insert_with(|| Holder {
+                entry,
+                url: url.to_string(),
+                line,
+                by_server: false,
+            });
+    }
+
+    /// Claims `path`, the name a server gave entry `entry`'s file (of
+    /// `url`); fails if it meets another entry's (see [`PathClaims::clash`]).
+    pub fn claim(&mut self, path: &str, entry: usize, url: &str) -> Result<(), Failure> {
+        if let Some(clash) = self.clash(path, entry) {
+            return Err(Reason::NameTaken {
+                path: path.to_string(),
+                other_path: (clash.meeting != Meeting::SameFile).then_some(clash.path),
+                other_url: clash.holder.url,
+            }
+            .into());
+        }
+        self.by_path
+            .entry(normal_path(path))
+            .or_insert_with(|| Holder {
+                entry,
+                url: url.to_string(),
+                line: None,
+                by_server: true,
+            });
+        Ok(())
     }
 }
 
@@ -224,6 +318,9 @@ pub struct Summary {
     /// The worst failure's exit code (0 when none failed).
     pub exit_code: u8,
     pub failures: Vec<FailedFile>,
+    /// Why the run took no more files (a mistake further down its list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 impl Summary {
@@ -253,6 +350,13 @@ impl Summary {
             reason: failure.reason.root().code(),
             message: failure.to_string(),
         });
+    }
+
+    /// The run took no more files because of `failure` (a mistake in its
+    /// list, read as the run went): what started ended as it would have.
+    pub fn stopped_by(&mut self, failure: &Failure) {
+        self.exit_code = self.exit_code.max(failure.kind().exit_code());
+        self.stopped = Some(failure.to_string());
     }
 
     /// The run ended after `elapsed_ms`: its failures are put in the
@@ -299,6 +403,9 @@ impl Summary {
             format_size(self.bytes_fetched),
             format_size((self.bytes_fetched as f64 / seconds) as u64)
         );
+        if let Some(why) = &self.stopped {
+            text.push_str(&format!("\n  stopped reading the list: {why}"));
+        }
         for failed in self.failures.iter().take(MAX_LISTED) {
             // Most messages name their URL already.
             if failed.message.contains(&failed.url) {
@@ -367,6 +474,37 @@ mod tests {
         assert!(failure
             .to_string()
             .contains("http://h/a writes in this run too"));
+        // Spelled differently, it is the same path.
+        let failure = claims.claim("d//./a.bin", 1, "http://h/b").unwrap_err();
+        assert_eq!(failure.reason.code(), "name-taken");
+        // Nor may a file be another's working file, either way round.
+        for (path, says) in [
+            ("d/a.bin.part", "download of d/a.bin keeps its progress"),
+            (
+                "d/b.bin.part.lock",
+                "download of d/b.bin keeps its progress",
+            ),
+        ] {
+            let failure = claims.claim(path, 2, "http://h/c").unwrap_err();
+            assert!(failure.to_string().contains(says), "{failure}");
+        }
+        claims.claim("d/e.part", 2, "http://h/c").unwrap();
+        let clash = claims.clash("d/e", 3).unwrap();
+        assert_eq!(
+            (clash.meeting, clash.holder.entry),
+            (Meeting::OurWorkingFile, 2)
+        );
+        assert!(clash.holder.by_server);
+        assert!(clash
+            .describe("d/e")
+            .contains("d/e.part is where the download of d/e"));
+        let clash = claims.clash("d/a.bin.part.meta", 3).unwrap();
+        assert_eq!(
+            (clash.meeting, clash.holder.entry),
+            (Meeting::ItsWorkingFile, 0)
+        );
+        assert!(!clash.holder.by_server);
+        assert_eq!(claims.clash("d/a.bin.part.meta", 0), None, "its own");
     }
 
     #[test]

@@ -31,6 +31,20 @@ pub enum FailureKind {
 /// Exit status when the user interrupted the download (128 + SIGINT).
 pub const EXIT_INTERRUPTED: u8 = 130;
 
+/// Exit status when the reader of a stream went away before its end
+/// (`-o - | head`): 128 + SIGPIPE, what a shell reports for `cat` or
+/// `yes` killed by that signal. No message: the reader chose to stop.
+pub const EXIT_READER_GONE: u8 = 141;
+
+/// What is left of a download whose checksum did not match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// The `.part` of that path, for inspection.
+    Part(String),
+    /// Nothing: the bytes went into this stream (stdout, a device).
+    StreamedTo(String),
+}
+
 impl FailureKind {
     pub const ALL: [FailureKind; 5] = [
         FailureKind::Usage,
@@ -59,14 +73,6 @@ impl FailureKind {
             FailureKind::Validation => "validation",
             FailureKind::File => "file",
         }
-    }
-
-    /// Recognises the kind in a line printed by `Failure::error_line`.
-    pub fn from_error_line(line: &str) -> Option<FailureKind> {
-        let rest = line.trim_start().strip_prefix("rangeget: ")?;
-        FailureKind::ALL
-            .into_iter()
-            .find(|kind| rest.starts_with(&format!("{} error: ", kind.label())))
     }
 }
 
@@ -240,7 +246,7 @@ pub enum Reason {
     Checksum {
         expected: String,
         actual: String,
-        kept: String,
+        kept: Kept,
     },
     /// A file-system operation failed.
     Io {
@@ -253,6 +259,12 @@ pub enum Reason {
     NotRegular {
         path: String,
         what: &'static str,
+    },
+    /// One of rangeget's own files (`.part`, meta, lock) has other names
+    /// (hard links): writing it would write the file of those names too.
+    Linked {
+        path: String,
+        links: u64,
     },
     /// The component was granted no directory containing this path.
     NoAccess {
@@ -273,6 +285,9 @@ pub enum Reason {
     /// The server named the file like another entry of the same run.
     NameTaken {
         path: String,
+        /// The other entry's path, when it is not `path` but meets it (one
+        /// is the other's working file).
+        other_path: Option<String>,
         other_url: String,
     },
     /// Another run holds the destination's lock.
@@ -336,6 +351,7 @@ impl Reason {
             | Reason::Checksum { .. } => Validation,
             Reason::Io { .. }
             | Reason::NotRegular { .. }
+            | Reason::Linked { .. }
             | Reason::NoAccess { .. }
             | Reason::Destination(_)
             | Reason::Exists { .. }
@@ -384,6 +400,7 @@ impl Reason {
             Reason::Checksum { .. } => "checksum",
             Reason::Io { .. } => "io",
             Reason::NotRegular { .. } => "not-regular",
+            Reason::Linked { .. } => "linked",
             Reason::NoAccess { .. } => "no-access",
             Reason::Destination(_) => "destination",
             Reason::Exists { .. } => "exists",
@@ -477,11 +494,20 @@ impl fmt::Display for Reason {
             Reason::Checksum {
                 expected,
                 actual,
-                kept,
+                kept: Kept::Part(part),
             } => write!(
                 f,
                 "the downloaded file's SHA-256 is {actual}, not the expected {expected}; \
-                 it is kept as {kept} for inspection (the next run starts over)"
+                 it is kept as {part} for inspection (the next run starts over)"
+            ),
+            Reason::Checksum {
+                expected,
+                actual,
+                kept: Kept::StreamedTo(to),
+            } => write!(
+                f,
+                "the streamed file's SHA-256 is {actual}, not the expected {expected}; \
+                 its bytes went to {to}, whose reader must discard them"
             ),
             Reason::Io {
                 operation,
@@ -492,6 +518,11 @@ impl fmt::Display for Reason {
             Reason::NotRegular { path, what } => write!(
                 f,
                 "{path} is {what}, not a regular file; remove it and run the same command again"
+            ),
+            Reason::Linked { path, links } => write!(
+                f,
+                "{path} has {links} names (hard links), so writing it would change another \
+                 name's file too; remove it and run the same command again"
             ),
             Reason::NoAccess { path } => write!(
                 f,
@@ -509,11 +540,32 @@ impl fmt::Display for Reason {
                  is complete in {kept}: rerun with --force to replace {path} with it, or choose \
                  another path with -o"
             ),
-            Reason::NameTaken { path, other_url } => write!(
+            Reason::NameTaken {
+                path,
+                other_path: None,
+                other_url,
+            } => write!(
                 f,
                 "the server names this file {path}, which {other_url} writes in this run too; \
                  give one of them out= (or -o) another name"
             ),
+            Reason::NameTaken {
+                path,
+                other_path: Some(other),
+                other_url,
+            } => {
+                let (working, download) = if other.len() > path.len() {
+                    (other, path)
+                } else {
+                    (path, other)
+                };
+                write!(
+                    f,
+                    "the server names this file {path}, and {other_url} writes {other} in this \
+                     run: {working} is where the download of {download} keeps its progress; \
+                     give one of them out= (or -o) another name"
+                )
+            }
             Reason::Busy {
                 path,
                 lock,
@@ -615,35 +667,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_kind_survives_the_trip_through_its_error_line() {
-        let samples = [
-            Reason::Usage("x".into()),
-            Reason::BodyShort { missing: 3 },
-            Reason::Status {
-                url: "u".into(),
-                status: 404,
-            },
-            Reason::RangesIgnored,
-            Reason::Exists { path: "p".into() },
-        ];
-        for reason in samples {
-            let kind = reason.kind();
-            let line = Failure::from(reason).error_line();
-            assert_eq!(FailureKind::from_error_line(&line), Some(kind), "{line}");
-        }
-        assert_eq!(
-            FailureKind::from_error_line("rangeget: retry 1 in 0.2 s"),
-            None
-        );
-    }
-
-    #[test]
     fn exit_codes_are_distinct_and_not_success() {
         let mut codes: Vec<u8> = FailureKind::ALL.iter().map(|k| k.exit_code()).collect();
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), FailureKind::ALL.len());
-        assert!(!codes.contains(&0) && !codes.contains(&1) && !codes.contains(&EXIT_INTERRUPTED));
+        assert!(
+            !codes.contains(&0)
+                && !codes.contains(&1)
+                && !codes.contains(&EXIT_INTERRUPTED)
+                && !codes.contains(&EXIT_READER_GONE)
+        );
     }
 
     #[test]

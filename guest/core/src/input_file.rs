@@ -6,6 +6,7 @@
 
 use crate::checksum::parse_sha256;
 use crate::headers::parse_header_line;
+use crate::naming::is_hidden;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InputEntry {
@@ -20,63 +21,133 @@ pub struct InputEntry {
     pub checksum: Option<String>,
 }
 
-pub fn parse_input_file(text: &str) -> Result<Vec<InputEntry>, String> {
-    let mut entries: Vec<InputEntry> = Vec::new();
-    for (number, line) in text.lines().enumerate() {
+/// Reads a list a line at a time, so that a list of any length (or one that
+/// never ends, on standard input) is read in bounded memory and its first
+/// entries can start before its last are read. An entry is complete when
+/// the next URL line, or the end, comes.
+#[derive(Debug, Default)]
+pub struct ListReader {
+    /// The entry whose option lines may still follow.
+    open: Option<InputEntry>,
+    /// Lines read so far.
+    lines: usize,
+    /// Whether any URL was read.
+    any: bool,
+}
+
+impl ListReader {
+    pub fn new() -> ListReader {
+        ListReader::default()
+    }
+
+    /// Takes the next line (without its newline); the entry it completes,
+    /// if any. A mistake names its line.
+    pub fn line(&mut self, line: &str) -> Result<Option<InputEntry>, String> {
+        self.lines += 1;
+        let number = self.lines;
+        let at = |why: String| format!("line {number}: {why}");
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
+            return Ok(None);
         }
-        let at = |why: String| format!("line {}: {why}", number + 1);
         if line.starts_with([' ', '\t']) {
-            let entry = entries
-                .last_mut()
+            let entry = self
+                .open
+                .as_mut()
                 .ok_or_else(|| at("an option line before any URL".into()))?;
-            let (key, value) = trimmed
-                .split_once('=')
-                .ok_or_else(|| at(format!("expected key=value, found '{trimmed}'")))?;
-            let value = value.trim();
-            match key.trim() {
-                "out" => entry.out = Some(inside(key.trim(), value).map_err(at)?),
-                "dir" => entry.dir = Some(inside(key.trim(), value).map_err(at)?),
-                "header" => entry.headers.push(parse_header_line(value).map_err(at)?),
-                "checksum" => entry.checksum = Some(parse_sha256(value).map_err(at)?),
-                other => {
-                    return Err(at(format!(
-                        "unknown option '{other}' (rangeget understands out=, dir=, header= and checksum=)"
-                    )))
-                }
-            }
-        } else {
-            // aria2 lists mirrors of one file on one line, tab-separated.
-            // Taking the first alone would drop what the list asks for.
-            if trimmed.contains('\t') {
-                return Err(at(
-                    "several tab-separated URLs (aria2c's mirrors of one file); rangeget takes \
-                     one URL per entry: keep the first (cut -f1 on the list)"
-                        .into(),
-                ));
-            }
-            let url = trimmed.to_string();
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(at(format!("'{url}' is not an http:// or https:// URL")));
-            }
-            entries.push(InputEntry {
-                url,
-                line: number + 1,
-                ..InputEntry::default()
-            });
+            return option_line(entry, trimmed).map(|()| None).map_err(at);
         }
+        // aria2 lists mirrors of one file on one line, tab-separated.
+        // Taking the first alone would drop what the list asks for.
+        if trimmed.contains('\t') {
+            return Err(at(
+                "several tab-separated URLs (aria2c's mirrors of one file); rangeget takes \
+                 one URL per entry: keep the first (cut -f1 on the list)"
+                    .into(),
+            ));
+        }
+        let url = trimmed.to_string();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(at(format!("'{url}' is not an http:// or https:// URL")));
+        }
+        self.any = true;
+        let next = InputEntry {
+            url,
+            line: number,
+            ..InputEntry::default()
+        };
+        Ok(self.open.replace(next))
     }
-    if entries.is_empty() {
-        return Err("the input file lists no URL".to_string());
+
+    /// Lines taken so far.
+    pub fn lines(&self) -> usize {
+        self.lines
     }
+
+    /// The list ended: its last entry, if one is open. A list without any
+    /// URL is a mistake.
+    pub fn end(&mut self) -> Result<Option<InputEntry>, String> {
+        if !self.any {
+            return Err("the input file lists no URL".to_string());
+        }
+        Ok(self.open.take())
+    }
+}
+
+/// An indented `key=value` line of `entry`. A key given twice is refused:
+/// one of the two would be dropped in silence.
+fn option_line(entry: &mut InputEntry, trimmed: &str) -> Result<(), String> {
+    let (key, value) = trimmed
+        .split_once('=')
+        .ok_or_else(|| format!("expected key=value, found '{trimmed}'"))?;
+    let (key, value) = (key.trim(), value.trim());
+    let once = |slot: &mut Option<String>, value: String| match slot {
+        Some(_) => Err(format!(
+            "a second {key}= for the entry of line {}; give it once",
+            entry.line
+        )),
+        None => {
+            *slot = Some(value);
+            Ok(())
+        }
+    };
+    match key {
+        "out" => once(&mut entry.out, file_name_inside(key, value)?),
+        "dir" => once(&mut entry.dir, inside(key, value)?),
+        "header" => {
+            let (name, value) = parse_header_line(value)?;
+            if name.eq_ignore_ascii_case("proxy-authorization") {
+                return Err(
+                    "header=Proxy-Authorization is for the proxy, not the server: give \
+                            the proxy's credentials with -H or in the proxy's URL"
+                        .into(),
+                );
+            }
+            entry.headers.push((name, value));
+            Ok(())
+        }
+        "checksum" => once(&mut entry.checksum, parse_sha256(value)?),
+        other => Err(format!(
+            "unknown option '{other}' (rangeget understands out=, dir=, header= and checksum=)"
+        )),
+    }
+}
+
+/// Every entry of a whole list (see [`ListReader`]).
+pub fn parse_input_file(text: &str) -> Result<Vec<InputEntry>, String> {
+    let mut reader = ListReader::new();
+    let mut entries = Vec::new();
+    for line in text.lines() {
+        entries.extend(reader.line(line)?);
+    }
+    entries.extend(reader.end()?);
     Ok(entries)
 }
 
 /// `out=` and `dir=` name places inside the output directory (`-d`): a
 /// list cannot send a file elsewhere (the component is granted `-d` alone,
-/// so such an entry could only fail, after others were fetched).
+/// so such an entry could only fail, after others were fetched). Nor may
+/// they hide what they name behind control or invisible characters.
 fn inside(key: &str, value: &str) -> Result<String, String> {
     let leaves = value.starts_with('/') || value.split('/').any(|part| part == "..");
     if value.is_empty() || leaves {
@@ -85,7 +156,27 @@ fn inside(key: &str, value: &str) -> Result<String, String> {
              give a relative path without '..'"
         ));
     }
+    if let Some(c) = value.chars().find(|&c| c.is_control() || is_hidden(c)) {
+        return Err(format!(
+            "{key}= holds the control or invisible character U+{:04X}, which would hide what \
+             the name says; remove it",
+            u32::from(c)
+        ));
+    }
     Ok(value.to_string())
+}
+
+/// `out=`: a path inside `-d` (see [`inside`]) that ends with a file name,
+/// not `.` or `/`: a directory there would be taken for a file that exists.
+fn file_name_inside(key: &str, value: &str) -> Result<String, String> {
+    let value = inside(key, value)?;
+    let last = value.rsplit('/').next().unwrap_or_default();
+    if last.is_empty() || last == "." {
+        return Err(format!(
+            "{key}={value} names a directory, not a file; give the file's name"
+        ));
+    }
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -133,7 +224,24 @@ mod tests {
             ("http://h/a\n  out=../../x.bin\n", "line 2"),
             ("http://h/a\n  dir=sub/../../up\n", "line 2"),
             ("http://h/a\n  out=\n", "line 2"),
+            ("http://h/a\n  out=.\n", "line 2"),
+            ("http://h/a\n  out=sub/\n", "line 2"),
+            ("http://h/a\n  out=a\u{202E}txt.exe\n", "line 2"),
+            ("http://h/a\n  dir=x\u{1b}[2J\n", "line 2"),
+            ("http://h/a\n  out=\u{200B}a.bin\n", "line 2"),
+            (
+                "http://h/a\n  checksum=sha-256={0}\n  checksum=sha-256={0}\n",
+                "line 3",
+            ),
+            ("http://h/a\n  out=x\n  out=y\n", "line 3"),
+            (
+                "http://h/a\n  header=Proxy-Authorization: Basic eA==\n",
+                "line 2",
+            ),
         ] {
+            let sum = "ab".repeat(32);
+            let text = text.replace("{0}", &sum);
+            let text = text.as_str();
             let error = parse_input_file(text).unwrap_err();
             assert!(error.starts_with(line), "{text:?}: {error}");
         }

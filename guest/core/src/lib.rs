@@ -25,6 +25,7 @@ pub mod lock;
 pub mod meta;
 pub mod naming;
 pub mod object;
+pub mod paths;
 pub mod plan;
 pub mod probe;
 pub mod range;

@@ -105,12 +105,13 @@ pub fn file_name_from_url(url: &str) -> String {
 
 /// Makes a server- or URL-supplied name safe to create inside the output
 /// directory: no separators, no control characters, no `.`/`..`, no hidden
-/// dot-files, and no bidirectional controls (`evil\u{202E}txt.exe` would
-/// show as `evilexe.txt`). `None` when nothing is left.
+/// dot-files, and no characters that reorder or hide text
+/// (`evil\u{202E}txt.exe` would show as `evilexe.txt`). `None` when nothing
+/// is left.
 pub fn sanitize_file_name(name: &str) -> Option<String> {
     let cleaned: String = name
         .chars()
-        .filter(|&c| !is_bidi_control(c))
+        .filter(|&c| !is_hidden(c))
         .map(|c| {
             if c == '/' || c == '\\' || c.is_control() {
                 '_'
@@ -132,10 +133,22 @@ const MAX_NAME_BYTES: usize = 200;
 /// An extension longer than this is not one worth keeping whole.
 const MAX_EXTENSION_BYTES: usize = 16;
 
-/// Characters that reorder how text is displayed (Unicode's explicit
-/// directional formatting characters and marks).
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+/// Characters that change how a name displays without showing themselves:
+/// Unicode's directional formatting characters and marks, which reorder
+/// text, and the zero-width and invisible format characters (U+200B,
+/// U+FEFF, the soft hyphen...), which make two names look alike.
+pub fn is_hidden(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
+    )
 }
 
 /// `name` cut to at most `max` bytes, at a character boundary; a short
@@ -255,10 +268,15 @@ mod tests {
     }
 
     #[test]
-    fn bidi_controls_are_stripped_and_long_names_keep_their_extension() {
+    fn hidden_characters_are_stripped_and_long_names_keep_their_extension() {
         assert_eq!(
             sanitize_file_name("evil\u{202E}txt.exe"),
             Some("eviltxt.exe".into())
+        );
+        // Zero-width characters would make two names look alike.
+        assert_eq!(
+            sanitize_file_name("\u{FEFF}model\u{200B}.bin"),
+            Some("model.bin".into())
         );
         let long = format!("{}.safetensors", "x".repeat(300));
         let short = sanitize_file_name(&long).unwrap();
@@ -282,7 +300,7 @@ mod tests {
             if let Some(n) = sanitize_file_name(&name) {
                 prop_assert!(!n.contains('/') && !n.contains('\\'));
                 prop_assert!(!n.starts_with('.'));
-                prop_assert!(!n.chars().any(|c| c.is_control() || is_bidi_control(c)));
+                prop_assert!(!n.chars().any(|c| c.is_control() || is_hidden(c)));
                 prop_assert!(!n.is_empty() && n.len() <= MAX_NAME_BYTES);
             }
         }

@@ -5,9 +5,10 @@
 
 use clap::Parser;
 
+use rangeget_core::batch::PathClaims;
 use rangeget_core::checksum::parse_sha256;
 use rangeget_core::headers::parse_header_line;
-use rangeget_core::input_file::parse_input_file;
+use rangeget_core::input_file::{InputEntry, ListReader};
 use rangeget_core::naming::file_name_from_url;
 use rangeget_core::request::RequestRules;
 use rangeget_core::retry::RetryPolicy;
@@ -182,6 +183,19 @@ pub struct Options {
     #[arg(long = "lock-token", value_name = "HEX", hide = true, value_parser = parse_token)]
     pub lock_token: Option<u64>,
 
+    /// With `-o -`: stdout is not the process's but the device or FIFO the
+    /// user named PATH with -o, opened for the component by the native CLI
+    /// (its sandbox cannot write into a FIFO). Messages name PATH, and a
+    /// `--json` report goes to stderr, for the native CLI to print on its
+    /// stdout.
+    #[arg(
+        long = "stdout-is",
+        value_name = "PATH",
+        hide = true,
+        requires = "output"
+    )]
+    pub stdout_is: Option<String>,
+
     /// A batch reports where it stands on stderr, in lines the native CLI
     /// draws its terminal progress from (`rangeget_core::batch_progress`).
     #[arg(long = "progress-events", hide = true)]
@@ -208,26 +222,112 @@ pub struct Options {
     pub quiet: bool,
 }
 
+/// Why `Proxy-Authorization` cannot go with the requests: WASI HTTP
+/// forbids the header, as the runtime makes the proxy connections.
+const PROXY_AUTHORIZATION_ELSEWHERE: &str =
+    "-H 'Proxy-Authorization: ...' is for the proxy, which this runtime connects through by \
+     itself: give it the proxy's credentials (the native rangeget takes this -H, or \
+     https_proxy=http://user:password@proxy:port)";
+
+fn is_proxy_authorization(name: &str) -> bool {
+    name.eq_ignore_ascii_case("proxy-authorization")
+}
+
 fn parse_token(text: &str) -> Result<u64, String> {
     u64::from_str_radix(text, 16).map_err(|_| format!("'{text}' is not a hexadecimal token"))
 }
 
-/// Refuses downloads that would write the same path (`named` says which
-/// is which, in the same order). A server's Content-Disposition name is
-/// not known yet: the URL's is what is compared.
-fn check_distinct_paths(downloads: &[Options], named: &[String]) -> Result<(), String> {
-    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
-    for (at, download) in downloads.iter().enumerate() {
-        let path = download.path_from_url();
-        if let Some(&first) = seen.get(&path) {
-            return Err(format!(
-                "{} and {} would both write {path}; give one of them out= (or -o) another name",
-                named[first], named[at]
-            ));
-        }
-        seen.insert(path, at);
+/// Claims the path `download` writes for entry `at` of the run (`line`
+/// of the list `list`, or a URL given on the command line when `None`),
+/// refusing it when it meets another entry's: the same file however
+/// spelled, or one another's working files. A server's Content-Disposition
+/// name is not known yet: the URL's is what is compared. A path a server
+/// gave another entry is not the list's doing: that entry fails at its turn.
+fn claim_listed(
+    claims: &mut PathClaims,
+    download: &Options,
+    at: usize,
+    line: Option<usize>,
+    list: &str,
+) -> Result<(), String> {
+    let path = download.path_from_url();
+    if let Some(clash) = claims
+        .clash(&path, at)
+        .filter(|clash| !clash.holder.by_server)
+    {
+        let name = |line: Option<usize>, url: &str| match line {
+            Some(line) => format!("{list} line {line}"),
+            None => format!("'{url}'"),
+        };
+        return Err(format!(
+            "{} and {} {}; give one of them out= (or -o) another name",
+            name(clash.holder.line, &clash.holder.url),
+            name(line, &download.url),
+            clash.describe(&path)
+        ));
     }
+    claims.claim_listed(&path, at, &download.url, line);
     Ok(())
+}
+
+/// A run's downloads as its `-i` list is read, a line at a time (see
+/// `rangeget_core::input_file::ListReader`): each entry becomes a download
+/// as soon as it is complete, its path checked against those read before.
+/// Mistakes name the list and the line.
+pub struct ListedDownloads {
+    template: Options,
+    reader: ListReader,
+    list: String,
+    /// Downloads made so far: the next one's index in the run.
+    made: usize,
+}
+
+impl ListedDownloads {
+    pub fn new(run: &Options) -> ListedDownloads {
+        ListedDownloads {
+            template: run.template(),
+            reader: ListReader::new(),
+            list: list_name(run.input_file.as_deref().unwrap_or_default()).to_string(),
+            made: 0,
+        }
+    }
+
+    /// The next line of the list (without its newline); the download it
+    /// completes, if any.
+    pub fn line(&mut self, line: &str, claims: &mut PathClaims) -> Result<Option<Options>, String> {
+        let entry = self
+            .reader
+            .line(line)
+            .map_err(|e| format!("{}: {e}", self.list))?;
+        entry.map(|entry| self.admit(entry, claims)).transpose()
+    }
+
+    /// The list ended: its last download, if one was open.
+    pub fn end(&mut self, claims: &mut PathClaims) -> Result<Option<Options>, String> {
+        let entry = self
+            .reader
+            .end()
+            .map_err(|e| format!("{}: {e}", self.list))?;
+        entry.map(|entry| self.admit(entry, claims)).transpose()
+    }
+
+    /// How many downloads the list has given so far.
+    pub fn made(&self) -> usize {
+        self.made
+    }
+
+    /// Lines read so far.
+    pub fn lines(&self) -> usize {
+        self.reader.lines()
+    }
+
+    fn admit(&mut self, entry: InputEntry, claims: &mut PathClaims) -> Result<Options, String> {
+        let line = entry.line;
+        let download = self.template.for_entry(entry);
+        claim_listed(claims, &download, self.made, Some(line), &self.list)?;
+        self.made += 1;
+        Ok(download)
+    }
 }
 
 fn join_path(dir: &str, name: &str) -> String {
@@ -342,6 +442,9 @@ impl Options {
         if let Some(agent) = &self.user_agent {
             args.extend(["--user-agent".into(), agent.clone()]);
         }
+        if let Some(path) = &self.stdout_is {
+            args.extend(["--stdout-is".into(), path.clone()]);
+        }
         for (flag, set) in [
             ("--no-fsync", self.no_fsync),
             ("--location-trusted", self.location_trusted),
@@ -413,64 +516,106 @@ impl Options {
     }
 
     /// One set of options per file to download: one per URL given, or one
-    /// per entry of the input file (whose text the caller read), each with
-    /// its own URL, `out=` as `-o`, `dir=` inside `-d`, its `header=`s
-    /// after `-H`'s and its `checksum=`. Two that would write the same
-    /// path are refused, naming them, before anything is downloaded.
+    /// per entry of the input file (whose whole text the caller read; see
+    /// [`ListedDownloads`] to read a list as it comes), each with its own
+    /// URL, `out=` as `-o`, `dir=` inside `-d`, its `header=`s after
+    /// `-H`'s and its `checksum=`. Two that would write the same path, or
+    /// one another's working files, are refused, naming them, before
+    /// anything is downloaded.
     pub fn expand(&self, input_text: Option<&str>) -> Result<Vec<Options>, String> {
-        if self.to_stdout() && self.json {
+        self.check_before_run()?;
+        let mut claims = PathClaims::default();
+        let Some(text) = input_text else {
+            let template = self.template();
+            let mut downloads = Vec::with_capacity(self.urls.len());
+            for (at, url) in self.urls.iter().enumerate() {
+                let download = template.for_url(url);
+                claim_listed(&mut claims, &download, at, None, "")?;
+                downloads.push(download);
+            }
+            return Ok(downloads);
+        };
+        let mut listed = ListedDownloads::new(self);
+        let mut downloads = Vec::new();
+        for line in text.lines() {
+            downloads.extend(listed.line(line, &mut claims)?);
+        }
+        downloads.extend(listed.end(&mut claims)?);
+        Ok(downloads)
+    }
+
+    /// Takes `-H 'Proxy-Authorization: …'` out of the headers: it is for
+    /// the proxy, whose connection the native CLI makes.
+    pub fn take_proxy_authorization(&mut self) -> Option<String> {
+        let (_, value) = self
+            .headers
+            .iter()
+            .rev()
+            .find(|(name, _)| is_proxy_authorization(name))?
+            .clone();
+        self.headers
+            .retain(|(name, _)| !is_proxy_authorization(name));
+        Some(value)
+    }
+
+    /// What the component refuses before it starts: a `Proxy-Authorization`
+    /// header (the proxy's, see [`Options::take_proxy_authorization`]), and
+    /// `--json` with `-o -`, whose stdout the file fills (unless the native
+    /// CLI gave it a device of its own to fill).
+    pub fn check_before_run(&self) -> Result<(), String> {
+        if self
+            .headers
+            .iter()
+            .any(|(name, _)| is_proxy_authorization(name))
+        {
+            return Err(PROXY_AUTHORIZATION_ELSEWHERE.into());
+        }
+        if self.to_stdout() && self.json && self.stdout_is.is_none() {
             return Err(
                 "--json reports on stdout, which -o - fills with the file; drop --json, \
                         or save the file with -o PATH"
                     .into(),
             );
         }
-        // Each download is this run's options for one URL. The template
-        // leaves out the run's own URLs: cloned into each of thousands of
-        // downloads, they made a long command line quadratic.
-        let template = Options {
+        Ok(())
+    }
+
+    /// What each download of this run starts from: its options without the
+    /// run's own URLs (cloned into each of thousands of downloads, they made
+    /// a long command line quadratic).
+    fn template(&self) -> Options {
+        Options {
             urls: Vec::new(),
             input_file: None,
             in_batch: self.is_batch(),
             ..self.clone()
-        };
-        let one = |url: &str| Options {
+        }
+    }
+
+    /// The download of `url`, from the run's template.
+    fn for_url(&self, url: &str) -> Options {
+        Options {
             url: url.to_string(),
             urls: vec![url.to_string()],
-            ..template.clone()
+            ..self.clone()
+        }
+    }
+
+    /// The download of a list's `entry`, from the run's template.
+    fn for_entry(&self, entry: InputEntry) -> Options {
+        let dir = match (&self.dir, entry.dir) {
+            (Some(base), Some(sub)) if !sub.starts_with('/') => Some(join_path(base, &sub)),
+            (base, sub) => sub.or_else(|| base.clone()),
         };
-        let Some(text) = input_text else {
-            let downloads: Vec<Options> = self.urls.iter().map(|u| one(u)).collect();
-            let named: Vec<String> = self.urls.iter().map(|u| format!("'{u}'")).collect();
-            check_distinct_paths(&downloads, &named)?;
-            return Ok(downloads);
-        };
-        let list = list_name(self.input_file.as_deref().unwrap_or_default());
-        let entries = parse_input_file(text).map_err(|e| format!("{list}: {e}"))?;
-        let named: Vec<String> = entries
-            .iter()
-            .map(|e| format!("{list} line {}", e.line))
-            .collect();
-        let downloads: Vec<Options> = entries
-            .into_iter()
-            .map(|entry| {
-                let dir = match (&self.dir, entry.dir) {
-                    (Some(base), Some(sub)) if !sub.starts_with('/') => Some(join_path(base, &sub)),
-                    (base, sub) => sub.or_else(|| base.clone()),
-                };
-                let mut headers = self.headers.clone();
-                headers.extend(entry.headers);
-                Options {
-                    output: entry.out,
-                    dir,
-                    headers,
-                    checksum: entry.checksum,
-                    ..one(&entry.url)
-                }
-            })
-            .collect();
-        check_distinct_paths(&downloads, &named)?;
-        Ok(downloads)
+        let mut headers = self.headers.clone();
+        headers.extend(entry.headers);
+        Options {
+            output: entry.out,
+            dir,
+            headers,
+            checksum: entry.checksum,
+            ..self.for_url(&entry.url)
+        }
     }
 
     /// `-o -`: the file goes to stdout, in order, and nowhere on disk.
@@ -580,6 +725,7 @@ mod tests {
             location_trusted: true,
             free_space: Some(123_456),
             lock_token: Some(0xfeed_beef),
+            stdout_is: Some("/dev/null".into()),
             progress_events: true,
             headers: vec![
                 ("Authorization".into(), "Bearer x".into()),
@@ -603,6 +749,17 @@ mod tests {
         assert!(two.is_err(), "-o names one file");
         let json = parse(&["rangeget", "http://h/a", "-o", "-", "--json"]);
         assert!(json.expand(None).unwrap_err().contains("--json"));
+        // stdout is a device the native CLI opened: the report has room.
+        let device = parse(&[
+            "rangeget",
+            "http://h/a",
+            "-o",
+            "-",
+            "--stdout-is",
+            "/dev/null",
+            "--json",
+        ]);
+        assert_eq!(device.expand(None).unwrap().len(), 1);
     }
 
     #[test]
@@ -684,6 +841,32 @@ mod tests {
             .expand(Some("http://h/a\nhttp://h/b\n  out=c\nhttp://h/c\n"))
             .unwrap_err();
         assert!(error.contains("l.txt line 2 and l.txt line 4"), "{error}");
+        // One path spelled three ways is one path.
+        let error = list
+            .expand(Some(
+                "http://h/1\n  out=sub//same.bin\nhttp://h/2\n  dir=sub\n  out=same.bin\n",
+            ))
+            .unwrap_err();
+        assert!(
+            error.contains("line 1 and l.txt line 3 would both write"),
+            "{error}"
+        );
+        let error = list
+            .expand(Some(
+                "http://h/1\n  out=sub/./same.bin\nhttp://h/2\n  out=sub/same.bin\n",
+            ))
+            .unwrap_err();
+        assert!(error.contains("would both write"), "{error}");
+        // An entry named like another's working files, listed either way round.
+        for (first, second) in [("x", "x.part"), ("x.part.lock", "x"), ("x", "x.part.meta")] {
+            let text = format!("http://h/1\n  out={first}\nhttp://h/2\n  out={second}\n");
+            let error = list.expand(Some(&text)).unwrap_err();
+            assert!(
+                error.contains("line 1 and l.txt line 3 clash")
+                    && error.contains("is where the download of x keeps its progress"),
+                "{error}"
+            );
+        }
         for bad in [
             vec!["rangeget", "http://h/a", "http://h/b", "-o", "x"],
             vec!["rangeget", "http://h/a", "ftp://h/b"],
@@ -751,5 +934,27 @@ mod tests {
             let err = Options::parse_from(&args).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{args:?}");
         }
+    }
+
+    #[test]
+    fn proxy_authorization_is_the_proxys_not_the_servers() {
+        let args = [
+            "rangeget",
+            "http://h/f",
+            "-H",
+            "Proxy-Authorization: Basic eA==",
+            "-H",
+            "X: y",
+        ];
+        let mut native = Options::parse_from(args).unwrap();
+        // Refused where the runtime makes the proxy connections...
+        assert!(native.expand(None).unwrap_err().contains("for the proxy"));
+        // ...taken by the native CLI for its own.
+        assert_eq!(
+            native.take_proxy_authorization().as_deref(),
+            Some("Basic eA==")
+        );
+        assert_eq!(native.headers, [("X".to_string(), "y".to_string())]);
+        assert_eq!(native.expand(None).unwrap().len(), 1);
     }
 }

@@ -5,7 +5,7 @@
 //! failure's exit code. One file is a run of one.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use rangeget_core::batch::{PathClaims, SkipReport, Summary};
@@ -21,12 +21,14 @@ use wasip2::io::poll::Pollable;
 
 use super::job::{Job, Outcome, RunShares};
 use super::lease;
+use super::list::{Downloads, Next};
 use super::output::OutputDir;
 use super::report::{warn, ProgressLine};
 
-/// Runs `downloads` (all from `run`'s command line) and returns the exit
+/// Runs the downloads of `run` (from its command line or its list, whose
+/// paths `claims` holds as far as they were read) and returns the exit
 /// status.
-pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
+pub fn run(run: &Options, mut downloads: Downloads, claims: PathClaims) -> i32 {
     let (total, per_host) = run.connection_budget();
     let shares = RunShares {
         budget: Rc::new(RefCell::new(Budget::new(total, per_host))),
@@ -34,13 +36,11 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
         rate_limit: run
             .max_speed
             .map(|rate| Rc::new(RefCell::new(RateLimiter::new(rate, clock::now_ms())))),
-        claims: Rc::new(RefCell::new(PathClaims::of_entries(
-            downloads.iter().map(|d| (d.path_from_url(), d.url.clone())),
-        ))),
+        claims: Rc::new(RefCell::new(claims)),
         unreachable: Rc::default(),
     };
-    let files = downloads.len();
-    let mut queue: VecDeque<(usize, Options)> = downloads.into_iter().enumerate().collect();
+    let mut taken = 0;
+    let mut reading = true;
     let mut events = run.progress_events.then_some(0);
     let mut active: Vec<Job> = Vec::new();
     let mut summary = Summary::default();
@@ -50,12 +50,24 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
     // A file published in each directory: each is synced at the end.
     let mut published: BTreeMap<String, String> = BTreeMap::new();
     loop {
-        while active.len() < run.jobs as usize {
-            let Some((entry, options)) = queue.pop_front() else {
-                break;
-            };
-            active.push(Job::new(options, entry, &shares));
+        while reading && active.len() < run.jobs as usize {
+            match downloads.next(&mut shares.claims.borrow_mut()) {
+                Ok(Next::Download(options)) => {
+                    active.push(Job::new(*options, taken, &shares));
+                    taken += 1;
+                }
+                Ok(Next::Wait) => break,
+                Ok(Next::End) => reading = false,
+                // A mistake further down the list: nothing more starts;
+                // what started ends as it would have.
+                Err(failure) => {
+                    eprintln!("{}", failure.error_line());
+                    summary.stopped_by(&failure);
+                    reading = false;
+                }
+            }
         }
+        let files = downloads.files();
         let ended_before = shares.budget.borrow().ended_count();
         let mut moved = false;
         for job in active.iter_mut().filter(|job| job.is_due()) {
@@ -80,7 +92,7 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
                 None => at += 1,
             }
         }
-        if active.is_empty() && queue.is_empty() {
+        if active.is_empty() && !reading {
             break;
         }
         // Requests ended (of files that moved or were done): files waiting
@@ -100,11 +112,14 @@ pub fn run(run: &Options, downloads: Vec<Options>) -> i32 {
         let counts = run.is_batch().then_some((summary.files, files));
         progress.update(clock::now_ms(), on_disk, total_size, counts);
         tell_progress(&mut events, files, &summary, &active, false);
-        wait_for(&mut active);
+        let list = (reading && active.len() < run.jobs as usize)
+            .then(|| downloads.pollable())
+            .flatten();
+        wait_for(&mut active, list);
         lease::renew_due();
     }
     progress.clear();
-    tell_progress(&mut events, files, &summary, &active, true);
+    tell_progress(&mut events, downloads.files(), &summary, &active, true);
     if run.is_batch() && !run.no_fsync {
         sync_directories(&published);
     }
@@ -223,8 +238,9 @@ fn report(job: &Job, outcome: Outcome, summary: &mut Summary) {
 }
 
 /// Waits as `rangeget_core::wake` says, then wakes (see [`Job::wake`])
-/// the files it says to advance.
-fn wait_for(active: &mut [Job]) {
+/// the files it says to advance. `list`: standard input, while the list
+/// read from it may give the next file.
+fn wait_for(active: &mut [Job], list: Option<&Pollable>) {
     let now = clock::now_ms();
     let any_due = active.iter().any(Job::is_due);
     let (files, ready_files) = {
@@ -245,6 +261,15 @@ fn wait_for(active: &mut [Job]) {
                 }
             });
         }
+        // The list is waited on as one more file would be, after the others.
+        if let Some(list) = list {
+            owners.push(active.len());
+            pollables.push(list);
+            files.push(FileWait::On {
+                requests: 1,
+                deadline: None,
+            });
+        }
         let ready_at = match how_to_wait(&files, any_due, lease::next_renewal_ms(), now) {
             Wait::Skip => Vec::new(),
             // A timer already past: a look, not a wait.
@@ -258,6 +283,8 @@ fn wait_for(active: &mut [Job]) {
         (files, ready_files)
     };
     for at in to_advance(&files, &ready_files, clock::now_ms()) {
-        active[at].wake();
+        if let Some(job) = active.get_mut(at) {
+            job.wake();
+        }
     }
 }

@@ -14,6 +14,8 @@ pub enum FsError {
     Code(ErrorCode),
     /// A FIFO, device, directory or link where a regular file belongs.
     NotRegular(&'static str),
+    /// One of rangeget's own files with this many names (hard links).
+    Linked(u64),
 }
 
 impl FsError {
@@ -29,6 +31,10 @@ impl FsError {
             FsError::NotRegular(what) => Reason::NotRegular {
                 path: display.to_string(),
                 what,
+            },
+            FsError::Linked(links) => Reason::Linked {
+                path: display.to_string(),
+                links: *links,
             },
         };
         reason.into()
@@ -57,13 +63,20 @@ pub fn regular_file_size(dir: &Descriptor, name: &str) -> Result<u64, FsError> {
     Err(FsError::NotRegular(kind))
 }
 
-/// At most `max` bytes of `name`, a regular file, or `None` if it does
-/// not exist.
-pub fn read_regular_file(
-    dir: &Descriptor,
-    name: &str,
-    max: u64,
-) -> Result<Option<Vec<u8>>, FsError> {
+/// Checks that an opened file of rangeget's own (a `.part`, meta or lock)
+/// has no other name: a hard link planted there would have rangeget write
+/// into the file of that other name. The opened descriptor is what is
+/// looked at, so a swap after the look at the name does not matter.
+pub fn only_name(file: &Descriptor) -> Result<(), FsError> {
+    match file.stat()?.link_count {
+        0 | 1 => Ok(()),
+        links => Err(FsError::Linked(links)),
+    }
+}
+
+/// At most `max` bytes of `name`, one of rangeget's own files (regular,
+/// with no other name), or `None` if it does not exist.
+pub fn read_own_file(dir: &Descriptor, name: &str, max: u64) -> Result<Option<Vec<u8>>, FsError> {
     match regular_file_size(dir, name) {
         Ok(_) => {}
         Err(FsError::Code(ErrorCode::NoEntry)) => return Ok(None),
@@ -79,6 +92,7 @@ pub fn read_regular_file(
         Err(ErrorCode::NoEntry) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
+    only_name(&file)?;
     let mut content = Vec::new();
     while (content.len() as u64) < max {
         let want = (max - content.len() as u64).min(64 * 1024);

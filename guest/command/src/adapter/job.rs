@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use rangeget_core::batch::{existing_file, ExistingFile, ExistingRules, PathClaims, Remote, Skip};
 use rangeget_core::budget::Budget;
-use rangeget_core::failure::Reason;
+use rangeget_core::failure::{Kept, Reason};
 use rangeget_core::file_start::{first_step, probe_bytes, AtDestination, FirstStep};
 use rangeget_core::fresh_starts::FreshStarts;
 use rangeget_core::naming::choose_file_name;
@@ -146,17 +146,20 @@ impl Job {
     /// replaced or refused; a previous run's progress there is continued.
     fn first_stage(&mut self) -> Result<Stage, Failure> {
         let out = OutputDir::for_path(&self.path).ok();
-        let at = out.as_ref().map_or_else(AtDestination::default, |out| {
-            let (file_exists, file) = out.look_at_final();
-            let meta = out.exists(&out.meta_name());
-            AtDestination {
-                file_exists,
-                file,
-                meta,
-                // Only then does it matter: one look less per fresh file.
-                part: file_exists && meta && out.exists(&out.part_name()),
+        let at = match &out {
+            None => AtDestination::default(),
+            Some(out) => {
+                let (file_exists, file) = out.look_at_final()?;
+                let meta = out.exists(&out.meta_name());
+                AtDestination {
+                    file_exists,
+                    file,
+                    meta,
+                    // Only then does it matter: one look less per fresh file.
+                    part: file_exists && meta && out.exists(&out.part_name()),
+                }
             }
-        });
+        };
         let checksum_matches = match &out {
             Some(out) if at.file_exists => self.checksum_matches(out)?,
             _ => None,
@@ -466,7 +469,7 @@ impl Job {
         let (exists, local) = if self.replacing {
             (false, None)
         } else {
-            out.look_at_final()
+            out.look_at_final()?
         };
         if exists {
             let remote = Remote::Answered {
@@ -604,7 +607,16 @@ impl Job {
             End::Stopped {
                 stop: Stop::Failed(failure),
                 saved,
-            } => Err(explain(failure, saved, &transfer, &out)),
+            } => {
+                if !transfer.saves_progress() {
+                    // One stream, which no run can resume (a `.part`
+                    // without a meta is never trusted): nothing of it is
+                    // kept, as its messages say (`--max-filesize`).
+                    drop(part);
+                    out.remove(&out.part_name())?;
+                }
+                Err(explain(failure, saved, &transfer, &out))
+            }
         }
     }
 
@@ -628,7 +640,7 @@ impl Job {
                 return Err(Reason::Checksum {
                     expected: expected.clone(),
                     actual: actual.clone(),
-                    kept: out.part_display(),
+                    kept: Kept::Part(out.part_display()),
                 }
                 .into());
             }

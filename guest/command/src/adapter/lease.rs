@@ -17,12 +17,13 @@ use rangeget_core::failure::Reason;
 use rangeget_core::lock::{
     lease_is_fresh, LockRecord, LockVerdict, LockWatch, LEASE_MS, MAX_LOCK_BYTES, RENEW_INTERVAL_MS,
 };
+use rangeget_core::paths::lock_path;
 use rangeget_core::Failure;
 use rangeget_wasi_http::clock;
 use wasip2::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, OpenFlags, PathFlags};
 use wasip2::random::random::get_random_u64;
 
-use super::files::{read_regular_file, FsError};
+use super::files::{only_name, read_own_file, FsError};
 use super::report::warn;
 
 /// Names one lease in the table.
@@ -76,11 +77,6 @@ pub enum Taken {
     Waiting(Waiting),
 }
 
-/// The name of the lock of the file `file_name`, beside it.
-pub fn lock_name(file_name: &str) -> String {
-    format!("{file_name}.part.lock")
-}
-
 /// Takes the lock of the file `file_name` in `dir` (`file_display` to the
 /// user) for this run, or starts watching the lock in the way. `token` is
 /// this run's (the native CLI chooses it, to clean up after a Ctrl-C); by
@@ -93,8 +89,8 @@ pub fn try_acquire(
 ) -> Result<Taken, Failure> {
     let mut waiting = Waiting {
         dir,
-        name: lock_name(file_name),
-        display: format!("{file_display}.part.lock"),
+        name: lock_path(file_name),
+        display: lock_path(file_display),
         file_display: file_display.to_string(),
         token: token.unwrap_or_else(get_random_u64),
         attempts: 0,
@@ -290,8 +286,7 @@ fn renew_lease(lease: &mut Lease) -> Result<(), Failure> {
         .into());
     }
     lease.record = lease.record.renewed(clock::unix_ms());
-    rewrite(&lease.dir, &lease.name, &lease.record)
-        .map_err(|e| lock_error("renew", &lease.display, e))
+    rewrite(&lease.dir, &lease.name, &lease.record).map_err(|e| e.failure("renew", &lease.display))
 }
 
 /// Gives lease `key` up: the lock file goes, unless another run holds it now.
@@ -325,14 +320,16 @@ fn create_exclusively(dir: &Descriptor, name: &str, record: &LockRecord) -> Resu
 
 /// Rewrites the lock in place: it must stay the file this run created, so
 /// that a run which replaced it is noticed.
-fn rewrite(dir: &Descriptor, name: &str, record: &LockRecord) -> Result<(), ErrorCode> {
+/// A lock given another name meanwhile is not written through.
+fn rewrite(dir: &Descriptor, name: &str, record: &LockRecord) -> Result<(), FsError> {
     let file = dir.open_at(
         PathFlags::empty(),
         name,
         OpenFlags::empty(),
         DescriptorFlags::WRITE,
     )?;
-    write_record(&file, record)
+    only_name(&file)?;
+    Ok(write_record(&file, record)?)
 }
 
 fn write_record(file: &Descriptor, record: &LockRecord) -> Result<(), ErrorCode> {
@@ -350,7 +347,7 @@ fn write_whole(file: &Descriptor, json: &[u8]) -> Result<(), ErrorCode> {
 }
 
 fn read_lock(dir: &Descriptor, name: &str, display: &str) -> Result<Option<Vec<u8>>, Failure> {
-    read_regular_file(dir, name, MAX_LOCK_BYTES).map_err(|e| e.failure("read", display))
+    read_own_file(dir, name, MAX_LOCK_BYTES).map_err(|e| e.failure("read", display))
 }
 
 fn lock_error(action: &str, display: &str, code: ErrorCode) -> Failure {

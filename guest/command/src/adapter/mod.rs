@@ -6,17 +6,17 @@ mod files;
 mod http;
 mod job;
 mod lease;
+mod list;
 mod output;
 mod report;
 mod stream;
 mod transfer;
 mod wait;
 
-use std::io::Read;
-
+use rangeget_core::batch::PathClaims;
 use rangeget_core::failure::Reason;
 use rangeget_core::Failure;
-use rangeget_options::{list_name, Options, STDIN_LIST};
+use rangeget_options::Options;
 
 /// Runs the command and returns its exit status.
 pub fn run() -> i32 {
@@ -30,45 +30,53 @@ pub fn run() -> i32 {
     };
     report::set_quiet(options.quiet);
     report::set_verbose(options.verbose);
-    let input_text = match options.input_file.as_deref().map(read_list).transpose() {
-        Ok(text) => text,
+    match start(&options) {
+        Ok(status) => status,
         Err(failure) => {
             eprintln!("{}", failure.error_line());
-            return i32::from(failure.kind().exit_code());
+            i32::from(failure.kind().exit_code())
         }
-    };
-    let downloads = match options.expand(input_text.as_deref()) {
-        Ok(downloads) => downloads,
-        Err(message) => {
-            let failure = Failure::from(Reason::Usage(message));
-            eprintln!("{}", failure.error_line());
-            return i32::from(failure.kind().exit_code());
-        }
-    };
-    if options.to_stdout() {
-        return stream::run(&downloads[0]);
     }
-    batch::run(&options, downloads)
 }
 
-/// The text of the `-i` list: the file, or standard input for `-`.
-fn read_list(path: &str) -> Result<String, Failure> {
-    let mut text = String::new();
-    let read = if path == STDIN_LIST {
-        std::io::stdin().read_to_string(&mut text).map(|_| text)
-    } else {
-        std::fs::read_to_string(path)
-    };
-    read.map_err(|e| {
-        Reason::Io {
-            operation: "read".into(),
-            path: match path {
-                STDIN_LIST => list_name(path).to_string(),
-                _ => format!("the input file {path}"),
-            },
-            error: e.to_string(),
-            hint: "",
+/// Where the run's bytes go: stdout, a device, or files (one or a batch).
+fn start(options: &Options) -> Result<i32, Failure> {
+    let mut claims = PathClaims::default();
+    let usage = |message: String| Failure::from(Reason::Usage(message));
+    if options.input_file.is_some() {
+        options.check_before_run().map_err(usage)?;
+        let list = list::ListSource::open(options, &mut claims)?;
+        return Ok(batch::run(
+            options,
+            list::Downloads::Listed(Box::new(list)),
+            claims,
+        ));
+    }
+    let downloads = options.expand(None).map_err(usage)?;
+    if options.to_stdout() {
+        return Ok(stream::run(&downloads[0], stream::Destination::Stdout));
+    }
+    if !options.is_batch() {
+        if let Some(device) = device_at(&downloads[0])? {
+            return Ok(stream::run(&downloads[0], device));
         }
-        .into()
-    })
+    }
+    let claims =
+        PathClaims::of_entries(downloads.iter().map(|d| (d.path_from_url(), d.url.clone())));
+    Ok(batch::run(options, downloads.into(), claims))
+}
+
+/// A character device or FIFO that `-o` names (`/dev/null`): the file is
+/// streamed into it in order, as with `-o -`, never replacing it.
+fn device_at(options: &Options) -> Result<Option<stream::Destination>, Failure> {
+    if options.output.is_none() {
+        return Ok(None);
+    }
+    let path = options.path_from_url();
+    let Ok(out) = output::OutputDir::for_path(&path) else {
+        return Ok(None);
+    };
+    Ok(out
+        .open_device()?
+        .map(|(file, stream)| stream::Destination::Device { file, stream, path }))
 }

@@ -11,6 +11,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use rangeget_core::failure::Reason;
+use rangeget_core::paths::{lock_path, meta_path, meta_tmp_path, part_path};
 use rangeget_core::range::ByteRange;
 use rangeget_core::Failure;
 use wasip2::clocks::wall_clock::Datetime;
@@ -19,8 +20,9 @@ use wasip2::filesystem::types::{
     Advice, Descriptor, DescriptorFlags, DescriptorType, ErrorCode, NewTimestamp, OpenFlags,
     PathFlags,
 };
+use wasip2::io::streams::OutputStream;
 
-use super::files::{read_regular_file, regular_file_size, FsError};
+use super::files::{only_name, read_own_file, regular_file_size, FsError};
 use super::lease::{self, LeaseKey, Taken};
 
 /// Where the download goes: a preopened directory and a name inside it.
@@ -36,6 +38,10 @@ pub struct OutputDir {
     /// holds the lock, so a look found none and none was written since.
     meta_absent: Cell<bool>,
 }
+
+/// What stands at a destination: whether anything does, and a regular
+/// file's size and modification time (Unix seconds).
+pub type Standing = (bool, Option<(u64, Option<u64>)>);
 
 /// The `FILE.part` being filled in.
 pub struct PartFile {
@@ -129,19 +135,61 @@ impl OutputDir {
 
     /// The size and modification time (Unix seconds) of the final file, if
     /// it is a regular file.
-    /// Whether something stands at the file's name, and its size and
-    /// modification time if it is a regular file: one look.
-    pub fn look_at_final(&self) -> (bool, Option<(u64, Option<u64>)>) {
-        match self.dir.stat_at(PathFlags::empty(), &self.name) {
-            Err(_) => (false, None),
-            Ok(stat) => (
-                true,
-                (stat.type_ == DescriptorType::RegularFile).then(|| {
-                    let mtime = stat.data_modification_timestamp.map(|t| t.seconds);
-                    (stat.size, mtime)
-                }),
-            ),
+    /// The character device or FIFO standing at the file's name, opened to
+    /// write into in order (never created, truncated or replaced), and its
+    /// stream; `None` when something else or nothing stands there.
+    pub fn open_device(&self) -> Result<Option<(Descriptor, OutputStream)>, Failure> {
+        let Ok(stat) = self.dir.stat_at(PathFlags::SYMLINK_FOLLOW, &self.name) else {
+            return Ok(None);
+        };
+        // wasmtime reports a FIFO as `unknown`.
+        let device = matches!(
+            stat.type_,
+            DescriptorType::CharacterDevice | DescriptorType::Fifo | DescriptorType::Unknown
+        );
+        if !device {
+            return Ok(None);
         }
+        let file = self
+            .dir
+            .open_at(
+                PathFlags::SYMLINK_FOLLOW,
+                &self.name,
+                OpenFlags::empty(),
+                DescriptorFlags::WRITE,
+            )
+            .map_err(|e| self.fs_error("open", &self.name, e))?;
+        let stream = file
+            .append_via_stream()
+            .map_err(|e| self.fs_error("write", &self.name, e))?;
+        Ok(Some((file, stream)))
+    }
+
+    /// Whether something stands at the file's name, and its size and
+    /// modification time if it is a regular file: one look. A device, FIFO
+    /// or socket there is refused: a download that is one of several files
+    /// never writes into one or replaces it, `--force` or not (a single
+    /// download streams into it, see `open_device`).
+    pub fn look_at_final(&self) -> Result<Standing, Failure> {
+        let Ok(stat) = self.dir.stat_at(PathFlags::empty(), &self.name) else {
+            return Ok((false, None));
+        };
+        let special = match stat.type_ {
+            DescriptorType::RegularFile => {
+                let mtime = stat.data_modification_timestamp.map(|t| t.seconds);
+                return Ok((true, Some((stat.size, mtime))));
+            }
+            DescriptorType::Directory | DescriptorType::SymbolicLink => return Ok((true, None)),
+            DescriptorType::CharacterDevice | DescriptorType::BlockDevice => "a device",
+            DescriptorType::Fifo | DescriptorType::Unknown => "a FIFO or socket",
+            DescriptorType::Socket => "a socket",
+        };
+        Err(Reason::Destination(format!(
+            "{} is {special}, which rangeget never replaces: it streams into a device or FIFO \
+             only as the one download of a run (-o {})",
+            self.display, self.display
+        ))
+        .into())
     }
 
     pub fn final_name(&self) -> String {
@@ -149,15 +197,15 @@ impl OutputDir {
     }
 
     pub fn part_name(&self) -> String {
-        format!("{}.part", self.name)
+        part_path(&self.name)
     }
 
     pub fn meta_name(&self) -> String {
-        format!("{}.part.meta", self.name)
+        meta_path(&self.name)
     }
 
     pub fn lock_name(&self) -> String {
-        lease::lock_name(&self.name)
+        lock_path(&self.name)
     }
 
     /// Under this run's lock, next to a complete file: a `.part` without a
@@ -179,24 +227,29 @@ impl OutputDir {
     /// too large), or `None` if it does not exist. Only a regular file is
     /// read.
     fn read(&self, name: &str, max: u64) -> Result<Option<Vec<u8>>, Failure> {
-        read_regular_file(&self.dir, name, max + 1).map_err(|e| self.fs_failure("read", name, e))
+        read_own_file(&self.dir, name, max + 1).map_err(|e| self.fs_failure("read", name, e))
     }
 
     /// Replaces `name` so that a crash leaves either the old or the new
     /// content, never a torn mix: write a temporary file, rename it over.
     /// `durable` also syncs the file and the directory, so the new content
     /// survives a power loss, not just a killed process.
-    fn write_atomically(&self, name: &str, content: &[u8], durable: bool) -> Result<(), Failure> {
-        let tmp = format!("{name}.tmp");
-        let (file, _) = self.create_fresh(&tmp, DescriptorFlags::WRITE)?;
-        write_all_at(&file, content, 0).map_err(|e| self.fs_error("write", &tmp, e))?;
+    fn write_atomically(
+        &self,
+        name: &str,
+        tmp: &str,
+        content: &[u8],
+        durable: bool,
+    ) -> Result<(), Failure> {
+        let (file, _) = self.create_fresh(tmp, DescriptorFlags::WRITE)?;
+        write_all_at(&file, content, 0).map_err(|e| self.fs_error("write", tmp, e))?;
         if durable {
-            file.sync().map_err(|e| self.fs_error("sync", &tmp, e))?;
+            file.sync().map_err(|e| self.fs_error("sync", tmp, e))?;
         }
         drop(file);
         self.dir
-            .rename_at(&tmp, &self.dir, name)
-            .map_err(|e| self.fs_error("rename", &tmp, e))?;
+            .rename_at(tmp, &self.dir, name)
+            .map_err(|e| self.fs_error("rename", tmp, e))?;
         if durable {
             // Makes the rename itself durable; not every runtime allows syncing
             // a directory, and the rename is already atomic without it.
@@ -212,10 +265,19 @@ impl OutputDir {
         Ok(meta)
     }
 
-    /// Records progress in the meta file (see [`OutputDir::write_atomically`]).
+    /// Records progress in the meta file (see [`OutputDir::write_atomically`]),
+    /// once the lock is known to be this run's still: a run stopped past its
+    /// lease (SIGSTOP) whose download another run finished meanwhile must
+    /// not leave a meta beside that finished file.
     pub fn write_meta(&self, content: &[u8], durable: bool) -> Result<(), Failure> {
+        self.confirm_lease()?;
         self.meta_absent.set(false);
-        self.write_atomically(&self.meta_name(), content, durable)
+        self.write_atomically(
+            &self.meta_name(),
+            &meta_tmp_path(&self.name),
+            content,
+            durable,
+        )
     }
 
     /// Removes the meta file, if there may be one.
@@ -363,14 +425,19 @@ impl OutputDir {
     }
 
     /// Opens an existing `FILE.part` to continue it; `None` if absent.
+    /// A `.part` with another name (a hard link) is refused: it would be
+    /// written through.
     pub fn open_part(&self) -> Result<Option<(PartFile, u64)>, Failure> {
-        self.open_existing(
-            &self.part_name(),
-            DescriptorFlags::READ | DescriptorFlags::WRITE,
-        )
+        let name = self.part_name();
+        let opened = self.open_existing(&name, DescriptorFlags::READ | DescriptorFlags::WRITE)?;
+        if let Some((part, _)) = &opened {
+            only_name(&part.file).map_err(|e| self.fs_failure("open", &name, e))?;
+        }
+        Ok(opened)
     }
 
-    /// Opens the final file to read it (a checksum of a file already there).
+    /// Opens the final file to read it (a checksum of a file already there;
+    /// the user's own, which may well have other names).
     pub fn open_final(&self) -> Result<Option<(PartFile, u64)>, Failure> {
         self.open_existing(&self.name, DescriptorFlags::READ)
     }
@@ -403,7 +470,7 @@ impl OutputDir {
     }
 
     pub fn part_display(&self) -> String {
-        format!("{}.part", self.display)
+        part_path(&self.display)
     }
 
     fn fs_failure(&self, action: &str, name: &str, error: FsError) -> Failure {

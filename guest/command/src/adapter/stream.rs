@@ -1,15 +1,17 @@
-//! `-o -`: the file written to stdout in order, as it arrives from `-x`
-//! parallel validated ranges (the engine's in-order delivery), or as one
-//! stream from a server without ranges. Nothing touches the disk; what
-//! arrives ahead of the reader waits in memory, bounded by the engine's
-//! window of chunks, and no request starts faster than the reader takes
-//! bytes. What a stop means once bytes went out is `rangeget_core::stream_out`'s.
+//! `-o -`, or `-o` naming a device or FIFO (`/dev/null`, a pipe): the file
+//! written into that stream in order, as it arrives from `-x` parallel
+//! validated ranges (the engine's in-order delivery), or as one stream from
+//! a server without ranges. Nothing else touches the disk; what arrives
+//! ahead of the reader waits in memory, bounded by the engine's window of
+//! chunks, and no request starts faster than the reader takes bytes. What
+//! a stop means once bytes went out is `rangeget_core::stream_out`'s.
 
-use rangeget_core::failure::Reason;
+use rangeget_core::failure::{Kept, Reason, EXIT_READER_GONE};
 use rangeget_core::file_start::probe_bytes;
 use rangeget_core::fresh_starts::FreshStarts;
 use rangeget_core::probe::{Probe, ProbeEnd};
 use rangeget_core::range::ByteRange;
+use rangeget_core::report::Report;
 use rangeget_core::size::format_size;
 use rangeget_core::stream_out::{
     after_stop, stream_chunk_size, stream_start, with_written_note, AfterStop, StreamStart,
@@ -20,7 +22,7 @@ use rangeget_options::Options;
 use rangeget_wasi_http::{clock, Hooks};
 use sha2::{Digest, Sha256};
 use wasip2::cli::stdout::get_stdout;
-use wasip2::filesystem::types::{filesystem_error_code, ErrorCode};
+use wasip2::filesystem::types::{filesystem_error_code, Descriptor, ErrorCode};
 use wasip2::io::poll::Pollable;
 use wasip2::io::streams::{OutputStream, StreamError};
 use wasip2::random::random::get_random_u64;
@@ -29,20 +31,46 @@ use super::http::{client_for, Exchanges};
 use super::report::{warn, ProgressLine};
 use super::wait::CommandHooks;
 
-/// Streams `options.url` to stdout; returns the exit status.
-pub fn run(options: &Options) -> i32 {
+/// Where the stream goes, and where its reports go.
+pub enum Destination {
+    /// `-o -`: stdout (a device or FIFO named `--stdout-is`, under the
+    /// native CLI); reports go to stderr.
+    Stdout,
+    /// A device or FIFO at the destination, opened here; reports go to
+    /// stdout as for a file.
+    Device {
+        file: Descriptor,
+        stream: OutputStream,
+        path: String,
+    },
+}
+
+/// Streams `options.url` into `to`; returns the exit status.
+pub fn run(options: &Options, to: Destination) -> i32 {
     let started_ms = clock::now_ms();
-    let mut out = Stdout::new(options.checksum.is_some());
+    let hashed = options.checksum.is_some() || options.json;
+    let (mut out, report_to_stdout) = match to {
+        Destination::Stdout => {
+            let name = options.stdout_is.clone().unwrap_or_else(|| "stdout".into());
+            (Sink::new(get_stdout(), None, name, hashed), false)
+        }
+        Destination::Device { file, stream, path } => {
+            (Sink::new(stream, Some(file), path, hashed), true)
+        }
+    };
     match stream_to(options, &mut out) {
-        Ok(Streamed::Complete { size }) => match verify(options, &mut out) {
-            Ok(()) => {
-                summary(options, size, started_ms);
+        Ok(Streamed::Complete(stats)) => match verify(options, &mut out) {
+            Ok(sha256) => {
+                let report = stats.report(options, &out, sha256, started_ms);
+                summary(options, &report, report_to_stdout);
                 0
             }
             Err(failure) => fail(failure),
         },
-        // The reader went away (`| head`): what it wanted, it has.
-        Ok(Streamed::ReaderGone) => 0,
+        // The reader went away (`| head`): quietly, but not as a success,
+        // since the file was not delivered (a pipeline's `pipefail` sees
+        // it): 128 + SIGPIPE, as `cat` or `yes` killed by the signal.
+        Ok(Streamed::ReaderGone) => i32::from(EXIT_READER_GONE),
         Err(failure) => {
             // What was handed over reaches the reader before the count is
             // told: the note says exactly what it has.
@@ -52,12 +80,43 @@ pub fn run(options: &Options) -> i32 {
     }
 }
 
+/// What the transfer that finished told of itself, for the report.
+struct StreamStats {
+    size: u64,
+    final_url: String,
+    retries: u32,
+    connections: u32,
+}
+
+impl StreamStats {
+    fn report(
+        self,
+        options: &Options,
+        out: &Sink,
+        sha256: Option<String>,
+        started_ms: u64,
+    ) -> Report {
+        Report {
+            url: options.url.clone(),
+            final_url: self.final_url,
+            path: out.name.clone(),
+            size: self.size,
+            sha256,
+            elapsed_ms: clock::now_ms() - started_ms,
+            bytes_fetched: self.size,
+            bytes_reused: 0,
+            retries: self.retries,
+            connections: self.connections,
+        }
+    }
+}
+
 enum Streamed {
-    Complete { size: u64 },
+    Complete(StreamStats),
     ReaderGone,
 }
 
-fn stream_to(options: &Options, out: &mut Stdout) -> Result<Streamed, Failure> {
+fn stream_to(options: &Options, out: &mut Sink) -> Result<Streamed, Failure> {
     let mut exchanges = Exchanges::new(client_for(options));
     let chunk_size = stream_chunk_size(options.chunk_size);
     // A change before the first byte went out starts the stream over.
@@ -116,8 +175,12 @@ fn stream_to(options: &Options, out: &mut Stdout) -> Result<Streamed, Failure> {
         loop {
             match pump(&mut transfer, &mut exchanges, out)? {
                 Pumped::Finished => {
-                    let size = out.written;
-                    return Ok(Streamed::Complete { size });
+                    return Ok(Streamed::Complete(StreamStats {
+                        size: out.written,
+                        final_url: transfer.object().url.clone(),
+                        retries: transfer.retries(),
+                        connections: transfer.connections_used() as u32,
+                    }));
                 }
                 Pumped::ReaderGone => return Ok(Streamed::ReaderGone),
                 Pumped::Stopped(stop) => match after_stop(stop, out.written) {
@@ -172,11 +235,11 @@ enum Pumped {
 }
 
 /// Runs `transfer` (the engine's contract) until it ends, writing what it
-/// delivers as fast as stdout takes it.
+/// delivers as fast as the reader takes it.
 fn pump(
     transfer: &mut Transfer,
     exchanges: &mut Exchanges,
-    out: &mut Stdout,
+    out: &mut Sink,
 ) -> Result<Pumped, Failure> {
     let mut progress = ProgressLine::new(clock::now_ms(), out.written);
     loop {
@@ -186,7 +249,7 @@ fn pump(
             CommandHooks.event(event);
         }
         if let Err(unwritable) = out.pump(transfer) {
-            return reader_gone_or(unwritable);
+            return reader_gone_or(unwritable, out);
         }
         if let Some(end) = transfer.poll_end() {
             // A stopped engine closed its requests: drop them here too,
@@ -196,7 +259,7 @@ fn pump(
             return Ok(match end {
                 End::Finished => {
                     if let Err(unwritable) = out.finish(transfer) {
-                        return reader_gone_or(unwritable);
+                        return reader_gone_or(unwritable, out);
                     }
                     Pumped::Finished
                 }
@@ -214,39 +277,52 @@ fn pump(
     }
 }
 
-fn reader_gone_or(unwritable: Unwritable) -> Result<Pumped, Failure> {
-    match unwritable.into_failure() {
+fn reader_gone_or(unwritable: Unwritable, out: &Sink) -> Result<Pumped, Failure> {
+    match unwritable.into_failure(&out.name) {
         None => Ok(Pumped::ReaderGone),
         Some(failure) => Err(failure),
     }
 }
 
-/// `--checksum` against what went out.
-fn verify(options: &Options, out: &mut Stdout) -> Result<(), Failure> {
-    let (Some(expected), Some(actual)) = (&options.checksum, out.sha256()) else {
-        return Ok(());
+/// `--checksum` against what went out; the SHA-256, when computed.
+fn verify(options: &Options, out: &mut Sink) -> Result<Option<String>, Failure> {
+    let actual = out.sha256();
+    let (Some(expected), Some(actual)) = (&options.checksum, &actual) else {
+        return Ok(actual);
     };
-    if *expected == actual {
-        return Ok(());
+    if expected == actual {
+        return Ok(Some(actual.clone()));
     }
     Err(Reason::Checksum {
         expected: expected.clone(),
-        actual,
-        kept: "nothing is kept: the bytes went to stdout".into(),
+        actual: actual.clone(),
+        kept: Kept::StreamedTo(out.name.clone()),
     }
     .into())
 }
 
-fn summary(options: &Options, size: u64, started_ms: u64) {
+/// The summary line on stderr (stdout may carry the file), or the
+/// `--json` report where `to_stdout` says: on stdout when the file went
+/// into a device of the component's own; else on stderr, where the native
+/// CLI that opened the device takes it to its stdout.
+fn summary(options: &Options, report: &Report, to_stdout: bool) {
+    if options.json {
+        if to_stdout {
+            println!("{}", report.to_json());
+        } else {
+            eprintln!("{}", report.to_json());
+        }
+        return;
+    }
     if options.quiet {
         return;
     }
-    let seconds = (clock::now_ms() - started_ms).max(1) as f64 / 1000.0;
-    // stdout carries the file: the summary goes with the messages.
+    let seconds = report.elapsed_ms.max(1) as f64 / 1000.0;
     eprintln!(
-        "rangeget: streamed {} to stdout in {seconds:.2} s, {}/s",
-        format_size(size),
-        format_size((size as f64 / seconds) as u64)
+        "rangeget: streamed {} to {} in {seconds:.2} s, {}/s",
+        format_size(report.size),
+        report.path,
+        format_size((report.size as f64 / seconds) as u64)
     );
 }
 
@@ -270,18 +346,25 @@ impl Unwritable {
             StreamError::Closed => Unwritable::Gone,
             StreamError::LastOperationFailed(error) => match filesystem_error_code(&error) {
                 Some(ErrorCode::Pipe) => Unwritable::Gone,
+                // A FIFO through a runtime whose files are written at
+                // offsets (wasmtime's): only the runtime's stdout can do.
+                Some(ErrorCode::InvalidSeek) => Unwritable::Failed(
+                    "this runtime writes files only at offsets, which a FIFO or terminal does \
+                     not have; stream to stdout instead (-o - > PATH)"
+                        .into(),
+                ),
                 _ => Unwritable::Failed(error.to_debug_string()),
             },
         }
     }
 
-    fn into_failure(self) -> Option<Failure> {
+    fn into_failure(self, name: &str) -> Option<Failure> {
         match self {
             Unwritable::Gone => None,
             Unwritable::Failed(error) => Some(
                 Reason::Io {
                     operation: "write".into(),
-                    path: "stdout".into(),
+                    path: name.to_string(),
                     error,
                     hint: "",
                 }
@@ -291,8 +374,9 @@ impl Unwritable {
     }
 }
 
-/// stdout, written only as fast as the reader takes it.
-struct Stdout {
+/// The stream the file goes into, written only as fast as the reader
+/// takes it.
+struct Sink {
     // Declared first: a pollable is dropped before the stream it watches.
     ready: Pollable,
     stream: OutputStream,
@@ -301,18 +385,23 @@ struct Stdout {
     at: usize,
     written: u64,
     hasher: Option<Sha256>,
+    /// What messages call it: `stdout`, or the device's path.
+    name: String,
+    /// The device the stream writes into: dropped after its stream.
+    _file: Option<Descriptor>,
 }
 
-impl Stdout {
-    fn new(checksum: bool) -> Stdout {
-        let stream = get_stdout();
-        Stdout {
+impl Sink {
+    fn new(stream: OutputStream, file: Option<Descriptor>, name: String, hashed: bool) -> Sink {
+        Sink {
             ready: stream.subscribe(),
             stream,
             pending: Vec::new(),
             at: 0,
             written: 0,
-            hasher: checksum.then(Sha256::new),
+            hasher: hashed.then(Sha256::new),
+            name,
+            _file: file,
         }
     }
 

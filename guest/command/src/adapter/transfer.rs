@@ -5,6 +5,7 @@
 use rangeget_core::failure::Reason;
 use rangeget_core::meta::{resume_verdict, MetaFile, RestartReason, MAX_META_BYTES};
 use rangeget_core::object::TransferMode;
+use rangeget_core::paths::meta_path;
 use rangeget_core::plan::chunk_size_for;
 use rangeget_core::range::ByteRange;
 use rangeget_core::request::RequestId;
@@ -57,7 +58,7 @@ pub fn start(
 
 /// What the user is told when the transfer stopped: what is kept.
 pub fn explain(failure: Failure, saved: bool, transfer: &Transfer, out: &OutputDir) -> Failure {
-    let meta = format!("{}.part.meta", out.display);
+    let meta = meta_path(&out.display);
     if !transfer.saves_progress() || transfer.defers_record() {
         return failure;
     }
@@ -151,7 +152,7 @@ fn prepare(
 /// worth saying).
 fn warn_starting_over(out: &OutputDir, reason: Option<RestartReason>) {
     if let Some(reason) = reason {
-        let meta = format!("{}.part.meta", out.display);
+        let meta = meta_path(&out.display);
         warn(&format!(
             "{}; starting over",
             reason.describe(&out.part_display(), &meta)

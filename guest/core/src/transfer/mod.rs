@@ -690,11 +690,14 @@ impl Transfer {
             self.end = Some(End::Finished);
         }
         let drained = self.commands.is_empty() && !self.final_save && !self.has_delivery();
-        // A finished file records its last chunk before it is published.
+        // A finished file records its last chunk before it is published;
+        // a stopped one made its last save already, or failed to (then the
+        // previous save is what is kept).
+        let stopped = matches!(self.end, Some(End::Stopped { .. }));
         let recorded = match &self.mode {
             Mode::Ranged(Ranged {
                 saves: Some(saves), ..
-            }) => !saves.has_unsaved_finished_chunk(),
+            }) => stopped || !saves.has_unsaved_finished_chunk(),
             _ => true,
         };
         if drained && recorded {

@@ -280,6 +280,35 @@ fn a_file_that_comes_whole_in_the_probe_answer_keeps_no_record_unless_it_is_slow
 }
 
 #[test]
+fn a_stop_whose_last_save_fails_still_ends() {
+    // A finished chunk not yet recorded, then the lock is lost: the last
+    // save is refused too (the meta is no longer this run's to write), and
+    // the transfer must end all the same, keeping the previous save.
+    let size = 2 * MIB;
+    let mut sim = Sim::new(
+        Transfer::to_file(object(size), size, MIB, settings(2, 2), 0),
+        size,
+    );
+    let first = sim.commands()[0];
+    sim.head_ok(first);
+    sim.body(first, MIB);
+    let lost = || {
+        Failure::from(Reason::LockLost {
+            lock: "f.part.lock".into(),
+        })
+    };
+    sim.t.handle_local_failure(lost());
+    sim.commands();
+    let save = sim.t.poll_save(sim.now).expect("a last save is asked for");
+    assert_eq!(save.kind, SaveKind::Durable);
+    sim.t.handle_local_failure(lost());
+    assert!(matches!(
+        sim.t.poll_end(),
+        Some(End::Stopped { saved: false, .. })
+    ));
+}
+
+#[test]
 fn a_chunk_larger_than_a_request_takes_several_requests_each_bounded() {
     let size = 5 * MIB;
     let mut sim = Sim::new(

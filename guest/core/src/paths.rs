@@ -1,0 +1,107 @@
+//! The files a download writes, and when two paths of a run are one.
+//!
+//! A download of `PATH` keeps its progress beside it: `PATH.part` (the
+//! bytes), `PATH.part.meta` (what they are, replaced through
+//! `PATH.part.meta.tmp`) and `PATH.part.lock` (which run writes them).
+//! Two entries of one run must never meet there: an entry saved as
+//! `x.part` would be taken for the `.part` of `x`, and `x`'s download
+//! would take over or remove it.
+
+/// The suffixes of a download's working files, after its path.
+pub const WORKING_SUFFIXES: [&str; 4] = [PART, META, META_TMP, LOCK];
+
+const PART: &str = ".part";
+const META: &str = ".part.meta";
+const META_TMP: &str = ".part.meta.tmp";
+const LOCK: &str = ".part.lock";
+
+/// Where the bytes of `path` are gathered until it is complete.
+pub fn part_path(path: &str) -> String {
+    format!("{path}{PART}")
+}
+
+/// The meta file of `path`'s `.part`.
+pub fn meta_path(path: &str) -> String {
+    format!("{path}{META}")
+}
+
+/// The temporary file a new meta is written to before it replaces the old.
+pub fn meta_tmp_path(path: &str) -> String {
+    format!("{path}{META_TMP}")
+}
+
+/// The lock of the run writing `path`.
+pub fn lock_path(path: &str) -> String {
+    format!("{path}{LOCK}")
+}
+
+/// Whether `path` is a download's lock.
+pub fn is_lock_path(path: &str) -> bool {
+    path.ends_with(LOCK)
+}
+
+/// `path` as the file system reads it: empty and `.` components dropped
+/// (`sub//a`, `./sub/./a` and `sub/a` are one file). `..` stays: what it
+/// leads to depends on links, and lists refuse it anyway.
+pub fn normal_path(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect();
+    let joined = parts.join("/");
+    match (absolute, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_string(),
+        (false, false) => joined,
+    }
+}
+
+/// The download whose working file `path` (a normal path) would be, if
+/// any: `d/x.part.meta` is the meta of `d/x`. No suffix ends another, so
+/// there is at most one.
+pub fn owner_of_working_file(path: &str) -> Option<&str> {
+    WORKING_SUFFIXES
+        .iter()
+        .filter_map(|suffix| path.strip_suffix(suffix))
+        .find(|owner| !owner.is_empty() && !owner.ends_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_file_spelled_differently_is_one_path() {
+        for spelling in [
+            "sub/same.bin",
+            "sub//same.bin",
+            "./sub/./same.bin",
+            "sub/./same.bin",
+        ] {
+            assert_eq!(normal_path(spelling), "sub/same.bin", "{spelling}");
+        }
+        assert_eq!(normal_path("/d//x"), "/d/x");
+        assert_eq!(normal_path("./"), ".");
+        assert_eq!(normal_path("a/../b"), "a/../b");
+    }
+
+    #[test]
+    fn working_files_name_their_download() {
+        let owner = owner_of_working_file;
+        assert_eq!(owner("d/x.part"), Some("d/x"));
+        assert_eq!(owner("d/x.part.meta"), Some("d/x"));
+        assert_eq!(owner("d/x.part.meta.tmp"), Some("d/x"));
+        assert_eq!(owner("d/x.part.lock"), Some("d/x"));
+        assert_eq!(owner("d/x.part.part"), Some("d/x.part"));
+        assert_eq!(owner("d/x.bin"), None);
+        assert_eq!(owner("d/.part"), None);
+        for suffix in WORKING_SUFFIXES {
+            assert_eq!(owner(&format!("f{suffix}")), Some("f"));
+        }
+        assert_eq!(part_path("a"), "a.part");
+        assert_eq!(meta_path("a"), "a.part.meta");
+        assert_eq!(meta_tmp_path("a"), "a.part.meta.tmp");
+        assert_eq!(lock_path("a"), "a.part.lock");
+    }
+}
