@@ -7,6 +7,7 @@
 //! This module only accepts connections and grants capabilities; what to
 //! fetch and how is the component's business.
 
+use std::convert::Infallible;
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use http_body_util::BodyExt;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtx;
@@ -35,11 +36,53 @@ use crate::http_client::{HttpClient, RequestLimits};
 use crate::proxy_settings::ProxySettings;
 use crate::signals::StopSignals;
 
-const USAGE: &str = "usage: rangeget serve --origin URL --listen ADDR:PORT [--connections N] [--chunk-size BYTES] [-v]
+mod admission;
+mod descriptors;
+mod rate_limited;
+
+use admission::{Admission, NewConnection, MAX_REFUSING, REFUSAL_HEAD_TIMEOUT};
+use descriptors::AcceptFailure;
+use rate_limited::{and_more, RateLimitedLog};
+
+const USAGE: &str =
+    "usage: rangeget serve --origin URL --listen ADDR:PORT [--connections N] [--chunk-size BYTES]
+                      [--max-clients N] [--max-connections N] [--header-timeout SECONDS] [-v]
 
 Serves the objects under URL (e.g. https://cdn.example/files) on ADDR:PORT,
 fetching each with N parallel validated range requests (default 4) of
-BYTES each (default 1M; suffixes K, M). GET /NAME fetches URL/NAME.";
+BYTES each (default 1M; suffixes K, M). GET /NAME fetches URL/NAME.
+
+Limits (beyond a cap a client gets 503 with Retry-After, saying which):
+  --max-clients N       requests answered at once, each holding up to
+                        connections x chunk size (default 64, fewer when that
+                        is over 8M, so that they hold at most 512M in all)
+  --max-connections N   open client connections (default 1024)
+  --header-timeout S    a request head must arrive within S seconds of the
+                        connection opening or going idle (default 10)";
+
+/// `--max-clients` by default, when connections × chunk size is at most
+/// [`WINDOWS_BUDGET`] / 64.
+const DEFAULT_MAX_CLIENTS: usize = 64;
+
+/// What the default `--max-clients` lets the clients' windows (connections
+/// × chunk size each, in their instances' memory) hold in all.
+const WINDOWS_BUDGET: u64 = 512 << 20;
+
+/// `--max-connections` by default: an open connection waiting for its
+/// head costs a descriptor and a few KiB.
+const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// `--header-timeout` by default. A real client sends its head at once
+/// (curl, browsers and package managers send it in one write); nginx waits
+/// 60 s, but each connection waiting holds a place among
+/// `--max-connections`, so the bound is short: with 1024 places, 10 s means
+/// an attacker must open over 100 connections a second to fill them.
+const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A request head (request line and headers) may be at most this large;
+/// nginx's default is 4 × 8 KiB. hyper's own bound is about 400 KiB, which
+/// 1024 waiting connections would hold 400 MiB with.
+const MAX_HEAD_BYTES: usize = 32 << 10;
 
 /// The settings of one `rangeget serve`, or of one `rangeget plugin`.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,6 +95,12 @@ pub(crate) struct ServeOptions {
     connections: u32,
     chunk_size: u64,
     verbose: bool,
+    /// `serve`: requests answered at once (`--max-clients`).
+    max_clients: usize,
+    /// `serve`: open client connections (`--max-connections`).
+    max_connections: usize,
+    /// `serve`: how long a request head may take (`--header-timeout`).
+    header_timeout: Duration,
 }
 
 /// Which subcommand the options are for: each requires its own flag.
@@ -74,6 +123,8 @@ impl ServeOptions {
         let (mut origin, mut listen, mut verbose) = (None, None, false);
         let mut output = None;
         let (mut connections, mut chunk_size) = (4, 1 << 20);
+        let (mut max_clients, mut max_connections) = (None, DEFAULT_MAX_CONNECTIONS);
+        let mut header_timeout = DEFAULT_HEADER_TIMEOUT;
         while let Some(arg) = args.next() {
             let arg = arg?;
             let mut value = || {
@@ -103,6 +154,23 @@ impl ServeOptions {
                     let text = value()?;
                     chunk_size = parse_size(&text).map_err(|e| anyhow!("--chunk-size: {e}"))?;
                 }
+                "--max-clients" if purpose == Purpose::Serve => {
+                    max_clients = Some(count(&arg, &value()?)?);
+                }
+                "--max-connections" if purpose == Purpose::Serve => {
+                    max_connections = count(&arg, &value()?)?;
+                }
+                "--header-timeout" if purpose == Purpose::Serve => {
+                    let text = value()?;
+                    header_timeout = text
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|s| *s > 0.0 && *s <= 3600.0)
+                        .map(Duration::from_secs_f64)
+                        .with_context(|| {
+                            format!("--header-timeout {text:?} must be seconds, more than 0 and at most 3600")
+                        })?;
+                }
                 "-v" | "--verbose" => verbose = true,
                 other => bail!("unknown argument {other:?}"),
             }
@@ -127,6 +195,10 @@ impl ServeOptions {
             connections,
             chunk_size,
             verbose,
+            max_clients: max_clients
+                .unwrap_or_else(|| default_max_clients(connections, chunk_size)),
+            max_connections,
+            header_timeout,
         };
         // The component would refuse bad settings on every request; the
         // same parser refuses them here, before anything listens.
@@ -147,6 +219,22 @@ impl ServeOptions {
         }
         env
     }
+}
+
+/// A count given to `flag`: 1 to a million.
+fn count(flag: &str, text: &str) -> Result<usize> {
+    text.parse()
+        .ok()
+        .filter(|n| (1..=1_000_000).contains(n))
+        .with_context(|| format!("{flag} {text:?} must be a number from 1 to 1000000"))
+}
+
+/// [`DEFAULT_MAX_CLIENTS`], or fewer when each client's window is large:
+/// the windows of all clients together stay within [`WINDOWS_BUDGET`].
+fn default_max_clients(connections: u32, chunk_size: u64) -> usize {
+    let window = u64::from(connections) * chunk_size;
+    let fit = WINDOWS_BUDGET / window.max(1);
+    fit.clamp(1, DEFAULT_MAX_CLIENTS as u64) as usize
 }
 
 /// Runs `rangeget serve ARGS` (the arguments after `serve`) until Ctrl-C.
@@ -188,6 +276,9 @@ struct Server {
     client: HttpClient,
     /// The component's `wasi:config` settings.
     settings: Vec<(String, String)>,
+    admission: Admission,
+    /// How much linear memory one instance may have.
+    instance_memory: usize,
 }
 
 async fn serve(options: ServeOptions) -> Result<()> {
@@ -195,10 +286,11 @@ async fn serve(options: ServeOptions) -> Result<()> {
         "the embedded component is not a wasi:http proxy",
     ))?;
     let proxies = ProxySettings::from_env().map_err(|e| anyhow!(e))?;
+    // Several clients at once each get their connections.
+    let max_in_flight = options.connections as usize * 16;
     let client = HttpClient::new(
         RequestLimits {
-            // Several clients at once each get their connections.
-            max_in_flight: options.connections as usize * 16,
+            max_in_flight,
             connect_timeout: Duration::from_secs(30),
             first_byte_timeout: Duration::from_secs(60),
         },
@@ -209,25 +301,48 @@ async fn serve(options: ServeOptions) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    warn_if_descriptors_are_short(&options, max_in_flight);
     // Tests and scripts wait for this line (it carries the port chosen
     // for :0), so it goes out only once the socket accepts connections.
     eprintln!(
-        "rangeget: serving http://{addr}/ from {} ({} connections, chunks of {})",
+        "rangeget: serving http://{addr}/ from {} ({} connections, chunks of {}; \
+         at most {} clients and {} connections at once)",
         options.origin,
         options.connections,
-        format_size(options.chunk_size)
+        format_size(options.chunk_size),
+        options.max_clients,
+        options.max_connections,
     );
     let server = Arc::new(Server {
         pre,
         client,
         settings: options.component_settings(),
+        admission: Admission::new(options.max_connections, options.max_clients),
+        instance_memory: instance_memory_bound(options.connections, options.chunk_size),
     });
+    let accept_log = RateLimitedLog::new(Duration::from_secs(10));
     loop {
         let (stream, _peer) = match listener.accept().await {
             Ok(accepted) => accepted,
-            // Out of descriptors and the like: usually transient.
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            Err(e) => {
+                let failure = AcceptFailure::of(&e);
+                if failure == AcceptFailure::ThisConnection {
+                    continue;
+                }
+                if let Some(untold) = accept_log.note(std::time::Instant::now()) {
+                    let what = match failure {
+                        AcceptFailure::OutOfDescriptors => format!(
+                            "out of file descriptors (ulimit -n is {}): not accepting \
+                             new connections for a moment; lower --max-connections or \
+                             raise ulimit -n",
+                            descriptors::limit()
+                        ),
+                        _ => format!("cannot accept connections ({e}); retrying in a moment"),
+                    };
+                    eprintln!("rangeget serve: {what}{}", and_more(untold));
+                }
+                // The connections wait in the listen queue meanwhile.
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
@@ -235,18 +350,82 @@ async fn serve(options: ServeOptions) -> Result<()> {
         // the second waits for the client's delayed ACK (40 ms) once the
         // connection leaves TCP quick-ack mode, i.e. after a few requests.
         let _ = stream.set_nodelay(true);
-        let server = Arc::clone(&server);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
+        match server.admission.connection() {
+            NewConnection::Serve(place) => {
                 let server = Arc::clone(&server);
-                async move { server.handle(request).await }
-            });
-            // Errors here are clients going away or aborted answers.
-            let _ = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+                let header_timeout = options.header_timeout;
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        let server = Arc::clone(&server);
+                        async move { server.handle(request).await }
+                    });
+                    // Errors here are clients going away, heads that did not
+                    // come in time, or aborted answers.
+                    let _ = http1_server(header_timeout)
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                    drop(place);
+                });
+            }
+            NewConnection::TurnAway(busy, place) => {
+                tokio::spawn(async move {
+                    // The request is read before the answer, so that closing
+                    // leaves nothing unread (which would reset the
+                    // connection, and the client could lose the answer).
+                    let service =
+                        service_fn(move |_| async move { Ok::<_, Infallible>(busy.response()) });
+                    let _ = http1_server(REFUSAL_HEAD_TIMEOUT)
+                        .keep_alive(false)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                    drop(place);
+                });
+            }
+            NewConnection::Close => drop(stream),
+        }
+    }
+}
+
+/// The HTTP/1 server every connection gets: request heads bounded in size
+/// and in time (from the connection opening, and from each answer's end
+/// while it is kept alive).
+fn http1_server(header_timeout: Duration) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_header_size(MAX_HEAD_BYTES);
+    builder
+}
+
+/// How much linear memory one instance may grow to. Measured, an instance
+/// peaks at its window (connections × chunk size) plus about 2 MiB (5.4 MiB
+/// at 4 × 1M, 62 MiB at 4 × 16M, 2.3 MiB at 2 × 256K); the bound allows
+/// twice the window plus 16 MiB, so only a defect reaches it, and then
+/// that instance's answer ends, not the server.
+fn instance_memory_bound(connections: u32, chunk_size: u64) -> usize {
+    let window = u64::from(connections) * chunk_size;
+    usize::try_from(2 * window + (16 << 20)).unwrap_or(usize::MAX)
+}
+
+/// Raises the descriptor limit as far as allowed, and says so when the
+/// caps may still need more than it.
+fn warn_if_descriptors_are_short(options: &ServeOptions, origin_requests: usize) {
+    let Some(limit) = descriptors::raise_limit() else {
+        return;
+    };
+    // Origin connections: those in flight, and idle ones kept in the pool
+    // (two per request slot, see http_client).
+    let needed = descriptors::needed(options.max_connections + MAX_REFUSING, 3 * origin_requests);
+    if limit < needed {
+        eprintln!(
+            "rangeget serve: warning: ulimit -n is {limit}, and {} connections from \
+             clients plus {} to the origin may need {needed} file descriptors; \
+             raise ulimit -n or lower --max-connections",
+            options.max_connections + MAX_REFUSING,
+            3 * origin_requests,
+        );
     }
 }
 
@@ -260,13 +439,19 @@ impl Server {
         if let Some(refusal) = malformed(&request) {
             return Ok(refusal);
         }
+        let place = match self.admission.client() {
+            Ok(place) => place,
+            Err(busy) => return Ok(busy.response()),
+        };
         let mut wasi = WasiCtx::builder();
         // No environment: the settings go through wasi:config, as on edge
         // platforms. stderr carries the component's log lines.
         wasi.inherit_stderr();
         let state =
             ComponentState::new(wasi.build(), self.client.clone()).with_config(&self.settings);
+        let state = state.with_memory_limit(self.instance_memory);
         let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| state.limiter());
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store
             .data_mut()
@@ -279,26 +464,43 @@ impl Server {
             .new_response_outparam(sender)
             .map_err(wasm_error("preparing the response"))?;
         let pre = self.pre.clone();
+        let max_memory = self.instance_memory;
         // The instance keeps running after the head is sent: it streams
-        // the body from this task.
+        // the body from this task, which holds its place among
+        // `--max-clients` until it ends.
         let task = tokio::spawn(async move {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming, out)
-                .await
+            let _place = place;
+            let ran = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming, out)
+                    .await
+            }
+            .await;
+            // Told here: once the head went out, nobody else sees it.
+            if let Err(e) = &ran {
+                let why = match store.data().memory_refused() {
+                    Some(asked) => format!(
+                        "it needed more than its bound of {} of memory (asked for {}); \
+                         its answer was cut",
+                        format_size(max_memory as u64),
+                        format_size(asked as u64)
+                    ),
+                    None => format!("{e:?}"),
+                };
+                eprintln!("rangeget serve: the proxy component failed: {why}");
+            }
+            ran.is_ok()
         });
         match receiver.await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(code)) => Err(anyhow!("the proxy component failed: {code:?}")),
             Err(_) => {
-                let why = match task.await {
-                    Ok(Ok(())) => "it never set a response".to_string(),
-                    Ok(Err(e)) => format!("{e:?}"),
-                    Err(e) => e.to_string(),
-                };
-                eprintln!("rangeget serve: the proxy component gave no answer: {why}");
-                Err(anyhow!("the proxy component gave no answer: {why}"))
+                if let Ok(true) = task.await {
+                    eprintln!("rangeget serve: the proxy component gave no answer");
+                }
+                Err(anyhow!("the proxy component gave no answer"))
             }
         }
     }
@@ -354,6 +556,42 @@ mod tests {
         assert!(o
             .component_settings()
             .contains(&("CHUNK_SIZE".into(), "524288".into())));
+        assert_eq!(o.max_clients, 64, "8 × 512K windows: 64 fit in 512M");
+        let o = parse(&["--origin", "http://h/p", "--listen", "127.0.0.1:0"]).unwrap();
+        assert_eq!(
+            (o.max_clients, o.max_connections, o.header_timeout),
+            (64, 1024, Duration::from_secs(10))
+        );
+        let o = parse(&[
+            "--origin",
+            "http://h/p",
+            "--listen",
+            "127.0.0.1:0",
+            "-x",
+            "8",
+            "--chunk-size",
+            "4M",
+        ])
+        .unwrap();
+        assert_eq!(o.max_clients, 16, "32M windows: 16 fit in 512M");
+        let o = parse(&[
+            "--origin",
+            "http://h/p",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-clients",
+            "3",
+            "--max-connections",
+            "10",
+            "--header-timeout",
+            "0.5",
+        ])
+        .unwrap();
+        assert_eq!(
+            (o.max_clients, o.max_connections, o.header_timeout),
+            (3, 10, Duration::from_millis(500))
+        );
+        assert_eq!(default_max_clients(64, 64 << 20), 1);
         for (args, says) in [
             (&["--listen", "127.0.0.1:0"][..], "--origin"),
             (&["--origin", "http://h"][..], "--listen"),
@@ -366,6 +604,28 @@ mod tests {
                 "--listen",
             ),
             (&["--origin"][..], "needs a value"),
+            (
+                &[
+                    "--origin",
+                    "http://h",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--max-clients",
+                    "0",
+                ][..],
+                "--max-clients \"0\" must be a number from 1",
+            ),
+            (
+                &[
+                    "--origin",
+                    "http://h",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--header-timeout",
+                    "0",
+                ][..],
+                "--header-timeout \"0\" must be seconds",
+            ),
             (
                 &[
                     "--origin",
