@@ -171,6 +171,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--rangeget", help="the rangeget binary (default: this tree's build)")
     parser.add_argument("--label", default="", help="names the build in the row")
+    parser.add_argument("--probe-at", type=float, help="seconds into the run (default: half-way)")
     parser.add_argument("--rss-limit-mib", type=int, default=6144)
     parser.add_argument("flags", nargs="*", help="after --: flags for `rangeget serve`")
     args = parser.parse_args()
@@ -197,7 +198,7 @@ def main() -> None:
         reads = args.mode == "get" and args.read > 0
         started = time.monotonic()
         next_sample = started
-        probe_at = started + args.seconds / 2
+        probe_at = started + (args.probe_at if args.probe_at is not None else args.seconds / 2)
         probed: list[str] = []
         prober = threading.Thread(target=lambda: probed.append(probe(serve.port)), daemon=True)
         while time.monotonic() - started < args.seconds:

@@ -947,6 +947,36 @@ fn rangeget_serve_answers_503_beyond_max_clients_and_serves_once_a_place_frees()
     );
 }
 
+/// A client that stops reading its answer loses its connection after
+/// `--send-timeout`, and its place among `--max-clients` frees: without
+/// it, clients that never read kept their places for as long as they kept
+/// their connections, and 64 of them left everyone else a 503.
+#[test]
+fn rangeget_serve_drops_a_client_that_takes_nothing_and_frees_its_place() {
+    let origin = Origin::start();
+    let proxy = Proxy::rangeget_with(
+        &origin.url("/o"),
+        &["--max-clients", "1", "--send-timeout", "1"],
+    );
+    let mut stalled = TcpStream::connect(proxy.addr).unwrap();
+    let head = format!(
+        "GET /stalled.bin?size=256M HTTP/1.1\r\nHost: {}\r\n\r\n",
+        proxy.addr
+    );
+    stalled.write_all(head.as_bytes()).unwrap();
+    let mut first = [0; 1024];
+    stalled.read_exact(&mut first).unwrap();
+    let busy = proxy.get("/next.bin?size=100", &[]);
+    assert_eq!(busy.status, 503, "{}", busy.describe());
+    // Once the socket buffers are full, a second without progress.
+    let reply = until_served(&proxy, "/next.bin?size=100");
+    assert_object(&reply, "next.bin", 0, 100, &proxy);
+    assert!(
+        closed_by_server_before(stalled, Instant::now() + Duration::from_secs(20)),
+        "the stalled client's connection is still open"
+    );
+}
+
 /// Beyond `--max-connections` open connections, a new one gets a 503 that
 /// names the flag, and is closed; once one closes, clients are served.
 #[test]

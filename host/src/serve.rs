@@ -39,14 +39,17 @@ use crate::signals::StopSignals;
 mod admission;
 mod descriptors;
 mod rate_limited;
+mod send_timeout;
 
 use admission::{Admission, NewConnection, MAX_REFUSING, REFUSAL_HEAD_TIMEOUT};
 use descriptors::AcceptFailure;
 use rate_limited::{and_more, RateLimitedLog};
+use send_timeout::SendTimeout;
 
 const USAGE: &str =
     "usage: rangeget serve --origin URL --listen ADDR:PORT [--connections N] [--chunk-size BYTES]
-                      [--max-clients N] [--max-connections N] [--header-timeout SECONDS] [-v]
+                      [--max-clients N] [--max-connections N] [--header-timeout SECONDS]
+                      [--send-timeout SECONDS] [-v]
 
 Serves the objects under URL (e.g. https://cdn.example/files) on ADDR:PORT,
 fetching each with N parallel validated range requests (default 4) of
@@ -58,7 +61,9 @@ Limits (beyond a cap a client gets 503 with Retry-After, saying which):
                         is over 8M, so that they hold at most 512M in all)
   --max-connections N   open client connections (default 1024)
   --header-timeout S    a request head must arrive within S seconds of the
-                        connection opening or going idle (default 10)";
+                        connection opening or going idle (default 10)
+  --send-timeout S      a client that takes no bytes of its answer for S
+                        seconds loses its connection (default 60)";
 
 /// `--max-clients` by default, when connections × chunk size is at most
 /// [`WINDOWS_BUDGET`] / 64.
@@ -78,6 +83,11 @@ const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// `--max-connections`, so the bound is short: with 1024 places, 10 s means
 /// an attacker must open over 100 connections a second to fill them.
 const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `--send-timeout` by default, as nginx's `send_timeout`: a client that
+/// takes no bytes of its answer for this long loses its connection, and
+/// its instance frees its place among `--max-clients`.
+const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A request head (request line and headers) may be at most this large;
 /// nginx's default is 4 × 8 KiB. hyper's own bound is about 400 KiB, which
@@ -101,6 +111,9 @@ pub(crate) struct ServeOptions {
     max_connections: usize,
     /// `serve`: how long a request head may take (`--header-timeout`).
     header_timeout: Duration,
+    /// `serve`: how long a client may take no bytes of its answer
+    /// (`--send-timeout`).
+    send_timeout: Duration,
 }
 
 /// Which subcommand the options are for: each requires its own flag.
@@ -124,7 +137,7 @@ impl ServeOptions {
         let mut output = None;
         let (mut connections, mut chunk_size) = (4, 1 << 20);
         let (mut max_clients, mut max_connections) = (None, DEFAULT_MAX_CONNECTIONS);
-        let mut header_timeout = DEFAULT_HEADER_TIMEOUT;
+        let (mut header_timeout, mut send_timeout) = (DEFAULT_HEADER_TIMEOUT, DEFAULT_SEND_TIMEOUT);
         while let Some(arg) = args.next() {
             let arg = arg?;
             let mut value = || {
@@ -161,15 +174,10 @@ impl ServeOptions {
                     max_connections = count(&arg, &value()?)?;
                 }
                 "--header-timeout" if purpose == Purpose::Serve => {
-                    let text = value()?;
-                    header_timeout = text
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|s| *s > 0.0 && *s <= 3600.0)
-                        .map(Duration::from_secs_f64)
-                        .with_context(|| {
-                            format!("--header-timeout {text:?} must be seconds, more than 0 and at most 3600")
-                        })?;
+                    header_timeout = seconds(&arg, &value()?)?;
+                }
+                "--send-timeout" if purpose == Purpose::Serve => {
+                    send_timeout = seconds(&arg, &value()?)?;
                 }
                 "-v" | "--verbose" => verbose = true,
                 other => bail!("unknown argument {other:?}"),
@@ -199,6 +207,7 @@ impl ServeOptions {
                 .unwrap_or_else(|| default_max_clients(connections, chunk_size)),
             max_connections,
             header_timeout,
+            send_timeout,
         };
         // The component would refuse bad settings on every request; the
         // same parser refuses them here, before anything listens.
@@ -227,6 +236,16 @@ fn count(flag: &str, text: &str) -> Result<usize> {
         .ok()
         .filter(|n| (1..=1_000_000).contains(n))
         .with_context(|| format!("{flag} {text:?} must be a number from 1 to 1000000"))
+}
+
+/// A duration given to `flag` in seconds (fractions allowed): more than
+/// 0, at most an hour.
+fn seconds(flag: &str, text: &str) -> Result<Duration> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0 && *s <= 3600.0)
+        .map(Duration::from_secs_f64)
+        .with_context(|| format!("{flag} {text:?} must be seconds, more than 0 and at most 3600"))
 }
 
 /// [`DEFAULT_MAX_CLIENTS`], or fewer when each client's window is large:
@@ -306,7 +325,7 @@ async fn serve(options: ServeOptions) -> Result<()> {
     // for :0), so it goes out only once the socket accepts connections.
     eprintln!(
         "rangeget: serving http://{addr}/ from {} ({} connections, chunks of {}; \
-         at most {} clients and {} connections at once)",
+         --max-clients {}, --max-connections {})",
         options.origin,
         options.connections,
         format_size(options.chunk_size),
@@ -353,7 +372,7 @@ async fn serve(options: ServeOptions) -> Result<()> {
         match server.admission.connection() {
             NewConnection::Serve(place) => {
                 let server = Arc::clone(&server);
-                let header_timeout = options.header_timeout;
+                let (header_timeout, send_timeout) = (options.header_timeout, options.send_timeout);
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         let server = Arc::clone(&server);
@@ -363,7 +382,10 @@ async fn serve(options: ServeOptions) -> Result<()> {
                     // come in time, or aborted answers.
                     let _ = http1_server(header_timeout)
                         .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service)
+                        .serve_connection(
+                            TokioIo::new(SendTimeout::new(stream, send_timeout)),
+                            service,
+                        )
                         .await;
                     drop(place);
                 });
@@ -558,9 +580,10 @@ mod tests {
             .contains(&("CHUNK_SIZE".into(), "524288".into())));
         assert_eq!(o.max_clients, 64, "8 × 512K windows: 64 fit in 512M");
         let o = parse(&["--origin", "http://h/p", "--listen", "127.0.0.1:0"]).unwrap();
+        assert_eq!((o.max_clients, o.max_connections), (64, 1024));
         assert_eq!(
-            (o.max_clients, o.max_connections, o.header_timeout),
-            (64, 1024, Duration::from_secs(10))
+            (o.header_timeout, o.send_timeout),
+            (Duration::from_secs(10), Duration::from_secs(60))
         );
         let o = parse(&[
             "--origin",
