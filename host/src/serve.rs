@@ -20,7 +20,8 @@ use http_body_util::BodyExt;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -41,9 +42,8 @@ mod descriptors;
 mod rate_limited;
 mod send_timeout;
 
-use admission::{Admission, NewConnection, MAX_REFUSING, REFUSAL_HEAD_TIMEOUT};
-use descriptors::AcceptFailure;
-use rate_limited::{and_more, RateLimitedLog};
+use admission::{Admission, Busy, NewConnection, MAX_REFUSING, REFUSAL_HEAD_TIMEOUT};
+use rate_limited::RateLimitedLog;
 use send_timeout::SendTimeout;
 
 const USAGE: &str =
@@ -298,6 +298,8 @@ struct Server {
     admission: Admission,
     /// How much linear memory one instance may have.
     instance_memory: usize,
+    header_timeout: Duration,
+    send_timeout: Duration,
 }
 
 async fn serve(options: ServeOptions) -> Result<()> {
@@ -338,30 +340,15 @@ async fn serve(options: ServeOptions) -> Result<()> {
         settings: options.component_settings(),
         admission: Admission::new(options.max_connections, options.max_clients),
         instance_memory: instance_memory_bound(options.connections, options.chunk_size),
+        header_timeout: options.header_timeout,
+        send_timeout: options.send_timeout,
     });
     let accept_log = RateLimitedLog::new(Duration::from_secs(10));
     loop {
         let (stream, _peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                let failure = AcceptFailure::of(&e);
-                if failure == AcceptFailure::ThisConnection {
-                    continue;
-                }
-                if let Some(untold) = accept_log.note(std::time::Instant::now()) {
-                    let what = match failure {
-                        AcceptFailure::OutOfDescriptors => format!(
-                            "out of file descriptors (ulimit -n is {}): not accepting \
-                             new connections for a moment; lower --max-connections or \
-                             raise ulimit -n",
-                            descriptors::limit()
-                        ),
-                        _ => format!("cannot accept connections ({e}); retrying in a moment"),
-                    };
-                    eprintln!("rangeget serve: {what}{}", and_more(untold));
-                }
-                // The connections wait in the listen queue meanwhile.
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                descriptors::pause_after(&e, &accept_log).await;
                 continue;
             }
         };
@@ -371,42 +358,26 @@ async fn serve(options: ServeOptions) -> Result<()> {
         let _ = stream.set_nodelay(true);
         match server.admission.connection() {
             NewConnection::Serve(place) => {
-                let server = Arc::clone(&server);
-                let (header_timeout, send_timeout) = (options.header_timeout, options.send_timeout);
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let server = Arc::clone(&server);
-                        async move { server.handle(request).await }
-                    });
-                    // Errors here are clients going away, heads that did not
-                    // come in time, or aborted answers.
-                    let _ = http1_server(header_timeout)
-                        .keep_alive(true)
-                        .serve_connection(
-                            TokioIo::new(SendTimeout::new(stream, send_timeout)),
-                            service,
-                        )
-                        .await;
-                    drop(place);
-                });
+                tokio::spawn(Arc::clone(&server).serve_connection(stream, place));
             }
             NewConnection::TurnAway(busy, place) => {
-                tokio::spawn(async move {
-                    // The request is read before the answer, so that closing
-                    // leaves nothing unread (which would reset the
-                    // connection, and the client could lose the answer).
-                    let service =
-                        service_fn(move |_| async move { Ok::<_, Infallible>(busy.response()) });
-                    let _ = http1_server(REFUSAL_HEAD_TIMEOUT)
-                        .keep_alive(false)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                    drop(place);
-                });
+                tokio::spawn(turn_away(stream, busy, place));
             }
             NewConnection::Close => drop(stream),
         }
     }
+}
+
+/// Answers a connection turned away: its request is read first, so that
+/// closing leaves nothing unread (which would reset the connection, and
+/// the client could lose the answer).
+async fn turn_away(stream: TcpStream, busy: Busy, place: OwnedSemaphorePermit) {
+    let service = service_fn(move |_| async move { Ok::<_, Infallible>(busy.response()) });
+    let _ = http1_server(REFUSAL_HEAD_TIMEOUT)
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    drop(place);
 }
 
 /// The HTTP/1 server every connection gets: request heads bounded in size
@@ -452,6 +423,26 @@ fn warn_if_descriptors_are_short(options: &ServeOptions, origin_requests: usize)
 }
 
 impl Server {
+    /// Serves one connection's requests; `place` is its place among
+    /// `--max-connections`.
+    async fn serve_connection(self: Arc<Self>, stream: TcpStream, place: OwnedSemaphorePermit) {
+        let (header_timeout, send_timeout) = (self.header_timeout, self.send_timeout);
+        let service = service_fn(move |request| {
+            let server = Arc::clone(&self);
+            async move { server.handle(request).await }
+        });
+        // Errors here are clients going away, heads that did not come in
+        // time, clients that took nothing, or aborted answers.
+        let _ = http1_server(header_timeout)
+            .keep_alive(true)
+            .serve_connection(
+                TokioIo::new(SendTimeout::new(stream, send_timeout)),
+                service,
+            )
+            .await;
+        drop(place);
+    }
+
     /// One request, one fresh instance: nothing carries over between
     /// clients, and the next request always probes the origin anew.
     async fn handle(

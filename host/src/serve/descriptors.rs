@@ -5,6 +5,10 @@
 //! when the caps may need more than the limit, and an accept that fails for
 //! want of descriptors says so.
 
+use std::time::Duration;
+
+use super::rate_limited::{and_more, RateLimitedLog};
+
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit (the default soft
 /// limit of 1024 is the usual cause of running out); returns the limit in
 /// force, or `None` if it cannot be read.
@@ -74,6 +78,29 @@ impl AcceptFailure {
             _ => AcceptFailure::ThisConnection,
         }
     }
+}
+
+/// After `accept` failed: for one connection's failure, nothing; for
+/// want of descriptors or memory, a line (at most one per interval of
+/// `log`) and a pause of 100 ms, the new connections waiting in the
+/// listen queue meanwhile.
+pub(super) async fn pause_after(error: &std::io::Error, log: &RateLimitedLog) {
+    let failure = AcceptFailure::of(error);
+    if failure == AcceptFailure::ThisConnection {
+        return;
+    }
+    if let Some(untold) = log.note(std::time::Instant::now()) {
+        let what = match failure {
+            AcceptFailure::OutOfDescriptors => format!(
+                "out of file descriptors (ulimit -n is {}): not accepting new connections \
+                 for a moment; lower --max-connections or raise ulimit -n",
+                limit()
+            ),
+            _ => format!("cannot accept connections ({error}); retrying in a moment"),
+        };
+        eprintln!("rangeget serve: {what}{}", and_more(untold));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 #[cfg(test)]
