@@ -4,7 +4,7 @@
 
 use anyhow::{anyhow, Result};
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
-use wasmtime::Engine;
+use wasmtime::{Engine, ResourceLimiter};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -83,6 +83,8 @@ pub struct ComponentState {
     hooks: Hooks,
     /// What `wasi:config/store` holds (the proxy's settings).
     config: WasiConfigVariables,
+    /// What the instance's memory may grow to (unbounded unless set).
+    memory: MemoryBound,
 }
 
 impl ComponentState {
@@ -93,7 +95,28 @@ impl ComponentState {
             table: ResourceTable::new(),
             hooks: Hooks { client },
             config: WasiConfigVariables::new(),
+            memory: MemoryBound {
+                max: usize::MAX,
+                refused: None,
+            },
         }
+    }
+
+    /// The state, its instance's linear memory bounded to `bytes`: a
+    /// `memory.grow` beyond fails, as an allocation failure inside.
+    pub fn with_memory_limit(mut self, bytes: usize) -> Self {
+        self.memory.max = bytes;
+        self
+    }
+
+    /// For [`wasmtime::Store::limiter`].
+    pub fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.memory
+    }
+
+    /// The size a `memory.grow` refused for the bound asked for, if any.
+    pub fn memory_refused(&self) -> Option<usize> {
+        self.memory.refused
     }
 
     /// The state, with `settings` in its `wasi:config/store`.
@@ -119,5 +142,37 @@ impl WasiHttpView for ComponentState {
             table: &mut self.table,
             hooks: &mut self.hooks,
         }
+    }
+}
+
+/// The bound on an instance's linear memory, which remembers being hit: a
+/// component failing for want of memory says so only as a trap.
+struct MemoryBound {
+    max: usize,
+    refused: Option<usize>,
+}
+
+impl ResourceLimiter for MemoryBound {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            self.refused = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables hold the component's functions; no client makes them grow.
+        Ok(true)
     }
 }
