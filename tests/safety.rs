@@ -1041,3 +1041,28 @@ fn a_run_stopped_past_its_lease_leaves_nothing_beside_the_file_another_run_finis
         .collect();
     assert_eq!(left, ["z.bin"], "nothing beside the finished file");
 }
+
+#[test]
+fn after_kill_9_the_native_cli_resumes_at_once_without_watching_the_lock() {
+    let origin = Origin::start();
+    let dir = Scratch::new("gone-holder");
+    let size = 8 * MIB;
+    let url = origin.url(&format!("/o/g.bin?size={size}&fault=throttle&rate=1M"));
+    let file = dir.arg("g.bin");
+    let args = [url.as_str(), "-o", file.as_str(), "--chunk-size", "512K"];
+    kill_after_progress(&args, &dir.path("g.bin.part.meta"), MIB);
+    assert!(
+        dir.path("g.bin.part.lock").exists(),
+        "the kill left its lock"
+    );
+    let output = run(&args);
+    assert_success(&output);
+    assert_downloaded(&dir, "g.bin", "g.bin", 0, size);
+    let stderr = text(&output.stderr);
+    // The kernel dropped the killed run's OS lock: no lease to wait out.
+    assert!(
+        stderr.contains("left by a run that is no longer running") && stderr.contains("resuming"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("checking whether"), "{stderr}");
+}

@@ -72,6 +72,16 @@ fn main() -> ExitCode {
     };
     let token = locks::new_token();
     options.lock_token = Some(token);
+    // This run's token in the registry of live runs, and the gone runs'
+    // locks in its directory named to the component, which takes them
+    // over at once instead of watching each for a whole lease.
+    let liveness = output
+        .directory()
+        .and_then(|_| locks::Liveness::join(token));
+    if let (Some(liveness), Some(dir)) = (&liveness, output.directory()) {
+        options.gone_tokens = locks::gone_holders(&dir.host_dir, liveness);
+    }
+    let own_liveness = liveness.as_ref().and_then(locks::Liveness::own_path);
     // A batch's bar is drawn from what the component says of its files,
     // and an interrupted batch says how far it got.
     options.progress_events = options.is_batch();
@@ -85,6 +95,9 @@ fn main() -> ExitCode {
         // loses at most the last moment of transfer.
         if let Some(dir) = &locked_dir {
             locks::release(dir, token);
+        }
+        if let Some(path) = &own_liveness {
+            let _ = std::fs::remove_file(path);
         }
         let which = match signal {
             libc::SIGINT => String::new(),

@@ -88,6 +88,16 @@ pub enum LockVerdict {
     LookAgainAt(u64),
 }
 
+/// Whether the holder of the lock holding `content` is known to be gone:
+/// its token is among `gone`, those the native CLI found without a live
+/// process (the kernel dropped their OS lock). Such a lock is taken over
+/// at once; any other is watched for a lease.
+pub fn holder_gone(content: &[u8], gone: &[u64]) -> bool {
+    LockRecord::parse(content)
+        .and_then(|record| u64::from_str_radix(&record.token, 16).ok())
+        .is_some_and(|token| gone.contains(&token))
+}
+
 /// Watching a lock file someone else holds, to tell a live holder from a
 /// dead one. Fed what the file contains at each look.
 #[derive(Clone, Debug)]
@@ -138,6 +148,15 @@ impl LockWatch {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_holder_is_gone_only_when_its_token_is_named() {
+        let record = LockRecord::new(0xfeed, 1_000);
+        assert!(holder_gone(&record.to_json(), &[1, 0xfeed]));
+        assert!(!holder_gone(&record.to_json(), &[1]));
+        assert!(!holder_gone(&record.to_json(), &[]));
+        assert!(!holder_gone(b"torn", &[0xfeed]));
+    }
 
     #[test]
     fn a_lease_is_fresh_for_less_than_any_take_over_needs() {

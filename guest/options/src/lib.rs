@@ -183,6 +183,13 @@ pub struct Options {
     #[arg(long = "lock-token", value_name = "HEX", hide = true, value_parser = parse_token)]
     pub lock_token: Option<u64>,
 
+    /// The tokens of locks whose holders the native CLI knows to be gone
+    /// (their process died, `kill -9` included): such a lock is taken over
+    /// at once, without watching it for a lease.
+    #[arg(long = "gone-tokens", value_name = "HEX,...", hide = true,
+          value_delimiter = ',', value_parser = parse_token)]
+    pub gone_tokens: Vec<u64>,
+
     /// With `-o -`: stdout is not the process's but the device or FIFO the
     /// user named PATH with -o, opened for the component by the native CLI
     /// (its sandbox cannot write into a FIFO). Messages name PATH, and a
@@ -438,6 +445,14 @@ impl Options {
         }
         if let Some(token) = self.lock_token {
             args.extend(["--lock-token".into(), format!("{token:016x}")]);
+        }
+        if !self.gone_tokens.is_empty() {
+            let tokens: Vec<String> = self
+                .gone_tokens
+                .iter()
+                .map(|t| format!("{t:016x}"))
+                .collect();
+            args.extend(["--gone-tokens".into(), tokens.join(",")]);
         }
         if let Some(agent) = &self.user_agent {
             args.extend(["--user-agent".into(), agent.clone()]);
@@ -726,6 +741,7 @@ mod tests {
             free_space: Some(123_456),
             lock_token: Some(0xfeed_beef),
             stdout_is: Some("/dev/null".into()),
+            gone_tokens: vec![0xdead, 0xbeef],
             progress_events: true,
             headers: vec![
                 ("Authorization".into(), "Bearer x".into()),

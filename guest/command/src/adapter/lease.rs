@@ -15,7 +15,8 @@ use std::rc::Rc;
 
 use rangeget_core::failure::Reason;
 use rangeget_core::lock::{
-    lease_is_fresh, LockRecord, LockVerdict, LockWatch, LEASE_MS, MAX_LOCK_BYTES, RENEW_INTERVAL_MS,
+    holder_gone, lease_is_fresh, LockRecord, LockVerdict, LockWatch, LEASE_MS, MAX_LOCK_BYTES,
+    RENEW_INTERVAL_MS,
 };
 use rangeget_core::paths::lock_path;
 use rangeget_core::Failure;
@@ -51,6 +52,13 @@ struct Table {
 
 thread_local! {
     static LEASES: RefCell<Table> = RefCell::new(Table::default());
+    /// The tokens of holders known to be gone (`--gone-tokens`).
+    static GONE: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Tells the locks which holders the native CLI knows to be gone.
+pub fn set_gone_holders(tokens: &[u64]) {
+    GONE.set(tokens.to_vec());
 }
 
 /// How often a lock found in the way is taken over before giving up: each
@@ -144,6 +152,14 @@ impl Waiting {
             let (now, unix) = (clock::now_ms(), clock::unix_ms());
             let verdict = match &self.watch {
                 Some(watch) => watch.look(&content, now, unix),
+                None if GONE.with_borrow(|gone| holder_gone(&content, gone)) => {
+                    warn(&format!(
+                        "{} was left by a run that is no longer running; taking it over",
+                        self.display
+                    ));
+                    self.take_over()?;
+                    continue;
+                }
                 None => {
                     let (watch, verdict) = LockWatch::start(&content, now, unix);
                     if matches!(verdict, LockVerdict::LookAgainAt(_)) {
@@ -175,14 +191,20 @@ impl Waiting {
                         "{} was left by a run that stopped (not renewed for a while); taking it over",
                         self.display
                     ));
-                    match self.dir.unlink_file_at(&self.name) {
-                        Ok(()) | Err(ErrorCode::NoEntry) => {}
-                        Err(e) => return Err(lock_error("remove", &self.display, e)),
-                    }
-                    self.watch = None;
+                    self.take_over()?;
                 }
             }
         }
+    }
+
+    /// Removes the lock of a holder that is gone, to create it again.
+    fn take_over(&mut self) -> Result<(), Failure> {
+        match self.dir.unlink_file_at(&self.name) {
+            Ok(()) | Err(ErrorCode::NoEntry) => {}
+            Err(e) => return Err(lock_error("remove", &self.display, e)),
+        }
+        self.watch = None;
+        Ok(())
     }
 
     fn hold(&self, record: LockRecord) -> LeaseKey {

@@ -30,6 +30,7 @@ pub fn run() -> i32 {
     };
     report::set_quiet(options.quiet);
     report::set_verbose(options.verbose);
+    lease::set_gone_holders(&options.gone_tokens);
     match start(&options) {
         Ok(status) => status,
         Err(failure) => {
