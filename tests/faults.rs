@@ -50,14 +50,26 @@ fn accept_ranges_none_downloads_as_one_stream() {
 }
 
 #[test]
-fn head_answered_403_falls_back_to_get() {
+fn a_head_answered_403_while_checking_a_200_leaves_the_200_taken() {
+    // The probe is a ranged GET; a HEAD goes out only to check a 200
+    // without validators (the object, or an error page?). A server that
+    // refuses that HEAD (S3 URLs signed for GET answer 403) must not make
+    // the object look unavailable: the 200 is the object, streamed.
     let origin = Origin::start();
-    assert_pass(
+    let stderr = assert_pass(
         &origin,
         "h403.bin",
         2 * MIB,
-        "&fault=head-403",
-        &["--chunk-size", "512K"],
+        "&fault=head-403,accept-ranges-none,no-validators",
+        &["--chunk-size", "512K", "-v"],
+    );
+    let head = stderr.lines().position(|l| l.contains("> HEAD "));
+    let refused = stderr
+        .lines()
+        .position(|l| l.starts_with("rangeget: < 403 "));
+    assert!(
+        head.is_some() && refused > head,
+        "the check was sent and refused: {stderr}"
     );
 }
 

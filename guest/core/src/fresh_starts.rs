@@ -22,9 +22,10 @@ impl Default for FreshStarts {
 }
 
 impl FreshStarts {
-    /// The remote changed (`change`): one more start, or the failure that
-    /// ends the download of `url` once there have been [`MAX_STARTS`].
-    pub fn start_over(&mut self, url: &str, change: RemoteChange) -> Result<(), Failure> {
+    /// The remote changed (`change`): one more start, with what to tell
+    /// the user of it, or the failure that ends the download of `url` once
+    /// there have been [`MAX_STARTS`].
+    pub fn start_over(&mut self, url: &str, change: RemoteChange) -> Result<StartingOver, Failure> {
         if self.starts >= MAX_STARTS {
             return Err(Reason::KeepsChanging {
                 url: url.to_string(),
@@ -33,7 +34,19 @@ impl FreshStarts {
             .into());
         }
         self.starts += 1;
-        Ok(())
+        Ok(StartingOver(change))
+    }
+}
+
+/// A start over as the user reads it: "the remote file changed (…);
+/// starting over".
+#[must_use = "a start over is told to the user"]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartingOver(pub RemoteChange);
+
+impl std::fmt::Display for StartingOver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}; starting over", Reason::Changed(self.0.clone()))
     }
 }
 
@@ -57,6 +70,12 @@ mod tests {
             );
         }
         let failure = starts.start_over("u", change(9)).unwrap_err();
+        // One wording, the failure's own, for every start over.
+        let notice = FreshStarts::default().start_over("u", change(1)).unwrap();
+        assert_eq!(
+            notice.to_string(),
+            "the remote file changed (size changed from 1 to 2 bytes); starting over"
+        );
         assert_eq!(failure.kind(), FailureKind::Validation);
         let text = failure.to_string();
         assert!(

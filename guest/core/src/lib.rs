@@ -8,6 +8,7 @@
 //! act on what it returns. That is what lets the same logic run inside the
 //! WASI component and be tested natively, exhaustively and fast.
 
+pub mod answer;
 pub mod batch;
 pub mod batch_progress;
 pub mod budget;

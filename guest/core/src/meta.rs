@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::failure::RemoteChange;
+use crate::failure::{Reason, RemoteChange};
 use crate::object::RemoteObject;
 use crate::plan::{is_plannable, MAX_CHUNKS_AFTER_SPLITS};
 use crate::range::ByteRange;
@@ -124,7 +124,7 @@ impl RestartReason {
                 "{part} has no {meta} describing it, so its content cannot be trusted"
             ),
             RestartReason::NoRanges => "the server no longer supports range requests".into(),
-            RestartReason::Changed(change) => format!("the remote file changed: {change}"),
+            RestartReason::Changed(change) => Reason::Changed(change.clone()).to_string(),
             RestartReason::OtherUrl { saved, url, why } => format!(
                 "the saved progress is for {saved} and {url} cannot be proven to serve the same file ({why})"
             ),

@@ -5,14 +5,13 @@
 
 use std::collections::VecDeque;
 
+use crate::answer::{judge, Judgement};
 use crate::content_range::{self, ContentRange};
 use crate::failure::{Failure, RangeFault, Reason};
 use crate::headers::Headers;
 use crate::object::RemoteObject;
 use crate::range::ByteRange;
-use crate::redirect::{is_redirect, resolve_location};
 use crate::request::{Event, Method, Request, RequestFailure, RequestId, RequestRules};
-use crate::retry::retry_after_ms;
 
 /// How the probe asks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,32 +50,34 @@ pub fn interpret_probe(
     headers: &Headers,
     now_unix_ms: u64,
 ) -> ProbeVerdict {
-    if is_redirect(status) {
-        let detail = match headers.get("location").map(|l| resolve_location(url, l)) {
-            Some(Ok(next)) => return ProbeVerdict::Redirect(next),
-            Some(Err(detail)) => detail,
-            None => format!("answered {status} without a Location"),
-        };
-        return ProbeVerdict::Fail(Reason::BadRedirect {
-            url: url.to_string(),
-            detail,
-        });
-    }
-    match (status, method) {
-        (304, _) => ProbeVerdict::NotModified,
-        (206 | 416, ProbeMethod::FirstBytes(_)) => first_bytes_answer(url, status, headers),
-        (200..=299, _) => ProbeVerdict::Object(RemoteObject::from_headers(url, headers)),
-        (408 | 429 | 500..=599, _) => ProbeVerdict::Retry {
-            reason: Reason::Status {
-                url: url.to_string(),
-                status,
+    match (judge(url, status, headers, now_unix_ms), method) {
+        (Judgement::Redirect(next), _) => ProbeVerdict::Redirect(next),
+        (
+            Judgement::Retry {
+                reason,
+                retry_after_ms,
             },
-            retry_after_ms: retry_after_ms(headers, now_unix_ms),
+            _,
+        ) => ProbeVerdict::Retry {
+            reason,
+            retry_after_ms,
         },
-        // CDNs and object stores refuse HEAD in many ways (405, 403, 501, even
+        // CDNs and object stores refuse HEAD in many ways (405, 403, even
         // 404); the GET decides whether the object really is unavailable.
-        (_, ProbeMethod::Head) => ProbeVerdict::TryGet,
-        (_, ProbeMethod::FirstBytes(_)) => ProbeVerdict::Refused,
+        (Judgement::Final(Reason::Status { .. }), ProbeMethod::Head) => ProbeVerdict::TryGet,
+        (Judgement::Final(Reason::Status { .. }), ProbeMethod::FirstBytes(_)) => {
+            ProbeVerdict::Refused
+        }
+        (Judgement::Final(reason), _) => ProbeVerdict::Fail(reason),
+        (Judgement::Accept, _) if status == 304 => ProbeVerdict::NotModified,
+        (Judgement::Accept, ProbeMethod::FirstBytes(_)) if matches!(status, 206 | 416) => {
+            first_bytes_answer(url, status, headers)
+        }
+        (Judgement::Accept, _) if (200..=299).contains(&status) => {
+            ProbeVerdict::Object(RemoteObject::from_headers(url, headers))
+        }
+        // A 416 to a HEAD, which asked for no range: the GET decides.
+        (Judgement::Accept, _) => ProbeVerdict::TryGet,
     }
 }
 
@@ -433,10 +434,10 @@ impl Probe {
         }
         let reason = Reason::Unreachable {
             url: self.url.clone(),
-            error: failure.message,
-            no_connection: failure.no_connection,
+            error: failure.message().to_string(),
+            no_connection: failure.no_connection(),
         };
-        if failure.lasting {
+        if failure.lasting() {
             // An untrusted certificate or a malformed URL stays so: say it
             // now rather than after every retry.
             return self.finish(ProbeEnd::Failed(reason.into()));
@@ -557,11 +558,7 @@ mod tests {
     fn a_lasting_error_ends_the_probe_at_once() {
         let mut probe = Probe::new("https://h/a", rules(5));
         let first = probe.poll_request(0).unwrap();
-        let failure = RequestFailure {
-            message: "the server's TLS certificate is not trusted".into(),
-            lasting: true,
-            no_connection: true,
-        };
+        let failure = RequestFailure::Tls("the server's TLS certificate is not trusted".into());
         probe.handle_error(first.id, failure, 0);
         assert!(matches!(probe.poll_end(), Some(ProbeEnd::Failed(_))));
     }

@@ -66,17 +66,55 @@ impl Request {
     }
 }
 
-/// A request that failed before or during its answer, as the driver saw it.
+/// How a request failed before or during its answer, as the runtime told
+/// the driver. The kind says what another try can do; the words are the
+/// runtime's.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestFailure {
-    pub message: String,
-    /// Asking again cannot help (an untrusted certificate, a bad URL).
-    pub lasting: bool,
+pub enum RequestFailure {
     /// No connection to the host could be made (no DNS answer, refused,
-    /// timed out, a failed TLS handshake): unlike a reset after the
-    /// request went out, it says nothing about the object, everything
-    /// about the host.
-    pub no_connection: bool,
+    /// timed out): unlike a reset after the request went out, it says
+    /// nothing about the object, everything about the host.
+    NoConnection(String),
+    /// The TLS handshake failed (an untrusted certificate, an alert): no
+    /// connection, and asking again cannot help.
+    Tls(String),
+    /// The runtime would not make the request (a header it forbids, a URL
+    /// it cannot send): asking again cannot help.
+    Refused(String),
+    /// Broken on the way (a reset, a timeout after the request went out, a
+    /// body cut short): another try may well work.
+    Broken(String),
+}
+
+impl RequestFailure {
+    /// The runtime's words.
+    pub fn message(&self) -> &str {
+        match self {
+            RequestFailure::NoConnection(message)
+            | RequestFailure::Tls(message)
+            | RequestFailure::Refused(message)
+            | RequestFailure::Broken(message) => message,
+        }
+    }
+
+    /// Asking again cannot help: report it now, not after every retry.
+    pub fn lasting(&self) -> bool {
+        matches!(self, RequestFailure::Tls(_) | RequestFailure::Refused(_))
+    }
+
+    /// No connection to the host could be made.
+    pub fn no_connection(&self) -> bool {
+        matches!(
+            self,
+            RequestFailure::NoConnection(_) | RequestFailure::Tls(_)
+        )
+    }
+}
+
+impl fmt::Display for RequestFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
 }
 
 /// Limits every engine applies to its requests.
@@ -191,7 +229,8 @@ impl fmt::Display for Event {
             ),
             Event::NewVersion(change) => write!(
                 f,
-                "the remote file changed ({change}); downloading the new version"
+                "{}; downloading the new version",
+                Reason::Changed(change.clone())
             ),
             Event::LongerThanRange { url, range, length } => write!(
                 f,

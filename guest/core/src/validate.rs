@@ -4,12 +4,12 @@
 //! page, a full 200 body, a shifted range or a newer version of the object
 //! must never land between the bytes of the old one.
 
+use crate::answer::{judge, Judgement};
 use crate::content_range::{self, ContentRange};
 use crate::failure::{RangeFault, Reason, RemoteChange};
 use crate::headers::Headers;
 use crate::object::RemoteObject;
 use crate::range::ByteRange;
-use crate::redirect::{is_redirect, resolve_location};
 use crate::retry::retry_after_ms;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,42 +39,42 @@ pub fn check_range_response(
     headers: &Headers,
     now_unix_ms: u64,
 ) -> RangeVerdict {
-    let retry = |reason: Reason| RangeVerdict::Retry {
-        reason,
-        retry_after_ms: retry_after_ms(headers, now_unix_ms),
-    };
-    let status_reason = || Reason::Status {
-        url: url.to_string(),
-        status,
-    };
-    match status {
-        206 => check_partial_content(object, requested, headers),
-        200 => check_full_answer(object, url, headers),
-        416 => match headers.get("content-range").and_then(content_range::parse) {
-            Some(ContentRange::Unsatisfied { total }) if Some(total) != object.size => {
-                RangeVerdict::RemoteChanged(RemoteChange::Size {
-                    from: object.size.unwrap_or(0),
-                    to: total,
-                })
-            }
-            _ => retry(Reason::Range(RangeFault::NotSatisfiable(requested))),
+    match judge(url, status, headers, now_unix_ms) {
+        Judgement::Redirect(next) => RangeVerdict::Redirect(next),
+        Judgement::Retry {
+            reason,
+            retry_after_ms,
+        } => RangeVerdict::Retry {
+            reason,
+            retry_after_ms,
         },
-        s if is_redirect(s) => match headers.get("location") {
-            Some(location) => match resolve_location(url, location) {
-                Ok(next) => RangeVerdict::Redirect(next),
-                Err(detail) => RangeVerdict::Fatal(Reason::BadRedirect {
-                    url: url.to_string(),
-                    detail,
-                }),
+        // The object is no longer available there, or not to us.
+        Judgement::Final(reason) => RangeVerdict::Fatal(reason),
+        Judgement::Accept => match status {
+            206 => check_partial_content(object, requested, headers),
+            416 => match headers.get("content-range").and_then(content_range::parse) {
+                Some(ContentRange::Unsatisfied { total }) if Some(total) != object.size => {
+                    RangeVerdict::RemoteChanged(RemoteChange::Size {
+                        from: object.size.unwrap_or(0),
+                        to: total,
+                    })
+                }
+                _ => RangeVerdict::Retry {
+                    reason: Reason::Range(RangeFault::NotSatisfiable(requested)),
+                    retry_after_ms: retry_after_ms(headers, now_unix_ms),
+                },
             },
-            None => retry(Reason::BadRedirect {
-                url: url.to_string(),
-                detail: format!("HTTP {s} without a Location"),
-            }),
+            200 => check_full_answer(object, url, headers),
+            // Another success (204, a 304 never asked for): not an answer
+            // to a range; perhaps the next one is.
+            _ => RangeVerdict::Retry {
+                reason: Reason::Status {
+                    url: url.to_string(),
+                    status,
+                },
+                retry_after_ms: None,
+            },
         },
-        // The object is no longer available there.
-        401 | 404 | 410 => RangeVerdict::Fatal(status_reason()),
-        _ => retry(status_reason()),
     }
 }
 

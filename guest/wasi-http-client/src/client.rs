@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use rangeget_core::credentials::{
     basic_authorization_for, credentials_may_follow, is_credential_header,
 };
-use rangeget_core::request::Request;
+use rangeget_core::request::{Request, RequestFailure};
 use rangeget_core::Headers;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
@@ -107,23 +107,26 @@ impl<T: Trace> Client<T> {
 
     /// Sends an engine's `request`: its own headers (Range, If-Range)
     /// after the common ones.
-    pub fn send(&self, request: &Request) -> Result<PendingResponse<T>, RequestError> {
+    pub fn send(&self, request: &Request) -> Result<PendingResponse<T>, RequestFailure> {
         let method = match request.method {
             rangeget_core::request::Method::Head => Method::Head,
             rangeget_core::request::Method::Get => Method::Get,
         };
         let extra_headers = request.headers();
         let url = request.url.as_str();
-        let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL '{url}': {e}"))?;
+        // What is wrong before anything is sent stays wrong: refused.
+        let refused = |message: String| RequestFailure::Refused(message);
+        let parsed =
+            url::Url::parse(url).map_err(|e| refused(format!("invalid URL '{url}': {e}")))?;
         let scheme = match parsed.scheme() {
             "http" => Scheme::Http,
             "https" => Scheme::Https,
-            other => return Err(format!("unsupported scheme '{other}' in {url}").into()),
+            other => return Err(refused(format!("unsupported scheme '{other}' in {url}"))),
         };
         let authority = match (parsed.host_str(), parsed.port()) {
             (Some(host), Some(port)) => format!("{host}:{port}"),
             (Some(host), None) => host.to_string(),
-            (None, _) => return Err(format!("no host in URL '{url}'").into()),
+            (None, _) => return Err(refused(format!("no host in URL '{url}'"))),
         };
         let mut path = parsed.path().to_string();
         if let Some(query) = parsed.query() {
@@ -154,7 +157,7 @@ impl<T: Trace> Client<T> {
         let all: Vec<(&str, &String)> = common.into_iter().chain(specific).collect();
         let headers = fields_of(&all)?;
         let request = OutgoingRequest::new(headers);
-        let fail = |what: &str| format!("cannot build request for {url}: invalid {what}");
+        let fail = |what: &str| refused(format!("cannot build request for {url}: invalid {what}"));
         request.set_method(&method).map_err(|_| fail("method"))?;
         request
             .set_scheme(Some(&scheme))
@@ -189,8 +192,8 @@ impl<T: Trace> Client<T> {
         });
         // The body of a GET is never opened: opening it and racing its `finish`
         // against the response is what makes some clients see reset connections.
-        let future = outgoing_handler::handle(request, Some(options))
-            .map_err(|e| RequestError::from_code(&e))?;
+        let future =
+            outgoing_handler::handle(request, Some(options)).map_err(|e| failure_of(&e))?;
         Ok(PendingResponse {
             ready: future.subscribe(),
             future,
@@ -202,7 +205,7 @@ impl<T: Trace> Client<T> {
 
 /// The request's header fields, in one call to the runtime; when it refuses
 /// them, the error names the header it refused.
-fn fields_of(headers: &[(&str, &String)]) -> Result<Fields, RequestError> {
+fn fields_of(headers: &[(&str, &String)]) -> Result<Fields, RequestFailure> {
     let list: Vec<(String, Vec<u8>)> = headers
         .iter()
         .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
@@ -214,7 +217,7 @@ fn fields_of(headers: &[(&str, &String)]) -> Result<Fields, RequestError> {
     for (name, value) in headers {
         fields
             .append(name, value.as_bytes())
-            .map_err(|e| format!("cannot send header '{name}': {e:?}"))?;
+            .map_err(|e| RequestFailure::Refused(format!("cannot send header '{name}': {e:?}")))?;
     }
     Ok(fields)
 }
@@ -225,7 +228,7 @@ impl<T: Trace> PendingResponse<T> {
     }
 
     /// `None` while the headers are still on their way.
-    pub fn try_take(&self) -> Option<Result<Response, RequestError>> {
+    pub fn try_take(&self) -> Option<Result<Response, RequestFailure>> {
         // A runtime moves the response on only when its pollable is asked
         // (wasmtime's `get` alone never does): asked here, a head that
         // arrived is taken even by a driver that did not block on it.
@@ -263,8 +266,8 @@ impl<T: Trace> PendingResponse<T> {
                     incoming,
                 }))
             }
-            Ok(Err(code)) => Some(Err(RequestError::from_code(&code))),
-            Err(()) => Some(Err(RequestError::transient("response already taken"))),
+            Ok(Err(code)) => Some(Err(failure_of(&code))),
+            Err(()) => Some(Err(RequestFailure::Broken("response already taken".into()))),
         }
     }
 }
@@ -275,14 +278,15 @@ impl Response {
         &self.url
     }
 
-    pub fn into_body(self) -> Result<Body, String> {
+    pub fn into_body(self) -> Result<Body, RequestFailure> {
+        let broken = |what: &str| RequestFailure::Broken(what.to_string());
         let body = self
             .incoming
             .consume()
-            .map_err(|_| "response body already consumed".to_string())?;
+            .map_err(|_| broken("response body already consumed"))?;
         let stream = body
             .stream()
-            .map_err(|_| "response body stream unavailable".to_string())?;
+            .map_err(|_| broken("response body stream unavailable"))?;
         Ok(Body {
             ready: stream.subscribe(),
             stream,
@@ -307,75 +311,22 @@ impl Body {
     }
 }
 
-/// Why a request failed, in words a user can act on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestError {
-    pub message: String,
-    /// Asking again cannot help (the server's TLS certificate is not
-    /// trusted, say): report it now instead of after every retry.
-    pub lasting: bool,
-    /// No connection to the host could be made (see
-    /// `RequestFailure::no_connection`).
-    pub no_connection: bool,
-}
-
-impl RequestError {
-    pub(crate) fn transient(message: impl Into<String>) -> RequestError {
-        RequestError {
-            message: message.into(),
-            lasting: false,
-            no_connection: false,
-        }
-    }
-
-    fn from_code(code: &ErrorCode) -> RequestError {
-        let lasting = matches!(
-            code,
-            ErrorCode::TlsCertificateError
-                | ErrorCode::TlsAlertReceived(_)
-                | ErrorCode::TlsProtocolError
-        );
-        let no_connection = lasting
-            || matches!(
-                code,
-                ErrorCode::DnsError(_)
-                    | ErrorCode::DestinationNotFound
-                    | ErrorCode::DestinationUnavailable
-                    | ErrorCode::DestinationIpProhibited
-                    | ErrorCode::DestinationIpUnroutable
-                    | ErrorCode::ConnectionRefused
-                    | ErrorCode::ConnectionTimeout
-            );
-        RequestError {
-            message: describe_error(code),
-            lasting,
-            no_connection,
-        }
-    }
-}
-
-impl std::fmt::Display for RequestError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-/// The errors built from words are found before anything is sent (an
-/// invalid URL, an unsupported scheme, a header wasi:http refuses): the
-/// request itself is wrong, and sending it again cannot help.
-impl From<String> for RequestError {
-    fn from(message: String) -> RequestError {
-        RequestError {
-            message,
-            lasting: true,
-            no_connection: false,
-        }
-    }
-}
-
-impl From<RequestError> for String {
-    fn from(error: RequestError) -> String {
-        error.message
+/// What a wasi:http error code means for another try, in words a user can
+/// act on.
+fn failure_of(code: &ErrorCode) -> RequestFailure {
+    let message = describe_error(code);
+    match code {
+        ErrorCode::TlsCertificateError
+        | ErrorCode::TlsAlertReceived(_)
+        | ErrorCode::TlsProtocolError => RequestFailure::Tls(message),
+        ErrorCode::DnsError(_)
+        | ErrorCode::DestinationNotFound
+        | ErrorCode::DestinationUnavailable
+        | ErrorCode::DestinationIpProhibited
+        | ErrorCode::DestinationIpUnroutable
+        | ErrorCode::ConnectionRefused
+        | ErrorCode::ConnectionTimeout => RequestFailure::NoConnection(message),
+        _ => RequestFailure::Broken(message),
     }
 }
 

@@ -13,7 +13,7 @@ use rangeget_core::transfer::{Command, Transfer};
 use rangeget_core::{Failure, Headers};
 use wasip2::io::poll::Pollable;
 
-use crate::client::{Body, Client, PendingResponse, Read, RequestError, Response, Trace};
+use crate::client::{Body, Client, PendingResponse, Read, Response, Trace};
 use crate::clock;
 use crate::multiplex::ready;
 
@@ -70,16 +70,6 @@ impl<T: Trace> Drop for Exchanges<T> {
         let mut budget = self.budget.borrow_mut();
         for exchange in &self.open {
             budget.ended(&exchange.host);
-        }
-    }
-}
-
-impl From<RequestError> for RequestFailure {
-    fn from(error: RequestError) -> RequestFailure {
-        RequestFailure {
-            message: error.message,
-            lasting: error.lasting,
-            no_connection: error.no_connection,
         }
     }
 }
@@ -292,7 +282,7 @@ impl<T: Trace> Exchanges<T> {
             Err(error) => {
                 let exchange = self.open.swap_remove(at);
                 self.budget.borrow_mut().ended(&exchange.host);
-                Some(Err(error.into()))
+                Some(Err(error))
             }
         }
     }
@@ -455,7 +445,7 @@ fn advance<T: Trace>(
         Stage::Waiting(pending) => match pending.try_take() {
             None => return (Some(Stage::Waiting(pending)), Ok(())),
             Some(Err(error)) => {
-                transfer.handle_error(id, error.into(), clock::now_ms());
+                transfer.handle_error(id, error, clock::now_ms());
                 return (None, Ok(()));
             }
             Some(Ok(response)) => {
@@ -478,12 +468,7 @@ fn advance<T: Trace>(
             let result = read_body(id, &body, transfer, write);
             (Some(Stage::Reading(body)), result)
         }
-        Err(message) => {
-            let failure = RequestFailure {
-                message,
-                lasting: false,
-                no_connection: false,
-            };
+        Err(failure) => {
             transfer.handle_error(id, failure, clock::now_ms());
             (None, Ok(()))
         }
@@ -523,11 +508,7 @@ fn read_body(
                 return Ok(());
             }
             Read::Failed(message) => {
-                let failure = RequestFailure {
-                    message,
-                    lasting: false,
-                    no_connection: false,
-                };
+                let failure = RequestFailure::Broken(message);
                 transfer.handle_error(id, failure, clock::now_ms());
                 return Ok(());
             }

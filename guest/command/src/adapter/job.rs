@@ -571,11 +571,8 @@ impl Job {
                 stop: Stop::Changed(change),
                 ..
             } => {
-                self.starts.start_over(&self.options.url, change.clone())?;
-                warn(&format!(
-                    "{}: the remote file changed ({change}); starting over",
-                    out.display
-                ));
+                let notice = self.starts.start_over(&self.options.url, change)?;
+                warn(&format!("{}: {notice}", out.display));
                 drop(part);
                 out.remove_meta()?;
                 out.remove(&out.part_name())?;

@@ -185,10 +185,8 @@ fn stream_to(options: &Options, out: &mut Sink) -> Result<Streamed, Failure> {
                 Pumped::ReaderGone => return Ok(Streamed::ReaderGone),
                 Pumped::Stopped(stop) => match after_stop(stop, out.written) {
                     AfterStop::StartOver(change) => {
-                        starts.start_over(&options.url, change.clone())?;
-                        warn(&format!(
-                            "the remote file changed ({change}) before its first byte went out; starting over"
-                        ));
+                        let notice = starts.start_over(&options.url, change)?;
+                        warn(&format!("{notice} (no byte of it had gone out)"));
                         break;
                     }
                     AfterStop::WholeFrom(id) => {

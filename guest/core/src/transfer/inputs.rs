@@ -163,12 +163,12 @@ impl Transfer {
         let reason = match self.open[at].stage {
             Stage::Head => Reason::Unreachable {
                 url: self.open[at].url.clone(),
-                error: failure.message,
-                no_connection: failure.no_connection,
+                error: failure.message().to_string(),
+                no_connection: failure.no_connection(),
             },
-            Stage::Body => Reason::BodyFailed(failure.message),
+            Stage::Body => Reason::BodyFailed(failure.message().to_string()),
         };
-        if failure.lasting {
+        if failure.lasting() {
             return self.stop(Stop::Failed(reason.into()));
         }
         match self.mode {

@@ -58,16 +58,15 @@ use std::collections::VecDeque;
 pub use chunks::Claim;
 pub use saves::{Save, SaveKind, DURABLE_SAVE_INTERVAL_MS, QUICK_SAVE_INTERVAL_MS};
 
+use crate::answer::{judge, Judgement};
 use crate::failure::{Failure, Reason, RemoteChange};
 use crate::headers::Headers;
 use crate::meta::{MetaFile, FORMAT_VERSION};
 use crate::object::RemoteObject;
 use crate::range::ByteRange;
 use crate::rate_limit::{RateLimiter, SharedRateLimiter};
-use crate::redirect::{is_redirect, resolve_location};
 use crate::request::{Event, Method, Request, RequestFailure, RequestId, RequestRules};
 use crate::request_size::{first_request_size, next_request_size, FIRST_REQUEST_SIZE};
-use crate::retry::retry_after_ms;
 use crate::room::check_max_filesize;
 use crate::validate::{check_range_response, RangeVerdict};
 use chunks::{ChunkTable, Failed, Progress};
@@ -164,6 +163,16 @@ pub enum Stop {
         id: RequestId,
     },
     Failed(Failure),
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Changed(change) => Reason::Changed(change.clone()).fmt(f),
+            Stop::RangesIgnored { .. } => Reason::RangesIgnored.fmt(f),
+            Stop::Failed(failure) => failure.fmt(f),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

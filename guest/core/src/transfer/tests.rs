@@ -754,7 +754,7 @@ proptest! {
             }
             let id = ids[pick as usize % ids.len()];
             match fault {
-                0 => sim.t.handle_error(id, RequestFailure { message: "reset".into(), lasting: false, no_connection: false }, sim.now),
+                0 => sim.t.handle_error(id, RequestFailure::Broken("reset".into()), sim.now),
                 1 if sim.t.body_window(id, sim.now).is_some() => sim.t.handle_body_end(id, sim.now),
                 _ => {
                     if sim.t.body_window(id, sim.now).is_none() { sim.head_ok(id); }
@@ -792,7 +792,7 @@ proptest! {
             if ids.is_empty() { sim.now = sim.t.poll_timeout(sim.now).unwrap_or(sim.now); continue; }
             let id = ids[pick as usize % ids.len()];
             if fault == 0 {
-                sim.t.handle_error(id, RequestFailure { message: "cut".into(), lasting: false, no_connection: false }, sim.now);
+                sim.t.handle_error(id, RequestFailure::Broken("cut".into()), sim.now);
             } else {
                 if sim.t.body_window(id, sim.now).is_none() { sim.head_ok(id); }
                 sim.body(id, n);

@@ -15,29 +15,19 @@ impl Transfer {
         now_unix_ms: u64,
     ) {
         let url = self.open[at].url.clone();
-        if is_redirect(status) {
-            let next = headers.get("location").map(|l| resolve_location(&url, l));
-            return match next {
-                Some(Ok(next)) => self.redirect(at, next, now_ms),
-                Some(Err(detail)) => {
-                    let reason = Reason::BadRedirect { url, detail };
-                    self.stop(Stop::Failed(reason.into()))
-                }
-                None => {
-                    let detail = format!("HTTP {status} without a Location");
-                    self.fail_whole(at, Reason::BadRedirect { url, detail }, None, now_ms)
-                }
-            };
-        }
-        if !(200..300).contains(&status) {
-            let reason = Reason::Status { url, status };
-            return match status {
-                401 | 404 | 410 => self.stop(Stop::Failed(reason.into())),
-                _ => {
-                    let retry_after = retry_after_ms(headers, now_unix_ms);
-                    self.fail_whole(at, reason, retry_after, now_ms)
-                }
-            };
+        match judge(&url, status, headers, now_unix_ms) {
+            Judgement::Redirect(next) => return self.redirect(at, next, now_ms),
+            Judgement::Retry {
+                reason,
+                retry_after_ms,
+            } => return self.fail_whole(at, reason, retry_after_ms, now_ms),
+            Judgement::Final(reason) => return self.stop(Stop::Failed(reason.into())),
+            Judgement::Accept if (200..300).contains(&status) => {}
+            // Not the object from byte 0 (a 304, a 416): perhaps the next.
+            Judgement::Accept => {
+                let reason = Reason::Status { url, status };
+                return self.fail_whole(at, reason, None, now_ms);
+            }
         }
         let answered = RemoteObject::from_headers(&self.object.url, headers);
         let announced = match self.object.change_from(&answered) {

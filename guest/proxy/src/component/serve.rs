@@ -153,13 +153,12 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutpara
         };
         match stop {
             Stop::Changed(change) => {
-                if let Err(failure) = starts.start_over(&incoming.url, change.clone()) {
-                    return reply::bad_gateway(returned, incoming, &failure.to_string());
+                match starts.start_over(&incoming.url, change) {
+                    Ok(notice) => log(&format!("{}: {notice}", incoming.path)),
+                    Err(failure) => {
+                        return reply::bad_gateway(returned, incoming, &failure.to_string())
+                    }
                 }
-                log(&format!(
-                    "{}: the remote file changed ({change}); starting over with the new version",
-                    incoming.path
-                ));
                 out = returned;
             }
             Stop::RangesIgnored { id } => {
@@ -215,12 +214,7 @@ fn whole(
         exchanges.refeed_head(id, &mut transfer);
     }
     if let Streamed::NotStarted(out, stop) = stream(transfer, head, exchanges, out) {
-        let why = match stop {
-            Stop::Failed(failure) => failure.to_string(),
-            Stop::Changed(change) => format!("the remote file changed ({change})"),
-            Stop::RangesIgnored { .. } => "the origin ignored a range".into(),
-        };
-        reply::bad_gateway(out, incoming, &why);
+        reply::bad_gateway(out, incoming, &stop.to_string());
     }
 }
 
