@@ -769,6 +769,50 @@ proptest! {
         prop_assert!(sim.file == content(size));
     }
 
+    /// Whole slices (the proxy): every request asks for one whole aligned
+    /// slice (a retry continues where an answer broke off), and the client
+    /// gets exactly its span, in order, the bytes outside it dropped.
+    #[test]
+    fn slices_are_whole_and_aligned_and_the_client_gets_exactly_its_span(
+        size in 1u64..2000,
+        from in 0u64..2000,
+        len in 1u64..2000,
+        slice in 1u64..300,
+        window in 1usize..5,
+        steps in proptest::collection::vec((any::<u8>(), 1u64..200, 0u8..8), 0..200),
+    ) {
+        let start = from % size;
+        let len = len.min(size - start);
+        let span = ByteRange::from_len(start, len).unwrap();
+        let t = Transfer::in_order_slices(object(size), span, slice, size, settings(window, u32::MAX), 0);
+        let mut sim = Sim::new(t, size);
+        let mut cut: Vec<RequestId> = Vec::new();
+        for (pick, n, fault) in steps {
+            sim.now += 1;
+            for id in sim.commands() {
+                let range = sim.open[&id].range.unwrap();
+                let whole_slice = range.start() % slice == 0
+                    && range.end() + 1 == (range.start() + slice).min(size);
+                // A retry of a cut answer continues inside its slice.
+                let continued = range.start() % slice != 0
+                    && range.end() + 1 == (range.start() / slice * slice + slice).min(size);
+                prop_assert!(whole_slice || (continued && !cut.is_empty()), "{range:?} of slices of {slice}");
+            }
+            let ids: Vec<RequestId> = sim.open.keys().copied().collect();
+            if ids.is_empty() { sim.now = sim.t.poll_timeout(sim.now).unwrap_or(sim.now); continue; }
+            let id = ids[pick as usize % ids.len()];
+            if fault == 0 {
+                sim.t.handle_error(id, RequestFailure::Broken("cut".into()), sim.now);
+                cut.push(id);
+            } else {
+                if sim.t.body_window(id, sim.now).is_none() { sim.head_ok(id); }
+                sim.body(id, n);
+            }
+        }
+        prop_assert_eq!(sim.run_to_end(), End::Finished);
+        prop_assert_eq!(sim.delivered, (start..start + len).map(byte_at).collect::<Vec<u8>>());
+    }
+
     /// In order: whatever arrives when, the reader gets the span exactly,
     /// in order, and the buffer never holds more than the window.
     #[test]
