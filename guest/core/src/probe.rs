@@ -12,6 +12,7 @@ use crate::headers::Headers;
 use crate::object::RemoteObject;
 use crate::range::ByteRange;
 use crate::request::{Event, Method, Request, RequestFailure, RequestId, RequestRules};
+use crate::retry::{AfterFailure, Attempts, Jitter};
 
 /// How the probe asks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,7 +164,10 @@ pub struct Probe {
     method: ProbeMethod,
     rules: RequestRules,
     redirects: u32,
-    failures: u32,
+    attempts: Attempts,
+    /// Spreads retries: seeded by the URL, so that a batch's probes do
+    /// not retry in lockstep and a test replays the same delays.
+    jitter: Jitter,
     next_id: u64,
     stage: Stage,
     /// A 200 to a first-bytes probe, held while a HEAD checks that it is
@@ -214,7 +218,8 @@ impl Probe {
             method,
             rules,
             redirects: 0,
-            failures: 0,
+            attempts: Attempts::default(),
+            jitter: Jitter::for_text(url),
             next_id: 1,
             stage: Stage::ToSend { not_before_ms: 0 },
             held: None,
@@ -452,31 +457,31 @@ impl Probe {
         refusal: Option<(u16, Headers)>,
         now_ms: u64,
     ) {
-        self.failures += 1;
         let policy = self.rules.retry;
-        if self.failures > policy.max_retries {
-            let failure = Failure::from(reason).with_note(format!(
-                "{} attempts; check the URL and your connection, or raise --retries",
-                self.failures
-            ));
-            return self.finish(match refusal {
-                Some((status, headers)) => ProbeEnd::Refused {
-                    status,
-                    headers,
-                    failure,
-                },
-                None => ProbeEnd::Failed(failure),
-            });
-        }
-        let delay_ms = policy.delay_ms(
-            self.failures,
-            retry_after_ms,
-            now_ms ^ self.next_id.rotate_left(17),
-        );
+        // A probe's attempt brings no bytes that are kept: none progresses.
+        let after = self
+            .attempts
+            .failed(false, &policy, retry_after_ms, &mut self.jitter);
+        let (retry, delay_ms) = match after {
+            AfterFailure::Retry { retry, delay_ms } => (retry, delay_ms),
+            AfterFailure::GiveUp { failures } => {
+                let failure = Failure::from(reason).with_note(format!(
+                    "{failures} attempts; check the URL and your connection, or raise --retries"
+                ));
+                return self.finish(match refusal {
+                    Some((status, headers)) => ProbeEnd::Refused {
+                        status,
+                        headers,
+                        failure,
+                    },
+                    None => ProbeEnd::Failed(failure),
+                });
+            }
+        };
         self.events.push_back(Event::Retrying {
             what: None,
             reason,
-            retry: self.failures,
+            retry,
             max: policy.max_retries,
             delay_ms,
         });

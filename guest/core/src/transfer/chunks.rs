@@ -14,7 +14,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::meta::{digest_hex, parse_digest, MetaChunk, MetaFile, SavedChunk};
 use crate::plan::{plan_chunks, MAX_CHUNKS_AFTER_SPLITS};
 use crate::range::ByteRange;
-use crate::retry::RetryPolicy;
+use crate::retry::{AfterFailure, Attempts, Jitter, RetryPolicy};
 
 /// The smallest piece an idle connection takes from a busy chunk.
 const MIN_SPLIT_OFF: u64 = 1 << 20;
@@ -22,11 +22,11 @@ const MIN_SPLIT_OFF: u64 = 1 << 20;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ChunkState {
     Pending {
-        failures: u32,
+        attempts: Attempts,
         not_before_ms: u64,
     },
     InFlight {
-        failures: u32,
+        attempts: Attempts,
         /// Bytes arrived in this attempt at a useful rate: such an attempt
         /// does not count against the retry budget.
         progressed: bool,
@@ -57,7 +57,7 @@ impl Chunk {
             received: 0,
             hasher: digests.then(Xxh3::new),
             state: ChunkState::Pending {
-                failures: 0,
+                attempts: Attempts::default(),
                 not_before_ms: 0,
             },
             pieces: VecDeque::new(),
@@ -89,13 +89,6 @@ pub struct Claim {
     pub(crate) chunk: usize,
     pub range: ByteRange,
     digest: u128,
-}
-
-/// What a failed attempt leads to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Failed {
-    RetryAt { at_ms: u64, retry: u32 },
-    GiveUp { failures: u32 },
 }
 
 /// What arrived bytes completed.
@@ -254,12 +247,12 @@ impl ChunkTable {
                 .or_else(|| self.split_largest_in_flight())?,
         };
         let chunk = self.chunk_mut(index);
-        let ChunkState::Pending { failures, .. } = chunk.state else {
+        let ChunkState::Pending { attempts, .. } = chunk.state else {
             unreachable!("only pending chunks are started")
         };
         let range = Self::request_in(chunk, request_size);
         chunk.state = ChunkState::InFlight {
-            failures,
+            attempts,
             progressed: false,
             request_end: chunk.received + range.len(),
         };
@@ -280,11 +273,11 @@ impl ChunkTable {
                 && matches!(c.state, ChunkState::Pending { .. })
         })?;
         let chunk = &mut self.chunks[offset];
-        let ChunkState::Pending { failures, .. } = chunk.state else {
+        let ChunkState::Pending { attempts, .. } = chunk.state else {
             unreachable!("checked above")
         };
         chunk.state = ChunkState::InFlight {
-            failures,
+            attempts,
             progressed: false,
             request_end: range.len(),
         };
@@ -387,7 +380,7 @@ impl ChunkTable {
         let keep_pieces = matches!(self.layout, Layout::Windowed { .. });
         let c = self.chunk_mut(index);
         let ChunkState::InFlight {
-            failures,
+            attempts,
             progressed,
             request_end,
         } = c.state
@@ -409,7 +402,7 @@ impl ChunkTable {
             return (Progress::ChunkDone, len);
         }
         c.state = ChunkState::InFlight {
-            failures,
+            attempts,
             progressed: progressed || len > 0,
             request_end,
         };
@@ -429,51 +422,43 @@ impl ChunkTable {
         }
     }
 
-    /// A request of chunk `index` failed. A connection that delivered data
-    /// before breaking is a flaky link, not a broken chunk: only attempts
-    /// without progress use up the retries. `delay_ms` is the backoff for
-    /// a given retry number.
+    /// A request of chunk `index` failed (see [`Attempts::failed`]: an
+    /// attempt that made progress does not use up the retries).
     pub(crate) fn fail(
         &mut self,
         index: usize,
         policy: &RetryPolicy,
+        retry_after_ms: Option<u64>,
+        jitter: &mut Jitter,
         now_ms: u64,
-        delay_ms: impl FnOnce(u32) -> u64,
-    ) -> Failed {
+    ) -> AfterFailure {
         let c = self.chunk_mut(index);
         let ChunkState::InFlight {
-            failures,
+            mut attempts,
             progressed,
             ..
         } = c.state
         else {
-            return Failed::GiveUp { failures: 0 };
+            return AfterFailure::GiveUp { failures: 0 };
         };
-        let failures = if progressed { 1 } else { failures + 1 };
-        if failures > policy.max_retries {
-            c.state = ChunkState::Pending {
-                failures,
-                not_before_ms: u64::MAX,
-            };
-            return Failed::GiveUp { failures };
-        }
-        let at_ms = now_ms.saturating_add(delay_ms(failures));
+        let after = attempts.failed(progressed, policy, retry_after_ms, jitter);
+        let not_before_ms = match after {
+            AfterFailure::Retry { delay_ms, .. } => now_ms.saturating_add(delay_ms),
+            AfterFailure::GiveUp { .. } => u64::MAX,
+        };
         c.state = ChunkState::Pending {
-            failures,
-            not_before_ms: at_ms,
+            attempts,
+            not_before_ms,
         };
-        Failed::RetryAt {
-            at_ms,
-            retry: failures,
-        }
+        after
     }
 
     /// In-flight chunks go back to pending, their progress kept.
     pub(crate) fn cancel_in_flight(&mut self) {
         for c in &mut self.chunks {
-            if let ChunkState::InFlight { failures, .. } = c.state {
+            if let ChunkState::InFlight { attempts, .. } = c.state {
                 c.state = ChunkState::Pending {
-                    failures,
+                    attempts,
                     not_before_ms: 0,
                 };
             }

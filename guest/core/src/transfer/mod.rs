@@ -67,9 +67,10 @@ use crate::range::ByteRange;
 use crate::rate_limit::{RateLimiter, SharedRateLimiter};
 use crate::request::{Event, Method, Request, RequestFailure, RequestId, RequestRules};
 use crate::request_size::{first_request_size, next_request_size, FIRST_REQUEST_SIZE};
+use crate::retry::{AfterFailure, Attempts, Jitter};
 use crate::room::check_max_filesize;
 use crate::validate::{check_range_response, RangeVerdict};
-use chunks::{ChunkTable, Failed, Progress};
+use chunks::{ChunkTable, Progress};
 use saves::SaveSchedule;
 
 /// How a transfer behaves, resolved from the command line or the proxy's
@@ -228,7 +229,7 @@ struct Whole {
     written: u64,
     /// The length the body must have, when the server stated one.
     announced: Option<u64>,
-    failures: u32,
+    attempts: Attempts,
     /// The next attempt goes out then (after a backoff).
     resend_at_ms: Option<u64>,
     ended: bool,
@@ -248,7 +249,7 @@ pub struct Transfer {
     commands: VecDeque<Command>,
     events: VecDeque<Event>,
     next_id: u64,
-    rng: u64,
+    jitter: Jitter,
     limiter: Option<SharedRateLimiter>,
     end: Option<End>,
     /// A stopped file transfer saves its progress before it ends.
@@ -295,7 +296,7 @@ impl Transfer {
             .map(|rate| SharedRateLimiter::new(RateLimiter::new(rate, now_ms).into()));
         Transfer {
             object,
-            rng: settings.seed | 1,
+            jitter: Jitter::new(settings.seed),
             settings,
             sink,
             mode,
@@ -417,7 +418,7 @@ impl Transfer {
         let whole = Whole {
             written: 0,
             announced: None,
-            failures: 0,
+            attempts: Attempts::default(),
             resend_at_ms: adopted.is_none().then_some(now_ms),
             ended: false,
             pieces: VecDeque::new(),
@@ -808,14 +809,6 @@ impl Transfer {
     fn close(&mut self, id: RequestId, written: Option<ByteRange>) {
         let flush = written.filter(|_| self.sink == Sink::File && self.settings.durable);
         self.commands.push_back(Command::Close { id, flush });
-    }
-
-    /// A random number for jitter (xorshift64*).
-    fn random(&mut self) -> u64 {
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
     /// Ends the transfer: every open request is dropped; a file transfer

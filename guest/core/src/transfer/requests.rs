@@ -88,7 +88,6 @@ impl Transfer {
     ) {
         let open = self.open.remove(at);
         self.close(open.id, None);
-        let random = self.random();
         let policy = self.settings.rules.retry;
         let Mode::Ranged(ranged) = &mut self.mode else {
             return;
@@ -98,21 +97,21 @@ impl Transfer {
             open.range.unwrap_or(ranged.chunks.range(open.chunk)),
             self.object.url
         );
-        let failed = ranged.chunks.fail(open.chunk, &policy, now_ms, |retry| {
-            policy.delay_ms(retry, retry_after, random)
-        });
-        match failed {
-            Failed::RetryAt { at_ms, retry } => {
+        let after = ranged
+            .chunks
+            .fail(open.chunk, &policy, retry_after, &mut self.jitter, now_ms);
+        match after {
+            AfterFailure::Retry { retry, delay_ms } => {
                 self.retries += 1;
                 self.events.push_back(Event::Retrying {
                     what: Some(what),
                     reason,
                     retry,
                     max: policy.max_retries,
-                    delay_ms: at_ms.saturating_sub(now_ms),
+                    delay_ms,
                 });
             }
-            Failed::GiveUp { failures } => {
+            AfterFailure::GiveUp { failures } => {
                 let gave_up = Reason::GaveUp {
                     what,
                     failures,

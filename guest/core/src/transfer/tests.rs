@@ -791,10 +791,10 @@ proptest! {
             sim.now += 1;
             for id in sim.commands() {
                 let range = sim.open[&id].range.unwrap();
-                let whole_slice = range.start() % slice == 0
+                let whole_slice = range.start().is_multiple_of(slice)
                     && range.end() + 1 == (range.start() + slice).min(size);
                 // A retry of a cut answer continues inside its slice.
-                let continued = range.start() % slice != 0
+                let continued = !range.start().is_multiple_of(slice)
                     && range.end() + 1 == (range.start() / slice * slice + slice).min(size);
                 prop_assert!(whole_slice || (continued && !cut.is_empty()), "{range:?} of slices of {slice}");
             }

@@ -69,31 +69,36 @@ impl Transfer {
     ) {
         let open = self.open.remove(at);
         self.close(open.id, None);
-        let random = self.random();
         let policy = self.settings.rules.retry;
         let in_order = self.sink == Sink::InOrder;
         let Mode::Whole(whole) = &mut self.mode else {
             return;
         };
-        whole.failures += 1;
+        // Every attempt starts from byte 0: what one brought is not kept,
+        // so none counts as progress.
+        let after = whole
+            .attempts
+            .failed(false, &policy, retry_after, &mut self.jitter);
         let delivered = in_order && whole.written > 0;
-        if delivered || whole.failures > policy.max_retries {
-            let what = if delivered {
-                format!("{} (part of it was already delivered)", self.object.url)
-            } else {
-                format!(
-                    "downloading {} (it cannot be resumed: every attempt starts from byte 0)",
-                    self.object.url
-                )
-            };
-            let gave_up = Reason::GaveUp {
-                what,
-                failures: whole.failures,
-                last: Box::new(reason),
-            };
-            return self.stop(Stop::Failed(gave_up.into()));
-        }
-        let delay_ms = policy.delay_ms(whole.failures, retry_after, random);
+        let delay_ms = match after {
+            AfterFailure::Retry { delay_ms, .. } if !delivered => delay_ms,
+            _ => {
+                let what = if delivered {
+                    format!("{} (part of it was already delivered)", self.object.url)
+                } else {
+                    format!(
+                        "downloading {} (it cannot be resumed: every attempt starts from byte 0)",
+                        self.object.url
+                    )
+                };
+                let gave_up = Reason::GaveUp {
+                    what,
+                    failures: whole.attempts.failures(),
+                    last: Box::new(reason),
+                };
+                return self.stop(Stop::Failed(gave_up.into()));
+            }
+        };
         whole.written = 0;
         whole.pieces.clear();
         whole.resend_at_ms = Some(now_ms.saturating_add(delay_ms));
@@ -103,7 +108,7 @@ impl Transfer {
         }
         self.events.push_back(Event::Restarting {
             reason,
-            retry: whole.failures,
+            retry: whole.attempts.failures(),
             delay_ms,
         });
     }
