@@ -13,7 +13,7 @@ use wasip2::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingBody, Method, OutgoingRequest,
     RequestOptions, Scheme,
 };
-use wasip2::io::poll::Pollable;
+pub use wasip2::io::poll::Pollable;
 use wasip2::io::streams::{InputStream, StreamError};
 
 /// Reads are capped so one fast connection cannot starve the others in a

@@ -6,16 +6,14 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::client::{Body, Client, PendingResponse, Pollable, Read, Response, Trace};
+use crate::clock;
+use crate::multiplex::ready;
 use rangeget_core::budget::{host_of, Budget};
 use rangeget_core::probe::{Probe, ProbeEnd};
 use rangeget_core::request::{Event, Request, RequestFailure, RequestId};
 use rangeget_core::transfer::{Command, Transfer};
 use rangeget_core::{Failure, Headers};
-use wasip2::io::poll::Pollable;
-
-use crate::client::{Body, Client, PendingResponse, Read, Response, Trace};
-use crate::clock;
-use crate::multiplex::ready;
 
 /// At most this much is read from one body before the others get their
 /// turn, so a fast local link cannot starve the rest of the poll set.
