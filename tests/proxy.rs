@@ -662,6 +662,24 @@ fn origin_errors_are_passed_on_with_a_clear_body() {
 }
 
 #[test]
+fn an_origin_that_cannot_be_reached_is_a_502_naming_its_reason_code() {
+    let nowhere = format!("http://{}/o", support::refused_addr());
+    for host in [Host::Wasmtime, Host::Rangeget] {
+        let proxy = Proxy::start(host, &nowhere, 2, "256K");
+        let reply = proxy.get("/x.bin", &[]);
+        assert_eq!(reply.status, 502, "{host:?}: {}", reply.describe());
+        // The stable code of the reason, for a client or a log to act on.
+        assert_eq!(
+            reply.header("rangeget-reason"),
+            Some("unreachable"),
+            "{host:?}: {}",
+            reply.describe()
+        );
+        assert!(text(&reply.body).contains("could not fetch /x.bin"));
+    }
+}
+
+#[test]
 fn a_client_can_never_make_it_fetch_outside_the_origin_prefix() {
     for host in HOSTS {
         attempts_to_leave_the_prefix(host);

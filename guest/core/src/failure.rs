@@ -650,6 +650,18 @@ impl From<Reason> for Failure {
     }
 }
 
+impl Failure {
+    /// The status a gateway (the proxy) answers its client with when the
+    /// fetch failed for this: 504 Gateway Timeout when the origin went
+    /// silent, 502 Bad Gateway for anything else it did or failed to do.
+    pub fn gateway_status(&self) -> u16 {
+        match self.reason.root() {
+            Reason::Stalled { .. } => 504,
+            _ => 502,
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.reason.fmt(f)?;
@@ -665,6 +677,28 @@ impl std::error::Error for Failure {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gateway_answers_504_for_a_silent_origin_and_502_otherwise() {
+        let stalled = Reason::Stalled {
+            min_bytes: 1,
+            secs: 60,
+        };
+        let gave_up = Reason::GaveUp {
+            what: "0-9 of u".into(),
+            failures: 6,
+            last: Box::new(stalled.clone()),
+        };
+        assert_eq!(Failure::from(stalled).gateway_status(), 504);
+        assert_eq!(Failure::from(gave_up).gateway_status(), 504);
+        let refused = Reason::Unreachable {
+            url: "u".into(),
+            error: "connection refused".into(),
+            no_connection: true,
+        };
+        assert_eq!(Failure::from(refused).gateway_status(), 502);
+        assert_eq!(Failure::from(Reason::RangesIgnored).gateway_status(), 502);
+    }
 
     #[test]
     fn exit_codes_are_distinct_and_not_success() {

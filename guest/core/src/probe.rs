@@ -11,6 +11,7 @@ use crate::failure::{Failure, RangeFault, Reason};
 use crate::headers::Headers;
 use crate::object::RemoteObject;
 use crate::range::ByteRange;
+use crate::report::plural;
 use crate::request::{Event, Method, Request, RequestFailure, RequestId, RequestRules};
 use crate::retry::{AfterFailure, Attempts, Jitter};
 
@@ -466,7 +467,8 @@ impl Probe {
             AfterFailure::Retry { retry, delay_ms } => (retry, delay_ms),
             AfterFailure::GiveUp { failures } => {
                 let failure = Failure::from(reason).with_note(format!(
-                    "{failures} attempts; check the URL and your connection, or raise --retries"
+                    "{failures} attempt{}; check the URL and your connection, or raise --retries",
+                    plural(u64::from(failures))
                 ));
                 return self.finish(match refusal {
                     Some((status, headers)) => ProbeEnd::Refused {

@@ -166,6 +166,17 @@ pub enum Stop {
     Failed(Failure),
 }
 
+/// A stop as a failure: what a caller that cannot go on tells its user.
+impl From<Stop> for Failure {
+    fn from(stop: Stop) -> Failure {
+        match stop {
+            Stop::Changed(change) => Reason::Changed(change).into(),
+            Stop::RangesIgnored { .. } => Reason::RangesIgnored.into(),
+            Stop::Failed(failure) => failure,
+        }
+    }
+}
+
 impl std::fmt::Display for Stop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

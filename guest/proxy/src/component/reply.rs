@@ -2,7 +2,7 @@
 //! answers for everything that is not the object.
 
 use rangeget_core::client_range::ClientRange;
-use rangeget_core::Headers;
+use rangeget_core::{Failure, Headers};
 use wasip2::http::types::ResponseOutparam;
 
 use super::incoming::Incoming;
@@ -114,12 +114,23 @@ pub fn origin_status(out: ResponseOutparam, status: u16, origin: &Headers, incom
 }
 
 /// The origin could not be reached or gave an unusable answer.
-pub fn bad_gateway(out: ResponseOutparam, incoming: &Incoming, reason: &str) {
-    log(&format!("{}: {reason}", incoming.path));
-    text(
+/// 502, or 504 when the origin went silent (see
+/// `Failure::gateway_status`), with the reason's stable code in
+/// `rangeget-reason` for a client or a log to act on.
+pub fn bad_gateway(out: ResponseOutparam, incoming: &Incoming, failure: &Failure) {
+    log(&format!("{}: {failure}", incoming.path));
+    let code = (
+        "rangeget-reason".to_string(),
+        failure.reason.root().code().to_string(),
+    );
+    text_with(
         out,
-        502,
-        &format!("rangeget-proxy could not fetch {}: {reason}", incoming.path),
+        failure.gateway_status(),
+        &format!(
+            "rangeget-proxy could not fetch {}: {failure}",
+            incoming.path
+        ),
+        vec![code],
     );
 }
 

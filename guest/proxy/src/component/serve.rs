@@ -8,6 +8,7 @@
 
 use rangeget_core::client_condition::not_modified;
 use rangeget_core::client_range::ClientRange;
+use rangeget_core::failure::Reason;
 use rangeget_core::fresh_starts::FreshStarts;
 use rangeget_core::object::TransferMode;
 use rangeget_core::probe::{Probe, ProbeEnd};
@@ -82,11 +83,15 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutpara
                 status, headers, ..
             }) => return reply::origin_status(out, status, &headers, incoming),
             Ok(ProbeEnd::Failed(failure)) | Err(failure) => {
-                return reply::bad_gateway(out, incoming, &failure.to_string())
+                return reply::bad_gateway(out, incoming, &failure)
             }
             // The proxy's probe sends no condition of its own.
             Ok(ProbeEnd::NotModified) => {
-                return reply::bad_gateway(out, incoming, "the origin answered 304 unasked")
+                let unasked = Reason::Status {
+                    url: incoming.url.clone(),
+                    status: 304,
+                };
+                return reply::bad_gateway(out, incoming, &unasked.into());
             }
         };
         let settings = Settings {
@@ -155,9 +160,7 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutpara
             Stop::Changed(change) => {
                 match starts.start_over(&incoming.url, change) {
                     Ok(notice) => log(&format!("{}: {notice}", incoming.path)),
-                    Err(failure) => {
-                        return reply::bad_gateway(returned, incoming, &failure.to_string())
-                    }
+                    Err(failure) => return reply::bad_gateway(returned, incoming, &failure),
                 }
                 out = returned;
             }
@@ -181,9 +184,7 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutpara
                     &mut exchanges,
                 );
             }
-            Stop::Failed(failure) => {
-                return reply::bad_gateway(returned, incoming, &failure.to_string())
-            }
+            Stop::Failed(failure) => return reply::bad_gateway(returned, incoming, &failure),
         }
     }
 }
@@ -214,7 +215,7 @@ fn whole(
         exchanges.refeed_head(id, &mut transfer);
     }
     if let Streamed::NotStarted(out, stop) = stream(transfer, head, exchanges, out) {
-        reply::bad_gateway(out, incoming, &stop.to_string());
+        reply::bad_gateway(out, incoming, &stop.into());
     }
 }
 
