@@ -8,7 +8,7 @@
 //! act on what it returns. That is what lets the same logic run inside the
 //! WASI component and be tested natively, exhaustively and fast.
 
-pub mod answer;
+pub(crate) mod answer;
 pub mod batch;
 pub mod batch_progress;
 pub mod budget;
@@ -37,13 +37,13 @@ pub mod request;
 pub mod request_size;
 pub mod retry;
 pub mod room;
-pub mod signed_url;
+pub(crate) mod signed_url;
 pub mod size;
 pub mod stream_out;
 pub mod sync_group;
 pub mod transfer;
 pub mod unreachable_hosts;
-pub mod validate;
+pub(crate) mod validate;
 pub mod wake;
 
 pub use failure::{Failure, FailureKind};
