@@ -3,12 +3,11 @@
 //! stop after the first byte is final, and memory (not a disk) holds what
 //! arrived early.
 
-use crate::failure::{Failure, Reason, RemoteChange};
+use crate::failure::Failure;
 use crate::object::{RemoteObject, TransferMode};
 use crate::range::ByteRange;
 use crate::request::RequestId;
 use crate::size::format_size;
-use crate::transfer::Stop;
 
 /// Bytes per chunk of a stream unless `--chunk-size` says: with `-x`
 /// chunks in flight, what arrived out of order is held in memory, so
@@ -61,31 +60,6 @@ pub fn stream_start(
     }
 }
 
-/// What a stopped stream does next.
-#[derive(Debug, PartialEq, Eq)]
-pub enum AfterStop {
-    /// Nothing written yet: fetch the new version from the start.
-    StartOver(RemoteChange),
-    /// Nothing written yet and the server ignored a range: go on with the
-    /// body of request `id`, the whole object, as one stream.
-    WholeFrom(crate::request::RequestId),
-    /// Written bytes cannot be recalled: the run fails (the caller says how
-    /// many went out, with [`with_written_note`]).
-    Fail(Failure),
-}
-
-/// Decides after `stop`, with `written` bytes already on stdout.
-pub fn after_stop(stop: Stop, written: u64) -> AfterStop {
-    let failure = match stop {
-        Stop::Changed(change) if written == 0 => return AfterStop::StartOver(change),
-        Stop::RangesIgnored { id } if written == 0 => return AfterStop::WholeFrom(id),
-        Stop::Changed(change) => Failure::from(Reason::Changed(change)),
-        Stop::RangesIgnored { .. } => Failure::from(Reason::RangesIgnored),
-        Stop::Failed(failure) => failure,
-    };
-    AfterStop::Fail(failure)
-}
-
 /// `failure`, saying what the reader already has.
 pub fn with_written_note(failure: Failure, written: u64) -> Failure {
     if written == 0 {
@@ -101,33 +75,19 @@ pub fn with_written_note(failure: Failure, written: u64) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::failure::FailureKind;
-    use crate::request::RequestId;
-
-    fn change() -> Stop {
-        Stop::Changed(RemoteChange::Size { from: 10, to: 11 })
-    }
+    use crate::failure::Reason;
 
     #[test]
-    fn before_the_first_byte_a_stream_may_start_over_after_it_never() {
-        assert!(matches!(after_stop(change(), 0), AfterStop::StartOver(_)));
-        assert_eq!(
-            after_stop(Stop::RangesIgnored { id: RequestId(3) }, 0),
-            AfterStop::WholeFrom(RequestId(3))
-        );
-        let AfterStop::Fail(failure) = after_stop(change(), 5 << 20) else {
-            panic!("a change after bytes went out is final");
-        };
-        assert_eq!(failure.kind(), FailureKind::Validation);
-        let text = with_written_note(failure, 5 << 20).to_string();
+    fn the_note_says_what_the_reader_already_has() {
+        let failure = Failure::from(Reason::RangesIgnored);
+        let text = with_written_note(failure.clone(), 5 << 20).to_string();
         assert!(
             text.contains("5.0 MiB (5242880 bytes) were already written"),
             "{text}"
         );
-        assert!(matches!(
-            after_stop(Stop::RangesIgnored { id: RequestId(3) }, 1),
-            AfterStop::Fail(_)
-        ));
+        assert!(with_written_note(failure, 0)
+            .to_string()
+            .contains("Nothing was written"));
     }
 
     #[test]

@@ -13,11 +13,12 @@ use rangeget_core::batch::{existing_file, ExistingFile, ExistingRules, PathClaim
 use rangeget_core::budget::Budget;
 use rangeget_core::failure::{Kept, Reason};
 use rangeget_core::file_start::{first_step, probe_bytes, AtDestination, FirstStep};
-use rangeget_core::fresh_starts::FreshStarts;
+use rangeget_core::fresh_starts::{AfterStop, FreshStarts, StartingOver};
 use rangeget_core::naming::choose_file_name;
 use rangeget_core::probe::{Probe, ProbeEnd};
 use rangeget_core::rate_limit::SharedRateLimiter;
 use rangeget_core::report::Report;
+use rangeget_core::request::RequestId;
 use rangeget_core::room::check_max_filesize;
 use rangeget_core::sync_group::GROUP_WAIT_MS;
 use rangeget_core::transfer::{End, Stop, Transfer};
@@ -568,40 +569,6 @@ impl Job {
                 since_ms: clock::now_ms(),
             }),
             End::Stopped {
-                stop: Stop::Changed(change),
-                ..
-            } => {
-                let notice = self.starts.start_over(&self.options.url, change)?;
-                warn(&format!("{}: {notice}", out.display));
-                drop(part);
-                out.remove_meta()?;
-                out.remove(&out.part_name())?;
-                self.restart = Some(out);
-                let bytes = probe_bytes(self.options.chunk_size, false);
-                Ok(Stage::Probing(self.probe(bytes, None)))
-            }
-            End::Stopped {
-                stop: Stop::RangesIgnored { id },
-                ..
-            } => {
-                warn(&format!(
-                    "{} answered a range request with the whole file although it advertises \
-                     ranges; continuing as a single stream",
-                    transfer.object().url
-                ));
-                let body = self.exchanges.take_response(id).map(|r| (id, r));
-                let probed = Probed {
-                    object: transfer.object().clone(),
-                    body,
-                    first: None,
-                    // A single stream: no requests to size.
-                    round_trip_ms: 0,
-                };
-                self.ranges_ignored = true;
-                drop(part);
-                self.transfer(out, probed)
-            }
-            End::Stopped {
                 stop: Stop::Failed(failure),
                 saved,
             } => {
@@ -614,7 +581,59 @@ impl Job {
                 }
                 Err(explain(failure, saved, &transfer, &out))
             }
+            // A file's `.part` can always be started over.
+            End::Stopped { stop, .. } => {
+                match self.starts.after_stop(&self.options.url, stop, true) {
+                    AfterStop::StartOver(notice) => self.start_over(notice, out, part),
+                    AfterStop::OneStreamFrom(id) => self.one_stream_from(id, out, part, &transfer),
+                    AfterStop::Fail(failure) => Err(failure),
+                }
+            }
         }
+    }
+
+    /// The object changed: the `.part` and meta go, and the new version is
+    /// probed for.
+    fn start_over(
+        &mut self,
+        notice: StartingOver,
+        out: OutputDir,
+        part: PartFile,
+    ) -> Result<Stage, Failure> {
+        warn(&format!("{}: {notice}", out.display));
+        drop(part);
+        out.remove_meta()?;
+        out.remove(&out.part_name())?;
+        self.restart = Some(out);
+        let bytes = probe_bytes(self.options.chunk_size, false);
+        Ok(Stage::Probing(self.probe(bytes, None)))
+    }
+
+    /// A range was answered with the whole object: the download goes on
+    /// as one stream, from that answer's body.
+    fn one_stream_from(
+        &mut self,
+        id: RequestId,
+        out: OutputDir,
+        part: PartFile,
+        transfer: &Transfer,
+    ) -> Result<Stage, Failure> {
+        warn(&format!(
+            "{} answered a range request with the whole file although it advertises \
+             ranges; continuing as a single stream",
+            transfer.object().url
+        ));
+        let body = self.exchanges.take_response(id).map(|r| (id, r));
+        let probed = Probed {
+            object: transfer.object().clone(),
+            body,
+            first: None,
+            // A single stream: no requests to size.
+            round_trip_ms: 0,
+        };
+        self.ranges_ignored = true;
+        drop(part);
+        self.transfer(out, probed)
     }
 
     /// The last steps: synced, checked (`--checksum`), its modification

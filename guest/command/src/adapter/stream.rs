@@ -8,14 +8,12 @@
 
 use rangeget_core::failure::{Kept, Reason, EXIT_READER_GONE};
 use rangeget_core::file_start::probe_bytes;
-use rangeget_core::fresh_starts::FreshStarts;
+use rangeget_core::fresh_starts::{AfterStop, FreshStarts};
 use rangeget_core::probe::{Probe, ProbeEnd};
 use rangeget_core::range::ByteRange;
 use rangeget_core::report::Report;
 use rangeget_core::size::format_size;
-use rangeget_core::stream_out::{
-    after_stop, stream_chunk_size, stream_start, with_written_note, AfterStop, StreamStart,
-};
+use rangeget_core::stream_out::{stream_chunk_size, stream_start, with_written_note, StreamStart};
 use rangeget_core::transfer::{End, Transfer};
 use rangeget_core::{Failure, RemoteObject};
 use rangeget_options::Options;
@@ -183,27 +181,28 @@ fn stream_to(options: &Options, out: &mut Sink) -> Result<Streamed, Failure> {
                     }));
                 }
                 Pumped::ReaderGone => return Ok(Streamed::ReaderGone),
-                Pumped::Stopped(stop) => match after_stop(stop, out.written) {
-                    AfterStop::StartOver(change) => {
-                        let notice = starts.start_over(&options.url, change)?;
-                        warn(&format!("{notice} (no byte of it had gone out)"));
-                        break;
-                    }
-                    AfterStop::WholeFrom(id) => {
-                        warn(&format!(
+                Pumped::Stopped(stop) => {
+                    match starts.after_stop(&options.url, stop, out.written == 0) {
+                        AfterStop::StartOver(notice) => {
+                            warn(&format!("{notice} (no byte of it had gone out)"));
+                            break;
+                        }
+                        AfterStop::OneStreamFrom(id) => {
+                            warn(&format!(
                             "{} answered a range request with the whole file; streaming that answer",
                             transfer.object().url
                         ));
-                        let object = RemoteObject {
-                            accepts_ranges: false,
-                            ..transfer.object().clone()
-                        };
-                        let settings = options.settings(get_random_u64());
-                        transfer =
-                            single_stream(object, window, Some(id), settings, &mut exchanges);
+                            let object = RemoteObject {
+                                accepts_ranges: false,
+                                ..transfer.object().clone()
+                            };
+                            let settings = options.settings(get_random_u64());
+                            transfer =
+                                single_stream(object, window, Some(id), settings, &mut exchanges);
+                        }
+                        AfterStop::Fail(failure) => return Err(failure),
                     }
-                    AfterStop::Fail(failure) => return Err(failure),
-                },
+                }
             }
         }
     }

@@ -9,7 +9,7 @@
 use rangeget_core::client_condition::not_modified;
 use rangeget_core::client_range::ClientRange;
 use rangeget_core::failure::Reason;
-use rangeget_core::fresh_starts::FreshStarts;
+use rangeget_core::fresh_starts::{AfterStop, FreshStarts};
 use rangeget_core::object::TransferMode;
 use rangeget_core::probe::{Probe, ProbeEnd};
 use rangeget_core::request::{RequestId, RequestRules};
@@ -156,15 +156,13 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutpara
             Streamed::Done => return,
             Streamed::NotStarted(returned, stop) => (returned, stop),
         };
-        match stop {
-            Stop::Changed(change) => {
-                match starts.start_over(&incoming.url, change) {
-                    Ok(notice) => log(&format!("{}: {notice}", incoming.path)),
-                    Err(failure) => return reply::bad_gateway(returned, incoming, &failure),
-                }
+        // Nothing was sent: the client has nothing to take back.
+        match starts.after_stop(&incoming.url, stop, true) {
+            AfterStop::StartOver(notice) => {
+                log(&format!("{}: {notice}", incoming.path));
                 out = returned;
             }
-            Stop::RangesIgnored { id } => {
+            AfterStop::OneStreamFrom(id) => {
                 log(&format!(
                     "{}: the origin ignored a range; passing its whole answer on",
                     incoming.path
@@ -184,7 +182,7 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, mut out: ResponseOutpara
                     &mut exchanges,
                 );
             }
-            Stop::Failed(failure) => return reply::bad_gateway(returned, incoming, &failure),
+            AfterStop::Fail(failure) => return reply::bad_gateway(returned, incoming, &failure),
         }
     }
 }
