@@ -189,6 +189,9 @@ pub enum Event {
         range: ByteRange,
         length: u64,
     },
+    /// The driver fed `what` for request `id`, which the engine does not
+    /// have open: a bug of the driver (the input was dropped).
+    Unexpected { id: RequestId, what: &'static str },
     /// A request of `range` got its head after `wait_ms` and its body in
     /// `body_ms` (for `-v`).
     Timing {
@@ -231,6 +234,12 @@ impl fmt::Display for Event {
                 f,
                 "{}; downloading the new version",
                 Reason::Changed(change.clone())
+            ),
+            Event::Unexpected { id, what } => write!(
+                f,
+                "internal error: {what} came for request {}, which is not open; it was \
+                 dropped and the download goes on (please report this)",
+                id.0
             ),
             Event::LongerThanRange { url, range, length } => write!(
                 f,

@@ -255,6 +255,12 @@ impl<T: Trace> Exchanges<T> {
         let Some(at) = self.open.iter().position(|e| e.id == id) else {
             return Ok(());
         };
+        // Closed by the transfer since the last `follow` (it stopped while
+        // another request was serviced): dropped here, never fed.
+        if !transfer.has_open(id) {
+            self.close(id);
+            return Ok(());
+        }
         let Exchange { id, host, stage } = self.open.swap_remove(at);
         let (stage, result) = advance(id, stage, transfer, write);
         match stage {

@@ -248,3 +248,43 @@ fn a_failure_before_the_head_is_retried_by_the_probe_after_its_backoff() {
     );
     assert_eq!(*failures.borrow(), 0);
 }
+
+#[test]
+fn a_request_the_transfer_closed_meanwhile_is_dropped_not_fed() {
+    let mut exchanges = exchanges(partial, 16);
+    let mut transfer = transfer(2);
+    exchanges.follow(&mut transfer, |_, _| {});
+    let ready = exchanges.ready_now(Some(&transfer));
+    assert_eq!(ready.len(), 2, "both answered");
+    // The first answer stops the transfer (a new version of the object),
+    // which closes the second request before the driver follows.
+    let first = ready[0];
+    exchanges.poll_head(first).unwrap().unwrap();
+    let headers = rangeget_core::Headers::from_pairs([
+        ("etag", "\"other\""),
+        ("content-range", "bytes 0-16383/65536"),
+    ]);
+    transfer.handle_head(first, 206, &headers, clock::now_ms(), clock::unix_ms());
+    let mut fed = Vec::new();
+    exchanges
+        .service(ready[1], &mut transfer, &mut |offset, _: &[u8]| {
+            fed.push(offset);
+            Ok::<(), Failure>(())
+        })
+        .unwrap();
+    assert!(fed.is_empty(), "nothing of it written");
+    let events: Vec<Event> = std::iter::from_fn(|| transfer.poll_event()).collect();
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Unexpected { .. })),
+        "{events:?}"
+    );
+    // Fed anyway, the engine says so instead of ignoring it.
+    transfer.handle_body_end(ready[1], clock::now_ms());
+    assert!(matches!(
+        transfer.poll_event(),
+        Some(Event::Unexpected {
+            what: "the end of a body",
+            ..
+        })
+    ));
+}

@@ -4,6 +4,20 @@
 use super::*;
 
 impl Transfer {
+    /// Whether request `id` is one this transfer has open: a driver feeds
+    /// nothing else (a request the transfer closed, whose `Close` the
+    /// driver has not carried out yet, is dropped, not fed).
+    pub fn has_open(&self, id: RequestId) -> bool {
+        self.open.iter().any(|o| o.id == id)
+    }
+
+    /// An input for a request the transfer does not have open (in that
+    /// stage): a driver's bug, told rather than ignored; the input is
+    /// dropped and the transfer goes on.
+    fn unexpected(&mut self, id: RequestId, what: &'static str) {
+        self.events.push_back(Event::Unexpected { id, what });
+    }
+
     /// Request `id`'s response head arrived.
     pub fn handle_head(
         &mut self,
@@ -14,7 +28,7 @@ impl Transfer {
         now_unix_ms: u64,
     ) {
         let Some(at) = self.find(id, Stage::Head) else {
-            return;
+            return self.unexpected(id, "a head");
         };
         if matches!(self.mode, Mode::Whole(_)) {
             return self.whole_head(at, status, headers, now_ms, now_unix_ms);
@@ -82,7 +96,7 @@ impl Transfer {
     /// a file, written at its offset).
     pub fn handle_body(&mut self, id: RequestId, data: Vec<u8>, now_ms: u64) {
         let Some(at) = self.find(id, Stage::Body) else {
-            return;
+            return self.unexpected(id, "body bytes");
         };
         let len = data.len() as u64;
         if let Some(limiter) = &self.limiter {
@@ -134,7 +148,7 @@ impl Transfer {
     /// Request `id`'s body ended.
     pub fn handle_body_end(&mut self, id: RequestId, now_ms: u64) {
         let Some(at) = self.find(id, Stage::Body) else {
-            return;
+            return self.unexpected(id, "the end of a body");
         };
         match &mut self.mode {
             Mode::Ranged(ranged) => {
@@ -158,7 +172,7 @@ impl Transfer {
     /// while its body was read.
     pub fn handle_error(&mut self, id: RequestId, failure: RequestFailure, now_ms: u64) {
         let Some(at) = self.open.iter().position(|o| o.id == id) else {
-            return;
+            return self.unexpected(id, "a failure");
         };
         let reason = match self.open[at].stage {
             Stage::Head => Reason::Unreachable {
