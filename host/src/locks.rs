@@ -10,9 +10,9 @@ use std::path::Path;
 use rangeget_core::lock::{LockRecord, MAX_LOCK_BYTES};
 use rangeget_core::paths::is_lock_path;
 
-/// How deep below the output directory locks are looked for (`-i` lists
-/// put files in `dir=` subdirectories).
-const MAX_DEPTH: usize = 4;
+/// How deep below the output directory a batch's locks are looked for
+/// (`-i` lists put files in `dir=` subdirectories).
+pub const LIST_DEPTH: usize = 4;
 
 /// A random token for this run's locks.
 pub fn new_token() -> u64 {
@@ -31,19 +31,22 @@ pub fn new_token() -> u64 {
 /// Removes every `*.part.lock` under `dir` that carries `token`.
 pub fn release(dir: &Path, token: u64) {
     let token = format!("{token:016x}");
-    for_each_lock(dir, 0, &mut |path, record| {
+    for_each_lock(dir, LIST_DEPTH, &mut |path, record| {
         if record.token == token {
             let _ = std::fs::remove_file(path);
         }
     });
 }
 
-/// The tokens of the locks under `dir` whose holders `liveness` knows to
-/// be gone (see [`Liveness::is_gone`]), for the component to take over at
-/// once instead of watching each lock for a whole lease.
-pub fn gone_holders(dir: &Path, liveness: &Liveness) -> Vec<u64> {
+/// The tokens of the locks in `dir`, and `levels` levels of directories
+/// below it, whose holders `liveness` knows to be gone (see
+/// [`Liveness::is_gone`]), for the component to take over at once instead
+/// of watching each lock for a whole lease. Done before every run: a
+/// single download looks in its directory alone (`levels` 0), not in the
+/// tree below a home directory.
+pub fn gone_holders(dir: &Path, levels: usize, liveness: &Liveness) -> Vec<u64> {
     let mut gone = Vec::new();
-    for_each_lock(dir, 0, &mut |_, record| {
+    for_each_lock(dir, levels, &mut |_, record| {
         if let Ok(token) = u64::from_str_radix(&record.token, 16) {
             if !gone.contains(&token) && liveness.is_gone(token) {
                 gone.push(token);
@@ -53,9 +56,9 @@ pub fn gone_holders(dir: &Path, liveness: &Liveness) -> Vec<u64> {
     gone
 }
 
-/// Calls `f` with every lock under `dir` (`-i` lists put files in `dir=`
-/// subdirectories, at most [`MAX_DEPTH`] deep) and what it holds.
-fn for_each_lock(dir: &Path, depth: usize, f: &mut dyn FnMut(&Path, LockRecord)) {
+/// Calls `f` with every lock in `dir` and `levels` levels of directories
+/// below it, and what it holds.
+fn for_each_lock(dir: &Path, levels: usize, f: &mut dyn FnMut(&Path, LockRecord)) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -64,8 +67,8 @@ fn for_each_lock(dir: &Path, depth: usize, f: &mut dyn FnMut(&Path, LockRecord))
             continue;
         };
         let path = entry.path();
-        if kind.is_dir() && depth < MAX_DEPTH {
-            for_each_lock(&path, depth + 1, f);
+        if kind.is_dir() && levels > 0 {
+            for_each_lock(&path, levels - 1, f);
         } else if kind.is_file() && entry.file_name().to_str().is_some_and(is_lock_path) {
             if let Some(record) = read_record(&path) {
                 f(&path, record);

@@ -79,7 +79,12 @@ fn main() -> ExitCode {
         .directory()
         .and_then(|_| locks::Liveness::join(token));
     if let (Some(liveness), Some(dir)) = (&liveness, output.directory()) {
-        options.gone_tokens = locks::gone_holders(&dir.host_dir, liveness);
+        let levels = if options.is_batch() {
+            locks::LIST_DEPTH
+        } else {
+            0
+        };
+        options.gone_tokens = locks::gone_holders(&dir.host_dir, levels, liveness);
     }
     let own_liveness = liveness.as_ref().and_then(locks::Liveness::own_path);
     // A batch's bar is drawn from what the component says of its files,

@@ -71,9 +71,10 @@ fn device_output(options: &mut Options) -> Result<Option<Output>> {
     if options.is_batch() {
         return Ok(None);
     }
-    let Some(path) = options.output.as_ref().map(|_| options.output_path("")) else {
+    if options.output.is_none() {
         return Ok(None);
-    };
+    }
+    let path = options.output_path("");
     let Ok(kind) = std::fs::metadata(&path).map(|m| m.file_type()) else {
         return Ok(None);
     };

@@ -189,17 +189,6 @@ impl Clash {
 }
 
 impl PathClaims {
-    /// The claims of a run whose entries, in order, write `paths` (each
-    /// with its URL) before any server names a file: without clashes, as
-    /// they were checked when they were read.
-    pub fn of_entries(paths: impl IntoIterator<Item = (String, String)>) -> PathClaims {
-        let mut claims = PathClaims::default();
-        for (entry, (path, url)) in paths.into_iter().enumerate() {
-            claims.claim_listed(&path, entry, &url, None);
-        }
-        claims
-    }
-
     /// The other entry whose path `path` would meet, if any.
     pub fn clash(&self, path: &str, entry: usize) -> Option<Clash> {
         let path = normal_path(path);
@@ -462,10 +451,9 @@ mod tests {
 
     #[test]
     fn a_path_is_written_by_one_entry_of_a_run() {
-        let mut claims = PathClaims::of_entries([
-            ("d/a.bin".to_string(), "http://h/a".to_string()),
-            ("d/b.bin".to_string(), "http://h/b".to_string()),
-        ]);
+        let mut claims = PathClaims::default();
+        claims.claim_listed("d/a.bin", 0, "http://h/a", None);
+        claims.claim_listed("d/b.bin", 1, "http://h/b", None);
         // The same entry again (after a restart) keeps its path.
         claims.claim("d/a.bin", 0, "http://h/a").unwrap();
         let failure = claims.claim("d/a.bin", 1, "http://h/b").unwrap_err();

@@ -323,6 +323,11 @@ impl ListedDownloads {
         self.made
     }
 
+    /// How messages name the list ("standard input", or its path).
+    pub fn list(&self) -> &str {
+        &self.list
+    }
+
     /// Lines read so far.
     pub fn lines(&self) -> usize {
         self.reader.lines()
@@ -538,18 +543,11 @@ impl Options {
     /// one another's working files, are refused, naming them, before
     /// anything is downloaded.
     pub fn expand(&self, input_text: Option<&str>) -> Result<Vec<Options>, String> {
+        let Some(text) = input_text else {
+            return self.given_downloads().map(|(downloads, _)| downloads);
+        };
         self.check_before_run()?;
         let mut claims = PathClaims::default();
-        let Some(text) = input_text else {
-            let template = self.template();
-            let mut downloads = Vec::with_capacity(self.urls.len());
-            for (at, url) in self.urls.iter().enumerate() {
-                let download = template.for_url(url);
-                claim_listed(&mut claims, &download, at, None, "")?;
-                downloads.push(download);
-            }
-            return Ok(downloads);
-        };
         let mut listed = ListedDownloads::new(self);
         let mut downloads = Vec::new();
         for line in text.lines() {
@@ -557,6 +555,21 @@ impl Options {
         }
         downloads.extend(listed.end(&mut claims)?);
         Ok(downloads)
+    }
+
+    /// One download per URL of the command line, and the paths they claim
+    /// (checked as [`Options::expand`] says), for the run to go on with.
+    pub fn given_downloads(&self) -> Result<(Vec<Options>, PathClaims), String> {
+        self.check_before_run()?;
+        let mut claims = PathClaims::default();
+        let template = self.template();
+        let mut downloads = Vec::with_capacity(self.urls.len());
+        for (at, url) in self.urls.iter().enumerate() {
+            let download = template.for_url(url);
+            claim_listed(&mut claims, &download, at, None, "")?;
+            downloads.push(download);
+        }
+        Ok((downloads, claims))
     }
 
     /// Takes `-H 'Proxy-Authorization: …'` out of the headers: it is for

@@ -13,7 +13,7 @@ use std::io::Read;
 use rangeget_core::batch::PathClaims;
 use rangeget_core::failure::Reason;
 use rangeget_core::Failure;
-use rangeget_options::{list_name, ListedDownloads, Options, STDIN_LIST};
+use rangeget_options::{ListedDownloads, Options, STDIN_LIST};
 use wasip2::cli::stdin::get_stdin;
 use wasip2::io::poll::Pollable;
 use wasip2::io::streams::{InputStream, StreamError};
@@ -89,8 +89,6 @@ pub struct ListSource {
     /// Bytes read after the last complete line.
     pending: Vec<u8>,
     ended: bool,
-    /// How messages name the list.
-    name: String,
     /// The number of entries, when the list was read through first.
     total: Option<usize>,
 }
@@ -136,7 +134,6 @@ impl ListSource {
             listed: ListedDownloads::new(run),
             pending: Vec::new(),
             ended: false,
-            name: list_name(run.input_file.as_deref().unwrap_or(STDIN_LIST)).to_string(),
             total: None,
         }
     }
@@ -156,7 +153,7 @@ impl ListSource {
                 self.ended = true;
                 return Err(usage(format!(
                     "{}: line {} is longer than {} KiB; a list holds a URL per line",
-                    self.name,
+                    self.listed.list(),
                     self.listed.lines() + 1,
                     MAX_LINE_BYTES / 1024
                 )));
@@ -192,7 +189,7 @@ impl ListSource {
             self.ended = true;
             return Err(usage(format!(
                 "{}: line {} is not UTF-8 text",
-                self.name,
+                self.listed.list(),
                 self.listed.lines() + 1
             )));
         };
@@ -220,7 +217,7 @@ impl ListSource {
                         self.pending.extend_from_slice(&buf[..n]);
                         Ok(Got::Some)
                     }
-                    Err(e) => Err(read_error(&self.name, e.to_string())),
+                    Err(e) => Err(read_error(self.listed.list(), e.to_string())),
                 }
             }
             Input::Stdin { stream, .. } => match InputStream::read(stream, READ_BYTES) {
@@ -231,7 +228,7 @@ impl ListSource {
                 }
                 Err(StreamError::Closed) => Ok(Got::End),
                 Err(StreamError::LastOperationFailed(e)) => {
-                    Err(read_error(&self.name, e.to_debug_string()))
+                    Err(read_error(self.listed.list(), e.to_debug_string()))
                 }
             },
         }

@@ -42,10 +42,10 @@ pub fn run() -> i32 {
 
 /// Where the run's bytes go: stdout, a device, or files (one or a batch).
 fn start(options: &Options) -> Result<i32, Failure> {
-    let mut claims = PathClaims::default();
     let usage = |message: String| Failure::from(Reason::Usage(message));
     if options.input_file.is_some() {
         options.check_before_run().map_err(usage)?;
+        let mut claims = PathClaims::default();
         let list = list::ListSource::open(options, &mut claims)?;
         return Ok(batch::run(
             options,
@@ -53,7 +53,7 @@ fn start(options: &Options) -> Result<i32, Failure> {
             claims,
         ));
     }
-    let downloads = options.expand(None).map_err(usage)?;
+    let (downloads, claims) = options.given_downloads().map_err(usage)?;
     if options.to_stdout() {
         return Ok(stream::run(&downloads[0], stream::Destination::Stdout));
     }
@@ -62,8 +62,6 @@ fn start(options: &Options) -> Result<i32, Failure> {
             return Ok(stream::run(&downloads[0], device));
         }
     }
-    let claims =
-        PathClaims::of_entries(downloads.iter().map(|d| (d.path_from_url(), d.url.clone())));
     Ok(batch::run(options, downloads.into(), claims))
 }
 
