@@ -18,6 +18,7 @@ pub mod client_range;
 pub mod content_range;
 pub mod credentials;
 pub mod failure;
+pub mod fetch;
 pub mod file_start;
 pub mod fresh_starts;
 pub mod headers;

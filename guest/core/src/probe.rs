@@ -212,6 +212,18 @@ impl Probe {
         self
     }
 
+    /// Its requests' ids start at `next` (a fetch's ids go on across its
+    /// probes and transfers).
+    pub(crate) fn ids_from(mut self, next: u64) -> Probe {
+        self.next_id = next.max(1);
+        self
+    }
+
+    /// The id its next request would have.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
     fn asking(url: &str, rules: RequestRules, method: ProbeMethod) -> Probe {
         Probe {
             requested: url.to_string(),

@@ -4,9 +4,6 @@
 //! arrived early.
 
 use crate::failure::Failure;
-use crate::object::{RemoteObject, TransferMode};
-use crate::range::ByteRange;
-use crate::request::RequestId;
 use crate::size::format_size;
 
 /// Bytes per chunk of a stream unless `--chunk-size` says: with `-x`
@@ -18,46 +15,6 @@ pub const DEFAULT_STREAM_CHUNK: u64 = 4 << 20;
 /// The chunk size of a stream.
 pub fn stream_chunk_size(requested: Option<u64>) -> u64 {
     requested.unwrap_or(DEFAULT_STREAM_CHUNK).max(1)
-}
-
-/// How a stream starts, from what its probe found.
-#[derive(Debug, PartialEq, Eq)]
-pub enum StreamStart {
-    /// In order from parallel ranges of the `size`-byte object; `first`,
-    /// the probe's answer carrying the first bytes, is chunk 0's first
-    /// request.
-    Ranged {
-        size: u64,
-        first: Option<(RequestId, ByteRange)>,
-    },
-    /// One stream from byte 0: `adopted` is the probe's answer when it is
-    /// the whole object (streamed as it comes rather than asked again);
-    /// `ranges_ignored` when the server advertises ranges yet ignored the
-    /// probe's, which the user is told.
-    Whole {
-        adopted: Option<RequestId>,
-        ranges_ignored: bool,
-    },
-}
-
-/// Decides how to stream `object`, given the probe's open answer `body`
-/// and, when that answer holds the first bytes only, their range `first`.
-pub fn stream_start(
-    object: &RemoteObject,
-    body: Option<RequestId>,
-    first: Option<ByteRange>,
-) -> StreamStart {
-    match (object.transfer_mode(), body, first) {
-        (TransferMode::Ranged { size }, Some(id), Some(range)) => StreamStart::Ranged {
-            size,
-            first: Some((id, range)),
-        },
-        (TransferMode::Ranged { size }, None, _) => StreamStart::Ranged { size, first: None },
-        (_, adopted, _) => StreamStart::Whole {
-            adopted,
-            ranges_ignored: object.accepts_ranges,
-        },
-    }
 }
 
 /// `failure`, saying what the reader already has.
@@ -88,41 +45,6 @@ mod tests {
         assert!(with_written_note(failure, 0)
             .to_string()
             .contains("Nothing was written"));
-    }
-
-    #[test]
-    fn a_probe_answer_that_is_the_whole_object_is_streamed_as_it_is() {
-        let object = |accepts_ranges, size| RemoteObject {
-            url: "http://h/f".into(),
-            size,
-            etag: Some("\"e\"".into()),
-            last_modified: None,
-            accepts_ranges,
-            content_disposition: None,
-        };
-        let first = ByteRange::from_len(0, 10).unwrap();
-        assert_eq!(
-            stream_start(&object(true, Some(100)), Some(RequestId(1)), Some(first)),
-            StreamStart::Ranged {
-                size: 100,
-                first: Some((RequestId(1), first))
-            }
-        );
-        // Ranges advertised, yet the answer is the whole object: use it.
-        assert_eq!(
-            stream_start(&object(true, Some(100)), Some(RequestId(1)), None),
-            StreamStart::Whole {
-                adopted: Some(RequestId(1)),
-                ranges_ignored: true
-            }
-        );
-        assert_eq!(
-            stream_start(&object(false, None), Some(RequestId(1)), None),
-            StreamStart::Whole {
-                adopted: Some(RequestId(1)),
-                ranges_ignored: false
-            }
-        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use clap::Parser;
 
 use rangeget_core::batch::PathClaims;
 use rangeget_core::checksum::parse_sha256;
+use rangeget_core::fetch::Spec;
 use rangeget_core::headers::parse_header_line;
 use rangeget_core::input_file::{InputEntry, ListReader};
 use rangeget_core::naming::file_name_from_url;
@@ -521,6 +522,17 @@ impl Options {
             max_filesize: self.max_filesize,
             durable: !self.no_fsync,
             seed,
+        }
+    }
+
+    /// What a fetch of this entry needs (`seed` jitters the retries).
+    pub fn fetch_spec(&self, seed: u64) -> Spec {
+        Spec {
+            url: self.url.clone(),
+            settings: self.settings(seed),
+            chunk_size: self.chunk_size,
+            free_space: self.free_space,
+            rate_limit: None,
         }
     }
 

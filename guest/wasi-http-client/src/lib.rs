@@ -33,6 +33,6 @@ mod pump_tests;
 #[cfg(target_os = "wasi")]
 pub use client::*;
 #[cfg(target_os = "wasi")]
-pub use exchanges::{Exchanges, Hooks, ProbeRun};
+pub use exchanges::Exchanges;
 #[cfg(target_os = "wasi")]
 pub use multiplex::ready;

@@ -12,29 +12,25 @@ use std::rc::Rc;
 use rangeget_core::batch::{existing_file, ExistingFile, ExistingRules, PathClaims, Remote, Skip};
 use rangeget_core::budget::Budget;
 use rangeget_core::failure::{Kept, Reason};
-use rangeget_core::file_start::{first_step, probe_bytes, AtDestination, FirstStep};
-use rangeget_core::fresh_starts::{AfterStop, FreshStarts, StartingOver};
+use rangeget_core::fetch::{Destination, Ending, Fetch, Input, Output, Stats};
+use rangeget_core::file_start::{first_step, AtDestination, FirstStep};
+use rangeget_core::meta::MAX_META_BYTES;
 use rangeget_core::naming::choose_file_name;
-use rangeget_core::probe::{Probe, ProbeEnd};
 use rangeget_core::rate_limit::SharedRateLimiter;
 use rangeget_core::report::Report;
-use rangeget_core::request::RequestId;
-use rangeget_core::room::check_max_filesize;
 use rangeget_core::sync_group::GROUP_WAIT_MS;
-use rangeget_core::transfer::{End, Stop, Transfer};
 use rangeget_core::unreachable_hosts::UnreachableHosts;
-use rangeget_core::Failure;
+use rangeget_core::{Failure, RemoteObject};
 use rangeget_options::Options;
-use rangeget_wasi_http::{clock, ProbeRun};
+use rangeget_wasi_http::clock;
 use wasip2::io::poll::Pollable;
+use wasip2::random::random::get_random_u64;
 
 use super::checksum::sha256_of;
 use super::http::{self, Exchanges};
-use super::lease::Waiting;
+use super::lease::{self, Waiting};
 use super::output::{OutputDir, PartFile};
-use super::report::warn;
-use super::transfer::{explain, finish, start, turn, Probed};
-use super::wait::CommandHooks;
+use super::report::{tell, warn};
 
 /// How a file's download ended.
 pub enum Outcome {
@@ -44,31 +40,25 @@ pub enum Outcome {
 }
 
 enum Stage {
-    Probing(ProbeRun),
-    /// Waiting to tell whether the lock in the way belongs to a live run.
+    /// The fetch's: probe, `.part`, transfer (see `rangeget_core::fetch`).
+    Fetching(Fetch),
+    /// The fetch found the object: waiting to tell whether the lock in the
+    /// way of its destination belongs to a live run.
     Locking {
-        out: OutputDir,
-        probed: Probed,
+        fetch: Fetch,
+        object: RemoteObject,
         waiting: Waiting,
-    },
-    Transferring {
-        out: OutputDir,
-        part: PartFile,
-        transfer: Transfer,
     },
     /// A complete file to skip, with a lock beside it: waiting to tell
     /// whether a live run holds it (see [`Job::skip`]).
     Clearing {
-        out: OutputDir,
         waiting: Waiting,
         skip: Skip,
     },
     /// Every byte is in the `.part`; it waits to be synced with others
     /// (see `rangeget_core::sync_group`), then named.
     Finished {
-        out: OutputDir,
-        part: PartFile,
-        transfer: Transfer,
+        stats: Stats,
         since_ms: u64,
     },
     Done(Outcome),
@@ -101,12 +91,10 @@ pub struct Job {
     path: String,
     /// A file stands there and is to be replaced (-N, a checksum, --force).
     replacing: bool,
-    /// The destination kept across a restart (the object changed).
-    restart: Option<OutputDir>,
-    starts: FreshStarts,
-    /// After a range was answered with the whole object, ranges are over.
-    ranges_ignored: bool,
-    final_url: String,
+    /// The destination, once located (and locked).
+    out: Option<OutputDir>,
+    /// Its `.part`, once opened or created.
+    part: Option<PartFile>,
     /// Whether the run's loop advances it in its next turn (see
     /// [`Job::is_due`]).
     due: bool,
@@ -127,13 +115,11 @@ impl Job {
             claims: Rc::clone(&shares.claims),
             unreachable: Rc::clone(&shares.unreachable),
             entry,
-            final_url: options.url.clone(),
             options,
             path,
             replacing: false,
-            restart: None,
-            starts: FreshStarts::default(),
-            ranges_ignored: false,
+            out: None,
+            part: None,
             due: true,
         };
         job.stage = match job.first_stage() {
@@ -181,21 +167,14 @@ impl Job {
         }
         self.replacing = start.replacing;
         self.unreachable.borrow().check(&self.options.url)?;
-        Ok(Stage::Probing(
-            self.probe(start.bytes, start.if_modified_since),
-        ))
-    }
-
-    /// A GET of the file's first `bytes`: its answer gives the size and
-    /// proves ranges work, and a fresh download's first bytes come with it.
-    /// Not a HEAD: some servers' HEAD states another length than their
-    /// range answers, and the range answers are what gets written.
-    fn probe(&self, bytes: u64, if_modified_since: Option<String>) -> ProbeRun {
-        let mut probe = Probe::first_bytes(&self.options.url, self.options.request_rules(), bytes);
-        if let Some(date) = if_modified_since {
-            probe = probe.if_modified_since(date);
-        }
-        ProbeRun::new(probe)
+        let mut spec = self.options.fetch_spec(get_random_u64());
+        spec.rate_limit = self.rate_limit.clone();
+        let to = Destination::File {
+            path: self.path.clone(),
+            probe_bytes: start.bytes,
+            if_modified_since: start.if_modified_since,
+        };
+        Ok(Stage::Fetching(Fetch::new(spec, to)))
     }
 
     /// Skips the complete file at the path. A lock beside it was left by a
@@ -219,7 +198,10 @@ impl Job {
                 out.remove_untrusted_part()?;
                 Ok(done)
             }
-            Some(waiting) => Ok(Stage::Clearing { out, waiting, skip }),
+            Some(waiting) => {
+                self.out = Some(out);
+                Ok(Stage::Clearing { waiting, skip })
+            }
         }
     }
 
@@ -258,8 +240,10 @@ impl Job {
     /// Bytes of this file on disk so far, and its size when known.
     pub fn progress(&self) -> (u64, Option<u64>) {
         match &self.stage {
-            Stage::Transferring { transfer, .. } | Stage::Finished { transfer, .. } => {
-                (transfer.bytes_received(), transfer.object().size)
+            Stage::Fetching(fetch) => fetch.progress(),
+            Stage::Finished { stats, .. } => {
+                let size = stats.size.unwrap_or(0);
+                (size, Some(size))
             }
             _ => (0, None),
         }
@@ -289,8 +273,7 @@ impl Job {
     /// (that may want more connections than it has).
     pub fn may_wait_for_room(&self) -> bool {
         match &self.stage {
-            Stage::Probing(_) => !self.exchanges.awaits_head(),
-            Stage::Transferring { .. } => true,
+            Stage::Fetching(fetch) => !fetch.is_probing() || !self.exchanges.awaits_head(),
             _ => false,
         }
     }
@@ -327,13 +310,8 @@ impl Job {
     pub fn sync_and_publish(&mut self) {
         let stage = std::mem::replace(&mut self.stage, Stage::Reported);
         self.stage = match stage {
-            Stage::Finished {
-                out,
-                part,
-                transfer,
-                ..
-            } => self
-                .publish(&out, &part, &transfer)
+            Stage::Finished { stats, .. } => self
+                .publish(stats)
                 .unwrap_or_else(|failure| self.failed(failure)),
             other => other,
         };
@@ -342,103 +320,178 @@ impl Job {
     /// One step: the next stage, and whether it moved (false: it waits).
     fn step(&mut self, stage: Stage) -> Result<(Stage, bool), Failure> {
         match stage {
-            Stage::Probing(mut run) => match run.step(&mut self.exchanges, &mut CommandHooks) {
-                None => Ok((Stage::Probing(run), false)),
-                Some(end) => self.probed(end).map(|s| (s, true)),
-            },
+            Stage::Fetching(fetch) => self.pump(fetch),
             Stage::Locking {
-                out,
-                probed,
+                fetch,
+                object,
                 mut waiting,
             } => match waiting.look_when_due()? {
                 None => Ok((
                     Stage::Locking {
-                        out,
-                        probed,
+                        fetch,
+                        object,
                         waiting,
                     },
                     false,
                 )),
                 Some(key) => {
-                    out.hold(key);
-                    self.locked(out, probed).map(|s| (s, true))
+                    self.out().hold(key);
+                    self.locked(fetch, &object).map(|stage| (stage, true))
                 }
             },
-            Stage::Clearing {
-                out,
-                mut waiting,
-                skip,
-            } => {
+            Stage::Clearing { mut waiting, skip } => {
                 let done = Stage::Done(Outcome::Skipped {
                     path: self.path.clone(),
                     skip,
                 });
                 match waiting.look_when_due() {
-                    Ok(None) => Ok((Stage::Clearing { out, waiting, skip }, false)),
+                    Ok(None) => Ok((Stage::Clearing { waiting, skip }, false)),
                     Ok(Some(key)) => {
-                        out.hold(key);
-                        out.remove_untrusted_part()?;
+                        self.out().hold(key);
+                        self.out().remove_untrusted_part()?;
                         Ok((done, true))
                     }
                     // Another run holds it: its business, not a failure of this skip.
                     Err(_) => Ok((done, true)),
                 }
             }
-            Stage::Transferring {
-                out,
-                part,
-                mut transfer,
-            } => match turn(
-                &mut transfer,
-                &part,
-                &out,
-                &self.options,
-                &mut self.exchanges,
-            ) {
-                None => Ok((
-                    Stage::Transferring {
-                        out,
-                        part,
-                        transfer,
-                    },
-                    false,
-                )),
-                Some(end) => self.ended(end, out, part, transfer).map(|s| (s, true)),
-            },
             idle @ (Stage::Finished { .. } | Stage::Done(_) | Stage::Reported) => Ok((idle, false)),
         }
     }
 
-    /// The probe's end: where the file goes, and its lock.
-    fn probed(&mut self, end: ProbeEnd) -> Result<Stage, Failure> {
-        let (object, body, first, round_trip_ms) = match end {
-            ProbeEnd::Object {
-                object,
-                body,
-                first,
-                round_trip_ms,
-                ..
-            } => (object, body, first, round_trip_ms),
-            ProbeEnd::NotModified => return self.skip(Skip::UpToDate),
-            ProbeEnd::Refused { failure, .. } | ProbeEnd::Failed(failure) => return Err(failure),
-        };
-        if let Some(size) = object.size {
-            check_max_filesize(&self.options.url, size, self.options.max_filesize)?;
+    fn out(&self) -> &OutputDir {
+        self.out.as_ref().expect("the destination is located")
+    }
+
+    fn part(&self) -> &PartFile {
+        self.part.as_ref().expect("the .part is open")
+    }
+
+    /// The fetch's pump, without waiting: what its requests have ready is
+    /// fed (bodies written into the `.part` first), then its outputs are
+    /// carried out until it waits. The stage it leads to, and whether the
+    /// file moved on to another.
+    fn pump(&mut self, mut fetch: Fetch) -> Result<(Stage, bool), Failure> {
+        let ready = self.exchanges.ready_now(&fetch);
+        for id in ready {
+            let (part, out) = (&self.part, &self.out);
+            let mut write = |offset: u64, data: &[u8]| {
+                let (Some(part), Some(out)) = (part, out) else {
+                    return Ok(());
+                };
+                part.write_at(data, offset)
+                    .map_err(|e| out.fs_error("write", &out.part_name(), e))
+            };
+            if let Err(failure) = self.exchanges.service(id, &mut fetch, &mut write) {
+                fetch.handle(Input::LocalFailure(failure), clock::now_ms());
+            }
         }
-        self.final_url = object.url.clone();
-        let probed = Probed {
-            object,
-            body: body.and_then(|id| self.exchanges.take_response(id).map(|r| (id, r))),
-            first,
-            round_trip_ms,
-        };
-        if let Some(out) = self.restart.take() {
-            return self.transfer(out, probed);
+        if let Some(Err(failure)) = self.out.as_ref().map(OutputDir::check_lease) {
+            fetch.handle(Input::LocalFailure(failure), clock::now_ms());
         }
-        let name = choose_file_name(
-            probed.object.content_disposition.as_deref(),
-            &self.options.url,
-        );
+        let mut moved = false;
+        loop {
+            let input = match self.exchanges.poll(&mut fetch) {
+                Output::Wait(_) => return Ok((Stage::Fetching(fetch), moved)),
+                Output::Event(event) => {
+                    tell(event);
+                    None
+                }
+                Output::Notice(notice) => {
+                    warn(&notice.to_string());
+                    None
+                }
+                Output::Locate(object) => match self.locate(fetch, object)? {
+                    Stage::Fetching(located) => {
+                        fetch = located;
+                        moved = true;
+                        None
+                    }
+                    other => return Ok((other, true)),
+                },
+                Output::End(ending) => return self.ended(ending).map(|stage| (stage, true)),
+                output => {
+                    moved |= matches!(output, Output::CreatePart { .. });
+                    self.carry_out(output)
+                }
+            };
+            if let Some(input) = input {
+                fetch.handle(input, clock::now_ms());
+            }
+        }
+    }
+
+    /// Does what the fetch asks of the `.part` and meta; what came of it,
+    /// when the fetch asked.
+    fn carry_out(&mut self, output: Output) -> Option<Input<'static>> {
+        let done = match output {
+            Output::RemoveMeta => self.out().remove_meta().map(|()| None),
+            Output::CreatePart { size } => {
+                self.part = None;
+                self.out().create_part(size).map(|(part, replaced)| {
+                    self.part = Some(part);
+                    Some(Input::PartCreated { replaced })
+                })
+            }
+            Output::Discard => {
+                self.part = None;
+                let out = self.out();
+                out.remove_meta()
+                    .and_then(|()| out.remove(&out.part_name()))
+                    .map(|()| None)
+            }
+            Output::ReadBack(range) => self.read_back(range).map(Some),
+            Output::SaveMeta {
+                json,
+                sync_data,
+                sync_meta,
+            } => self
+                .save_meta(&json, sync_data, sync_meta)
+                .map(|()| Some(Input::Saved)),
+            Output::Flush(range) => {
+                self.part().start_writeback(range);
+                Ok(None)
+            }
+            Output::Truncate => self
+                .part()
+                .truncate()
+                .map_err(|e| self.out().fs_error("truncate", &self.out().part_name(), e))
+                .map(|()| None),
+            other => unreachable!("a file's fetch is asked {other:?}"),
+        };
+        done.unwrap_or_else(|failure| Some(Input::LocalFailure(failure)))
+    }
+
+    /// Bytes of the `.part` read back for the fetch to verify.
+    fn read_back(&self, range: rangeget_core::ByteRange) -> Result<Input<'static>, Failure> {
+        let (out, part) = (self.out(), self.part());
+        let data = part
+            .read_at(range.len(), range.start())
+            .map_err(|e| out.fs_error("read", &out.part_name(), e))?;
+        // Reading back gigabytes takes a while.
+        lease::renew_due();
+        out.check_lease()?;
+        Ok(Input::ReadBack(data))
+    }
+
+    /// Records progress in the meta. Every claim there carries a digest
+    /// that a resume verifies, so a quick save (no fsync) is safe against
+    /// a power loss too; the fetch says when to sync.
+    fn save_meta(&self, json: &[u8], sync_data: bool, sync_meta: bool) -> Result<(), Failure> {
+        let out = self.out();
+        if sync_data {
+            self.part()
+                .sync_data()
+                .map_err(|e| out.fs_error("sync", &out.part_name(), e))?;
+        }
+        out.write_meta(json, sync_meta)
+    }
+
+    /// The object is known: where the file goes (the server may name it),
+    /// and its lock. The fetch goes on, or waits for the lock, or the file
+    /// is skipped.
+    fn locate(&mut self, fetch: Fetch, object: RemoteObject) -> Result<Stage, Failure> {
+        let name = choose_file_name(object.content_disposition.as_deref(), &self.options.url);
         let path = self.options.output_path(&name);
         if path != self.path {
             // The server named another file: what was judged is not there,
@@ -453,20 +506,23 @@ impl Job {
         out.make_parent_dirs()?;
         // Before anything at the destination is looked at: a second run on
         // the same path stops here instead of writing into the first one's file.
-        match out.try_lock(self.options.lock_token)? {
-            None => self.locked(out, probed),
+        let waiting = out.try_lock(self.options.lock_token)?;
+        self.out = Some(out);
+        match waiting {
+            None => self.locked(fetch, &object),
             Some(waiting) => Ok(Stage::Locking {
-                out,
-                probed,
+                fetch,
+                object,
                 waiting,
             }),
         }
     }
 
     /// The destination is this run's: a file standing there (named by the
-    /// server, so not seen before the probe) is judged again, then the
-    /// transfer starts.
-    fn locked(&mut self, out: OutputDir, probed: Probed) -> Result<Stage, Failure> {
+    /// server, so not seen before the probe) is judged again; what a
+    /// previous run left is handed to the fetch.
+    fn locked(&mut self, mut fetch: Fetch, object: &RemoteObject) -> Result<Stage, Failure> {
+        let out = self.out();
         let (exists, local) = if self.replacing {
             (false, None)
         } else {
@@ -474,10 +530,15 @@ impl Job {
         };
         if exists {
             let remote = Remote::Answered {
-                size: probed.object.size,
-                mtime: probed.object.last_modified_unix(),
+                size: object.size,
+                mtime: object.last_modified_unix(),
             };
-            match self.judge_existing(&out, local, remote)? {
+            match existing_file(
+                self.existing_rules(),
+                self.checksum_matches(out)?,
+                local,
+                remote,
+            ) {
                 ExistingFile::Skip(skip) => {
                     return Ok(Stage::Done(Outcome::Skipped {
                         path: self.path.clone(),
@@ -488,23 +549,17 @@ impl Job {
                 ExistingFile::Replace => self.replacing = true,
             }
         }
-        self.transfer(out, probed)
-    }
-
-    /// The rules' verdict on the file standing at `out`'s path, whose size
-    /// and modification time are `local`.
-    fn judge_existing(
-        &self,
-        out: &OutputDir,
-        local: Option<(u64, Option<u64>)>,
-        remote: Remote,
-    ) -> Result<ExistingFile, Failure> {
-        Ok(existing_file(
-            self.existing_rules(),
-            self.checksum_matches(out)?,
-            local,
-            remote,
-        ))
+        let out = self.out();
+        let meta = out.read_meta(MAX_META_BYTES)?;
+        // Without a meta, a `.part` is not trusted: it is replaced unread.
+        let part = match meta {
+            Some(_) => out.open_part()?,
+            None => None,
+        };
+        let part_len = part.as_ref().map(|(_, len)| *len);
+        self.part = part.map(|(part, _)| part);
+        fetch.handle(Input::Located { meta, part_len }, clock::now_ms());
+        Ok(Stage::Fetching(fetch))
     }
 
     /// Whether the file standing at `out`'s path has the expected
@@ -531,120 +586,44 @@ impl Job {
         .into()
     }
 
-    fn transfer(&mut self, out: OutputDir, probed: Probed) -> Result<Stage, Failure> {
-        let (mut transfer, part) = start(
-            &out,
-            &self.options,
-            probed,
-            self.ranges_ignored,
-            &mut self.exchanges,
-        )?;
-        if let Some(limiter) = &self.rate_limit {
-            transfer.share_rate_limit(Rc::clone(limiter));
-        }
-        Ok(Stage::Transferring {
-            out,
-            part,
-            transfer,
-        })
-    }
-
-    /// The transfer's end: published, started over, continued as one
-    /// stream, or failed.
-    fn ended(
-        &mut self,
-        end: End,
-        out: OutputDir,
-        part: PartFile,
-        transfer: Transfer,
-    ) -> Result<Stage, Failure> {
-        match end {
-            End::Finished if self.options.no_fsync => self.publish(&out, &part, &transfer),
+    /// The fetch's end: published (now, or with others' syncs), skipped,
+    /// or failed.
+    fn ended(&mut self, ending: Ending) -> Result<Stage, Failure> {
+        match ending {
+            Ending::Finished(stats) if self.options.no_fsync => self.publish(stats),
             // The sync waits for others' (the write-back already started
             // when the last request closed).
-            End::Finished => Ok(Stage::Finished {
-                out,
-                part,
-                transfer,
+            Ending::Finished(stats) => Ok(Stage::Finished {
+                stats,
                 since_ms: clock::now_ms(),
             }),
-            End::Stopped {
-                stop: Stop::Failed(failure),
-                saved,
-            } => {
-                if !transfer.saves_progress() {
-                    // One stream, which no run can resume (a `.part`
-                    // without a meta is never trusted): nothing of it is
-                    // kept, as its messages say (`--max-filesize`).
-                    drop(part);
-                    out.remove(&out.part_name())?;
-                }
-                Err(explain(failure, saved, &transfer, &out))
-            }
-            // A file's `.part` can always be started over.
-            End::Stopped { stop, .. } => {
-                match self.starts.after_stop(&self.options.url, stop, true) {
-                    AfterStop::StartOver(notice) => self.start_over(notice, out, part),
-                    AfterStop::OneStreamFrom(id) => self.one_stream_from(id, out, part, &transfer),
-                    AfterStop::Fail(failure) => Err(failure),
-                }
-            }
+            Ending::NotModified => self.skip(Skip::UpToDate),
+            Ending::Failed(failure) => Err(failure),
+            Ending::Answered => unreachable!("a file's fetch answers no client"),
         }
     }
 
-    /// The object changed: the `.part` and meta go, and the new version is
-    /// probed for.
-    fn start_over(
-        &mut self,
-        notice: StartingOver,
-        out: OutputDir,
-        part: PartFile,
-    ) -> Result<Stage, Failure> {
-        warn(&format!("{}: {notice}", out.display));
-        drop(part);
-        out.remove_meta()?;
-        out.remove(&out.part_name())?;
-        self.restart = Some(out);
-        let bytes = probe_bytes(self.options.chunk_size, false);
-        Ok(Stage::Probing(self.probe(bytes, None)))
-    }
-
-    /// A range was answered with the whole object: the download goes on
-    /// as one stream, from that answer's body.
-    fn one_stream_from(
-        &mut self,
-        id: RequestId,
-        out: OutputDir,
-        part: PartFile,
-        transfer: &Transfer,
-    ) -> Result<Stage, Failure> {
-        warn(&format!(
-            "{} answered a range request with the whole file although it advertises \
-             ranges; continuing as a single stream",
-            transfer.object().url
-        ));
-        let body = self.exchanges.take_response(id).map(|r| (id, r));
-        let probed = Probed {
-            object: transfer.object().clone(),
-            body,
-            first: None,
-            // A single stream: no requests to size.
-            round_trip_ms: 0,
-        };
-        self.ranges_ignored = true;
-        drop(part);
-        self.transfer(out, probed)
-    }
-
-    /// The last steps: synced, checked (`--checksum`), its modification
-    /// time set to the server's (unless `--no-remote-time`), named.
-    fn publish(
-        &mut self,
-        out: &OutputDir,
-        part: &PartFile,
-        transfer: &Transfer,
-    ) -> Result<Stage, Failure> {
-        let stats = finish(transfer, part, out, &self.options)?;
+    /// The last steps: synced, its length checked, checked (`--checksum`),
+    /// its modification time set to the server's (unless
+    /// `--no-remote-time`), named.
+    fn publish(&mut self, stats: Stats) -> Result<Stage, Failure> {
+        let (out, part) = (self.out(), self.part());
+        if !self.options.no_fsync {
+            part.sync_data()
+                .map_err(|e| out.fs_error("sync", &out.part_name(), e))?;
+        }
+        let len = part
+            .len()
+            .map_err(|e| out.fs_error("stat", &out.part_name(), e))?;
+        let size = stats.size.unwrap_or(len);
+        if len != size {
+            return Err(Reason::PartLength {
+                path: out.part_display(),
+                len,
+                expected: size,
+            }
+            .into());
+        }
         let sha256 = if self.options.checksum.is_some() || self.options.json {
             Some(sha256_of(out, false)?)
         } else {
@@ -665,7 +644,7 @@ impl Job {
         // would double the cost of many small ones.
         let sync_dir = !self.options.no_fsync && !self.options.is_batch();
         if !self.options.no_remote_time {
-            if let Some(mtime) = transfer.object().last_modified_unix() {
+            if let Some(mtime) = stats.mtime {
                 // Before the name: a file never stands there without its
                 // time, which -N would take for a changed remote.
                 part.set_mtime(mtime);
@@ -674,12 +653,12 @@ impl Job {
         out.publish(self.options.force || self.replacing, sync_dir)?;
         Ok(Stage::Done(Outcome::Saved(Report {
             url: self.options.url.clone(),
-            final_url: self.final_url.clone(),
+            final_url: stats.final_url,
             path: self.path.clone(),
-            size: stats.size,
+            size,
             sha256,
             elapsed_ms: clock::now_ms() - self.started_ms,
-            bytes_fetched: stats.size - stats.reused.min(stats.size),
+            bytes_fetched: size - stats.reused.min(size),
             bytes_reused: stats.reused,
             retries: stats.retries,
             connections: stats.connections,
@@ -694,8 +673,7 @@ impl Job {
             // The run syncs it at the latest when nothing else moves: a
             // wait would only delay that.
             Stage::Finished { .. } => None,
-            Stage::Probing(_) => self.exchanges.pollables(None, now),
-            Stage::Transferring { transfer, .. } => self.exchanges.pollables(Some(transfer), now),
+            Stage::Fetching(fetch) => self.exchanges.pollables(fetch, now),
             Stage::Locking { .. } | Stage::Clearing { .. } | Stage::Done(_) | Stage::Reported => {
                 Some(Vec::new())
             }
@@ -706,16 +684,9 @@ impl Job {
     /// stall window, a save, a lock to look at again), as seen at `now`.
     pub fn deadline(&self, now: u64) -> Option<u64> {
         match &self.stage {
-            Stage::Probing(run) => run.deadline(&self.exchanges),
+            Stage::Fetching(fetch) => self.exchanges.deadline(fetch, now),
             Stage::Locking { waiting, .. } | Stage::Clearing { waiting, .. } => {
                 Some(waiting.look_at_ms())
-            }
-            Stage::Transferring { transfer, .. } => {
-                if self.exchanges.may_start(&transfer.object().url) {
-                    transfer.poll_timeout(now)
-                } else {
-                    transfer.poll_timeout_without_starts(now)
-                }
             }
             Stage::Finished { since_ms, .. } => Some(since_ms + GROUP_WAIT_MS),
             Stage::Done(_) => Some(0),

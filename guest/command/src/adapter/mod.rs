@@ -10,8 +10,6 @@ mod list;
 mod output;
 mod report;
 mod stream;
-mod transfer;
-mod wait;
 
 use rangeget_core::batch::PathClaims;
 use rangeget_core::failure::Reason;

@@ -3,20 +3,12 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use rangeget_core::request::Event;
 use rangeget_core::size::format_size;
 use wasip2::cli::terminal_stderr::get_terminal_stderr;
 
 static QUIET: AtomicBool = AtomicBool::new(false);
 static VERBOSE: AtomicBool = AtomicBool::new(false);
-
-/// Statistics of one finished transfer.
-pub struct Stats {
-    pub size: u64,
-    /// Bytes taken over from a previous run's `.part`.
-    pub reused: u64,
-    pub retries: u32,
-    pub connections: u32,
-}
 
 pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
@@ -97,5 +89,13 @@ impl ProgressLine {
         if self.enabled {
             eprint!("\r\x1b[K");
         }
+    }
+}
+
+/// A fetch's event, told: a warning (timings are `-v` lines).
+pub fn tell(event: Event) {
+    match event {
+        Event::Timing { .. } => trace(|| event.to_string()),
+        _ => warn(&event.to_string()),
     }
 }

@@ -7,17 +7,13 @@
 //! a stop means once bytes went out is `rangeget_core::stream_out`'s.
 
 use rangeget_core::failure::{Kept, Reason, EXIT_READER_GONE};
-use rangeget_core::file_start::probe_bytes;
-use rangeget_core::fresh_starts::{AfterStop, FreshStarts};
-use rangeget_core::probe::{Probe, ProbeEnd};
-use rangeget_core::range::ByteRange;
+use rangeget_core::fetch::{self, Ending, Fetch, Input, Output, Stats};
 use rangeget_core::report::Report;
 use rangeget_core::size::format_size;
-use rangeget_core::stream_out::{stream_chunk_size, stream_start, with_written_note, StreamStart};
-use rangeget_core::transfer::{End, Transfer};
-use rangeget_core::{Failure, RemoteObject};
+use rangeget_core::stream_out::with_written_note;
+use rangeget_core::Failure;
 use rangeget_options::Options;
-use rangeget_wasi_http::{clock, Hooks};
+use rangeget_wasi_http::clock;
 use sha2::{Digest, Sha256};
 use wasip2::cli::stdout::get_stdout;
 use wasip2::filesystem::types::{filesystem_error_code, Descriptor, ErrorCode};
@@ -26,8 +22,7 @@ use wasip2::io::streams::{OutputStream, StreamError};
 use wasip2::random::random::get_random_u64;
 
 use super::http::{client_for, Exchanges};
-use super::report::{warn, ProgressLine};
-use super::wait::CommandHooks;
+use super::report::{tell, warn, ProgressLine};
 
 /// Where the stream goes, and where its reports go.
 pub enum Destination {
@@ -59,7 +54,18 @@ pub fn run(options: &Options, to: Destination) -> i32 {
     match stream_to(options, &mut out) {
         Ok(Streamed::Complete(stats)) => match verify(options, &mut out) {
             Ok(sha256) => {
-                let report = stats.report(options, &out, sha256, started_ms);
+                let report = Report {
+                    url: options.url.clone(),
+                    final_url: stats.final_url,
+                    path: out.name.clone(),
+                    size: out.written,
+                    sha256,
+                    elapsed_ms: clock::now_ms() - started_ms,
+                    bytes_fetched: out.written,
+                    bytes_reused: 0,
+                    retries: stats.retries,
+                    connections: stats.connections,
+                };
                 summary(options, &report, report_to_stdout);
                 0
             }
@@ -78,205 +84,61 @@ pub fn run(options: &Options, to: Destination) -> i32 {
     }
 }
 
-/// What the transfer that finished told of itself, for the report.
-struct StreamStats {
-    size: u64,
-    final_url: String,
-    retries: u32,
-    connections: u32,
-}
-
-impl StreamStats {
-    fn report(
-        self,
-        options: &Options,
-        out: &Sink,
-        sha256: Option<String>,
-        started_ms: u64,
-    ) -> Report {
-        Report {
-            url: options.url.clone(),
-            final_url: self.final_url,
-            path: out.name.clone(),
-            size: self.size,
-            sha256,
-            elapsed_ms: clock::now_ms() - started_ms,
-            bytes_fetched: self.size,
-            bytes_reused: 0,
-            retries: self.retries,
-            connections: self.connections,
-        }
-    }
-}
-
 enum Streamed {
-    Complete(StreamStats),
+    Complete(Stats),
     ReaderGone,
 }
 
+/// The fetch's pump for a stream: what it delivers is written as fast as
+/// the reader takes it.
 fn stream_to(options: &Options, out: &mut Sink) -> Result<Streamed, Failure> {
     let mut exchanges = Exchanges::new(client_for(options));
-    let chunk_size = stream_chunk_size(options.chunk_size);
-    // A change before the first byte went out starts the stream over.
-    let mut starts = FreshStarts::default();
+    let to = fetch::Destination::InOrder {
+        name: out.name.clone(),
+    };
+    let mut fetch = Fetch::new(options.fetch_spec(get_random_u64()), to);
+    let mut progress = ProgressLine::new(clock::now_ms(), 0);
     loop {
-        let probe = Probe::first_bytes(
-            &options.url,
-            options.request_rules(),
-            probe_bytes(Some(chunk_size), false),
-        );
-        let (object, body, first, round_trip_ms) = match exchanges
-            .probe(probe, &mut CommandHooks)?
-        {
-            ProbeEnd::Object {
-                object,
-                body,
-                first,
-                round_trip_ms,
-                ..
-            } => (object, body, first, round_trip_ms),
-            ProbeEnd::Refused { failure, .. } | ProbeEnd::Failed(failure) => return Err(failure),
-            ProbeEnd::NotModified => unreachable!("a stream sends no condition"),
-        };
-        let mut settings = options.settings(get_random_u64());
-        settings.durable = false;
-        let window = chunk_size * settings.connections as u64;
-        let mut transfer = match stream_start(&object, body, first) {
-            StreamStart::Ranged { size, first } => {
-                let span = ByteRange::from_len(0, size).expect("a ranged object is not empty");
-                let mut transfer =
-                    Transfer::in_order(object, span, chunk_size, settings, clock::now_ms());
-                transfer.origin_round_trip(round_trip_ms);
-                if let Some((id, range)) = first {
-                    if transfer.adopt(id, range, clock::now_ms()) {
-                        exchanges.refeed_head(id, &mut transfer);
-                    } else {
-                        exchanges.close(id);
-                    }
-                }
-                transfer
-            }
-            StreamStart::Whole {
-                adopted,
-                ranges_ignored,
-            } => {
-                if ranges_ignored {
-                    warn(&format!(
-                        "{} answered a range request with the whole file although it advertises \
-                         ranges; streaming that answer",
-                        object.url
-                    ));
-                }
-                single_stream(object, window, adopted, settings, &mut exchanges)
-            }
-        };
-        loop {
-            match pump(&mut transfer, &mut exchanges, out)? {
-                Pumped::Finished => {
-                    return Ok(Streamed::Complete(StreamStats {
-                        size: out.written,
-                        final_url: transfer.object().url.clone(),
-                        retries: transfer.retries(),
-                        connections: transfer.connections_used() as u32,
-                    }));
-                }
-                Pumped::ReaderGone => return Ok(Streamed::ReaderGone),
-                Pumped::Stopped(stop) => {
-                    match starts.after_stop(&options.url, stop, out.written == 0) {
-                        AfterStop::StartOver(notice) => {
-                            warn(&format!("{notice} (no byte of it had gone out)"));
-                            break;
-                        }
-                        AfterStop::OneStreamFrom(id) => {
-                            warn(&format!(
-                            "{} answered a range request with the whole file; streaming that answer",
-                            transfer.object().url
-                        ));
-                            let object = RemoteObject {
-                                accepts_ranges: false,
-                                ..transfer.object().clone()
-                            };
-                            let settings = options.settings(get_random_u64());
-                            transfer =
-                                single_stream(object, window, Some(id), settings, &mut exchanges);
-                        }
-                        AfterStop::Fail(failure) => return Err(failure),
-                    }
+        match exchanges.poll(&mut fetch) {
+            Output::Event(event) => tell(event),
+            Output::Notice(notice) => warn(&notice.to_string()),
+            Output::Deliver(piece) => {
+                out.give(piece);
+                if let Err(unwritable) = out.pump(&mut fetch) {
+                    return reader_gone_or(unwritable, out);
                 }
             }
+            Output::End(ending) => {
+                progress.clear();
+                return match ending {
+                    Ending::Finished(stats) => match out.finish() {
+                        Ok(()) => Ok(Streamed::Complete(stats)),
+                        Err(unwritable) => reader_gone_or(unwritable, out),
+                    },
+                    Ending::Failed(failure) => Err(failure),
+                    other => unreachable!("a stream ends {other:?}"),
+                };
+            }
+            Output::Wait(deadline) => {
+                progress.update(clock::now_ms(), out.written, fetch.progress().1, None);
+                let timer = deadline.map(clock::wake_at);
+                let reader = out.has_pending().then(|| out.pollable());
+                let extra: Vec<&Pollable> = timer.iter().chain(reader).collect();
+                for id in exchanges.wait(&fetch, &extra) {
+                    let _ = exchanges.service(id, &mut fetch, &mut |_, _| Ok::<(), Failure>(()));
+                }
+                if let Err(unwritable) = out.pump(&mut fetch) {
+                    return reader_gone_or(unwritable, out);
+                }
+            }
+            other => unreachable!("a stream is asked {other:?}"),
         }
     }
 }
 
-/// One stream from byte 0, holding at most `window` bytes ahead of the
-/// reader; `adopted`, an answer in hand whose body is the object.
-fn single_stream(
-    object: RemoteObject,
-    window: u64,
-    adopted: Option<rangeget_core::request::RequestId>,
-    mut settings: rangeget_core::transfer::Settings,
-    exchanges: &mut Exchanges,
-) -> Transfer {
-    settings.durable = false;
-    let mut transfer = Transfer::whole(object, Some(window), adopted, settings, clock::now_ms());
-    if let Some(id) = adopted {
-        exchanges.refeed_head(id, &mut transfer);
-    }
-    transfer
-}
-
-enum Pumped {
-    Finished,
-    ReaderGone,
-    Stopped(rangeget_core::transfer::Stop),
-}
-
-/// Runs `transfer` (the engine's contract) until it ends, writing what it
-/// delivers as fast as the reader takes it.
-fn pump(
-    transfer: &mut Transfer,
-    exchanges: &mut Exchanges,
-    out: &mut Sink,
-) -> Result<Pumped, Failure> {
-    let mut progress = ProgressLine::new(clock::now_ms(), out.written);
-    loop {
-        // In order, nothing is written locally: no command concerns this side.
-        exchanges.follow(transfer, |_, _| {});
-        while let Some(event) = transfer.poll_event() {
-            CommandHooks.event(event);
-        }
-        if let Err(unwritable) = out.pump(transfer) {
-            return reader_gone_or(unwritable, out);
-        }
-        if let Some(end) = transfer.poll_end() {
-            // A stopped engine closed its requests: drop them here too,
-            // so none is left reading, or mistaken for the next engine's.
-            exchanges.follow(transfer, |_, _| {});
-            progress.clear();
-            return Ok(match end {
-                End::Finished => {
-                    if let Err(unwritable) = out.finish(transfer) {
-                        return reader_gone_or(unwritable, out);
-                    }
-                    Pumped::Finished
-                }
-                End::Stopped { stop, .. } => Pumped::Stopped(stop),
-            });
-        }
-        progress.update(clock::now_ms(), out.written, transfer.object().size, None);
-        let timer = transfer.poll_timeout(clock::now_ms()).map(clock::wake_at);
-        let reader = (out.has_pending() || transfer.has_delivery()).then(|| out.pollable());
-        let extra: Vec<&Pollable> = timer.iter().chain(reader).collect();
-        for id in exchanges.wait(Some(transfer), &extra) {
-            let _ = exchanges.service(id, transfer, &mut |_, _| Ok::<(), Failure>(()));
-        }
-        transfer.handle_timeout(clock::now_ms());
-    }
-}
-
-fn reader_gone_or(unwritable: Unwritable, out: &Sink) -> Result<Pumped, Failure> {
+fn reader_gone_or(unwritable: Unwritable, out: &Sink) -> Result<Streamed, Failure> {
     match unwritable.into_failure(&out.name) {
-        None => Ok(Pumped::ReaderGone),
+        None => Ok(Streamed::ReaderGone),
         Some(failure) => Err(failure),
     }
 }
@@ -410,20 +272,30 @@ impl Sink {
         self.at < self.pending.len()
     }
 
-    /// Writes what stdout takes now: the rest of the last delivery, then
-    /// new ones, in order.
-    fn pump(&mut self, transfer: &mut Transfer) -> Result<(), Unwritable> {
-        loop {
-            if !self.has_pending() {
-                let Some(piece) = transfer.poll_delivery() else {
-                    return Ok(());
-                };
-                if let Some(hasher) = &mut self.hasher {
-                    hasher.update(&piece);
-                }
-                self.pending = piece;
-                self.at = 0;
-            }
+    /// Takes a delivery to write (the last one is all written).
+    fn give(&mut self, piece: Vec<u8>) {
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&piece);
+        }
+        self.pending = piece;
+        self.at = 0;
+    }
+
+    /// Writes what the reader takes now of the last delivery; once it is
+    /// all written, the fetch may deliver the next.
+    fn pump(&mut self, fetch: &mut Fetch) -> Result<(), Unwritable> {
+        if !self.has_pending() {
+            return Ok(());
+        }
+        self.write_ready()?;
+        if !self.has_pending() {
+            fetch.handle(Input::Taken, clock::now_ms());
+        }
+        Ok(())
+    }
+
+    fn write_ready(&mut self) -> Result<(), Unwritable> {
+        while self.has_pending() {
             let room = self.stream.check_write().map_err(Unwritable::from_stream)?;
             if room == 0 {
                 return Ok(());
@@ -435,13 +307,14 @@ impl Sink {
             self.written += (end - self.at) as u64;
             self.at = end;
         }
+        Ok(())
     }
 
     /// Writes what is left, waiting for the reader, then flushes.
-    fn finish(&mut self, transfer: &mut Transfer) -> Result<(), Unwritable> {
+    fn finish(&mut self) -> Result<(), Unwritable> {
         loop {
-            self.pump(transfer)?;
-            if !self.has_pending() && !transfer.has_delivery() {
+            self.write_ready()?;
+            if !self.has_pending() {
                 return self
                     .stream
                     .blocking_flush()

@@ -1,7 +1,7 @@
 //! The transfer engine: one remote object fetched by validated requests,
-//! every rule of rangeget in one place. Both components drive it — the
-//! command writing a file, the proxy answering a client — and neither
-//! restates a rule: which bytes to ask for next, `Range` and `If-Range`,
+//! every rule of rangeget in one place. The fetch (`crate::fetch`) builds
+//! and drives it for every destination — a file, a stream, a client of
+//! the proxy — and no adapter restates a rule: which bytes to ask for next, `Range` and `If-Range`,
 //! whether an answer may be used, redirects, retries and their budget,
 //! stalls, `--max-speed`, when progress is saved, when the object changed.
 //!
@@ -473,6 +473,17 @@ impl Transfer {
         self.open
             .push(Open::new(id, chunk, Some(range), url, 0, now_ms));
         true
+    }
+
+    /// Its new requests' ids start at `next` at the earliest (a fetch's
+    /// ids go on across its probes and transfers).
+    pub(crate) fn ids_from(&mut self, next: u64) {
+        self.next_id = self.next_id.max(next);
+    }
+
+    /// The id its next request would have.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id
     }
 
     pub fn object(&self) -> &RemoteObject {

@@ -3,8 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rangeget_core::request::Event;
-use rangeget_wasi_http::{Hooks, Trace};
+use rangeget_wasi_http::Trace;
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
 
@@ -24,18 +23,6 @@ impl Trace for OriginLog {
     fn line(message: impl FnOnce() -> String) {
         if VERBOSE.load(Ordering::Relaxed) {
             log(&message());
-        }
-    }
-}
-
-/// The engines' events: retries are logged, timings only with `VERBOSE=1`.
-pub struct ProxyHooks;
-
-impl Hooks for ProxyHooks {
-    fn event(&mut self, event: Event) {
-        match event {
-            Event::Timing { .. } => OriginLog::line(|| event.to_string()),
-            _ => log(&event.to_string()),
         }
     }
 }

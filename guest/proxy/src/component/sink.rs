@@ -5,27 +5,21 @@ use wasip2::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutpar
 use wasip2::io::poll::Pollable;
 use wasip2::io::streams::{OutputStream, StreamError};
 
+use rangeget_core::fetch::ResponseHead;
+
 use super::log::log;
 
-/// Status and header fields of an answer, before it is sent.
-pub struct ResponseHead {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-}
-
-impl ResponseHead {
-    /// Builds the response resource; `None` if the host refuses a header.
-    pub fn response(&self) -> Option<OutgoingResponse> {
-        let fields: Vec<(String, Vec<u8>)> = self
-            .headers
-            .iter()
-            .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
-            .collect();
-        let fields = Fields::from_list(&fields).ok()?;
-        let response = OutgoingResponse::new(fields);
-        response.set_status_code(self.status).ok()?;
-        Some(response)
-    }
+/// The response resource of `head`; `None` if the host refuses a header.
+pub fn response(head: &ResponseHead) -> Option<OutgoingResponse> {
+    let fields: Vec<(String, Vec<u8>)> = head
+        .headers
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
+        .collect();
+    let fields = Fields::from_list(&fields).ok()?;
+    let response = OutgoingResponse::new(fields);
+    response.set_status_code(head.status).ok()?;
+    Some(response)
 }
 
 /// The client went away (or the host closed the body).
@@ -52,7 +46,7 @@ impl Sink {
     /// Sends the head and opens the body; `None` (after sending a 500 if
     /// still possible) when the host refuses either.
     pub fn open(out: ResponseOutparam, head: &ResponseHead) -> Option<Sink> {
-        let Some(response) = head.response() else {
+        let Some(response) = response(head) else {
             log("the host refused the response headers");
             ResponseOutparam::set(
                 out,
@@ -70,6 +64,17 @@ impl Sink {
             pending: Vec::new(),
             written: 0,
         })
+    }
+
+    /// Takes bytes to write after what is pending.
+    pub fn give(&mut self, data: Vec<u8>) {
+        if self.has_pending() {
+            self.pending.drain(..self.written);
+            self.pending.extend_from_slice(&data);
+        } else {
+            self.pending = data;
+        }
+        self.written = 0;
     }
 
     /// Ready when the stream can take more bytes.
