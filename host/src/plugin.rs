@@ -2,14 +2,14 @@
 //! built in, for hosts that grant the `wasi:http/proxy` world and nothing
 //! else (plain `wasmtime serve`, no `-S` flags; platforms without
 //! `wasi:config`). The template is the proxy component built with room for
-//! settings (`rangeget_proxy::baked`); this fills that room and checks the
+//! settings (`rangeget_core::proxy::baked`); this fills that room and checks the
 //! result is still a component wasmtime accepts.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
-use rangeget_proxy::baked;
+use rangeget_core::proxy::baked;
 
 use crate::serve::{Purpose, ServeOptions};
 

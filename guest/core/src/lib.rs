@@ -30,6 +30,7 @@ pub mod object;
 pub mod paths;
 pub mod plan;
 pub mod probe;
+pub mod proxy;
 pub mod range;
 pub mod rate_limit;
 pub mod redirect;

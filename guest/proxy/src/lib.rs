@@ -3,15 +3,9 @@
 //!
 //! Each incoming `GET` or `HEAD` names an object under the configured
 //! origin; the component fetches it with several validated range requests
-//! at once (the same planning and validation as the command, from
-//! `rangeget-core`) and streams it to the client in order. Configuration
-//! comes from the environment (see [`config`]); the path rules that keep it
-//! from fetching anything outside its origin are in [`origin_path`]. Both
-//! are plain Rust, tested natively; the WASI driver exists only on wasm.
-
-pub mod baked;
-pub mod config;
-pub mod origin_path;
+//! at once (`rangeget_core::fetch`, the same engine as the command) and
+//! streams it to the client in order. Its settings and path rules are
+//! `rangeget_core::proxy`'s; the WASI pump exists only on wasm.
 
 #[cfg(target_os = "wasi")]
 mod component;

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use rangeget_core::proxy::config::ProxyConfig;
 use rangeget_core::size::parse_size;
-use rangeget_proxy::config::ProxyConfig;
 
 pub(super) const USAGE: &str =
     "usage: rangeget serve --origin URL --listen ADDR:PORT [--connections N] [--chunk-size BYTES]

@@ -2,7 +2,7 @@
 
 use wasip2::http::types::{IncomingRequest, Method};
 
-use crate::config::ProxyConfig;
+use rangeget_core::proxy::config::ProxyConfig;
 
 pub struct Incoming {
     pub head_only: bool,

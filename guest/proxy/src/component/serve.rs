@@ -19,7 +19,7 @@ use super::incoming::Incoming;
 use super::log::{log, OriginLog};
 use super::reply;
 use super::sink::Sink;
-use crate::config::ProxyConfig;
+use rangeget_core::proxy::config::ProxyConfig;
 
 type Exchanges = rangeget_wasi_http::Exchanges<OriginLog>;
 type Client = rangeget_wasi_http::Client<OriginLog>;

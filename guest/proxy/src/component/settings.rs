@@ -5,9 +5,9 @@
 //! has none, and wasmCloud starts components with it empty.
 //!
 //! A plugin (`rangeget plugin`, feature `baked-settings`) has them built
-//! in instead (see `crate::baked`), and imports nothing to ask for them.
+//! in instead (see `rangeget_core::proxy::baked`), and imports nothing to ask for them.
 
-use crate::config::ProxyConfig;
+use rangeget_core::proxy::config::ProxyConfig;
 
 #[cfg(not(feature = "baked-settings"))]
 mod bindings {
@@ -37,7 +37,7 @@ pub fn read() -> Result<ProxyConfig, String> {
 /// The settings built into this plugin, checked.
 #[cfg(feature = "baked-settings")]
 pub fn read() -> Result<ProxyConfig, String> {
-    let settings = crate::baked::unbake(&built_in::block());
+    let settings = rangeget_core::proxy::baked::unbake(&built_in::block());
     if settings.is_empty() {
         return Err(
             "this is the plugin template, with no settings built in; make a plugin \
@@ -50,7 +50,7 @@ pub fn read() -> Result<ProxyConfig, String> {
 
 #[cfg(feature = "baked-settings")]
 mod built_in {
-    use crate::baked::{MARKER, ROOM};
+    use rangeget_core::proxy::baked::{MARKER, ROOM};
 
     const LEN: usize = MARKER.len() + ROOM;
 

@@ -1,9 +1,9 @@
 //! The proxy's settings, as the host's `wasi:config/store` holds them
 //! (see `component::settings`), checked.
 
-use rangeget_core::size::{format_size, parse_size};
+use crate::size::{format_size, parse_size};
 
-use crate::origin_path::OriginPrefix;
+use super::origin_path::OriginPrefix;
 
 /// Range requests in flight per incoming request, unless `CONNECTIONS` says.
 pub const DEFAULT_CONNECTIONS: usize = 4;

@@ -102,7 +102,7 @@ impl OriginPrefix {
     /// [`OriginPrefix::contains`] for a URL in text form: the rule that
     /// also keeps the engine's redirects under the prefix.
     pub fn contains_text(&self, url: &str) -> bool {
-        rangeget_core::redirect::within(&self.display(), url)
+        crate::redirect::within(&self.display(), url)
     }
 }
 
