@@ -373,7 +373,7 @@ fn file_size_limit_is_a_clear_file_error_with_nothing_at_the_destination() {
     let output = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "ulimit -f 1024 && exec '{}' '{url}' -o '{}'",
+            "ulimit -f 1024 && exec '{}' '{url}' -o '{}' --json",
             env!("CARGO_BIN_EXE_rangeget"),
             dir.arg("big.bin")
         ))
@@ -385,6 +385,7 @@ fn file_size_limit_is_a_clear_file_error_with_nothing_at_the_destination() {
         "file error: {}",
         text(&output.stderr)
     );
+    assert_eq!(failure_report(&output), ("file".into(), "io".into()));
     assert!(
         text(&output.stderr).contains("file too large"),
         "{}",
@@ -535,8 +536,16 @@ fn disk_full_is_a_clear_file_error_with_the_meta_intact() {
     let mount = Mount::tmpfs(&dir, "small", "size=6m");
     let file = mount.0.join("big.bin");
     let url = origin.url("/o/big.bin?size=4M&fault=throttle&rate=1M");
-    let mut child = rangeget(&[&url, "-o", file.to_str().unwrap(), "--chunk-size", "256K"])
-        .stdout(Stdio::null())
+    let args = [
+        &url,
+        "-o",
+        file.to_str().unwrap(),
+        "--chunk-size",
+        "256K",
+        "--json",
+    ];
+    let mut child = rangeget(&args)
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -544,6 +553,7 @@ fn disk_full_is_a_clear_file_error_with_the_meta_intact() {
     fill_up(&mount.0.join("filler"));
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(6), "{}", text(&output.stderr));
+    assert_eq!(failure_report(&output), ("file".into(), "io".into()));
     let stderr = text(&output.stderr);
     assert!(
         stderr.contains("no space left on device") && stderr.contains("the same command"),
@@ -572,8 +582,10 @@ fn read_only_directory_is_a_clear_file_error() {
         &origin.url("/o/x.bin?size=1M"),
         "-o",
         file.to_str().unwrap(),
+        "--json",
     ]);
     assert_eq!(output.status.code(), Some(6), "{}", text(&output.stderr));
+    assert_eq!(failure_report(&output).0, "file");
     assert!(
         text(&output.stderr).contains("writable"),
         "{}",

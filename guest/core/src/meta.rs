@@ -16,7 +16,7 @@ use crate::signed_url::{url_change, UrlChange};
 /// Bumped whenever the layout changes; older files are then discarded.
 pub const FORMAT_VERSION: u32 = 1;
 /// The largest meta file a plan can produce is a few hundred KiB (at most
-/// [`MAX_CHUNKS_AFTER_SPLITS`] chunks); anything larger is not read.
+/// `MAX_CHUNKS_AFTER_SPLITS` chunks); anything larger is not read.
 pub const MAX_META_BYTES: u64 = 1 << 20;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

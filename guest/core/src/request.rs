@@ -1,6 +1,6 @@
-//! The words the engines ([`crate::probe::Probe`], [`crate::transfer::Transfer`])
-//! and their drivers share: the requests an engine asks for, and how one
-//! failed. If-Range and Range are built here and nowhere else.
+//! The words the fetch ([`crate::fetch::Fetch`], and the probe and
+//! transfer inside it) and its pumps share: the requests it asks for, and
+//! how one failed. If-Range and Range are built here and nowhere else.
 
 use std::fmt;
 

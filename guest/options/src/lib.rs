@@ -8,13 +8,13 @@ use clap::Parser;
 use rangeget_core::batch::PathClaims;
 use rangeget_core::checksum::parse_sha256;
 use rangeget_core::fetch::Spec;
+use rangeget_core::fetch::{Settings, StallRule};
 use rangeget_core::headers::parse_header_line;
 use rangeget_core::input_file::{InputEntry, ListReader};
 use rangeget_core::naming::file_name_from_url;
 use rangeget_core::request::RequestRules;
 use rangeget_core::retry::RetryPolicy;
 use rangeget_core::size::parse_size;
-use rangeget_core::transfer::{Settings, StallRule};
 
 /// The `-i` value that reads the list from standard input (aria2c's and
 /// wget's spelling).

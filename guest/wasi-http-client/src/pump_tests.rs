@@ -6,9 +6,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use rangeget_core::budget::Budget;
+use rangeget_core::fetch::Settings;
 use rangeget_core::fetch::{Destination, Ending, Fetch, Input, Output, Spec};
 use rangeget_core::request::{Event, Request, RequestFailure, RequestId};
-use rangeget_core::transfer::Settings;
 use rangeget_core::Failure;
 
 use crate::client::{clock, Answer, Client, NoTrace};

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use rangeget_core::failure::Reason;
 use rangeget_core::paths::{lock_path, meta_path, meta_tmp_path, part_path};
-use rangeget_core::range::ByteRange;
+use rangeget_core::ByteRange;
 use rangeget_core::Failure;
 use wasip2::clocks::wall_clock::Datetime;
 use wasip2::filesystem::preopens::get_directories;

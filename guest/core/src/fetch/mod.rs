@@ -40,6 +40,8 @@ use std::collections::VecDeque;
 
 pub use client::{Answer, ClientAsk, ResponseHead};
 pub use notice::Notice;
+// The transfer's types a pump and the options meet.
+pub use crate::transfer::{BodyWindow, Settings, StallRule};
 
 use crate::failure::{Failure, Reason};
 use crate::fresh_starts::{AfterStop, FreshStarts};
@@ -50,7 +52,7 @@ use crate::range::ByteRange;
 use crate::rate_limit::SharedRateLimiter;
 use crate::request::{Event, Request, RequestFailure, RequestId};
 use crate::room::check_max_filesize;
-use crate::transfer::{BodyWindow, Command, End, Save, Settings, Stop, Transfer};
+use crate::transfer::{Command, End, Save, Stop, Transfer};
 use file::Prepare;
 
 /// What to fetch and how.

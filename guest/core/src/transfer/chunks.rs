@@ -511,6 +511,7 @@ impl ChunkTable {
     }
 
     /// Bytes received and waiting for delivery.
+    #[cfg(test)]
     pub(crate) fn buffered_bytes(&self) -> u64 {
         self.chunks
             .iter()

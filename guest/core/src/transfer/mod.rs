@@ -56,7 +56,7 @@ mod whole;
 use std::collections::VecDeque;
 
 pub use chunks::Claim;
-pub use saves::{Save, SaveKind, DURABLE_SAVE_INTERVAL_MS, QUICK_SAVE_INTERVAL_MS};
+pub use saves::{Save, SaveKind};
 
 use crate::answer::{judge, Judgement};
 use crate::failure::{Failure, Reason, RemoteChange};
@@ -708,6 +708,7 @@ impl Transfer {
     }
 
     /// Bytes received and waiting for the reader.
+    #[cfg(test)]
     pub fn buffered_bytes(&self) -> u64 {
         match &self.mode {
             Mode::Ranged(ranged) => ranged.chunks.buffered_bytes(),

@@ -7,9 +7,9 @@
 //! fetched again; after it, a change aborts the response (the body is
 //! dropped unfinished) rather than splice two versions together.
 
+use rangeget_core::fetch::Settings;
 use rangeget_core::fetch::{ClientAsk, Destination, Ending, Fetch, Input, Output, Spec};
 use rangeget_core::request::{Event, RequestRules};
-use rangeget_core::transfer::Settings;
 use rangeget_core::Failure;
 use rangeget_wasi_http::{clock, Trace};
 use wasip2::http::types::ResponseOutparam;
