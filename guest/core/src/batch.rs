@@ -67,7 +67,7 @@ pub enum Remote {
 }
 
 /// How the run treats files that stand where it would write.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExistingRules {
     /// Several files: an existing one is someone's finished download.
     pub batch: bool,

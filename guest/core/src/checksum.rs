@@ -1,5 +1,25 @@
 //! Expected digests a user gives (`--checksum`, a list's `checksum=`).
 
+use crate::failure::{Kept, Reason};
+
+/// `--checksum` (`expected`) against the SHA-256 of what came (`actual`,
+/// when it was computed): the digest to report, or the mismatch, saying
+/// what of the file is `kept`.
+pub fn verdict(
+    expected: Option<&str>,
+    actual: Option<String>,
+    kept: impl FnOnce() -> Kept,
+) -> Result<Option<String>, Reason> {
+    match (expected, actual) {
+        (Some(expected), Some(actual)) if expected != actual => Err(Reason::Checksum {
+            expected: expected.to_string(),
+            actual,
+            kept: kept(),
+        }),
+        (_, actual) => Ok(actual),
+    }
+}
+
 /// Accepts `sha256=HEX` (or aria2's `sha-256=HEX`) and returns the
 /// lower-case hex digest.
 pub fn parse_sha256(text: &str) -> Result<String, String> {
@@ -23,6 +43,22 @@ pub fn parse_sha256(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digest_passes_only_when_it_is_the_one_expected() {
+        let kept = || Kept::Part("f.part".into());
+        assert_eq!(
+            verdict(None, Some("ab".into()), kept),
+            Ok(Some("ab".into()))
+        );
+        assert_eq!(
+            verdict(Some("ab"), Some("ab".into()), kept),
+            Ok(Some("ab".into()))
+        );
+        let mismatch = verdict(Some("ab"), Some("cd".into()), kept).unwrap_err();
+        assert_eq!(mismatch.code(), "checksum");
+        assert!(mismatch.to_string().contains("f.part"), "{mismatch}");
+    }
 
     #[test]
     fn both_spellings_of_sha256_are_read() {

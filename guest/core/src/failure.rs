@@ -160,6 +160,72 @@ impl fmt::Display for RangeFault {
     }
 }
 
+/// What the runtime said of a failed file operation, as the user reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IoError {
+    NoEntry,
+    Access,
+    ReadOnly,
+    NoSpace,
+    Quota,
+    TooLarge,
+    NotDirectory,
+    IsDirectory,
+    /// A plain I/O error (some runtimes report a read-only file system so).
+    Io,
+    /// A FIFO or terminal, through a runtime that writes files only at
+    /// offsets (wasmtime's): only the runtime's stdout can stream there.
+    NotSeekable,
+    /// The path given is not one of a file inside the output directory.
+    NotInOutput,
+    /// The file went away before it could be read.
+    Disappeared,
+    /// Anything else, in the runtime's words.
+    Other(String),
+}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IoError::NoEntry => "no such file or directory",
+            IoError::Access => "permission denied",
+            IoError::ReadOnly => "read-only file system",
+            IoError::NoSpace => "no space left on device",
+            IoError::Quota => "disk quota exceeded",
+            IoError::TooLarge => "file too large",
+            IoError::NotDirectory => "not a directory",
+            IoError::IsDirectory => "is a directory",
+            IoError::Io => "input/output error",
+            IoError::NotSeekable => {
+                "this runtime writes files only at offsets, which a FIFO or terminal does not \
+                 have; stream to stdout instead (-o - > PATH)"
+            }
+            IoError::NotInOutput => "it is not a file path inside the output directory",
+            IoError::Disappeared => "it disappeared before it could be verified",
+            IoError::Other(words) => words.trim_end_matches('.'),
+        })
+    }
+}
+
+impl IoError {
+    /// What to do about it after `operation` failed, as a clause to append.
+    pub fn hint(&self, operation: &str) -> &'static str {
+        match self {
+            IoError::NoSpace | IoError::Quota => {
+                "; free some disk space and run the same command again"
+            }
+            IoError::ReadOnly | IoError::Access => "; check the directory's permissions",
+            IoError::Io if operation == "create" => {
+                "; check that the directory is writable (not on a read-only file system)"
+            }
+            IoError::TooLarge => {
+                "; the file system or a process limit does not allow a file this large"
+            }
+            _ => "",
+        }
+    }
+}
+
 /// Why a download, a probe or a request failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reason {
@@ -252,8 +318,7 @@ pub enum Reason {
     Io {
         operation: String,
         path: String,
-        error: String,
-        hint: &'static str,
+        error: IoError,
     },
     /// A FIFO, device, directory or link where a regular file belongs.
     NotRegular {
@@ -513,8 +578,11 @@ impl fmt::Display for Reason {
                 operation,
                 path,
                 error,
-                hint,
-            } => write!(f, "cannot {operation} {path}: {error}{hint}"),
+            } => write!(
+                f,
+                "cannot {operation} {path}: {error}{}",
+                error.hint(operation)
+            ),
             Reason::NotRegular { path, what } => write!(
                 f,
                 "{path} is {what}, not a regular file; remove it and run the same command again"

@@ -7,7 +7,7 @@ use crate::batch::{existing_file, http_date, ExistingFile, ExistingRules, Remote
 use crate::plan::MIN_CHUNK_SIZE;
 
 /// What the adapter found at the destination.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AtDestination {
     /// Something stands at the file's own name.
     pub file_exists: bool,

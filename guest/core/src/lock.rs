@@ -88,6 +88,38 @@ pub enum LockVerdict {
     LookAgainAt(u64),
 }
 
+/// What a run tells its user about a lock found in its way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LockNotice {
+    /// Its holder is known to have died (the native CLI saw its process
+    /// go): taken over at once.
+    HolderGone { lock: String },
+    /// It was not renewed for a while: its run stopped; taken over.
+    Abandoned { lock: String },
+    /// Watched for a lease to tell whether its run is alive.
+    Checking { lock: String },
+}
+
+impl std::fmt::Display for LockNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockNotice::HolderGone { lock } => write!(
+                f,
+                "{lock} was left by a run that is no longer running; taking it over"
+            ),
+            LockNotice::Abandoned { lock } => write!(
+                f,
+                "{lock} was left by a run that stopped (not renewed for a while); taking it over"
+            ),
+            LockNotice::Checking { lock } => write!(
+                f,
+                "{lock} exists: checking whether the run that holds it is alive (at most {:.0} s)",
+                LEASE_MS as f64 / 1000.0
+            ),
+        }
+    }
+}
+
 /// Whether the holder of the lock holding `content` is known to be gone:
 /// its token is among `gone`, those the native CLI found without a live
 /// process (the kernel dropped their OS lock). Such a lock is taken over

@@ -54,6 +54,17 @@ impl Report {
         .expect("reports serialise")
     }
 
+    /// The line a stream (`-o -`, a device) ends with.
+    pub fn streamed_summary(&self) -> String {
+        let seconds = self.elapsed_ms.max(1) as f64 / 1000.0;
+        format!(
+            "streamed {} to {} in {seconds:.2} s, {}/s",
+            format_size(self.size),
+            self.path,
+            format_size((self.size as f64 / seconds) as u64)
+        )
+    }
+
     pub fn human_summary(&self) -> String {
         let seconds = self.elapsed_ms.max(1) as f64 / 1000.0;
         let rate = self.bytes_fetched as f64 / seconds;

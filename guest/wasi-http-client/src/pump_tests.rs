@@ -5,9 +5,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use rangeget_core::batch::ExistingRules;
 use rangeget_core::budget::Budget;
-use rangeget_core::fetch::Settings;
-use rangeget_core::fetch::{Destination, Ending, Fetch, Input, Output, Spec};
+use rangeget_core::fetch::{Destination, Ending, Fetch, FileTarget, Input, Output, Settings, Spec};
+use rangeget_core::file_start::AtDestination;
 use rangeget_core::request::{Event, Request, RequestFailure, RequestId};
 use rangeget_core::Failure;
 
@@ -43,7 +44,7 @@ fn partial_of(request: &Request, etag: &str) -> Answer {
     }
 }
 
-/// A file's fetch of `url`, its probe asking for the first 4 KiB.
+/// A file's fetch of `url`, in chunks of [`CHUNK`] (its probe asks for chunk 0).
 fn fetch(url: &str, connections: usize) -> Fetch {
     let spec = Spec {
         url: url.into(),
@@ -57,11 +58,18 @@ fn fetch(url: &str, connections: usize) -> Fetch {
         free_space: None,
         rate_limit: None,
     };
-    let to = Destination::File {
+    let to = Destination::File(FileTarget {
         path: "f".into(),
-        probe_bytes: 4096,
-        if_modified_since: None,
-    };
+        rules: ExistingRules {
+            batch: false,
+            force: false,
+            timestamping: false,
+        },
+        checksum: None,
+        report_sha256: false,
+        remote_time: false,
+        given_up: None,
+    });
     Fetch::new(spec, to)
 }
 
@@ -86,12 +94,16 @@ fn follow(
                 events.push(event);
                 continue;
             }
-            Output::Locate(_) => Input::Located {
+            Output::Look { .. } => Input::Standing(AtDestination::default()),
+            Output::Locate(_) => Input::Locked { path: "f".into() },
+            Output::OpenProgress => Input::Located {
                 meta: None,
                 part_len: None,
             },
             Output::CreatePart { .. } => Input::PartCreated { replaced: false },
             Output::SaveMeta { .. } => Input::Saved,
+            Output::Finish { .. } => Input::Synced { len: SIZE },
+            Output::Publish(_) => Input::Published,
             _ => continue,
         };
         fetch.handle(input, clock::now_ms());
@@ -159,6 +171,10 @@ fn a_probe_follows_a_redirect_and_keeps_only_the_answer_it_ends_with() {
     let object = loop {
         match exchanges.poll(&mut fetch) {
             Output::Wait(_) => {}
+            Output::Look { .. } => {
+                fetch.handle(Input::Standing(AtDestination::default()), clock::now_ms());
+                continue;
+            }
             Output::Locate(object) => break object,
             other => panic!("{other:?}"),
         }
@@ -188,7 +204,7 @@ fn requests_start_only_while_the_shared_budget_has_room() {
     let budget = Rc::new(RefCell::new(Budget::new(2, 2)));
     // The probe's first bytes come; every other request hangs.
     let answer = |request: &Request| match request.range {
-        Some(range) if range.start() == 0 && range.len() == 4096 => partial(request),
+        Some(range) if range.start() == 0 && range.len() == CHUNK => partial(request),
         _ => Answer::Never,
     };
     let (client, server) = Client::<NoTrace>::scripted(answer);
@@ -275,7 +291,7 @@ fn a_failure_before_the_head_is_retried_by_the_probe_after_its_backoff() {
 fn a_request_the_fetch_closed_meanwhile_is_dropped_not_fed() {
     // The first bytes are of one version, every other range of another.
     let answer = |request: &Request| match request.range {
-        Some(range) if range.start() == 0 && range.len() == 4096 => partial(request),
+        Some(range) if range.start() == 0 && range.len() == CHUNK => partial(request),
         _ => partial_of(request, "\"other\""),
     };
     let mut exchanges = exchanges(answer, 16);

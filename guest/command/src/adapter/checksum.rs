@@ -2,7 +2,7 @@
 //! destination), read back sequentially: chunks arrive out of order, so
 //! the digest can only be taken once all are on disk.
 
-use rangeget_core::failure::Reason;
+use rangeget_core::failure::{IoError, Reason};
 use rangeget_core::Failure;
 use sha2::{Digest, Sha256};
 
@@ -21,8 +21,7 @@ pub fn sha256_of(out: &OutputDir, of_final: bool) -> Result<String, Failure> {
         return Err(Reason::Io {
             operation: "verify".into(),
             path: display,
-            error: "it disappeared before it could be verified".into(),
-            hint: "",
+            error: IoError::Disappeared,
         }
         .into());
     };

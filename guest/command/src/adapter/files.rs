@@ -3,7 +3,7 @@
 //! than a bound, and a failure reads as what to do about it. Used by the
 //! output directory and by the locks beside its files.
 
-use rangeget_core::failure::Reason;
+use rangeget_core::failure::{IoError, Reason};
 use rangeget_core::Failure;
 use wasip2::filesystem::types::{
     Descriptor, DescriptorFlags, DescriptorType, ErrorCode, OpenFlags, PathFlags,
@@ -25,8 +25,7 @@ impl FsError {
             FsError::Code(code) => Reason::Io {
                 operation: action.to_string(),
                 path: display.to_string(),
-                error: describe(*code),
-                hint: hint(action, *code),
+                error: io_error(*code),
             },
             FsError::NotRegular(what) => Reason::NotRegular {
                 path: display.to_string(),
@@ -105,37 +104,19 @@ pub fn read_own_file(dir: &Descriptor, name: &str, max: u64) -> Result<Option<Ve
     Ok(Some(content))
 }
 
-/// What to do about a failed `action`, as a clause to append.
-fn hint(action: &str, code: ErrorCode) -> &'static str {
+/// The runtime's error code as the core words it.
+pub fn io_error(code: ErrorCode) -> IoError {
     match code {
-        ErrorCode::InsufficientSpace | ErrorCode::Quota => {
-            "; free some disk space and run the same command again"
-        }
-        ErrorCode::ReadOnly | ErrorCode::Access | ErrorCode::NotPermitted => {
-            "; check the directory's permissions"
-        }
-        // Some runtimes report a read-only file system as a plain I/O error.
-        ErrorCode::Io if action == "create" => {
-            "; check that the directory is writable (not on a read-only file system)"
-        }
-        ErrorCode::FileTooLarge => {
-            "; the file system or a process limit does not allow a file this large"
-        }
-        _ => "",
-    }
-}
-
-/// A file system error in words.
-fn describe(code: ErrorCode) -> String {
-    match code {
-        ErrorCode::NoEntry => "no such file or directory".into(),
-        ErrorCode::Access | ErrorCode::NotPermitted => "permission denied".into(),
-        ErrorCode::ReadOnly => "read-only file system".into(),
-        ErrorCode::InsufficientSpace => "no space left on device".into(),
-        ErrorCode::Quota => "disk quota exceeded".into(),
-        ErrorCode::FileTooLarge => "file too large".into(),
-        ErrorCode::NotDirectory => "not a directory".into(),
-        ErrorCode::IsDirectory => "is a directory".into(),
-        other => other.message().trim_end_matches('.').to_string(),
+        ErrorCode::NoEntry => IoError::NoEntry,
+        ErrorCode::Access | ErrorCode::NotPermitted => IoError::Access,
+        ErrorCode::ReadOnly => IoError::ReadOnly,
+        ErrorCode::InsufficientSpace => IoError::NoSpace,
+        ErrorCode::Quota => IoError::Quota,
+        ErrorCode::FileTooLarge => IoError::TooLarge,
+        ErrorCode::NotDirectory => IoError::NotDirectory,
+        ErrorCode::IsDirectory => IoError::IsDirectory,
+        ErrorCode::Io => IoError::Io,
+        ErrorCode::InvalidSeek => IoError::NotSeekable,
+        other => IoError::Other(other.message().to_string()),
     }
 }

@@ -9,11 +9,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use rangeget_core::batch::{existing_file, ExistingFile, ExistingRules, PathClaims, Remote, Skip};
+use rangeget_core::batch::{ExistingRules, PathClaims, Skip};
 use rangeget_core::budget::Budget;
-use rangeget_core::failure::{Kept, Reason};
-use rangeget_core::fetch::{Destination, Ending, Fetch, Input, Output, Stats};
-use rangeget_core::file_start::{first_step, AtDestination, FirstStep};
+use rangeget_core::fetch::{Destination, Ending, Fetch, FileTarget, Input, Output};
+use rangeget_core::file_start::AtDestination;
 use rangeget_core::meta::MAX_META_BYTES;
 use rangeget_core::naming::choose_file_name;
 use rangeget_core::rate_limit::SharedRateLimiter;
@@ -46,7 +45,6 @@ enum Stage {
     /// way of its destination belongs to a live run.
     Locking {
         fetch: Fetch,
-        object: RemoteObject,
         waiting: Waiting,
     },
     /// A complete file to skip, with a lock beside it: waiting to tell
@@ -56,9 +54,9 @@ enum Stage {
         skip: Skip,
     },
     /// Every byte is in the `.part`; it waits to be synced with others
-    /// (see `rangeget_core::sync_group`), then named.
+    /// (see `rangeget_core::sync_group`), then the fetch names it.
     Finished {
-        stats: Stats,
+        fetch: Fetch,
         since_ms: u64,
     },
     Done(Outcome),
@@ -89,8 +87,6 @@ pub struct Job {
     stage: Stage,
     /// Where the file goes, once known (for reports).
     path: String,
-    /// A file stands there and is to be replaced (-N, a checksum, --force).
-    replacing: bool,
     /// The destination, once located (and locked).
     out: Option<OutputDir>,
     /// Its `.part`, once opened or created.
@@ -117,64 +113,26 @@ impl Job {
             entry,
             options,
             path,
-            replacing: false,
             out: None,
             part: None,
             due: true,
         };
-        job.stage = match job.first_stage() {
-            Ok(stage) => stage,
-            Err(failure) => job.failed(failure),
+        let mut spec = job.options.fetch_spec(get_random_u64());
+        spec.rate_limit = job.rate_limit.clone();
+        let target = FileTarget {
+            path: job.path.clone(),
+            rules: ExistingRules {
+                batch: job.options.is_batch(),
+                force: job.options.force,
+                timestamping: job.options.timestamping,
+            },
+            checksum: job.options.checksum.clone(),
+            report_sha256: job.options.json,
+            remote_time: !job.options.no_remote_time,
+            given_up: job.unreachable.borrow().check(&job.options.url).err(),
         };
+        job.stage = Stage::Fetching(Fetch::new(spec, Destination::File(target)));
         job
-    }
-
-    /// Before any request: a file already at the URL's path is skipped,
-    /// replaced or refused; a previous run's progress there is continued.
-    fn first_stage(&mut self) -> Result<Stage, Failure> {
-        let out = OutputDir::for_path(&self.path).ok();
-        let at = match &out {
-            None => AtDestination::default(),
-            Some(out) => {
-                let (file_exists, file) = out.look_at_final()?;
-                let meta = out.exists(&out.meta_name());
-                AtDestination {
-                    file_exists,
-                    file,
-                    meta,
-                    // Only then does it matter: one look less per fresh file.
-                    part: file_exists && meta && out.exists(&out.part_name()),
-                }
-            }
-        };
-        let checksum_matches = match &out {
-            Some(out) if at.file_exists => self.checksum_matches(out)?,
-            _ => None,
-        };
-        let start = match first_step(
-            at,
-            self.existing_rules(),
-            checksum_matches,
-            self.options.chunk_size,
-        ) {
-            FirstStep::Skip(skip) => return self.skip(skip),
-            FirstStep::Refuse => return Err(self.exists()),
-            FirstStep::Probe(start) => start,
-        };
-        if let (Some(out), true) = (&out, start.stale_meta) {
-            // Left alone where it cannot be removed: it is inert.
-            let _ = out.remove_meta();
-        }
-        self.replacing = start.replacing;
-        self.unreachable.borrow().check(&self.options.url)?;
-        let mut spec = self.options.fetch_spec(get_random_u64());
-        spec.rate_limit = self.rate_limit.clone();
-        let to = Destination::File {
-            path: self.path.clone(),
-            probe_bytes: start.bytes,
-            if_modified_since: start.if_modified_since,
-        };
-        Ok(Stage::Fetching(Fetch::new(spec, to)))
     }
 
     /// Skips the complete file at the path. A lock beside it was left by a
@@ -240,11 +198,7 @@ impl Job {
     /// Bytes of this file on disk so far, and its size when known.
     pub fn progress(&self) -> (u64, Option<u64>) {
         match &self.stage {
-            Stage::Fetching(fetch) => fetch.progress(),
-            Stage::Finished { stats, .. } => {
-                let size = stats.size.unwrap_or(0);
-                (size, Some(size))
-            }
+            Stage::Fetching(fetch) | Stage::Finished { fetch, .. } => fetch.progress(),
             _ => (0, None),
         }
     }
@@ -310,9 +264,15 @@ impl Job {
     pub fn sync_and_publish(&mut self) {
         let stage = std::mem::replace(&mut self.stage, Stage::Reported);
         self.stage = match stage {
-            Stage::Finished { stats, .. } => self
-                .publish(stats)
-                .unwrap_or_else(|failure| self.failed(failure)),
+            Stage::Finished { mut fetch, .. } => {
+                let synced = self.part_length(true).map(|len| Input::Synced { len });
+                let input = synced.unwrap_or_else(Input::LocalFailure);
+                fetch.handle(input, clock::now_ms());
+                match self.pump(fetch) {
+                    Ok((stage, _)) => stage,
+                    Err(failure) => self.failed(failure),
+                }
+            }
             other => other,
         };
     }
@@ -322,21 +282,15 @@ impl Job {
         match stage {
             Stage::Fetching(fetch) => self.pump(fetch),
             Stage::Locking {
-                fetch,
-                object,
+                mut fetch,
                 mut waiting,
             } => match waiting.look_when_due()? {
-                None => Ok((
-                    Stage::Locking {
-                        fetch,
-                        object,
-                        waiting,
-                    },
-                    false,
-                )),
+                None => Ok((Stage::Locking { fetch, waiting }, false)),
                 Some(key) => {
                     self.out().hold(key);
-                    self.locked(fetch, &object).map(|stage| (stage, true))
+                    let path = self.path.clone();
+                    fetch.handle(Input::Locked { path }, clock::now_ms());
+                    Ok((Stage::Fetching(fetch), true))
                 }
             },
             Stage::Clearing { mut waiting, skip } => {
@@ -410,6 +364,12 @@ impl Job {
                     other => return Ok((other, true)),
                 },
                 Output::End(ending) => return self.ended(ending).map(|stage| (stage, true)),
+                // The sync waits for others' (the write-back already
+                // started when the last request closed).
+                Output::Finish { sync: true } => {
+                    let since_ms = clock::now_ms();
+                    return Ok((Stage::Finished { fetch, since_ms }, true));
+                }
                 output => {
                     moved |= matches!(output, Output::CreatePart { .. });
                     self.carry_out(output)
@@ -425,6 +385,27 @@ impl Job {
     /// when the fetch asked.
     fn carry_out(&mut self, output: Output) -> Option<Input<'static>> {
         let done = match output {
+            Output::Look { progress } => self.look(progress).map(|at| Some(Input::Standing(at))),
+            Output::Hash { part } => self
+                .with_dir(|out| sha256_of(out, !part))
+                .map(|sha256| Some(Input::Hashed(sha256))),
+            Output::RemoveStaleMeta => {
+                // Left alone where it cannot be removed: it is inert.
+                let _ = self.with_dir(|out| out.remove_meta());
+                Ok(None)
+            }
+            Output::OpenProgress => self.open_progress().map(Some),
+            Output::Finish { sync: false } => self
+                .part_length(false)
+                .map(|len| Some(Input::Synced { len })),
+            Output::Publish(publish) => {
+                if let Some(mtime) = publish.mtime {
+                    self.part().set_mtime(mtime);
+                }
+                self.out()
+                    .publish(publish.replace, publish.sync_dir)
+                    .map(|()| Some(Input::Published))
+            }
             Output::RemoveMeta => self.out().remove_meta().map(|()| None),
             Output::CreatePart { size } => {
                 self.part = None;
@@ -488,18 +469,16 @@ impl Job {
     }
 
     /// The object is known: where the file goes (the server may name it),
-    /// and its lock. The fetch goes on, or waits for the lock, or the file
-    /// is skipped.
-    fn locate(&mut self, fetch: Fetch, object: RemoteObject) -> Result<Stage, Failure> {
+    /// and its lock. The fetch goes on, or waits for the lock.
+    fn locate(&mut self, mut fetch: Fetch, object: RemoteObject) -> Result<Stage, Failure> {
         let name = choose_file_name(object.content_disposition.as_deref(), &self.options.url);
         let path = self.options.output_path(&name);
         if path != self.path {
-            // The server named another file: what was judged is not there,
-            // and another entry of the run may write it.
+            // The server named another file, which another entry of the
+            // run may write.
             self.claims
                 .borrow_mut()
                 .claim(&path, self.entry, &self.options.url)?;
-            self.replacing = false;
             self.path = path;
         }
         let out = OutputDir::for_path(&self.path)?;
@@ -509,160 +488,96 @@ impl Job {
         let waiting = out.try_lock(self.options.lock_token)?;
         self.out = Some(out);
         match waiting {
-            None => self.locked(fetch, &object),
-            Some(waiting) => Ok(Stage::Locking {
-                fetch,
-                object,
-                waiting,
-            }),
+            None => {
+                let path = self.path.clone();
+                fetch.handle(Input::Locked { path }, clock::now_ms());
+                Ok(Stage::Fetching(fetch))
+            }
+            Some(waiting) => Ok(Stage::Locking { fetch, waiting }),
         }
     }
 
-    /// The destination is this run's: a file standing there (named by the
-    /// server, so not seen before the probe) is judged again; what a
-    /// previous run left is handed to the fetch.
-    fn locked(&mut self, mut fetch: Fetch, object: &RemoteObject) -> Result<Stage, Failure> {
-        let out = self.out();
-        let (exists, local) = if self.replacing {
-            (false, None)
-        } else {
-            out.look_at_final()?
-        };
-        if exists {
-            let remote = Remote::Answered {
-                size: object.size,
-                mtime: object.last_modified_unix(),
-            };
-            match existing_file(
-                self.existing_rules(),
-                self.checksum_matches(out)?,
-                local,
-                remote,
-            ) {
-                ExistingFile::Skip(skip) => {
-                    return Ok(Stage::Done(Outcome::Skipped {
-                        path: self.path.clone(),
-                        skip,
-                    }))
-                }
-                ExistingFile::Refuse => return Err(self.exists()),
-                ExistingFile::Replace => self.replacing = true,
-            }
+    /// `f` on the destination: the located one, else the URL's path's.
+    fn with_dir<T>(&self, f: impl FnOnce(&OutputDir) -> Result<T, Failure>) -> Result<T, Failure> {
+        match &self.out {
+            Some(out) => f(out),
+            None => f(&OutputDir::for_path(&self.path)?),
         }
+    }
+
+    /// What stands at the file's name; with `progress`, whether a previous
+    /// run's meta is there, and its `.part` when that matters.
+    fn look(&self, progress: bool) -> Result<AtDestination, Failure> {
+        let look = |out: &OutputDir| {
+            let (file_exists, file) = out.look_at_final()?;
+            let meta = progress && out.exists(&out.meta_name());
+            Ok(AtDestination {
+                file_exists,
+                file,
+                meta,
+                // Only then does it matter: one look less per fresh file.
+                part: file_exists && meta && out.exists(&out.part_name()),
+            })
+        };
+        match self.with_dir(|out| Ok(look(out))) {
+            Ok(at) => at,
+            // Nowhere to look (no preopen holds it): nothing stands there;
+            // locating it says why it cannot be written.
+            Err(_) => Ok(AtDestination::default()),
+        }
+    }
+
+    /// What a previous run left: its meta, and its `.part` when a meta
+    /// says what it holds (without one, a `.part` is not trusted).
+    fn open_progress(&mut self) -> Result<Input<'static>, Failure> {
         let out = self.out();
         let meta = out.read_meta(MAX_META_BYTES)?;
-        // Without a meta, a `.part` is not trusted: it is replaced unread.
         let part = match meta {
             Some(_) => out.open_part()?,
             None => None,
         };
         let part_len = part.as_ref().map(|(_, len)| *len);
         self.part = part.map(|(part, _)| part);
-        fetch.handle(Input::Located { meta, part_len }, clock::now_ms());
-        Ok(Stage::Fetching(fetch))
+        Ok(Input::Located { meta, part_len })
     }
 
-    /// Whether the file standing at `out`'s path has the expected
-    /// checksum, when one was given (it is read whole to tell).
-    fn checksum_matches(&self, out: &OutputDir) -> Result<Option<bool>, Failure> {
-        match &self.options.checksum {
-            Some(expected) => Ok(Some(sha256_of(out, true)? == *expected)),
-            None => Ok(None),
-        }
-    }
-
-    fn existing_rules(&self) -> ExistingRules {
-        ExistingRules {
-            batch: self.options.is_batch(),
-            force: self.options.force,
-            timestamping: self.options.timestamping,
-        }
-    }
-
-    fn exists(&self) -> Failure {
-        Reason::Exists {
-            path: self.path.clone(),
-        }
-        .into()
-    }
-
-    /// The fetch's end: published (now, or with others' syncs), skipped,
-    /// or failed.
-    fn ended(&mut self, ending: Ending) -> Result<Stage, Failure> {
-        match ending {
-            Ending::Finished(stats) if self.options.no_fsync => self.publish(stats),
-            // The sync waits for others' (the write-back already started
-            // when the last request closed).
-            Ending::Finished(stats) => Ok(Stage::Finished {
-                stats,
-                since_ms: clock::now_ms(),
-            }),
-            Ending::NotModified => self.skip(Skip::UpToDate),
-            Ending::Failed(failure) => Err(failure),
-            Ending::Answered => unreachable!("a file's fetch answers no client"),
-        }
-    }
-
-    /// The last steps: synced, its length checked, checked (`--checksum`),
-    /// its modification time set to the server's (unless
-    /// `--no-remote-time`), named.
-    fn publish(&mut self, stats: Stats) -> Result<Stage, Failure> {
+    /// The `.part`'s length, its data synced first when `sync`.
+    fn part_length(&self, sync: bool) -> Result<u64, Failure> {
         let (out, part) = (self.out(), self.part());
-        if !self.options.no_fsync {
+        if sync {
             part.sync_data()
                 .map_err(|e| out.fs_error("sync", &out.part_name(), e))?;
         }
-        let len = part
-            .len()
-            .map_err(|e| out.fs_error("stat", &out.part_name(), e))?;
-        let size = stats.size.unwrap_or(len);
-        if len != size {
-            return Err(Reason::PartLength {
-                path: out.part_display(),
-                len,
-                expected: size,
+        part.len()
+            .map_err(|e| out.fs_error("stat", &out.part_name(), e))
+    }
+
+    /// The fetch's end: published, skipped, or failed.
+    fn ended(&mut self, ending: Ending) -> Result<Stage, Failure> {
+        match ending {
+            Ending::Finished(stats) => Ok(Stage::Done(Outcome::Saved(Report {
+                url: self.options.url.clone(),
+                final_url: stats.final_url,
+                path: self.path.clone(),
+                size: stats.size,
+                sha256: stats.sha256,
+                elapsed_ms: clock::now_ms() - self.started_ms,
+                bytes_fetched: stats.size - stats.reused.min(stats.size),
+                bytes_reused: stats.reused,
+                retries: stats.retries,
+                connections: stats.connections,
+            }))),
+            // Its lock is this run's: released as the file is done.
+            Ending::Skipped(skip) if self.out.as_ref().is_some_and(OutputDir::holds_lock) => {
+                Ok(Stage::Done(Outcome::Skipped {
+                    path: self.path.clone(),
+                    skip,
+                }))
             }
-            .into());
+            Ending::Skipped(skip) => self.skip(skip),
+            Ending::Failed(failure) => Err(failure),
+            Ending::Answered => unreachable!("a file's fetch answers no client"),
         }
-        let sha256 = if self.options.checksum.is_some() || self.options.json {
-            Some(sha256_of(out, false)?)
-        } else {
-            None
-        };
-        if let (Some(expected), Some(actual)) = (&self.options.checksum, &sha256) {
-            if expected != actual {
-                out.abandon_part()?;
-                return Err(Reason::Checksum {
-                    expected: expected.clone(),
-                    actual: actual.clone(),
-                    kept: Kept::Part(out.part_display()),
-                }
-                .into());
-            }
-        }
-        // A batch syncs directories once, at its end: one sync per file
-        // would double the cost of many small ones.
-        let sync_dir = !self.options.no_fsync && !self.options.is_batch();
-        if !self.options.no_remote_time {
-            if let Some(mtime) = stats.mtime {
-                // Before the name: a file never stands there without its
-                // time, which -N would take for a changed remote.
-                part.set_mtime(mtime);
-            }
-        }
-        out.publish(self.options.force || self.replacing, sync_dir)?;
-        Ok(Stage::Done(Outcome::Saved(Report {
-            url: self.options.url.clone(),
-            final_url: stats.final_url,
-            path: self.path.clone(),
-            size,
-            sha256,
-            elapsed_ms: clock::now_ms() - self.started_ms,
-            bytes_fetched: size - stats.reused.min(size),
-            bytes_reused: stats.reused,
-            retries: stats.retries,
-            connections: stats.connections,
-        })))
     }
 
     /// What to wait on for this file at `now`: `None` when it can move at

@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use rangeget_core::failure::Reason;
 use rangeget_core::lock::{
-    holder_gone, lease_is_fresh, LockRecord, LockVerdict, LockWatch, LEASE_MS, MAX_LOCK_BYTES,
+    holder_gone, lease_is_fresh, LockNotice, LockRecord, LockVerdict, LockWatch, MAX_LOCK_BYTES,
     RENEW_INTERVAL_MS,
 };
 use rangeget_core::paths::lock_path;
@@ -153,21 +153,16 @@ impl Waiting {
             let verdict = match &self.watch {
                 Some(watch) => watch.look(&content, now, unix),
                 None if GONE.with_borrow(|gone| holder_gone(&content, gone)) => {
-                    warn(&format!(
-                        "{} was left by a run that is no longer running; taking it over",
-                        self.display
-                    ));
+                    let lock = self.display.clone();
+                    warn(&LockNotice::HolderGone { lock }.to_string());
                     self.take_over()?;
                     continue;
                 }
                 None => {
                     let (watch, verdict) = LockWatch::start(&content, now, unix);
                     if matches!(verdict, LockVerdict::LookAgainAt(_)) {
-                        warn(&format!(
-                            "{} exists: checking whether the run that holds it is alive (at most {:.0} s)",
-                            self.display,
-                            LEASE_MS as f64 / 1000.0
-                        ));
+                        let lock = self.display.clone();
+                        warn(&LockNotice::Checking { lock }.to_string());
                     }
                     self.watch = Some(watch);
                     verdict
@@ -187,10 +182,8 @@ impl Waiting {
                     .into());
                 }
                 LockVerdict::Abandoned => {
-                    warn(&format!(
-                        "{} was left by a run that stopped (not renewed for a while); taking it over",
-                        self.display
-                    ));
+                    let lock = self.display.clone();
+                    warn(&LockNotice::Abandoned { lock }.to_string());
                     self.take_over()?;
                 }
             }

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::io::Read;
 
 use rangeget_core::batch::PathClaims;
-use rangeget_core::failure::Reason;
+use rangeget_core::failure::{IoError, Reason};
 use rangeget_core::Failure;
 use rangeget_options::{ListedDownloads, Options, STDIN_LIST};
 use wasip2::cli::stdin::get_stdin;
@@ -250,8 +250,7 @@ fn read_error(name: &str, error: String) -> Failure {
     Reason::Io {
         operation: "read".into(),
         path: name.to_string(),
-        error,
-        hint: "",
+        error: IoError::Other(error),
     }
     .into()
 }

@@ -10,7 +10,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use rangeget_core::failure::Reason;
+use rangeget_core::failure::{IoError, Reason};
 use rangeget_core::paths::{lock_path, meta_path, meta_tmp_path, part_path};
 use rangeget_core::ByteRange;
 use rangeget_core::Failure;
@@ -70,8 +70,7 @@ impl OutputDir {
             return Err(Reason::Io {
                 operation: "write".into(),
                 path: format!("'{path}'"),
-                error: "it is not a file path inside the output directory".into(),
-                hint: "",
+                error: IoError::NotInOutput,
             }
             .into());
         }
@@ -125,6 +124,11 @@ impl OutputDir {
     }
 
     /// An error once this destination's lock is no longer this run's.
+    /// Whether this run holds the destination's lock.
+    pub fn holds_lock(&self) -> bool {
+        self.lease.get().is_some()
+    }
+
     pub fn check_lease(&self) -> Result<(), Failure> {
         self.lease.get().map_or(Ok(()), lease::check)
     }
@@ -301,12 +305,6 @@ impl OutputDir {
             Ok(()) | Err(ErrorCode::NoEntry) => Ok(()),
             Err(e) => Err(self.fs_error("remove", name, e)),
         }
-    }
-
-    /// Gives up on the `.part` (kept for inspection) by dropping its meta,
-    /// so the next run starts clean instead of trusting it.
-    pub fn abandon_part(&self) -> Result<(), Failure> {
-        self.remove_meta()
     }
 
     /// Gives the finished `.part` its final name, then drops the meta.

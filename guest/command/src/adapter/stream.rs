@@ -6,10 +6,10 @@
 //! chunks, and no request starts faster than the reader takes bytes. What
 //! a stop means once bytes went out is `rangeget_core::stream_out`'s.
 
-use rangeget_core::failure::{Kept, Reason, EXIT_READER_GONE};
+use rangeget_core::checksum::verdict;
+use rangeget_core::failure::{IoError, Kept, Reason, EXIT_READER_GONE};
 use rangeget_core::fetch::{self, Ending, Fetch, Input, Output, Stats};
 use rangeget_core::report::Report;
-use rangeget_core::size::format_size;
 use rangeget_core::stream_out::with_written_note;
 use rangeget_core::Failure;
 use rangeget_options::Options;
@@ -21,6 +21,7 @@ use wasip2::io::poll::Pollable;
 use wasip2::io::streams::{OutputStream, StreamError};
 use wasip2::random::random::get_random_u64;
 
+use super::files::io_error;
 use super::http::{client_for, Exchanges};
 use super::report::{tell, warn, ProgressLine};
 
@@ -146,18 +147,8 @@ fn reader_gone_or(unwritable: Unwritable, out: &Sink) -> Result<Streamed, Failur
 /// `--checksum` against what went out; the SHA-256, when computed.
 fn verify(options: &Options, out: &mut Sink) -> Result<Option<String>, Failure> {
     let actual = out.sha256();
-    let (Some(expected), Some(actual)) = (&options.checksum, &actual) else {
-        return Ok(actual);
-    };
-    if expected == actual {
-        return Ok(Some(actual.clone()));
-    }
-    Err(Reason::Checksum {
-        expected: expected.clone(),
-        actual: actual.clone(),
-        kept: Kept::StreamedTo(out.name.clone()),
-    }
-    .into())
+    let kept = || Kept::StreamedTo(out.name.clone());
+    Ok(verdict(options.checksum.as_deref(), actual, kept)?)
 }
 
 /// The summary line on stderr (stdout may carry the file), or the
@@ -176,13 +167,7 @@ fn summary(options: &Options, report: &Report, to_stdout: bool) {
     if options.quiet {
         return;
     }
-    let seconds = report.elapsed_ms.max(1) as f64 / 1000.0;
-    eprintln!(
-        "rangeget: streamed {} to {} in {seconds:.2} s, {}/s",
-        format_size(report.size),
-        report.path,
-        format_size((report.size as f64 / seconds) as u64)
-    );
+    eprintln!("rangeget: {}", report.streamed_summary());
 }
 
 fn fail(failure: Failure) -> i32 {
@@ -196,7 +181,7 @@ enum Unwritable {
     Gone,
     /// Anything else (a full disk behind a redirect, a runtime's error):
     /// the output is incomplete, and that must not pass in silence.
-    Failed(String),
+    Failed(IoError),
 }
 
 impl Unwritable {
@@ -205,14 +190,8 @@ impl Unwritable {
             StreamError::Closed => Unwritable::Gone,
             StreamError::LastOperationFailed(error) => match filesystem_error_code(&error) {
                 Some(ErrorCode::Pipe) => Unwritable::Gone,
-                // A FIFO through a runtime whose files are written at
-                // offsets (wasmtime's): only the runtime's stdout can do.
-                Some(ErrorCode::InvalidSeek) => Unwritable::Failed(
-                    "this runtime writes files only at offsets, which a FIFO or terminal does \
-                     not have; stream to stdout instead (-o - > PATH)"
-                        .into(),
-                ),
-                _ => Unwritable::Failed(error.to_debug_string()),
+                Some(code) => Unwritable::Failed(io_error(code)),
+                None => Unwritable::Failed(IoError::Other(error.to_debug_string())),
             },
         }
     }
@@ -225,7 +204,6 @@ impl Unwritable {
                     operation: "write".into(),
                     path: name.to_string(),
                     error,
-                    hint: "",
                 }
                 .into(),
             ),

@@ -45,7 +45,7 @@ pub(super) struct Verify {
 impl Fetch {
     fn path(&self) -> &str {
         match &self.to {
-            Destination::File { path, .. } => path,
+            Destination::File(target) => &target.path,
             _ => unreachable!("a file's"),
         }
     }

@@ -33,6 +33,8 @@
 mod client;
 mod file;
 mod notice;
+mod publish;
+mod standing;
 #[cfg(test)]
 mod tests;
 
@@ -40,10 +42,14 @@ use std::collections::VecDeque;
 
 pub use client::{Answer, ClientAsk, ResponseHead};
 pub use notice::Notice;
+pub use publish::Publish;
+pub use standing::FileTarget;
 // The transfer's types a pump and the options meet.
 pub use crate::transfer::{BodyWindow, Settings, StallRule};
 
+use crate::batch::Skip;
 use crate::failure::{Failure, Reason};
+use crate::file_start::AtDestination;
 use crate::fresh_starts::{AfterStop, FreshStarts};
 use crate::headers::Headers;
 use crate::object::{RemoteObject, TransferMode};
@@ -73,15 +79,10 @@ pub struct Spec {
 /// Where the bytes go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Destination {
-    /// A file, written at offsets into its `.part` (named `path` in
-    /// messages); progress recorded in its meta, resumable. Its probe asks
-    /// for the first `probe_bytes` (see `file_start::first_step`), only if
-    /// the object changed since `if_modified_since` (-N) when given.
-    File {
-        path: String,
-        probe_bytes: u64,
-        if_modified_since: Option<String>,
-    },
+    /// A file, written at offsets into its `.part`; progress recorded in
+    /// its meta, resumable; what stands at its name judged, and the file
+    /// published (see [`FileTarget`]).
+    File(FileTarget),
     /// A stream written in order (`-o -`, a device), named `name`.
     InOrder { name: String },
     /// A client of the proxy, answered with what it asked for.
@@ -108,9 +109,16 @@ pub enum Input<'a> {
         id: RequestId,
         failure: RequestFailure,
     },
-    /// A file: the answer to [`Output::Locate`]. The destination is this
-    /// run's (locked); `meta` is the meta file's bytes if one is there,
-    /// and `part_len` the `.part`'s length when a meta was found.
+    /// A file: the answer to [`Output::Look`].
+    Standing(AtDestination),
+    /// A file: the SHA-256 [`Output::Hash`] asked for, in hex.
+    Hashed(String),
+    /// A file: the answer to [`Output::Locate`]: the destination, at
+    /// `path` (the server may have named it), is this run's (locked).
+    Locked { path: String },
+    /// A file: the answer to [`Output::OpenProgress`]: `meta` is the meta
+    /// file's bytes if one is there, and `part_len` the `.part`'s length
+    /// when a meta was found.
     Located {
         meta: Option<Vec<u8>>,
         part_len: Option<u64>,
@@ -123,6 +131,10 @@ pub enum Input<'a> {
     ReadBack(Vec<u8>),
     /// The last [`Output::SaveMeta`] is done.
     Saved,
+    /// A file: the answer to [`Output::Finish`]: the `.part`'s length.
+    Synced { len: u64 },
+    /// A file: the answer to [`Output::Publish`]: it has its name.
+    Published,
     /// Something local failed (a write, a save, the destination's lock):
     /// the fetch stops, saying so.
     LocalFailure(Failure),
@@ -146,12 +158,25 @@ pub enum Output {
     Event(Event),
     /// Tell the user (what the fetch does about the object).
     Notice(Notice),
+    /// A file: look at what stands at its name; with `progress`, also
+    /// whether its meta is there and (when both are) its `.part`; answer
+    /// [`Input::Standing`].
+    Look { progress: bool },
+    /// A file: the SHA-256 of the file standing at its name, or of the
+    /// `.part` when `part`; answer [`Input::Hashed`].
+    Hash { part: bool },
     /// A file: the object is known; name the file from it
-    /// (`Content-Disposition`), lock the destination, look at what stands
-    /// there, then answer [`Input::Located`].
+    /// (`Content-Disposition`), claim the name in the run, lock the
+    /// destination; answer [`Input::Locked`].
     Locate(RemoteObject),
+    /// A file: read what a previous run left (its meta, and its `.part`
+    /// when a meta is there); answer [`Input::Located`].
+    OpenProgress,
     /// A file: remove the meta (there may be none).
     RemoveMeta,
+    /// A file: remove a meta that describes nothing; where it cannot be
+    /// removed, it is inert (no answer, whatever happens).
+    RemoveStaleMeta,
     /// A file: create (or truncate) the `.part`, sized `size` when given;
     /// answer [`Input::PartCreated`].
     CreatePart { size: Option<u64> },
@@ -173,6 +198,13 @@ pub enum Output {
     /// A client: send this answer's head (its body follows as deliveries
     /// when it has one).
     Respond(Answer),
+    /// A file: every byte is in the `.part`; sync its data when `sync`
+    /// (with other files' syncs, if the pump likes), and answer
+    /// [`Input::Synced`] with its length.
+    Finish { sync: bool },
+    /// A file: give the `.part` its name as [`Publish`] says; answer
+    /// [`Input::Published`].
+    Publish(Publish),
     /// Nothing to do before this moment (`None`: before an input).
     Wait(Option<u64>),
     /// The end; nothing follows.
@@ -182,13 +214,14 @@ pub enum Output {
 /// How a fetch ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ending {
-    /// Every byte is in the `.part` (a file) or was delivered.
+    /// Every byte is delivered, or (a file) published.
     Finished(Stats),
     /// A client got an answer without the object (a status, a 304, a 416,
     /// the head of a HEAD request).
     Answered,
-    /// The copy on disk is current (a 304 to `-N`'s condition).
-    NotModified,
+    /// A file: what stands at its name is kept (complete, current, or
+    /// with the expected checksum).
+    Skipped(Skip),
     Failed(Failure),
 }
 
@@ -196,14 +229,15 @@ pub enum Ending {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Stats {
     pub final_url: String,
-    /// The object's size, when known (a stream without one: what came).
-    pub size: Option<u64>,
+    /// The object's size (a stream without one: what came; a file: its
+    /// length, checked).
+    pub size: u64,
     /// Bytes taken over from a previous run.
     pub reused: u64,
     pub retries: u32,
     pub connections: u32,
-    /// The object's `Last-Modified`, in Unix seconds: a file takes it.
-    pub mtime: Option<u64>,
+    /// A file's SHA-256, when it was computed (a checksum, `--json`).
+    pub sha256: Option<String>,
 }
 
 /// Whether a budget of connections the fetch shares (a batch's) has room
@@ -247,12 +281,16 @@ impl Probed {
 }
 
 enum Stage {
+    /// A file: looking at what stands at its name (see `standing.rs`).
+    Looking(standing::Looking),
     Probing(Probe),
-    /// A file: waiting for [`Input::Located`].
+    /// A file: waiting for [`Input::Locked`], then [`Input::Located`].
     Locating(Probed),
     /// A file: preparing the `.part` (see `file.rs`).
     Preparing(Prepare),
     Transferring(Transfer),
+    /// A file: its last steps (see `publish.rs`).
+    Publishing(publish::Publishing),
     Over,
 }
 
@@ -284,6 +322,8 @@ pub struct Fetch {
     pending_save: Option<Save>,
     /// A file's destination was located (a start over keeps it).
     located: bool,
+    /// A file stands at the name and is to be replaced.
+    replacing: bool,
     /// A client's answer head, sent once an origin answer passed validation.
     answer_head: Option<ResponseHead>,
     /// The last moment the transfer's timers were checked.
@@ -308,26 +348,27 @@ impl Fetch {
             responded: false,
             pending_save: None,
             located: false,
+            replacing: false,
             answer_head: None,
             ticked_ms: None,
             ended: false,
             spec,
             to,
         };
-        let (bytes, if_modified_since) = match &fetch.to {
-            Destination::File {
-                probe_bytes,
-                if_modified_since,
-                ..
-            } => (*probe_bytes, if_modified_since.clone()),
+        let bytes = match &fetch.to {
+            // What stands at its name is looked at before anything is asked.
+            Destination::File(_) => {
+                fetch.look_first();
+                return fetch;
+            }
             // Its answer is the first request of a stream's chunk 0.
-            Destination::InOrder { .. } => (fetch.first_stream_bytes(), None),
+            Destination::InOrder { .. } => fetch.first_stream_bytes(),
             // One byte rather than a HEAD: its Content-Range states the
             // size the range answers will agree with (some servers' HEAD
             // states another), and it proves ranges work.
-            Destination::Client(_) => (1, None),
+            Destination::Client(_) => 1,
         };
-        fetch.probe(bytes, if_modified_since);
+        fetch.probe(bytes, None);
         fetch
     }
 
@@ -386,6 +427,10 @@ impl Fetch {
     pub fn progress(&self) -> (u64, Option<u64>) {
         match &self.stage {
             Stage::Transferring(transfer) => (transfer.bytes_received(), transfer.object().size),
+            Stage::Publishing(publishing) => {
+                let size = publishing.size();
+                (size, Some(size))
+            }
             _ => (0, None),
         }
     }
@@ -437,6 +482,11 @@ impl Fetch {
             Input::LocalFailure(failure) => self.local_failure(failure),
             Input::Taken => self.reader_ready = true,
             Input::Located { meta, part_len } => self.located(meta, part_len, now_ms),
+            Input::Standing(at) => self.standing(at),
+            Input::Hashed(sha256) => self.hashed(sha256),
+            Input::Locked { path } => self.locked(path),
+            Input::Synced { len } => self.synced(len),
+            Input::Published => self.published(),
             Input::PartCreated { replaced } => self.part_created(replaced, now_ms),
             Input::ReadBack(data) => self.read_back(data, now_ms),
         }
@@ -580,7 +630,11 @@ impl Fetch {
                 self.transfer_ended(end, now_ms);
                 None
             }
-            Stage::Locating(_) | Stage::Preparing(_) | Stage::Over => None,
+            Stage::Looking(_)
+            | Stage::Locating(_)
+            | Stage::Preparing(_)
+            | Stage::Publishing(_)
+            | Stage::Over => None,
         }
     }
 
@@ -593,6 +647,11 @@ impl Fetch {
     }
 
     fn finish(&mut self, ending: Ending) {
+        if self.ended {
+            // What failed after the end (a meta that could not be
+            // removed) does not change how it ended.
+            return;
+        }
         // Requests the probe left open are the pump's to drop.
         for id in self.probe_open.drain(..) {
             self.outputs.push_back(Output::Close(id));
@@ -629,8 +688,8 @@ impl Fetch {
                 first,
                 round_trip_ms,
             },
-            ProbeEnd::NotModified if matches!(self.to, Destination::File { .. }) => {
-                return self.finish(Ending::NotModified)
+            ProbeEnd::NotModified if matches!(self.to, Destination::File(_)) => {
+                return self.finish(Ending::Skipped(Skip::UpToDate))
             }
             ProbeEnd::NotModified => {
                 // Only a file's probe sends a condition.
@@ -663,26 +722,23 @@ impl Fetch {
         }
         self.origin_headers = probed.headers.clone();
         match &self.to {
-            Destination::File { .. } if !self.located => {
+            Destination::File(_) if !self.located => {
                 self.outputs
                     .push_back(Output::Locate(probed.object.clone()));
                 self.stage = Stage::Locating(probed);
             }
             // Started over: the `.part` and meta are gone already.
-            Destination::File { .. } => self.prepare(probed, None, None, now_ms),
+            Destination::File(_) => self.prepare(probed, None, None, now_ms),
             Destination::InOrder { .. } => self.stream(probed, now_ms),
             Destination::Client(_) => self.answer(probed, now_ms),
         }
     }
 
     /// A file's destination is this run's: `meta` and `part_len` are what
-    /// stands there.
+    /// a previous run left there.
     fn located(&mut self, meta: Option<Vec<u8>>, part_len: Option<u64>, now_ms: u64) {
         match std::mem::replace(&mut self.stage, Stage::Over) {
-            Stage::Locating(probed) => {
-                self.located = true;
-                self.prepare(probed, meta, part_len, now_ms)
-            }
+            Stage::Locating(probed) if self.located => self.prepare(probed, meta, part_len, now_ms),
             // Unasked: a bug of the pump, without effect.
             other => self.stage = other,
         }
@@ -801,7 +857,7 @@ impl Fetch {
     /// What goes on after ranges are ignored, in the destination's words.
     fn one_stream_words(&self) -> &'static str {
         match self.to {
-            Destination::File { .. } => "continuing as a single stream",
+            Destination::File(_) => "continuing as a single stream",
             Destination::InOrder { .. } => "streaming that answer",
             Destination::Client(_) => "passing its whole answer on",
         }
@@ -810,7 +866,7 @@ impl Fetch {
     /// Whether nothing went out for good: a stop may then be recovered from.
     fn recallable(&self) -> bool {
         match self.to {
-            Destination::File { .. } => true,
+            Destination::File(_) => true,
             Destination::InOrder { .. } => self.delivered == 0,
             Destination::Client(_) => !self.responded,
         }
@@ -825,18 +881,21 @@ impl Fetch {
             End::Finished => {
                 let stats = Stats {
                     final_url: transfer.object().url.clone(),
-                    size: transfer.object().size.or(Some(self.delivered)),
+                    size: transfer.object().size.unwrap_or(self.delivered),
                     reused: transfer.reused_bytes(),
                     retries: transfer.retries(),
                     connections: transfer.connections_used() as u32,
-                    mtime: transfer.object().last_modified_unix(),
+                    sha256: None,
                 };
+                if matches!(self.to, Destination::File(_)) {
+                    return self.publish(stats, &transfer);
+                }
                 return self.finish(Ending::Finished(stats));
             }
             End::Stopped { stop, saved } => (stop, saved),
         };
-        if let (Stop::Failed(failure), Destination::File { path, .. }) = (&stop, &self.to) {
-            let failure = file::explain(failure.clone(), saved, &transfer, path);
+        if let (Stop::Failed(failure), Destination::File(target)) = (&stop, &self.to) {
+            let failure = file::explain(failure.clone(), saved, &transfer, &target.path);
             if !transfer.saves_progress() {
                 // One stream, which no run can resume (a `.part` without
                 // a meta is never trusted): nothing of it is kept, as its
@@ -852,13 +911,13 @@ impl Fetch {
                     over,
                     to: self.to.clone(),
                 });
-                if matches!(self.to, Destination::File { .. }) {
+                if matches!(self.to, Destination::File(_)) {
                     self.outputs.push_back(Output::Discard);
                 }
                 let bytes = match self.to {
                     Destination::Client(_) => 1,
                     Destination::InOrder { .. } => self.first_stream_bytes(),
-                    Destination::File { .. } => {
+                    Destination::File(_) => {
                         crate::file_start::probe_bytes(self.spec.chunk_size, false)
                     }
                 };
@@ -888,7 +947,7 @@ impl Fetch {
                     round_trip_ms: 0,
                 };
                 match self.to {
-                    Destination::File { .. } => self.prepare(probed, None, None, now_ms),
+                    Destination::File(_) => self.prepare(probed, None, None, now_ms),
                     _ => self.stream(probed, now_ms),
                 }
             }

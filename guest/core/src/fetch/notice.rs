@@ -35,7 +35,7 @@ impl fmt::Display for Notice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Notice::StartingOver { over, to } => match to {
-                Destination::File { path, .. } => write!(f, "{path}: {over}"),
+                Destination::File(target) => write!(f, "{}: {over}", target.path),
                 Destination::InOrder { .. } => write!(f, "{over} (no byte of it had gone out)"),
                 Destination::Client(ask) => write!(f, "{}: {over}", ask.path),
             },

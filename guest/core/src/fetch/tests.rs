@@ -2,6 +2,7 @@
 //! and what a stop leads to for each destination.
 
 use super::*;
+use crate::batch::ExistingRules;
 use crate::request::Method;
 
 const SIZE: u64 = 100;
@@ -189,18 +190,46 @@ fn an_input_for_a_request_the_fetch_does_not_have_is_reported() {
     );
 }
 
-#[test]
-fn a_file_whose_meta_is_for_another_object_starts_clean_saying_why() {
-    let to = Destination::File {
+/// A file's target at `d/f`: a single download, nothing to compare.
+fn file_target() -> Destination {
+    Destination::File(FileTarget {
         path: "d/f".into(),
-        probe_bytes: 50,
-        if_modified_since: None,
-    };
-    let mut fetch = Fetch::new(spec(), to);
+        rules: ExistingRules {
+            batch: false,
+            force: false,
+            timestamping: false,
+        },
+        checksum: None,
+        report_sha256: false,
+        remote_time: true,
+        given_up: None,
+    })
+}
+
+/// A file's fetch with its probe answered, up to its [`Output::Locate`].
+fn located_file() -> (Fetch, Request) {
+    let mut fetch = Fetch::new(spec(), file_target());
+    assert_eq!(drain(&mut fetch, 0), [Output::Look { progress: true }]);
+    fetch.handle(Input::Standing(AtDestination::default()), 0);
     let probe = sent(&drain(&mut fetch, 0));
+    assert_eq!(
+        probe[0].range,
+        ByteRange::from_len(0, 50),
+        "chunk 0's start"
+    );
     answer(&mut fetch, &probe[0], "\"a\"");
     let outputs = drain(&mut fetch, 0);
     assert!(matches!(&outputs[..], [Output::Locate(object)] if object.size == Some(SIZE)));
+    fetch.handle(Input::Locked { path: "d/f".into() }, 0);
+    assert_eq!(drain(&mut fetch, 0), [Output::Look { progress: false }]);
+    fetch.handle(Input::Standing(AtDestination::default()), 0);
+    assert_eq!(drain(&mut fetch, 0), [Output::OpenProgress]);
+    (fetch, probe[0].clone())
+}
+
+#[test]
+fn a_file_whose_meta_is_for_another_object_starts_clean_saying_why() {
+    let (mut fetch, _) = located_file();
     fetch.handle(
         Input::Located {
             meta: Some(b"not json".to_vec()),
@@ -230,4 +259,116 @@ fn a_file_whose_meta_is_for_another_object_starts_clean_saying_why() {
     assert!(sent(&outputs)
         .iter()
         .all(|r| r.range.is_some_and(|range| range.start() >= 50)));
+}
+
+/// A file's fetch with every byte in its `.part`, at its
+/// [`Output::Finish`]; `checksum` is what the file must have.
+fn finished_file(checksum: Option<&str>) -> Fetch {
+    let (mut fetch, probe) = located_file();
+    if let Destination::File(target) = &mut fetch.to {
+        target.checksum = checksum.map(str::to_string);
+    }
+    fetch.handle(
+        Input::Located {
+            meta: None,
+            part_len: None,
+        },
+        0,
+    );
+    let _ = drain(&mut fetch, 0);
+    fetch.handle(Input::PartCreated { replaced: false }, 0);
+    // The probe's answer has its head already; the others get theirs.
+    let mut pending = vec![(probe, true)];
+    for _ in 0..100 {
+        let Some((request, answered)) = pending.pop() else {
+            let outputs = drain(&mut fetch, 0);
+            if outputs.contains(&Output::Finish { sync: false }) {
+                return fetch;
+            }
+            for output in &outputs {
+                if let Output::SaveMeta { .. } = output {
+                    fetch.handle(Input::Saved, 0);
+                }
+            }
+            pending.extend(sent(&outputs).into_iter().map(|r| (r, false)));
+            continue;
+        };
+        if !answered {
+            answer(&mut fetch, &request, "\"a\"");
+        }
+        let len = request.range.expect("a range").len() as usize;
+        let id = request.id;
+        fetch.handle(
+            Input::Body {
+                id,
+                data: vec![0; len],
+            },
+            0,
+        );
+        fetch.handle(Input::BodyEnd { id }, 0);
+    }
+    panic!("the transfer never finished");
+}
+
+#[test]
+fn a_file_is_named_only_once_its_length_and_checksum_hold() {
+    // One byte short: not named.
+    let mut short = finished_file(None);
+    short.handle(Input::Synced { len: SIZE - 1 }, 0);
+    let outputs = drain(&mut short, 0);
+    assert!(
+        matches!(&outputs[..], [Output::End(Ending::Failed(f))] if f.reason.code() == "part-length"),
+        "{outputs:?}"
+    );
+    // Another digest: the `.part` is kept, its meta dropped, the file not named.
+    let mut other = finished_file(Some("ab"));
+    other.handle(Input::Synced { len: SIZE }, 0);
+    assert_eq!(drain(&mut other, 0), [Output::Hash { part: true }]);
+    other.handle(Input::Hashed("cd".into()), 0);
+    let outputs = drain(&mut other, 0);
+    assert!(
+        matches!(&outputs[..], [Output::RemoveMeta, Output::End(Ending::Failed(f))]
+            if f.reason.code() == "checksum"),
+        "{outputs:?}"
+    );
+    // The digest expected: named with the server's time, then done.
+    let mut good = finished_file(Some("ab"));
+    good.handle(Input::Synced { len: SIZE }, 0);
+    let _ = drain(&mut good, 0);
+    good.handle(Input::Hashed("ab".into()), 0);
+    let outputs = drain(&mut good, 0);
+    assert!(
+        matches!(&outputs[..], [Output::Publish(p)] if !p.replace && !p.sync_dir),
+        "{outputs:?}"
+    );
+    good.handle(Input::Published, 0);
+    let outputs = drain(&mut good, 0);
+    assert!(
+        matches!(&outputs[..], [Output::End(Ending::Finished(stats))]
+            if stats.size == SIZE && stats.sha256.as_deref() == Some("ab")),
+        "{outputs:?}"
+    );
+}
+
+#[test]
+fn a_complete_file_with_the_expected_checksum_is_skipped_before_any_request() {
+    let mut fetch = Fetch::new(spec(), file_target());
+    if let Destination::File(target) = &mut fetch.to {
+        target.checksum = Some("ab".into());
+    }
+    let _ = drain(&mut fetch, 0);
+    let at = AtDestination {
+        file_exists: true,
+        file: Some((SIZE, Some(1))),
+        ..AtDestination::default()
+    };
+    fetch.handle(Input::Standing(at), 0);
+    assert_eq!(drain(&mut fetch, 0), [Output::Hash { part: false }]);
+    fetch.handle(Input::Hashed("ab".into()), 0);
+    assert_eq!(
+        drain(&mut fetch, 0),
+        [Output::End(Ending::Skipped(
+            crate::batch::Skip::ChecksumMatches
+        ))]
+    );
 }
