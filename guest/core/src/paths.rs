@@ -7,6 +7,8 @@
 //! `x.part` would be taken for the `.part` of `x`, and `x`'s download
 //! would take over or remove it.
 
+use crate::failure::{IoError, Reason};
+
 /// The suffixes of a download's working files, after its path.
 pub const WORKING_SUFFIXES: [&str; 4] = [PART, META, META_TMP, LOCK];
 
@@ -67,9 +69,71 @@ pub fn owner_of_working_file(path: &str) -> Option<&str> {
         .find(|owner| !owner.is_empty() && !owner.ends_with('/'))
 }
 
+/// Which of the directories a runtime granted (`preopens`, as the guest
+/// names them) holds `path` — the longest that does — and the path inside
+/// it. Nothing outside them, and no `..`, is ever written.
+pub fn in_preopens(path: &str, preopens: &[&str]) -> Result<(usize, String), Reason> {
+    let best = preopens
+        .iter()
+        .enumerate()
+        .filter_map(|(at, guest)| relative_to(path, guest).map(|inside| (at, inside, guest.len())))
+        .max_by_key(|(_, _, len)| *len);
+    let Some((at, inside, _)) = best else {
+        return Err(Reason::NoAccess {
+            path: path.to_string(),
+        });
+    };
+    if inside.is_empty() || inside.split('/').any(|c| c == "..") {
+        return Err(Reason::Io {
+            operation: "write".into(),
+            path: format!("'{path}'"),
+            error: IoError::NotInOutput,
+        });
+    }
+    Ok((at, inside))
+}
+
+/// `path` relative to the preopen named `guest`, if it lies inside it.
+fn relative_to(path: &str, guest: &str) -> Option<String> {
+    let guest = guest.trim_end_matches('/');
+    if guest.is_empty() {
+        // The preopen is "/" itself.
+        return path.strip_prefix('/').map(str::to_string);
+    }
+    if guest == "." {
+        return (!path.starts_with('/')).then(|| path.trim_start_matches("./").to_string());
+    }
+    path.strip_prefix(guest)?
+        .strip_prefix('/')
+        .map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_is_written_only_inside_the_longest_preopen_that_holds_it() {
+        let granted = ["/out", "/out/deep", "."];
+        assert_eq!(in_preopens("/out/a.bin", &granted), Ok((0, "a.bin".into())));
+        assert_eq!(
+            in_preopens("/out/deep/x/a", &granted),
+            Ok((1, "x/a".into()))
+        );
+        assert_eq!(in_preopens("./rel/a", &granted), Ok((2, "rel/a".into())));
+        assert_eq!(
+            in_preopens("/outside/a", &granted[..2]).unwrap_err().code(),
+            "no-access"
+        );
+        assert_eq!(
+            in_preopens("/out/../etc/passwd", &granted)
+                .unwrap_err()
+                .code(),
+            "io"
+        );
+        assert_eq!(in_preopens("/out/", &granted).unwrap_err().code(), "io");
+        assert_eq!(in_preopens("/x/a", &["/"]), Ok((0, "x/a".into())));
+    }
 
     #[test]
     fn one_file_spelled_differently_is_one_path() {

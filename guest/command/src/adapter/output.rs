@@ -10,8 +10,8 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use rangeget_core::failure::{IoError, Reason};
-use rangeget_core::paths::{lock_path, meta_path, meta_tmp_path, part_path};
+use rangeget_core::failure::Reason;
+use rangeget_core::paths::{in_preopens, lock_path, meta_path, meta_tmp_path, part_path};
 use rangeget_core::ByteRange;
 use rangeget_core::Failure;
 use wasip2::clocks::wall_clock::Datetime;
@@ -49,31 +49,12 @@ pub struct PartFile {
 }
 
 impl OutputDir {
-    /// Finds the preopen that contains `path` (the longest matching one).
+    /// Finds the preopen that contains `path` (see `paths::in_preopens`).
     pub fn for_path(path: &str) -> Result<OutputDir, Failure> {
-        let mut best: Option<(Rc<Descriptor>, String, usize)> = None;
-        for (dir, guest) in preopens() {
-            let Some(relative) = relative_to(path, &guest) else {
-                continue;
-            };
-            if best.as_ref().is_none_or(|(_, _, len)| guest.len() > *len) {
-                best = Some((dir, relative, guest.len()));
-            }
-        }
-        let Some((dir, name, _)) = best else {
-            return Err(Reason::NoAccess {
-                path: path.to_string(),
-            }
-            .into());
-        };
-        if name.is_empty() || name.split('/').any(|c| c == "..") {
-            return Err(Reason::Io {
-                operation: "write".into(),
-                path: format!("'{path}'"),
-                error: IoError::NotInOutput,
-            }
-            .into());
-        }
+        let opened = preopens();
+        let guests: Vec<&str> = opened.iter().map(|(_, guest)| guest.as_str()).collect();
+        let (at, name) = in_preopens(path, &guests)?;
+        let dir = Rc::clone(&opened[at].0);
         Ok(OutputDir {
             dir,
             name,
@@ -568,19 +549,4 @@ fn write_all_at(file: &Descriptor, mut data: &[u8], mut offset: u64) -> Result<(
         offset += written;
     }
     Ok(())
-}
-
-/// `path` relative to the preopen named `guest`, if it lies inside it.
-fn relative_to(path: &str, guest: &str) -> Option<String> {
-    let guest = guest.trim_end_matches('/');
-    if guest.is_empty() {
-        // The preopen is "/" itself.
-        return path.strip_prefix('/').map(str::to_string);
-    }
-    if guest == "." {
-        return (!path.starts_with('/')).then(|| path.trim_start_matches("./").to_string());
-    }
-    path.strip_prefix(guest)?
-        .strip_prefix('/')
-        .map(str::to_string)
 }
