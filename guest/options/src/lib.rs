@@ -3,6 +3,8 @@
 //! of the sans-IO core: the core receives resolved settings
 //! ([`Options::settings`]), not flags.
 
+use std::collections::VecDeque;
+
 use clap::Parser;
 
 use rangeget_core::batch::PathClaims;
@@ -288,7 +290,19 @@ pub struct ListedDownloads {
     list: String,
     /// Downloads made so far: the next one's index in the run.
     made: usize,
+    /// Bytes read after the last complete line (see [`ListedDownloads::bytes`]).
+    pending: Vec<u8>,
+    /// Downloads complete and not yet taken, then the mistake that ended
+    /// the list, if one did.
+    ready: VecDeque<Options>,
+    mistake: Option<String>,
+    /// A mistake ended the list: nothing more is read.
+    stopped: bool,
 }
+
+/// A list line longer than this is a mistake, not a URL: reading stops
+/// there instead of holding an endless line in memory.
+pub const MAX_LIST_LINE_BYTES: usize = 64 * 1024;
 
 impl ListedDownloads {
     pub fn new(run: &Options) -> ListedDownloads {
@@ -297,7 +311,83 @@ impl ListedDownloads {
             reader: ListReader::new(),
             list: list_name(run.input_file.as_deref().unwrap_or_default()).to_string(),
             made: 0,
+            pending: Vec::new(),
+            ready: VecDeque::new(),
+            mistake: None,
+            stopped: false,
         }
+    }
+
+    /// Bytes of the list, as they are read: the downloads their lines
+    /// complete wait for [`ListedDownloads::next_ready`]. After a mistake
+    /// (a line too long, not UTF-8, an entry's own), nothing more is read.
+    pub fn bytes(&mut self, data: &[u8], claims: &mut PathClaims) {
+        if self.stopped {
+            return;
+        }
+        self.pending.extend_from_slice(data);
+        while let Some(newline) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=newline).collect();
+            if !self.take_line(&line[..newline], claims) {
+                return;
+            }
+        }
+        if self.pending.len() > MAX_LIST_LINE_BYTES {
+            let mistake = format!(
+                "{}: line {} is longer than {} KiB; a list holds a URL per line",
+                self.list,
+                self.lines() + 1,
+                MAX_LIST_LINE_BYTES / 1024
+            );
+            self.stop(mistake);
+        }
+    }
+
+    /// The list's bytes ended: its last line (without a newline), and the
+    /// entry it was in.
+    pub fn end_of_bytes(&mut self, claims: &mut PathClaims) {
+        let rest = std::mem::take(&mut self.pending);
+        if self.stopped || (!rest.is_empty() && !self.take_line(&rest, claims)) {
+            return;
+        }
+        match self.end(claims) {
+            Ok(last) => self.ready.extend(last),
+            Err(mistake) => self.stop(mistake),
+        }
+    }
+
+    /// The next download complete, in the list's order; then, once, the
+    /// mistake that ended the list.
+    pub fn next_ready(&mut self) -> Option<Result<Options, String>> {
+        match self.ready.pop_front() {
+            Some(download) => Some(Ok(download)),
+            None => self.mistake.take().map(Err),
+        }
+    }
+
+    /// One line of bytes; whether the list goes on.
+    fn take_line(&mut self, line: &[u8], claims: &mut PathClaims) -> bool {
+        let Ok(text) = std::str::from_utf8(line) else {
+            let mistake = format!("{}: line {} is not UTF-8 text", self.list, self.lines() + 1);
+            self.stop(mistake);
+            return false;
+        };
+        match self.line(text.trim_end_matches('\r'), claims) {
+            Ok(download) => {
+                self.ready.extend(download);
+                true
+            }
+            Err(mistake) => {
+                self.stop(mistake);
+                false
+            }
+        }
+    }
+
+    fn stop(&mut self, mistake: String) {
+        self.mistake = Some(mistake);
+        self.stopped = true;
+        self.pending.clear();
     }
 
     /// The next line of the list (without its newline); the download it
@@ -801,6 +891,45 @@ mod tests {
             "--json",
         ]);
         assert_eq!(device.expand(None).unwrap().len(), 1);
+    }
+
+    /// Every download of `chunks` of list bytes, then the mistake, if any.
+    fn listed(chunks: &[&[u8]]) -> (Vec<String>, Option<String>) {
+        let run = Options::parse_from(["rangeget", "-i", "-", "-d", "/dl"]).unwrap();
+        let mut listed = ListedDownloads::new(&run);
+        let mut claims = PathClaims::default();
+        let (mut urls, mut mistake) = (Vec::new(), None);
+        let mut take = |listed: &mut ListedDownloads| {
+            while let Some(next) = listed.next_ready() {
+                match next {
+                    Ok(download) => urls.push(download.url),
+                    Err(error) => mistake = Some(error),
+                }
+            }
+        };
+        for chunk in chunks {
+            listed.bytes(chunk, &mut claims);
+            take(&mut listed);
+        }
+        listed.end_of_bytes(&mut claims);
+        take(&mut listed);
+        (urls, mistake)
+    }
+
+    #[test]
+    fn list_bytes_make_downloads_whatever_the_reads_cut() {
+        let (urls, mistake) = listed(&[b"http://h/a\r\nhttp://h", b"/b\n  out=c\nhttp://h/d"]);
+        assert_eq!(urls, ["http://h/a", "http://h/b", "http://h/d"]);
+        assert_eq!(mistake, None);
+        // The entries complete before a mistake are taken; nothing after
+        // it, not even the entry it is in.
+        let (urls, mistake) = listed(&[b"http://h/a\nhttp://h/b\n\xff\nhttp://h/c\n"]);
+        assert_eq!(urls, ["http://h/a"]);
+        assert!(mistake.unwrap().contains("line 3 is not UTF-8"));
+        let long = vec![b'x'; MAX_LIST_LINE_BYTES + 1];
+        let (urls, mistake) = listed(&[b"http://h/a\nhttp://h/b\n", &long, &long]);
+        assert_eq!(urls, ["http://h/a"]);
+        assert!(mistake.unwrap().contains("line 3 is longer than 64 KiB"));
     }
 
     #[test]

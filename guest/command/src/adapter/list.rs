@@ -18,10 +18,6 @@ use wasip2::cli::stdin::get_stdin;
 use wasip2::io::poll::Pollable;
 use wasip2::io::streams::{InputStream, StreamError};
 
-/// A list line longer than this is a mistake, not a URL: reading stops
-/// there instead of holding an endless line in memory.
-const MAX_LINE_BYTES: usize = 64 * 1024;
-
 /// Bytes asked for at each read.
 const READ_BYTES: u64 = 64 * 1024;
 
@@ -86,8 +82,7 @@ impl From<Vec<Options>> for Downloads {
 pub struct ListSource {
     input: Input,
     listed: ListedDownloads,
-    /// Bytes read after the last complete line.
-    pending: Vec<u8>,
+    /// Nothing more is read: the list ended, or a mistake ended it.
     ended: bool,
     /// The number of entries, when the list was read through first.
     total: Option<usize>,
@@ -132,7 +127,6 @@ impl ListSource {
         ListSource {
             input,
             listed: ListedDownloads::new(run),
-            pending: Vec::new(),
             ended: false,
             total: None,
         }
@@ -140,64 +134,24 @@ impl ListSource {
 
     fn next(&mut self, claims: &mut PathClaims) -> Result<Next, Failure> {
         loop {
-            if self.ended {
-                return Ok(Next::End);
-            }
-            while let Some(newline) = self.pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.pending.drain(..=newline).collect();
-                if let Some(download) = self.take_line(&line[..newline], claims)? {
-                    return Ok(Next::Download(download));
+            match self.listed.next_ready() {
+                Some(Ok(download)) => return Ok(Next::Download(Box::new(download))),
+                Some(Err(mistake)) => {
+                    self.ended = true;
+                    return Err(Reason::Usage(mistake).into());
                 }
-            }
-            if self.pending.len() > MAX_LINE_BYTES {
-                self.ended = true;
-                return Err(usage(format!(
-                    "{}: line {} is longer than {} KiB; a list holds a URL per line",
-                    self.listed.list(),
-                    self.listed.lines() + 1,
-                    MAX_LINE_BYTES / 1024
-                )));
+                None if self.ended => return Ok(Next::End),
+                None => {}
             }
             match self.read()? {
-                Got::Some => {}
+                Got::Bytes(data) => self.listed.bytes(&data, claims),
                 Got::Nothing => return Ok(Next::Wait),
                 Got::End => {
-                    // A last line without its newline, then the last entry.
-                    let rest = std::mem::take(&mut self.pending);
-                    if !rest.is_empty() {
-                        if let Some(download) = self.take_line(&rest, claims)? {
-                            return Ok(Next::Download(download));
-                        }
-                    }
                     self.ended = true;
-                    let last = self.listed.end(claims).map_err(usage)?;
-                    return Ok(
-                        last.map_or(Next::End, |download| Next::Download(Box::new(download)))
-                    );
+                    self.listed.end_of_bytes(claims);
                 }
             }
         }
-    }
-
-    /// One line of the list; the download it completes, if any.
-    fn take_line(
-        &mut self,
-        line: &[u8],
-        claims: &mut PathClaims,
-    ) -> Result<Option<Box<Options>>, Failure> {
-        let Ok(text) = std::str::from_utf8(line) else {
-            self.ended = true;
-            return Err(usage(format!(
-                "{}: line {} is not UTF-8 text",
-                self.listed.list(),
-                self.listed.lines() + 1
-            )));
-        };
-        let download = self
-            .listed
-            .line(text.trim_end_matches('\r'), claims)
-            .map_err(usage)?;
-        Ok(download.map(Box::new))
     }
 
     fn pollable(&self) -> Option<&Pollable> {
@@ -214,18 +168,15 @@ impl ListSource {
                 match file.read(&mut buf) {
                     Ok(0) => Ok(Got::End),
                     Ok(n) => {
-                        self.pending.extend_from_slice(&buf[..n]);
-                        Ok(Got::Some)
+                        buf.truncate(n);
+                        Ok(Got::Bytes(buf))
                     }
                     Err(e) => Err(read_error(self.listed.list(), e.to_string())),
                 }
             }
             Input::Stdin { stream, .. } => match InputStream::read(stream, READ_BYTES) {
                 Ok(bytes) if bytes.is_empty() => Ok(Got::Nothing),
-                Ok(bytes) => {
-                    self.pending.extend_from_slice(&bytes);
-                    Ok(Got::Some)
-                }
+                Ok(bytes) => Ok(Got::Bytes(bytes)),
                 Err(StreamError::Closed) => Ok(Got::End),
                 Err(StreamError::LastOperationFailed(e)) => {
                     Err(read_error(self.listed.list(), e.to_debug_string()))
@@ -236,7 +187,7 @@ impl ListSource {
 }
 
 enum Got {
-    Some,
+    Bytes(Vec<u8>),
     Nothing,
     End,
 }
@@ -253,8 +204,4 @@ fn read_error(name: &str, error: String) -> Failure {
         error: IoError::Other(error),
     }
     .into()
-}
-
-fn usage(message: String) -> Failure {
-    Reason::Usage(message).into()
 }
