@@ -18,6 +18,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::failure::{Failure, Reason};
+
 /// How often the holder rewrites the lease.
 pub const RENEW_INTERVAL_MS: u64 = 500;
 /// A lease not renewed for this long was abandoned. Four missed renewals:
@@ -176,10 +178,267 @@ impl LockWatch {
     }
 }
 
+/// How often a lock found in the way is taken over before giving up: each
+/// take-over races only with other runs that found it abandoned too.
+pub const TAKE_OVER_ATTEMPTS: u32 = 3;
+
+/// Taking a destination's lock for this run, sans-IO: the adapter does to
+/// the lock file what [`Acquire::next`] says and reports what came of it
+/// ([`Acquire::created`], [`Acquire::read`], [`Acquire::removed`]), until
+/// the lock is held, refused, or to be looked at again later.
+#[derive(Debug)]
+pub struct Acquire {
+    token: u64,
+    /// The lock and the file it guards, as the user names them.
+    lock: String,
+    file: String,
+    /// Tokens of runs known to be gone (the native CLI saw them die).
+    gone: Vec<u64>,
+    attempts: u32,
+    watch: Option<LockWatch>,
+    doing: Doing,
+    told: Option<LockNotice>,
+}
+
+#[derive(Debug)]
+enum Doing {
+    /// Create the lock, or (while watching one) read it.
+    Start,
+    Creating(LockRecord),
+    Reading,
+    Removing,
+    WaitingUntil(u64),
+    Held(LockRecord),
+    Failed(Failure),
+}
+
+/// What to do with the lock file next.
+#[must_use = "the lock is taken only by doing each step"]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LockStep {
+    /// Create it exclusively, holding this record; then [`Acquire::created`].
+    Create(LockRecord),
+    /// Read it; then [`Acquire::read`].
+    Read,
+    /// Remove it (its holder is gone); then [`Acquire::removed`].
+    Remove,
+    /// Tell the user, then ask again.
+    Tell(LockNotice),
+    /// Nothing to do before this moment (monotonic milliseconds).
+    LookAgainAt(u64),
+    /// The lock is this run's, holding this record.
+    Held(LockRecord),
+    /// A live run holds it, or it could not be taken.
+    Failed(Failure),
+}
+
+impl Acquire {
+    /// The lock `lock` of the file `file`, taken with `token`; `gone`: the
+    /// tokens of runs known to be dead.
+    pub fn new(token: u64, lock: &str, file: &str, gone: &[u64]) -> Acquire {
+        Acquire {
+            token,
+            lock: lock.to_string(),
+            file: file.to_string(),
+            gone: gone.to_vec(),
+            attempts: 0,
+            watch: None,
+            doing: Doing::Start,
+            told: None,
+        }
+    }
+
+    /// The next step at `now_ms` (monotonic) and `now_unix_ms` (wall clock).
+    pub fn next(&mut self, now_ms: u64, now_unix_ms: u64) -> LockStep {
+        if let Some(notice) = self.told.take() {
+            return LockStep::Tell(notice);
+        }
+        match &self.doing {
+            Doing::Start if self.watch.is_some() => {
+                self.doing = Doing::Reading;
+                LockStep::Read
+            }
+            Doing::Start if self.attempts >= TAKE_OVER_ATTEMPTS => {
+                let lock = self.lock.clone();
+                self.doing = Doing::Failed(Reason::LockContended { lock }.into());
+                self.next(now_ms, now_unix_ms)
+            }
+            Doing::Start => {
+                self.attempts += 1;
+                let record = LockRecord::new(self.token, now_unix_ms);
+                self.doing = Doing::Creating(record.clone());
+                LockStep::Create(record)
+            }
+            Doing::Creating(record) => LockStep::Create(record.clone()),
+            Doing::Reading => LockStep::Read,
+            Doing::Removing => LockStep::Remove,
+            Doing::WaitingUntil(at) if now_ms < *at => LockStep::LookAgainAt(*at),
+            Doing::WaitingUntil(_) => {
+                self.doing = Doing::Start;
+                self.next(now_ms, now_unix_ms)
+            }
+            Doing::Held(record) => LockStep::Held(record.clone()),
+            Doing::Failed(failure) => LockStep::Failed(failure.clone()),
+        }
+    }
+
+    /// The lock was created (`true`), or one was there already.
+    pub fn created(&mut self, created: bool) {
+        let Doing::Creating(record) = std::mem::replace(&mut self.doing, Doing::Reading) else {
+            return;
+        };
+        if created {
+            self.doing = Doing::Held(record);
+        }
+    }
+
+    /// What the lock holds (`None`: it went away meanwhile, and is
+    /// created again), seen at `now_ms` and `now_unix_ms`.
+    pub fn read(&mut self, content: Option<&[u8]>, now_ms: u64, now_unix_ms: u64) {
+        let Some(content) = content else {
+            self.watch = None;
+            self.doing = Doing::Start;
+            return;
+        };
+        let verdict = match &self.watch {
+            Some(watch) => watch.look(content, now_ms, now_unix_ms),
+            None if holder_gone(content, &self.gone) => {
+                self.told = Some(LockNotice::HolderGone {
+                    lock: self.lock.clone(),
+                });
+                self.doing = Doing::Removing;
+                return;
+            }
+            None => {
+                let (watch, verdict) = LockWatch::start(content, now_ms, now_unix_ms);
+                if matches!(verdict, LockVerdict::LookAgainAt(_)) {
+                    self.told = Some(LockNotice::Checking {
+                        lock: self.lock.clone(),
+                    });
+                }
+                self.watch = Some(watch);
+                verdict
+            }
+        };
+        self.doing = match verdict {
+            LockVerdict::LookAgainAt(at) => Doing::WaitingUntil(at),
+            LockVerdict::Held { renewed_ago_ms } => Doing::Failed(
+                Reason::Busy {
+                    path: self.file.clone(),
+                    lock: self.lock.clone(),
+                    renewed_ago_ms,
+                }
+                .into(),
+            ),
+            LockVerdict::Abandoned => {
+                self.told = Some(LockNotice::Abandoned {
+                    lock: self.lock.clone(),
+                });
+                Doing::Removing
+            }
+        };
+    }
+
+    /// The lock of a gone holder was removed: it is created again.
+    pub fn removed(&mut self) {
+        self.watch = None;
+        self.doing = Doing::Start;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Drives `acquire` against a lock file held in `file`, at `now`;
+    /// the steps it took until it held, refused or waited.
+    fn drive(acquire: &mut Acquire, file: &mut Option<Vec<u8>>, now: u64) -> Vec<LockStep> {
+        let mut steps = Vec::new();
+        for _ in 0..20 {
+            let step = acquire.next(now, 1_000_000 + now);
+            steps.push(step.clone());
+            match step {
+                LockStep::Create(record) => {
+                    let created = file.is_none();
+                    if created {
+                        *file = Some(record.to_json());
+                    }
+                    acquire.created(created);
+                }
+                LockStep::Read => acquire.read(file.as_deref(), now, 1_000_000 + now),
+                LockStep::Remove => {
+                    *file = None;
+                    acquire.removed();
+                }
+                LockStep::Tell(_) => {}
+                _ => return steps,
+            }
+        }
+        panic!("no end: {steps:?}");
+    }
+
+    #[test]
+    fn a_free_lock_is_created_and_held() {
+        let mut acquire = Acquire::new(1, "f.part.lock", "f", &[]);
+        let mut file = None;
+        let steps = drive(&mut acquire, &mut file, 0);
+        assert!(
+            matches!(&steps[..], [LockStep::Create(_), LockStep::Held(r)] if r.token == format!("{:016x}", 1))
+        );
+    }
+
+    #[test]
+    fn a_dead_holders_lock_is_taken_over_at_once_and_a_live_ones_refused() {
+        let theirs = LockRecord::new(0xdead, 1_000_000).to_json();
+        let mut acquire = Acquire::new(1, "f.part.lock", "f", &[0xdead]);
+        let mut file = Some(theirs.clone());
+        let steps = drive(&mut acquire, &mut file, 0);
+        assert!(steps.contains(&LockStep::Tell(LockNotice::HolderGone {
+            lock: "f.part.lock".into()
+        })));
+        assert!(matches!(steps.last(), Some(LockStep::Held(_))));
+        // Not known dead: watched; a renewal means it is alive.
+        let mut acquire = Acquire::new(1, "f.part.lock", "f", &[]);
+        let mut file = Some(theirs);
+        let steps = drive(&mut acquire, &mut file, 0);
+        assert!(
+            matches!(steps.last(), Some(LockStep::LookAgainAt(_))),
+            "{steps:?}"
+        );
+        file = Some(LockRecord::new(0xdead, 1_000_400).to_json());
+        let steps = drive(&mut acquire, &mut file, 500);
+        assert!(
+            matches!(steps.last(), Some(LockStep::Failed(f)) if f.reason.code() == "busy"),
+            "{steps:?}"
+        );
+    }
+
+    #[test]
+    fn a_still_lock_is_taken_over_after_a_lease_and_a_contended_one_given_up() {
+        let mut acquire = Acquire::new(1, "f.part.lock", "f", &[]);
+        let mut file = Some(LockRecord::new(0xdead, 1_000_000).to_json());
+        let _ = drive(&mut acquire, &mut file, 0);
+        let steps = drive(&mut acquire, &mut file, LEASE_MS);
+        assert!(steps.contains(&LockStep::Tell(LockNotice::Abandoned {
+            lock: "f.part.lock".into()
+        })));
+        assert!(matches!(steps.last(), Some(LockStep::Held(_))), "{steps:?}");
+        // Every creation loses a race: given up after a few.
+        let mut acquire = Acquire::new(1, "f.part.lock", "f", &[]);
+        let mut steps = Vec::new();
+        for _ in 0..10 {
+            match acquire.next(0, 0) {
+                LockStep::Create(_) => acquire.created(false),
+                LockStep::Read => acquire.read(None, 0, 0),
+                step => {
+                    steps.push(step);
+                    break;
+                }
+            }
+        }
+        assert!(matches!(&steps[..], [LockStep::Failed(f)] if f.reason.code() == "lock-contended"));
+    }
 
     #[test]
     fn a_holder_is_gone_only_when_its_token_is_named() {

@@ -15,8 +15,7 @@ use std::rc::Rc;
 
 use rangeget_core::failure::Reason;
 use rangeget_core::lock::{
-    holder_gone, lease_is_fresh, LockNotice, LockRecord, LockVerdict, LockWatch, MAX_LOCK_BYTES,
-    RENEW_INTERVAL_MS,
+    lease_is_fresh, Acquire, LockRecord, LockStep, MAX_LOCK_BYTES, RENEW_INTERVAL_MS,
 };
 use rangeget_core::paths::lock_path;
 use rangeget_core::Failure;
@@ -61,20 +60,14 @@ pub fn set_gone_holders(tokens: &[u64]) {
     GONE.set(tokens.to_vec());
 }
 
-/// How often a lock found in the way is taken over before giving up: each
-/// take-over races only with other runs that found it abandoned too.
-const TAKE_OVER_ATTEMPTS: u32 = 3;
-
 /// A lock that is someone else's for now: watched until its holder is
-/// known to be alive (an error) or gone (the lock is then taken).
+/// known to be alive (an error) or gone (the lock is then taken); the
+/// core's [`Acquire`] says what to do with the file at each step.
 pub struct Waiting {
     dir: Rc<Descriptor>,
     name: String,
     display: String,
-    file_display: String,
-    token: u64,
-    attempts: u32,
-    watch: Option<LockWatch>,
+    acquire: Acquire,
     look_at_ms: u64,
 }
 
@@ -95,14 +88,14 @@ pub fn try_acquire(
     file_display: &str,
     token: Option<u64>,
 ) -> Result<Taken, Failure> {
+    let display = lock_path(file_display);
+    let token = token.unwrap_or_else(get_random_u64);
+    let gone = GONE.with_borrow(Vec::clone);
     let mut waiting = Waiting {
         dir,
         name: lock_path(file_name),
-        display: lock_path(file_display),
-        file_display: file_display.to_string(),
-        token: token.unwrap_or_else(get_random_u64),
-        attempts: 0,
-        watch: None,
+        acquire: Acquire::new(token, &display, file_display, &gone),
+        display,
         look_at_ms: 0,
     };
     match waiting.look()? {
@@ -129,75 +122,35 @@ impl Waiting {
     /// holder is not known to be gone, an error once it is known alive.
     pub fn look(&mut self) -> Result<Option<LeaseKey>, Failure> {
         loop {
-            if self.watch.is_none() {
-                if self.attempts >= TAKE_OVER_ATTEMPTS {
-                    return Err(Reason::LockContended {
-                        lock: self.display.clone(),
+            match self.acquire.next(clock::now_ms(), clock::unix_ms()) {
+                LockStep::Create(record) => {
+                    match create_exclusively(&self.dir, &self.name, &record) {
+                        Ok(()) => self.acquire.created(true),
+                        Err(ErrorCode::Exist) => self.acquire.created(false),
+                        Err(e) => return Err(lock_error("create", &self.display, e)),
                     }
-                    .into());
                 }
-                self.attempts += 1;
-                let record = LockRecord::new(self.token, clock::unix_ms());
-                match create_exclusively(&self.dir, &self.name, &record) {
-                    Ok(()) => return Ok(Some(self.hold(record))),
-                    Err(ErrorCode::Exist) => {}
-                    Err(e) => return Err(lock_error("create", &self.display, e)),
+                LockStep::Read => {
+                    let content = read_lock(&self.dir, &self.name, &self.display)?;
+                    let (now, unix) = (clock::now_ms(), clock::unix_ms());
+                    self.acquire.read(content.as_deref(), now, unix);
                 }
-            }
-            let Some(content) = read_lock(&self.dir, &self.name, &self.display)? else {
-                // Gone meanwhile: create it again.
-                self.watch = None;
-                continue;
-            };
-            let (now, unix) = (clock::now_ms(), clock::unix_ms());
-            let verdict = match &self.watch {
-                Some(watch) => watch.look(&content, now, unix),
-                None if GONE.with_borrow(|gone| holder_gone(&content, gone)) => {
-                    let lock = self.display.clone();
-                    warn(&LockNotice::HolderGone { lock }.to_string());
-                    self.take_over()?;
-                    continue;
-                }
-                None => {
-                    let (watch, verdict) = LockWatch::start(&content, now, unix);
-                    if matches!(verdict, LockVerdict::LookAgainAt(_)) {
-                        let lock = self.display.clone();
-                        warn(&LockNotice::Checking { lock }.to_string());
+                LockStep::Remove => {
+                    match self.dir.unlink_file_at(&self.name) {
+                        Ok(()) | Err(ErrorCode::NoEntry) => {}
+                        Err(e) => return Err(lock_error("remove", &self.display, e)),
                     }
-                    self.watch = Some(watch);
-                    verdict
+                    self.acquire.removed();
                 }
-            };
-            match verdict {
-                LockVerdict::LookAgainAt(at_ms) => {
+                LockStep::Tell(notice) => warn(&notice.to_string()),
+                LockStep::LookAgainAt(at_ms) => {
                     self.look_at_ms = at_ms;
                     return Ok(None);
                 }
-                LockVerdict::Held { renewed_ago_ms } => {
-                    return Err(Reason::Busy {
-                        path: self.file_display.clone(),
-                        lock: self.display.clone(),
-                        renewed_ago_ms,
-                    }
-                    .into());
-                }
-                LockVerdict::Abandoned => {
-                    let lock = self.display.clone();
-                    warn(&LockNotice::Abandoned { lock }.to_string());
-                    self.take_over()?;
-                }
+                LockStep::Held(record) => return Ok(Some(self.hold(record))),
+                LockStep::Failed(failure) => return Err(failure),
             }
         }
-    }
-
-    /// Removes the lock of a holder that is gone, to create it again.
-    fn take_over(&mut self) -> Result<(), Failure> {
-        match self.dir.unlink_file_at(&self.name) {
-            Ok(()) | Err(ErrorCode::NoEntry) => {}
-            Err(e) => return Err(lock_error("remove", &self.display, e)),
-        }
-        self.watch = None;
-        Ok(())
     }
 
     fn hold(&self, record: LockRecord) -> LeaseKey {
