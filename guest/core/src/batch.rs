@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::failure::{Failure, FailureKind, Reason};
 use crate::paths::{normal_path, owner_of_working_file, WORKING_SUFFIXES};
-use crate::report::plural;
+use crate::report::{plural, FailureReport, Report, Telling, Told};
 use crate::size::format_size;
 
 /// Why a file was not fetched: it is already there.
@@ -313,6 +313,56 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Counts a file saved as `report` says; the lines that tell it.
+    pub fn tell_saved(&mut self, report: &Report, how: Telling) -> Told {
+        self.saved(report.bytes_fetched);
+        let stdout = if how.json {
+            Some(report.to_json())
+        } else {
+            (!how.quiet && !how.batch).then(|| report.human_summary())
+        };
+        Told {
+            stdout,
+            stderr: None,
+        }
+    }
+
+    /// Counts the file of `url` at `path`, skipped; the lines that tell it.
+    pub fn tell_skipped(&mut self, url: &str, path: &str, skip: Skip, how: Telling) -> Told {
+        self.skipped();
+        if how.json {
+            return Told {
+                stdout: Some(SkipReport::new(url, path, skip).to_json()),
+                stderr: None,
+            };
+        }
+        let stderr = (!how.quiet && !how.batch)
+            .then(|| format!("rangeget: {path}: {}; skipped", skip.describe()));
+        Told {
+            stdout: None,
+            stderr,
+        }
+    }
+
+    /// Counts file `entry` of the run, failed; the lines that tell it (the
+    /// error line always: a failure is never quiet).
+    pub fn tell_failed(
+        &mut self,
+        entry: usize,
+        url: &str,
+        path: &str,
+        failure: &Failure,
+        how: Telling,
+    ) -> Told {
+        self.failed(entry, url, path, failure);
+        Told {
+            stdout: how
+                .json
+                .then(|| FailureReport::new(url, path, failure).to_json()),
+            stderr: Some(failure.error_line()),
+        }
+    }
+
     pub fn saved(&mut self, bytes_fetched: u64) {
         self.files += 1;
         self.saved += 1;

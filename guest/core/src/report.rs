@@ -39,6 +39,23 @@ pub struct FailureReport<'a> {
     pub message: String,
 }
 
+/// How a run tells how each file ended: `--json` reports, `-q`, and
+/// whether it has several files (a file of a batch is told only when it
+/// fails; the summary tells the rest).
+#[derive(Clone, Copy, Debug)]
+pub struct Telling {
+    pub json: bool,
+    pub quiet: bool,
+    pub batch: bool,
+}
+
+/// The lines that tell how one file ended: one for stdout, one for stderr.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Told {
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+}
+
 impl Report {
     pub fn to_json(&self) -> String {
         #[derive(Serialize)]
@@ -52,6 +69,28 @@ impl Report {
             report: self,
         })
         .expect("reports serialise")
+    }
+
+    /// The lines that tell a stream (`-o -`, a device) ended: the
+    /// `--json` report on stdout when `json_on_stdout` (the file went into
+    /// a device of the component's own), else on stderr (stdout may carry
+    /// the file; the native CLI moves it from there when it opened the
+    /// device); or the summary line on stderr.
+    pub fn tell_streamed(&self, how: Telling, json_on_stdout: bool) -> Told {
+        match (how.json, json_on_stdout) {
+            (true, true) => Told {
+                stdout: Some(self.to_json()),
+                stderr: None,
+            },
+            (true, false) => Told {
+                stdout: None,
+                stderr: Some(self.to_json()),
+            },
+            (false, _) => Told {
+                stdout: None,
+                stderr: (!how.quiet).then(|| format!("rangeget: {}", self.streamed_summary())),
+            },
+        }
     }
 
     /// The line a stream (`-o -`, a device) ends with.
@@ -140,6 +179,76 @@ mod tests {
             retries: 1,
             connections: 4,
         }
+    }
+
+    const HUMAN: Telling = Telling {
+        json: false,
+        quiet: false,
+        batch: false,
+    };
+
+    #[test]
+    fn a_file_is_told_on_stdout_unless_quiet_or_in_a_batch_and_a_failure_always() {
+        use crate::batch::{Skip, Summary};
+        let mut summary = Summary::default();
+        let told = summary.tell_saved(&report(), HUMAN);
+        assert!(told.stdout.unwrap().starts_with("saved f"));
+        let batch = Telling {
+            batch: true,
+            ..HUMAN
+        };
+        assert_eq!(summary.tell_saved(&report(), batch), Told::default());
+        let json = Telling {
+            json: true,
+            ..batch
+        };
+        assert!(summary
+            .tell_saved(&report(), json)
+            .stdout
+            .unwrap()
+            .starts_with('{'));
+        let told = summary.tell_skipped("u", "f", Skip::UpToDate, HUMAN);
+        assert!(told.stderr.unwrap().ends_with("; skipped"));
+        let quiet = Telling {
+            quiet: true,
+            ..HUMAN
+        };
+        assert_eq!(
+            summary.tell_skipped("u", "f", Skip::UpToDate, quiet),
+            Told::default()
+        );
+        let failure = Failure::from(crate::failure::Reason::RangesIgnored);
+        let told = summary.tell_failed(0, "u", "f", &failure, quiet);
+        assert!(told.stderr.unwrap().starts_with("rangeget: "));
+        assert_eq!((summary.saved, summary.skipped, summary.failed), (3, 2, 1));
+    }
+
+    #[test]
+    fn a_streams_json_report_goes_to_stderr_unless_its_device_is_the_components() {
+        let json = Telling {
+            json: true,
+            ..HUMAN
+        };
+        assert!(report()
+            .tell_streamed(json, false)
+            .stderr
+            .unwrap()
+            .starts_with('{'));
+        assert!(report()
+            .tell_streamed(json, true)
+            .stdout
+            .unwrap()
+            .starts_with('{'));
+        let told = report().tell_streamed(HUMAN, true);
+        assert!(told
+            .stderr
+            .unwrap()
+            .starts_with("rangeget: streamed 3.0 MiB to f"));
+        let quiet = Telling {
+            quiet: true,
+            ..HUMAN
+        };
+        assert_eq!(report().tell_streamed(quiet, false), Told::default());
     }
 
     #[test]

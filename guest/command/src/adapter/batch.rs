@@ -8,11 +8,11 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use rangeget_core::batch::{PathClaims, SkipReport, Summary};
+use rangeget_core::batch::{PathClaims, Summary};
 use rangeget_core::batch_progress::{ActiveFile, BatchProgress, MAX_NAMED};
 use rangeget_core::budget::Budget;
 use rangeget_core::rate_limit::RateLimiter;
-use rangeget_core::report::FailureReport;
+use rangeget_core::report::Telling;
 use rangeget_core::sync_group::sync_now;
 use rangeget_core::wake::{how_to_wait, to_advance, FileWait, Wait};
 use rangeget_options::Options;
@@ -23,7 +23,7 @@ use super::job::{Job, Outcome, RunShares};
 use super::lease;
 use super::list::{Downloads, Next};
 use super::output::OutputDir;
-use super::report::{warn, ProgressLine};
+use super::report::{say, ProgressLine};
 
 /// Runs the downloads of `run` (from its command line or its list, whose
 /// paths `claims` holds as far as they were read) and returns the exit
@@ -203,38 +203,23 @@ fn sync_finished(active: &mut [Job], moved: bool) {
     }
 }
 
-/// Tells how one file ended: its report on stdout (`--json`), its error
-/// line on stderr, and its line in the summary.
+/// Tells how one file ended, as the core words it, and counts it.
 fn report(job: &Job, outcome: Outcome, summary: &mut Summary) {
     let options = job.options();
-    match outcome {
-        Outcome::Saved(report) => {
-            summary.saved(report.bytes_fetched);
-            if options.json {
-                println!("{}", report.to_json());
-            } else if !options.quiet && !options.is_batch() {
-                println!("{}", report.human_summary());
-            }
-        }
-        Outcome::Skipped { path, skip } => {
-            summary.skipped();
-            if options.json {
-                println!("{}", SkipReport::new(&options.url, &path, skip).to_json());
-            } else if !options.is_batch() {
-                warn(&format!("{path}: {}; skipped", skip.describe()));
-            }
-        }
+    let how = Telling {
+        json: options.json,
+        quiet: options.quiet,
+        batch: options.is_batch(),
+    };
+    let url = &options.url;
+    let told = match outcome {
+        Outcome::Saved(report) => summary.tell_saved(&report, how),
+        Outcome::Skipped { path, skip } => summary.tell_skipped(url, &path, skip, how),
         Outcome::Failed { path, failure } => {
-            summary.failed(job.entry(), &options.url, &path, &failure);
-            if options.json {
-                println!(
-                    "{}",
-                    FailureReport::new(&options.url, &path, &failure).to_json()
-                );
-            }
-            eprintln!("{}", failure.error_line());
+            summary.tell_failed(job.entry(), url, &path, &failure, how)
         }
-    }
+    };
+    say(told);
 }
 
 /// Waits as `rangeget_core::wake` says, then wakes (see [`Job::wake`])

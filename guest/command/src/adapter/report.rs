@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use rangeget_core::report::Told;
 use rangeget_core::request::Event;
 use rangeget_core::size::format_size;
 use wasip2::cli::terminal_stderr::get_terminal_stderr;
@@ -97,5 +98,15 @@ pub fn tell(event: Event) {
     match event {
         Event::Timing { .. } => trace(|| event.to_string()),
         _ => warn(&event.to_string()),
+    }
+}
+
+/// Lines the core wrote to tell how something ended, each where it goes.
+pub fn say(told: Told) {
+    if let Some(line) = told.stdout {
+        println!("{line}");
+    }
+    if let Some(line) = told.stderr {
+        eprintln!("{line}");
     }
 }

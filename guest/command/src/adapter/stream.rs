@@ -9,7 +9,7 @@
 use rangeget_core::checksum::verdict;
 use rangeget_core::failure::{IoError, Kept, Reason, EXIT_READER_GONE};
 use rangeget_core::fetch::{self, Ending, Fetch, Input, Output, Stats};
-use rangeget_core::report::Report;
+use rangeget_core::report::{Report, Telling};
 use rangeget_core::stream_out::with_written_note;
 use rangeget_core::Failure;
 use rangeget_options::Options;
@@ -23,7 +23,7 @@ use wasip2::random::random::get_random_u64;
 
 use super::files::io_error;
 use super::http::{client_for, Exchanges};
-use super::report::{tell, warn, ProgressLine};
+use super::report::{say, tell, warn, ProgressLine};
 
 /// Where the stream goes, and where its reports go.
 pub enum Destination {
@@ -151,23 +151,15 @@ fn verify(options: &Options, out: &mut Sink) -> Result<Option<String>, Failure> 
     Ok(verdict(options.checksum.as_deref(), actual, kept)?)
 }
 
-/// The summary line on stderr (stdout may carry the file), or the
-/// `--json` report where `to_stdout` says: on stdout when the file went
-/// into a device of the component's own; else on stderr, where the native
-/// CLI that opened the device takes it to its stdout.
-fn summary(options: &Options, report: &Report, to_stdout: bool) {
-    if options.json {
-        if to_stdout {
-            println!("{}", report.to_json());
-        } else {
-            eprintln!("{}", report.to_json());
-        }
-        return;
-    }
-    if options.quiet {
-        return;
-    }
-    eprintln!("rangeget: {}", report.streamed_summary());
+/// The report, as the core tells it (see `Report::tell_streamed`).
+fn summary(options: &Options, report: &Report, json_on_stdout: bool) {
+    let how = Telling {
+        json: options.json,
+        quiet: options.quiet,
+        batch: false,
+    };
+    let told = report.tell_streamed(how, json_on_stdout);
+    say(told);
 }
 
 fn fail(failure: Failure) -> i32 {

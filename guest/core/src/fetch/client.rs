@@ -3,6 +3,7 @@
 
 use crate::client_condition::not_modified;
 use crate::client_range::ClientRange;
+use crate::failure::Failure;
 use crate::headers::Headers;
 use crate::object::{RemoteObject, TransferMode};
 use crate::range::ByteRange;
@@ -123,6 +124,23 @@ impl ClientAsk {
         let text = (!self.head_only)
             .then(|| format!("the requested range lies outside the object ({size} bytes)"));
         Answer::Short { head, text }
+    }
+
+    /// The answer when the origin could not be fetched: 502, or 504 when
+    /// it went silent (see `Failure::gateway_status`), with the reason's
+    /// stable code in `rangeget-reason` for a client or a log to act on.
+    pub(crate) fn failed(&self, failure: &Failure) -> Answer {
+        let code = failure.reason.root().code().to_string();
+        Answer::Short {
+            head: ResponseHead {
+                status: failure.gateway_status(),
+                headers: vec![("rangeget-reason".into(), code)],
+            },
+            text: Some(format!(
+                "rangeget-proxy could not fetch {}: {failure}",
+                self.path
+            )),
+        }
     }
 
     /// The origin's error status, passed on with what the client may act

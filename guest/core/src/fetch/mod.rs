@@ -643,6 +643,12 @@ impl Fetch {
     }
 
     fn fail(&mut self, failure: Failure) {
+        // A client that has no answer yet gets one saying why.
+        if let (Destination::Client(ask), false, false) = (&self.to, self.responded, self.ended) {
+            self.responded = true;
+            self.outputs
+                .push_back(Output::Respond(ask.failed(&failure)));
+        }
         self.finish(Ending::Failed(failure));
     }
 

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::batch::ExistingRules;
-use crate::request::Method;
+use crate::request::{Method, RequestFailure};
 
 const SIZE: u64 = 100;
 
@@ -168,6 +168,37 @@ fn a_client_copy_that_is_current_gets_a_304_without_a_transfer() {
         ),
         "{outputs:?}"
     );
+}
+
+#[test]
+fn a_client_whose_origin_cannot_be_reached_gets_a_502_naming_the_reason() {
+    let ask = ClientAsk {
+        slice: 50,
+        path: "/f".into(),
+        ..ClientAsk::default()
+    };
+    let mut fetch = Fetch::new(spec(), Destination::Client(ask));
+    let probe = sent(&drain(&mut fetch, 0));
+    let failure = RequestFailure::NoConnection("connection refused".into());
+    fetch.handle(
+        Input::Failed {
+            id: probe[0].id,
+            failure,
+        },
+        0,
+    );
+    let outputs = drain(&mut fetch, 0);
+    let [Output::Respond(Answer::Short { head, text }), Output::End(Ending::Failed(_))] =
+        &outputs[..]
+    else {
+        panic!("{outputs:?}");
+    };
+    assert_eq!(head.status, 502);
+    assert_eq!(
+        head.headers,
+        [("rangeget-reason".into(), "unreachable".into())]
+    );
+    assert!(text.as_deref().unwrap().contains("could not fetch /f"));
 }
 
 #[test]

@@ -2,10 +2,8 @@
 //! answers for everything that is not the object.
 
 use rangeget_core::fetch::{Answer, ResponseHead};
-use rangeget_core::Failure;
 use wasip2::http::types::ResponseOutparam;
 
-use super::incoming::Incoming;
 use super::log::log;
 use super::sink::{response, Sink};
 
@@ -70,26 +68,5 @@ pub fn method_not_allowed(out: ResponseOutparam) {
         405,
         "rangeget-proxy serves GET and HEAD only",
         vec![("allow".into(), "GET, HEAD".into())],
-    );
-}
-
-/// The origin could not be reached or gave an unusable answer.
-/// 502, or 504 when the origin went silent (see
-/// `Failure::gateway_status`), with the reason's stable code in
-/// `rangeget-reason` for a client or a log to act on.
-pub fn bad_gateway(out: ResponseOutparam, incoming: &Incoming, failure: &Failure) {
-    log(&format!("{}: {failure}", incoming.path));
-    let code = (
-        "rangeget-reason".to_string(),
-        failure.reason.root().code().to_string(),
-    );
-    text_with(
-        out,
-        failure.gateway_status(),
-        &format!(
-            "rangeget-proxy could not fetch {}: {failure}",
-            incoming.path
-        ),
-        vec![code],
     );
 }

@@ -114,15 +114,14 @@ fn pump(sink: &mut Sink, fetch: &mut Fetch) -> Result<(), super::sink::Closed> {
 fn end(ending: Ending, answering: Answering, incoming: &Incoming) {
     match (ending, answering) {
         (Ending::Finished(_), Answering::Body(sink)) => sink.finish(),
-        (Ending::Failed(failure), Answering::Waiting(out)) => {
-            reply::bad_gateway(out, incoming, &failure)
-        }
         // Dropped unfinished: the host breaks the transfer off, so the
         // client never takes a partial body for a whole one.
         (Ending::Failed(failure), Answering::Body(sink)) => {
             log(&format!("aborting the answer mid-body: {failure}"));
             drop(sink);
         }
+        // Answered with a 502 or 504 saying why.
+        (Ending::Failed(failure), _) => log(&format!("{}: {failure}", incoming.path)),
         _ => {}
     }
 }
