@@ -479,7 +479,12 @@ impl Fetch {
                     transfer.handle_saved(save, now_ms);
                 }
             }
-            Input::LocalFailure(failure) => self.local_failure(failure),
+            Input::LocalFailure(failure) => {
+                // A save that failed is over too: the transfer's last save
+                // (or its end) must not wait for its answer.
+                self.pending_save = None;
+                self.local_failure(failure);
+            }
             Input::Taken => self.reader_ready = true,
             Input::Located { meta, part_len } => self.located(meta, part_len, now_ms),
             Input::Standing(at) => self.standing(at),

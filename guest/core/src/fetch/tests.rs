@@ -382,6 +382,61 @@ fn a_file_is_named_only_once_its_length_and_checksum_hold() {
 }
 
 #[test]
+fn a_save_that_fails_ends_the_file_with_that_failure_instead_of_waiting() {
+    let (mut fetch, probe) = located_file();
+    fetch.handle(
+        Input::Located {
+            meta: None,
+            part_len: None,
+        },
+        0,
+    );
+    let _ = drain(&mut fetch, 0);
+    fetch.handle(Input::PartCreated { replaced: false }, 0);
+    let _ = drain(&mut fetch, 0);
+    let body = |fetch: &mut Fetch, len: usize, now: u64| {
+        let data = vec![0; len];
+        fetch.handle(Input::Body { id: probe.id, data }, now);
+    };
+    // Progress, recorded a moment later; then more, not recorded yet.
+    body(&mut fetch, 20, 0);
+    let outputs = drain(&mut fetch, 1_000);
+    assert!(
+        outputs.iter().any(|o| matches!(o, Output::SaveMeta { .. })),
+        "{outputs:?}"
+    );
+    fetch.handle(Input::Saved, 1_000);
+    body(&mut fetch, 10, 1_000);
+    // The disk is full: a write fails, then the last save the stopping
+    // transfer asks for. Time goes on, as while a pump waits: the file
+    // ends, and nothing more is saved (or asked again and again).
+    let full = Failure::from(Reason::Io {
+        operation: "write".into(),
+        path: "d/f.part".into(),
+        error: crate::failure::IoError::NoSpace,
+    });
+    fetch.handle(Input::LocalFailure(full.clone()), 1_000);
+    for step in 1..=5 {
+        let now = 1_000 + step * 100;
+        let outputs = drain(&mut fetch, now);
+        if let Some(Output::End(ending)) = outputs.last() {
+            assert!(
+                matches!(ending, Ending::Failed(f) if f.reason.code() == "io"),
+                "{ending:?}"
+            );
+            assert_eq!(step, 2, "the last save, once");
+            return;
+        }
+        assert!(
+            outputs.iter().any(|o| matches!(o, Output::SaveMeta { .. })),
+            "{outputs:?}"
+        );
+        fetch.handle(Input::LocalFailure(full.clone()), now);
+    }
+    panic!("the fetch never ended: it keeps asking to save");
+}
+
+#[test]
 fn a_complete_file_with_the_expected_checksum_is_skipped_before_any_request() {
     let mut fetch = Fetch::new(spec(), file_target());
     if let Destination::File(target) = &mut fetch.to {

@@ -614,6 +614,11 @@ impl Transfer {
 
     /// A save of a file transfer's progress, when one is due.
     pub fn poll_save(&mut self, now_ms: u64) -> Option<Save> {
+        // A stopped transfer makes its final save, once; no other after it
+        // (one that failed is not asked again: the previous one stands).
+        if matches!(self.end, Some(End::Stopped { .. })) && !self.final_save {
+            return None;
+        }
         let Mode::Ranged(Ranged {
             saves: Some(saves),
             chunks,
