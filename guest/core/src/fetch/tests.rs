@@ -292,13 +292,8 @@ fn a_file_whose_meta_is_for_another_object_starts_clean_saying_why() {
         .all(|r| r.range.is_some_and(|range| range.start() >= 50)));
 }
 
-/// A file's fetch with every byte in its `.part`, at its
-/// [`Output::Finish`]; `checksum` is what the file must have.
-fn finished_file(checksum: Option<&str>) -> Fetch {
-    let (mut fetch, probe) = located_file();
-    if let Destination::File(target) = &mut fetch.to {
-        target.checksum = checksum.map(str::to_string);
-    }
+/// No previous run's progress at a located file: a fresh `.part`.
+fn start_fresh(fetch: &mut Fetch) {
     fetch.handle(
         Input::Located {
             meta: None,
@@ -306,8 +301,18 @@ fn finished_file(checksum: Option<&str>) -> Fetch {
         },
         0,
     );
-    let _ = drain(&mut fetch, 0);
+    let _ = drain(fetch, 0);
     fetch.handle(Input::PartCreated { replaced: false }, 0);
+}
+
+/// A file's fetch with every byte in its `.part`, at its
+/// [`Output::Finish`]; `checksum` is what the file must have.
+fn finished_file(checksum: Option<&str>) -> Fetch {
+    let (mut fetch, probe) = located_file();
+    if let Destination::File(target) = &mut fetch.to {
+        target.checksum = checksum.map(str::to_string);
+    }
+    start_fresh(&mut fetch);
     // The probe's answer has its head already; the others get theirs.
     let mut pending = vec![(probe, true)];
     for _ in 0..100 {
@@ -384,15 +389,7 @@ fn a_file_is_named_only_once_its_length_and_checksum_hold() {
 #[test]
 fn a_save_that_fails_ends_the_file_with_that_failure_instead_of_waiting() {
     let (mut fetch, probe) = located_file();
-    fetch.handle(
-        Input::Located {
-            meta: None,
-            part_len: None,
-        },
-        0,
-    );
-    let _ = drain(&mut fetch, 0);
-    fetch.handle(Input::PartCreated { replaced: false }, 0);
+    start_fresh(&mut fetch);
     let _ = drain(&mut fetch, 0);
     let body = |fetch: &mut Fetch, len: usize, now: u64| {
         let data = vec![0; len];
