@@ -3,7 +3,7 @@
 //! claim read back and checked against its digest), or started clean,
 //! saying why; and what a stopped transfer leaves the user.
 
-use super::{Destination, Fetch, Notice, Output, Probed, Stage};
+use super::{Fetch, Notice, Output, Probed, Stage};
 use crate::failure::{Failure, Reason};
 use crate::meta::{resume_verdict, MetaFile};
 use crate::object::TransferMode;
@@ -44,10 +44,7 @@ pub(super) struct Verify {
 
 impl Fetch {
     fn path(&self) -> &str {
-        match &self.to {
-            Destination::File(target) => &target.path,
-            _ => unreachable!("a file's"),
-        }
+        &self.target().path
     }
 
     /// The directory of the file, as its messages name it.

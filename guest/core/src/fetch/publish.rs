@@ -2,7 +2,7 @@
 //! length checked, its checksum compared (`--checksum`), its time set to
 //! the server's, and only then named.
 
-use super::{Destination, Ending, Fetch, Output, Stage, Stats};
+use super::{Ending, Fetch, Output, Stage, Stats};
 use crate::checksum::verdict;
 use crate::failure::{Kept, Reason};
 use crate::paths::part_path;
@@ -105,9 +105,7 @@ impl Fetch {
         let Stage::Publishing(publishing) = &self.stage else {
             unreachable!("publishing");
         };
-        let Destination::File(target) = &self.to else {
-            unreachable!("a file's");
-        };
+        let target = self.target();
         let durable = self.spec.settings.durable;
         let publish = Publish {
             mtime: publishing.mtime.filter(|_| target.remote_time),
