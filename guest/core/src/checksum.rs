@@ -40,9 +40,19 @@ pub fn parse_sha256(text: &str) -> Result<String, String> {
     Ok(hex.to_ascii_lowercase())
 }
 
+/// A digest as `--checksum` and `--json` spell it: lowercase hex.
+pub fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digest_is_spelled_in_lowercase_hex() {
+        assert_eq!(hex(&[0x00, 0xab, 0x7f]), "00ab7f");
+    }
 
     #[test]
     fn a_digest_passes_only_when_it_is_the_one_expected() {

@@ -23,6 +23,7 @@ pub mod file_start;
 pub(crate) mod fresh_starts;
 pub mod headers;
 pub mod input_file;
+pub mod ledger;
 pub mod lock;
 pub mod meta;
 pub mod naming;

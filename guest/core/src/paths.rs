@@ -108,9 +108,35 @@ fn relative_to(path: &str, guest: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The directories to make, outermost first, for a file at `name` inside
+/// a granted directory (a manifest's `dir=sub/deeper`): each prefix of
+/// its parent, skipping empty and `.` components.
+pub fn parent_dirs(name: &str) -> Vec<&str> {
+    let Some((parent, _)) = name.rsplit_once('/') else {
+        return Vec::new();
+    };
+    let mut dirs = Vec::new();
+    let mut at = 0;
+    for component in parent.split('/') {
+        at += component.len();
+        if !component.is_empty() && component != "." {
+            dirs.push(&parent[..at]);
+        }
+        at += 1;
+    }
+    dirs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parent_dirs_are_made_outermost_first() {
+        assert!(parent_dirs("a.bin").is_empty());
+        assert_eq!(parent_dirs("x/y/a.bin"), ["x", "x/y"]);
+        assert_eq!(parent_dirs("./x//y/a"), ["./x", "./x//y"]);
+    }
 
     #[test]
     fn a_path_is_written_only_inside_the_longest_preopen_that_holds_it() {

@@ -162,9 +162,70 @@ pub(crate) fn plural(n: u64) -> &'static str {
     }
 }
 
+/// The one-line progress a component draws on a terminal it owns (under
+/// `wasmtime run`; the native CLI draws its own): what it says, and when
+/// it is redrawn (at most every [`ProgressText::INTERVAL_MS`]).
+pub struct ProgressText {
+    start_ms: u64,
+    last_ms: u64,
+}
+
+impl ProgressText {
+    pub const INTERVAL_MS: u64 = 500;
+
+    pub fn new(now_ms: u64) -> ProgressText {
+        ProgressText {
+            start_ms: now_ms,
+            last_ms: now_ms,
+        }
+    }
+
+    /// The line to draw at `now_ms`, if one is due: `received` bytes of
+    /// `total`, and with several files, how many `files` ended of how many.
+    pub fn line(
+        &mut self,
+        now_ms: u64,
+        received: u64,
+        total: Option<u64>,
+        files: Option<(usize, usize)>,
+    ) -> Option<String> {
+        if now_ms < self.last_ms + Self::INTERVAL_MS {
+            return None;
+        }
+        self.last_ms = now_ms;
+        let seconds = (now_ms - self.start_ms).max(1) as f64 / 1000.0;
+        let rate = format_size((received as f64 / seconds) as u64);
+        let bytes = match total {
+            Some(total) => format!(
+                "{} / {} ({:.0}%) {rate}/s",
+                format_size(received),
+                format_size(total),
+                received as f64 * 100.0 / total.max(1) as f64,
+            ),
+            None => format!("{} {rate}/s", format_size(received)),
+        };
+        let files = files.map_or(String::new(), |(done, all)| {
+            format!("{done}/{all} files · ")
+        });
+        Some(format!("{files}{bytes}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_progress_line_is_redrawn_at_most_twice_a_second() {
+        let mut text = ProgressText::new(1_000);
+        assert_eq!(text.line(1_200, 10, None, None), None);
+        let line = text.line(2_000, 1 << 20, Some(4 << 20), Some((1, 3)));
+        assert_eq!(
+            line.as_deref(),
+            Some("1/3 files · 1.0 MiB / 4.0 MiB (25%) 1.0 MiB/s")
+        );
+        assert_eq!(text.line(2_400, 1 << 20, None, None), None);
+    }
 
     fn report() -> Report {
         Report {

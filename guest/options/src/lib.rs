@@ -7,16 +7,16 @@ use std::collections::VecDeque;
 
 use clap::Parser;
 
-use rangeget_core::batch::PathClaims;
+use rangeget_core::batch::{ExistingRules, PathClaims};
 use rangeget_core::checksum::parse_sha256;
-use rangeget_core::fetch::Spec;
-use rangeget_core::fetch::{Settings, StallRule};
+use rangeget_core::fetch::{FileTarget, Settings, Spec, StallRule};
 use rangeget_core::headers::parse_header_line;
 use rangeget_core::input_file::{InputEntry, ListReader};
 use rangeget_core::naming::file_name_from_url;
 use rangeget_core::request::RequestRules;
 use rangeget_core::retry::RetryPolicy;
 use rangeget_core::size::parse_size;
+use rangeget_core::Failure;
 
 /// The `-i` value that reads the list from standard input (aria2c's and
 /// wget's spelling).
@@ -623,6 +623,23 @@ impl Options {
             chunk_size: self.chunk_size,
             free_space: self.free_space,
             rate_limit: None,
+        }
+    }
+
+    /// The file this entry's fetch writes at `path`; `given_up`: why its
+    /// host was given up on earlier in the run, if it was.
+    pub fn file_target(&self, path: String, given_up: Option<Failure>) -> FileTarget {
+        FileTarget {
+            path,
+            rules: ExistingRules {
+                batch: self.is_batch(),
+                force: self.force,
+                timestamping: self.timestamping,
+            },
+            checksum: self.checksum.clone(),
+            report_sha256: self.json,
+            remote_time: !self.no_remote_time,
+            given_up,
         }
     }
 

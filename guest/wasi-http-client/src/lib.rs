@@ -24,6 +24,8 @@ use client::clock;
 #[cfg_attr(not(target_os = "wasi"), allow(dead_code))]
 mod exchanges;
 #[cfg(target_os = "wasi")]
+mod in_order;
+#[cfg(target_os = "wasi")]
 mod multiplex;
 #[cfg(all(test, not(target_os = "wasi")))]
 use client::multiplex;
@@ -34,5 +36,7 @@ mod pump_tests;
 pub use client::*;
 #[cfg(target_os = "wasi")]
 pub use exchanges::Exchanges;
+#[cfg(target_os = "wasi")]
+pub use in_order::{Paced, Seen};
 #[cfg(target_os = "wasi")]
 pub use multiplex::ready;

@@ -5,12 +5,12 @@
 //! failure's exit code. One file is a run of one.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use rangeget_core::batch::{PathClaims, Summary};
-use rangeget_core::batch_progress::{ActiveFile, BatchProgress, MAX_NAMED};
+use rangeget_core::batch::PathClaims;
+use rangeget_core::batch_progress::ActiveFile;
 use rangeget_core::budget::Budget;
+use rangeget_core::ledger::Ledger;
 use rangeget_core::rate_limit::RateLimiter;
 use rangeget_core::report::Telling;
 use rangeget_core::sync_group::sync_now;
@@ -19,7 +19,7 @@ use rangeget_options::Options;
 use rangeget_wasi_http::{clock, ready};
 use wasip2::io::poll::Pollable;
 
-use super::job::{Job, Outcome, RunShares};
+use super::job::{Job, RunShares};
 use super::lease;
 use super::list::{Downloads, Next};
 use super::output::OutputDir;
@@ -41,14 +41,10 @@ pub fn run(run: &Options, mut downloads: Downloads, claims: PathClaims) -> i32 {
     };
     let mut taken = 0;
     let mut reading = true;
-    let mut events = run.progress_events.then_some(0);
     let mut active: Vec<Job> = Vec::new();
-    let mut summary = Summary::default();
+    let mut ledger = Ledger::new(run.progress_events);
     let started_ms = clock::now_ms();
-    let mut progress = ProgressLine::new(started_ms, 0);
-    let mut done_bytes = 0;
-    // A file published in each directory: each is synced at the end.
-    let mut published: BTreeMap<String, String> = BTreeMap::new();
+    let mut progress = ProgressLine::new(started_ms);
     loop {
         while reading && active.len() < run.jobs as usize {
             match downloads.next(&mut shares.claims.borrow_mut()) {
@@ -62,7 +58,7 @@ pub fn run(run: &Options, mut downloads: Downloads, claims: PathClaims) -> i32 {
                 // what started ends as it would have.
                 Err(failure) => {
                     eprintln!("{}", failure.error_line());
-                    summary.stopped_by(&failure);
+                    ledger.summary.stopped_by(&failure);
                     reading = false;
                 }
             }
@@ -79,15 +75,15 @@ pub fn run(run: &Options, mut downloads: Downloads, claims: PathClaims) -> i32 {
             match active[at].outcome() {
                 Some(outcome) => {
                     let job = active.swap_remove(at);
-                    if let Outcome::Saved(report) = &outcome {
-                        done_bytes += report.size;
-                        let parent = parent_of(&report.path).to_string();
-                        published.insert(parent, report.path.clone());
-                    }
-                    if let Outcome::Failed { path, failure } = &outcome {
-                        shares.unreachable.borrow_mut().file_failed(path, failure);
-                    }
-                    report(&job, outcome, &mut summary);
+                    let (entry, options) = (job.entry(), job.options());
+                    let mut unreachable = shares.unreachable.borrow_mut();
+                    say(ledger.ended(
+                        entry,
+                        &options.url,
+                        outcome,
+                        telling(options),
+                        &mut unreachable,
+                    ));
                 }
                 None => at += 1,
             }
@@ -102,16 +98,10 @@ pub fn run(run: &Options, mut downloads: Downloads, claims: PathClaims) -> i32 {
                 job.wake();
             }
         }
-        let (on_disk, total_size) =
-            active
-                .iter()
-                .fold((done_bytes, Some(done_bytes)), |acc, job| {
-                    let (got, size) = job.progress();
-                    (acc.0 + got, acc.1.zip(size).map(|(a, b)| a + b))
-                });
-        let counts = run.is_batch().then_some((summary.files, files));
+        let (on_disk, total_size) = ledger.progress(active.iter().map(Job::progress));
+        let counts = run.is_batch().then_some((ledger.summary.files, files));
         progress.update(clock::now_ms(), on_disk, total_size, counts);
-        tell_progress(&mut events, files, &summary, &active, false);
+        tell_progress(&mut ledger, files, &active, false);
         let list = (reading && active.len() < run.jobs as usize)
             .then(|| downloads.pollable())
             .flatten();
@@ -119,68 +109,42 @@ pub fn run(run: &Options, mut downloads: Downloads, claims: PathClaims) -> i32 {
         lease::renew_due();
     }
     progress.clear();
-    tell_progress(&mut events, downloads.files(), &summary, &active, true);
+    tell_progress(&mut ledger, downloads.files(), &active, true);
     if run.is_batch() && !run.no_fsync {
-        sync_directories(&published);
+        sync_directories(&ledger);
     }
-    summary.finish(clock::now_ms() - started_ms);
-    if run.is_batch() {
-        if run.json {
-            println!("{}", summary.to_json());
-        } else if !run.quiet {
-            println!("{}", summary.human());
-        }
-    }
-    i32::from(summary.exit_code)
+    let (told, status) = ledger.finish(clock::now_ms() - started_ms, telling(run));
+    say(told);
+    status
 }
 
-/// How often the host hears where the batch stands (its bar redraws at 10 Hz).
-const PROGRESS_EVENT_MS: u64 = 200;
-
-/// Tells the native CLI where the batch stands (`--progress-events`), at
-/// most every [`PROGRESS_EVENT_MS`] unless `last`. `next_ms` is `None`
-/// when it did not ask.
-fn tell_progress(
-    next_ms: &mut Option<u64>,
-    files: usize,
-    summary: &Summary,
-    active: &[Job],
-    last: bool,
-) {
-    let Some(next) = next_ms else {
-        return;
-    };
-    let now = clock::now_ms();
-    if now < *next && !last {
-        return;
+fn telling(options: &Options) -> Telling {
+    Telling {
+        json: options.json,
+        quiet: options.quiet,
+        batch: options.is_batch(),
     }
-    *next = now + PROGRESS_EVENT_MS;
-    let named = active.iter().take(MAX_NAMED).map(|job| {
+}
+
+/// Tells the native CLI where the batch stands (`--progress-events`),
+/// when the ledger says so.
+fn tell_progress(ledger: &mut Ledger, files: usize, active: &[Job], last: bool) {
+    let named = |job: &Job| {
         let (got, size) = job.progress();
         ActiveFile {
             path: job.path().to_string(),
             got,
             size,
         }
-    });
-    let event = BatchProgress {
-        files,
-        done: summary.files,
-        failed: summary.failed,
-        active: named.collect(),
-        more_active: active.len().saturating_sub(MAX_NAMED),
     };
-    eprintln!("{}", event.to_line());
-}
-
-/// The directory part of `path` (with its slash), or "" for a bare name.
-fn parent_of(path: &str) -> &str {
-    path.rfind('/').map_or("", |slash| &path[..=slash])
+    if let Some(line) = ledger.progress_event(clock::now_ms(), files, active, named, last) {
+        eprintln!("{line}");
+    }
 }
 
 /// Syncs each directory a file was published in (see `Job::publish`).
-fn sync_directories(published: &BTreeMap<String, String>) {
-    for path in published.values() {
+fn sync_directories(ledger: &Ledger) {
+    for path in ledger.directories_to_sync() {
         if let Ok(out) = OutputDir::for_path(path) {
             out.sync_dir();
         }
@@ -201,25 +165,6 @@ fn sync_finished(active: &mut [Job], moved: bool) {
     for job in active.iter_mut().filter(|job| job.awaits_sync().is_some()) {
         job.sync_and_publish();
     }
-}
-
-/// Tells how one file ended, as the core words it, and counts it.
-fn report(job: &Job, outcome: Outcome, summary: &mut Summary) {
-    let options = job.options();
-    let how = Telling {
-        json: options.json,
-        quiet: options.quiet,
-        batch: options.is_batch(),
-    };
-    let url = &options.url;
-    let told = match outcome {
-        Outcome::Saved(report) => summary.tell_saved(&report, how),
-        Outcome::Skipped { path, skip } => summary.tell_skipped(url, &path, skip, how),
-        Outcome::Failed { path, failure } => {
-            summary.tell_failed(job.entry(), url, &path, &failure, how)
-        }
-    };
-    say(told);
 }
 
 /// Waits as `rangeget_core::wake` says, then wakes (see [`Job::wake`])

@@ -2,6 +2,7 @@
 //! destination), read back sequentially: chunks arrive out of order, so
 //! the digest can only be taken once all are on disk.
 
+use rangeget_core::checksum::hex;
 use rangeget_core::failure::{IoError, Reason};
 use rangeget_core::Failure;
 use sha2::{Digest, Sha256};
@@ -38,9 +39,5 @@ pub fn sha256_of(out: &OutputDir, of_final: bool) -> Result<String, Failure> {
         super::lease::renew_due();
         offset += data.len() as u64;
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hex(&hasher.finalize()))
 }

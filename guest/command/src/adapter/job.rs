@@ -9,10 +9,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use rangeget_core::batch::{ExistingRules, PathClaims, Skip};
+use rangeget_core::batch::{PathClaims, Skip};
 use rangeget_core::budget::Budget;
-use rangeget_core::fetch::{Destination, Ending, Fetch, FileTarget, Input, Output};
+use rangeget_core::fetch::{Destination, Ending, Fetch, Input, Output};
 use rangeget_core::file_start::AtDestination;
+use rangeget_core::ledger::Outcome;
 use rangeget_core::meta::MAX_META_BYTES;
 use rangeget_core::naming::choose_file_name;
 use rangeget_core::rate_limit::SharedRateLimiter;
@@ -30,13 +31,6 @@ use super::http::{self, Exchanges};
 use super::lease::{self, Waiting};
 use super::output::{OutputDir, PartFile};
 use super::report::{tell, warn};
-
-/// How a file's download ended.
-pub enum Outcome {
-    Saved(Report),
-    Skipped { path: String, skip: Skip },
-    Failed { path: String, failure: Failure },
-}
 
 enum Stage {
     /// The fetch's: probe, `.part`, transfer (see `rangeget_core::fetch`).
@@ -77,9 +71,7 @@ pub struct RunShares {
 
 pub struct Job {
     options: Options,
-    rate_limit: Option<SharedRateLimiter>,
     claims: Rc<RefCell<PathClaims>>,
-    unreachable: Rc<RefCell<UnreachableHosts>>,
     /// Its index in the run, the owner of its claims.
     entry: usize,
     started_ms: u64,
@@ -103,36 +95,22 @@ impl Job {
         let budget = Rc::clone(&shares.budget);
         let exchanges = Exchanges::sharing(http::client_for(&options), budget);
         let path = options.path_from_url();
-        let mut job = Job {
+        let mut spec = options.fetch_spec(get_random_u64());
+        spec.rate_limit = shares.rate_limit.clone();
+        let given_up = shares.unreachable.borrow().check(&options.url).err();
+        let target = options.file_target(path.clone(), given_up);
+        Job {
             started_ms: clock::now_ms(),
             exchanges,
-            stage: Stage::Reported,
-            rate_limit: shares.rate_limit.clone(),
+            stage: Stage::Fetching(Fetch::new(spec, Destination::File(target))),
             claims: Rc::clone(&shares.claims),
-            unreachable: Rc::clone(&shares.unreachable),
             entry,
             options,
             path,
             out: None,
             part: None,
             due: true,
-        };
-        let mut spec = job.options.fetch_spec(get_random_u64());
-        spec.rate_limit = job.rate_limit.clone();
-        let target = FileTarget {
-            path: job.path.clone(),
-            rules: ExistingRules {
-                batch: job.options.is_batch(),
-                force: job.options.force,
-                timestamping: job.options.timestamping,
-            },
-            checksum: job.options.checksum.clone(),
-            report_sha256: job.options.json,
-            remote_time: !job.options.no_remote_time,
-            given_up: job.unreachable.borrow().check(&job.options.url).err(),
-        };
-        job.stage = Stage::Fetching(Fetch::new(spec, Destination::File(target)));
-        job
+        }
     }
 
     /// Skips the complete file at the path. A lock beside it was left by a
@@ -141,10 +119,7 @@ impl Job {
     /// gone, the lock is taken and removed, with the untrusted `.part` it
     /// may have left. A live run's lock is left alone.
     fn skip(&mut self, skip: Skip) -> Result<Stage, Failure> {
-        let done = Stage::Done(Outcome::Skipped {
-            path: self.path.clone(),
-            skip,
-        });
+        let done = self.skipped(skip);
         let Ok(out) = OutputDir::for_path(&self.path) else {
             return Ok(done);
         };
@@ -161,6 +136,11 @@ impl Job {
                 Ok(Stage::Clearing { waiting, skip })
             }
         }
+    }
+
+    fn skipped(&self, skip: Skip) -> Stage {
+        let path = self.path.clone();
+        Stage::Done(Outcome::Skipped { path, skip })
     }
 
     fn failed(&self, failure: Failure) -> Stage {
@@ -294,10 +274,7 @@ impl Job {
                 }
             },
             Stage::Clearing { mut waiting, skip } => {
-                let done = Stage::Done(Outcome::Skipped {
-                    path: self.path.clone(),
-                    skip,
-                });
+                let done = self.skipped(skip);
                 match waiting.look_when_due() {
                     Ok(None) => Ok((Stage::Clearing { waiting, skip }, false)),
                     Ok(Some(key)) => {
@@ -569,10 +546,7 @@ impl Job {
             }))),
             // Its lock is this run's: released as the file is done.
             Ending::Skipped(skip) if self.out.as_ref().is_some_and(OutputDir::holds_lock) => {
-                Ok(Stage::Done(Outcome::Skipped {
-                    path: self.path.clone(),
-                    skip,
-                }))
+                Ok(self.skipped(skip))
             }
             Ending::Skipped(skip) => self.skip(skip),
             Ending::Failed(failure) => Err(failure),

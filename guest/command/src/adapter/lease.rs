@@ -242,19 +242,19 @@ fn renew(lease: &mut Lease) -> Result<(), Failure> {
 
 /// Checks the lock still holds this run's token, and renews it.
 fn renew_lease(lease: &mut Lease) -> Result<(), Failure> {
-    let content = read_lock(&lease.dir, &lease.name, &lease.display)?;
-    let ours = content
-        .as_deref()
-        .and_then(LockRecord::parse)
-        .is_some_and(|found| found.token == lease.record.token);
-    if !ours {
-        return Err(Reason::LockLost {
-            lock: lease.display.clone(),
-        }
-        .into());
+    if !still_ours(lease)? {
+        let lock = lease.display.clone();
+        return Err(Reason::LockLost { lock }.into());
     }
     lease.record = lease.record.renewed(clock::unix_ms());
     rewrite(&lease.dir, &lease.name, &lease.record).map_err(|e| e.failure("renew", &lease.display))
+}
+
+/// Whether the lock file still holds this lease's token.
+fn still_ours(lease: &Lease) -> Result<bool, Failure> {
+    let content = read_lock(&lease.dir, &lease.name, &lease.display)?;
+    let found = content.as_deref().and_then(LockRecord::parse);
+    Ok(found.is_some_and(|found| found.token == lease.record.token))
 }
 
 /// Gives lease `key` up: the lock file goes, unless another run holds it now.
@@ -264,12 +264,7 @@ pub fn release(key: LeaseKey) {
     };
     let ours = lease.lost.is_none()
         && (lease_is_fresh(lease.renewed_ms, clock::now_ms())
-            || read_lock(&lease.dir, &lease.name, &lease.display)
-                .ok()
-                .flatten()
-                .as_deref()
-                .and_then(LockRecord::parse)
-                .is_some_and(|found| found.token == lease.record.token));
+            || still_ours(&lease).unwrap_or(false));
     if ours {
         let _ = lease.dir.unlink_file_at(&lease.name);
     }
@@ -297,13 +292,9 @@ fn rewrite(dir: &Descriptor, name: &str, record: &LockRecord) -> Result<(), FsEr
         DescriptorFlags::WRITE,
     )?;
     only_name(&file)?;
-    Ok(write_record(&file, record)?)
-}
-
-fn write_record(file: &Descriptor, record: &LockRecord) -> Result<(), ErrorCode> {
     let json = record.to_json();
-    write_whole(file, &json)?;
-    file.set_size(json.len() as u64)
+    write_whole(&file, &json)?;
+    Ok(file.set_size(json.len() as u64)?)
 }
 
 /// `json` at the start of `file`, in one write: a lock is never torn.

@@ -11,7 +11,9 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use rangeget_core::failure::Reason;
-use rangeget_core::paths::{in_preopens, lock_path, meta_path, meta_tmp_path, part_path};
+use rangeget_core::paths::{
+    in_preopens, lock_path, meta_path, meta_tmp_path, parent_dirs, part_path,
+};
 use rangeget_core::ByteRange;
 use rangeget_core::Failure;
 use wasip2::clocks::wall_clock::Datetime;
@@ -67,20 +69,10 @@ impl OutputDir {
     /// Makes the directories between the granted one and the file (a
     /// manifest's `dir=sub/deeper`), as aria2c does.
     pub fn make_parent_dirs(&self) -> Result<(), Failure> {
-        let Some((parent, _)) = self.name.rsplit_once('/') else {
-            return Ok(());
-        };
-        let mut at = 0;
-        for component in parent.split('/') {
-            at += component.len();
-            let prefix = &parent[..at];
-            at += 1;
-            if component.is_empty() || component == "." {
-                continue;
-            }
-            match self.dir.create_directory_at(prefix) {
+        for dir in parent_dirs(&self.name) {
+            match self.dir.create_directory_at(dir) {
                 Ok(()) | Err(ErrorCode::Exist) => {}
-                Err(e) => return Err(self.fs_error("create the directory", prefix, e)),
+                Err(e) => return Err(self.fs_error("create the directory", dir, e)),
             }
         }
         Ok(())
@@ -104,12 +96,12 @@ impl OutputDir {
         self.lease.set(Some(key));
     }
 
-    /// An error once this destination's lock is no longer this run's.
     /// Whether this run holds the destination's lock.
     pub fn holds_lock(&self) -> bool {
         self.lease.get().is_some()
     }
 
+    /// An error once this destination's lock is no longer this run's.
     pub fn check_lease(&self) -> Result<(), Failure> {
         self.lease.get().map_or(Ok(()), lease::check)
     }
@@ -118,8 +110,6 @@ impl OutputDir {
         self.lease.get().map_or(Ok(()), lease::confirm)
     }
 
-    /// The size and modification time (Unix seconds) of the final file, if
-    /// it is a regular file.
     /// The character device or FIFO standing at the file's name, opened to
     /// write into in order (never created, truncated or replaced), and its
     /// stream; `None` when something else or nothing stands there.

@@ -3,9 +3,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rangeget_core::report::Told;
+use rangeget_core::report::{ProgressText, Told};
 use rangeget_core::request::Event;
-use rangeget_core::size::format_size;
 use wasip2::cli::terminal_stderr::get_terminal_stderr;
 
 static QUIET: AtomicBool = AtomicBool::new(false);
@@ -37,53 +36,34 @@ pub fn warn(message: &str) {
 /// progress gives it no terminal, and pipes get nothing.
 pub struct ProgressLine {
     enabled: bool,
-    last_ms: u64,
-    start_ms: u64,
-    start_bytes: u64,
+    text: ProgressText,
 }
 
 impl ProgressLine {
-    const INTERVAL_MS: u64 = 500;
-
-    pub fn new(now_ms: u64, start_bytes: u64) -> ProgressLine {
+    pub fn new(now_ms: u64) -> ProgressLine {
         let enabled = !QUIET.load(Ordering::Relaxed) && get_terminal_stderr().is_some();
         ProgressLine {
             enabled,
-            last_ms: now_ms,
-            start_ms: now_ms,
-            start_bytes,
+            text: ProgressText::new(now_ms),
         }
     }
 
-    /// `files`: with several, how many ended out of how many.
+    /// See [`ProgressText::line`].
     pub fn update(
         &mut self,
         now_ms: u64,
-        received: u64,
+        got: u64,
         total: Option<u64>,
         files: Option<(usize, usize)>,
     ) {
-        if !self.enabled || now_ms < self.last_ms + Self::INTERVAL_MS {
-            return;
+        if let Some(line) = self
+            .enabled
+            .then(|| self.text.line(now_ms, got, total, files))
+            .flatten()
+        {
+            // \r and clear-to-end-of-line redraw in place.
+            eprint!("\r{line}\x1b[K");
         }
-        self.last_ms = now_ms;
-        let seconds = (now_ms - self.start_ms).max(1) as f64 / 1000.0;
-        let rate = (received.saturating_sub(self.start_bytes)) as f64 / seconds;
-        let line = match total {
-            Some(total) => format!(
-                "{} / {} ({:.0}%) {}/s",
-                format_size(received),
-                format_size(total),
-                received as f64 * 100.0 / total.max(1) as f64,
-                format_size(rate as u64)
-            ),
-            None => format!("{} {}/s", format_size(received), format_size(rate as u64)),
-        };
-        let files = files.map_or(String::new(), |(done, all)| {
-            format!("{done}/{all} files · ")
-        });
-        // \r and clear-to-end-of-line redraw in place.
-        eprint!("\r{files}{line}\x1b[K");
     }
 
     pub fn clear(&self) {

@@ -6,18 +6,17 @@
 //! chunks, and no request starts faster than the reader takes bytes. What
 //! a stop means once bytes went out is `rangeget_core::stream_out`'s.
 
-use rangeget_core::checksum::verdict;
+use rangeget_core::checksum::{hex, verdict};
 use rangeget_core::failure::{IoError, Kept, Reason, EXIT_READER_GONE};
-use rangeget_core::fetch::{self, Ending, Fetch, Input, Output, Stats};
+use rangeget_core::fetch::{self, Ending, Fetch, Output, Stats};
 use rangeget_core::report::{Report, Telling};
 use rangeget_core::stream_out::with_written_note;
 use rangeget_core::Failure;
 use rangeget_options::Options;
-use rangeget_wasi_http::clock;
+use rangeget_wasi_http::{clock, Paced, Seen};
 use sha2::{Digest, Sha256};
 use wasip2::cli::stdout::get_stdout;
 use wasip2::filesystem::types::{filesystem_error_code, Descriptor, ErrorCode};
-use wasip2::io::poll::Pollable;
 use wasip2::io::streams::{OutputStream, StreamError};
 use wasip2::random::random::get_random_u64;
 
@@ -59,10 +58,10 @@ pub fn run(options: &Options, to: Destination) -> i32 {
                     url: options.url.clone(),
                     final_url: stats.final_url,
                     path: out.name.clone(),
-                    size: out.written,
+                    size: out.paced.written(),
                     sha256,
                     elapsed_ms: clock::now_ms() - started_ms,
-                    bytes_fetched: out.written,
+                    bytes_fetched: out.paced.written(),
                     bytes_reused: 0,
                     retries: stats.retries,
                     connections: stats.connections,
@@ -79,8 +78,8 @@ pub fn run(options: &Options, to: Destination) -> i32 {
         Err(failure) => {
             // What was handed over reaches the reader before the count is
             // told: the note says exactly what it has.
-            let _ = out.stream.blocking_flush();
-            fail(with_written_note(failure, out.written))
+            let _ = out.paced.flush();
+            fail(with_written_note(failure, out.paced.written()))
         }
     }
 }
@@ -91,54 +90,47 @@ enum Streamed {
 }
 
 /// The fetch's pump for a stream: what it delivers is written as fast as
-/// the reader takes it.
+/// the reader takes it (see `rangeget_wasi_http::Paced`).
 fn stream_to(options: &Options, out: &mut Sink) -> Result<Streamed, Failure> {
     let mut exchanges = Exchanges::new(client_for(options));
     let to = fetch::Destination::InOrder {
         name: out.name.clone(),
     };
     let mut fetch = Fetch::new(options.fetch_spec(get_random_u64()), to);
-    let mut progress = ProgressLine::new(clock::now_ms(), 0);
-    loop {
-        match exchanges.poll(&mut fetch) {
-            Output::Event(event) => tell(event),
-            Output::Notice(notice) => warn(&notice.to_string()),
-            Output::Deliver(piece) => {
-                out.give(piece);
-                if let Err(unwritable) = out.pump(&mut fetch) {
-                    return reader_gone_or(unwritable, out);
-                }
+    let mut progress = ProgressLine::new(clock::now_ms());
+    let hasher = &mut out.hasher;
+    let mut seen = |seen: Seen| match seen {
+        Seen::Delivered(piece) => {
+            if let Some(hasher) = hasher.as_mut() {
+                hasher.update(piece);
             }
-            Output::End(ending) => {
+        }
+        Seen::Waiting { written, size } => progress.update(clock::now_ms(), written, size, None),
+    };
+    loop {
+        let output = exchanges.poll_in_order(&mut fetch, Some(&mut out.paced), &mut seen);
+        match output.map_err(Unwritable::from_stream) {
+            Err(unwritable) => return reader_gone_or(unwritable, &out.name),
+            Ok(Output::Event(event)) => tell(event),
+            Ok(Output::Notice(notice)) => warn(&notice.to_string()),
+            Ok(Output::End(ending)) => {
                 progress.clear();
                 return match ending {
-                    Ending::Finished(stats) => match out.finish() {
+                    Ending::Finished(stats) => match out.paced.finish() {
                         Ok(()) => Ok(Streamed::Complete(stats)),
-                        Err(unwritable) => reader_gone_or(unwritable, out),
+                        Err(error) => reader_gone_or(Unwritable::from_stream(error), &out.name),
                     },
                     Ending::Failed(failure) => Err(failure),
                     other => unreachable!("a stream ends {other:?}"),
                 };
             }
-            Output::Wait(deadline) => {
-                progress.update(clock::now_ms(), out.written, fetch.progress().1, None);
-                let timer = deadline.map(clock::wake_at);
-                let reader = out.has_pending().then(|| out.pollable());
-                let extra: Vec<&Pollable> = timer.iter().chain(reader).collect();
-                for id in exchanges.wait(&fetch, &extra) {
-                    let _ = exchanges.service(id, &mut fetch, &mut |_, _| Ok::<(), Failure>(()));
-                }
-                if let Err(unwritable) = out.pump(&mut fetch) {
-                    return reader_gone_or(unwritable, out);
-                }
-            }
-            other => unreachable!("a stream is asked {other:?}"),
+            Ok(other) => unreachable!("a stream is asked {other:?}"),
         }
     }
 }
 
-fn reader_gone_or(unwritable: Unwritable, out: &Sink) -> Result<Streamed, Failure> {
-    match unwritable.into_failure(&out.name) {
+fn reader_gone_or(unwritable: Unwritable, name: &str) -> Result<Streamed, Failure> {
+    match unwritable.into_failure(name) {
         None => Ok(Streamed::ReaderGone),
         Some(failure) => Err(failure),
     }
@@ -203,16 +195,9 @@ impl Unwritable {
     }
 }
 
-/// The stream the file goes into, written only as fast as the reader
-/// takes it.
+/// The stream the file goes into, and what is known of what went out.
 struct Sink {
-    // Declared first: a pollable is dropped before the stream it watches.
-    ready: Pollable,
-    stream: OutputStream,
-    /// A delivery taken from the engine and not all written yet.
-    pending: Vec<u8>,
-    at: usize,
-    written: u64,
+    paced: Paced,
     hasher: Option<Sha256>,
     /// What messages call it: `stdout`, or the device's path.
     name: String,
@@ -223,79 +208,14 @@ struct Sink {
 impl Sink {
     fn new(stream: OutputStream, file: Option<Descriptor>, name: String, hashed: bool) -> Sink {
         Sink {
-            ready: stream.subscribe(),
-            stream,
-            pending: Vec::new(),
-            at: 0,
-            written: 0,
+            paced: Paced::new(stream),
             hasher: hashed.then(Sha256::new),
             name,
             _file: file,
         }
     }
 
-    fn pollable(&self) -> &Pollable {
-        &self.ready
-    }
-
-    fn has_pending(&self) -> bool {
-        self.at < self.pending.len()
-    }
-
-    /// Takes a delivery to write (the last one is all written).
-    fn give(&mut self, piece: Vec<u8>) {
-        if let Some(hasher) = &mut self.hasher {
-            hasher.update(&piece);
-        }
-        self.pending = piece;
-        self.at = 0;
-    }
-
-    /// Writes what the reader takes now of the last delivery; once it is
-    /// all written, the fetch may deliver the next.
-    fn pump(&mut self, fetch: &mut Fetch) -> Result<(), Unwritable> {
-        if !self.has_pending() {
-            return Ok(());
-        }
-        self.write_ready()?;
-        if !self.has_pending() {
-            fetch.handle(Input::Taken, clock::now_ms());
-        }
-        Ok(())
-    }
-
-    fn write_ready(&mut self) -> Result<(), Unwritable> {
-        while self.has_pending() {
-            let room = self.stream.check_write().map_err(Unwritable::from_stream)?;
-            if room == 0 {
-                return Ok(());
-            }
-            let end = self.pending.len().min(self.at + room as usize);
-            self.stream
-                .write(&self.pending[self.at..end])
-                .map_err(Unwritable::from_stream)?;
-            self.written += (end - self.at) as u64;
-            self.at = end;
-        }
-        Ok(())
-    }
-
-    /// Writes what is left, waiting for the reader, then flushes.
-    fn finish(&mut self) -> Result<(), Unwritable> {
-        loop {
-            self.write_ready()?;
-            if !self.has_pending() {
-                return self
-                    .stream
-                    .blocking_flush()
-                    .map_err(Unwritable::from_stream);
-            }
-            self.ready.block();
-        }
-    }
-
     fn sha256(&mut self) -> Option<String> {
-        let digest = self.hasher.take()?.finalize();
-        Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+        self.hasher.take().map(|hasher| hex(&hasher.finalize()))
     }
 }

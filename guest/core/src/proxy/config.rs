@@ -1,6 +1,8 @@
 //! The proxy's settings, as the host's `wasi:config/store` holds them
 //! (see `component::settings`), checked.
 
+use crate::fetch::{Settings, Spec};
+use crate::request::RequestRules;
 use crate::size::{format_size, parse_size};
 
 use super::origin_path::OriginPrefix;
@@ -28,6 +30,26 @@ pub struct ProxyConfig {
 }
 
 impl ProxyConfig {
+    /// How the origin's `url` is fetched for a client: redirects are
+    /// followed only while they stay under the prefix.
+    pub fn fetch_spec(&self, url: String, seed: u64) -> Spec {
+        Spec {
+            url,
+            settings: Settings {
+                connections: self.connections,
+                rules: RequestRules {
+                    scope: Some(self.origin.display()),
+                    ..RequestRules::default()
+                },
+                seed,
+                ..Settings::default()
+            },
+            chunk_size: Some(self.chunk_size),
+            free_space: None,
+            rate_limit: None,
+        }
+    }
+
     /// Reads the settings from environment variables; the error says which
     /// one is wrong and what it should look like.
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, String> {

@@ -2,19 +2,14 @@
 
 use wasip2::http::types::{IncomingRequest, Method};
 
+use rangeget_core::fetch::ClientAsk;
 use rangeget_core::proxy::config::ProxyConfig;
 
 pub struct Incoming {
-    pub head_only: bool,
-    /// The path and query as the client sent them, for messages.
-    pub path: String,
     /// Where it lives at the origin.
     pub url: String,
-    pub range: Option<String>,
-    pub if_range: Option<String>,
-    /// The client's conditional request: its copy's tags and date.
-    pub if_none_match: Option<String>,
-    pub if_modified_since: Option<String>,
+    /// What the client asks of it.
+    pub ask: ClientAsk,
 }
 
 /// Why a request is not served: the status and a line saying why.
@@ -42,14 +37,15 @@ impl Incoming {
                 .first()
                 .map(|v| String::from_utf8_lossy(v).into_owned())
         };
-        Ok(Incoming {
+        let ask = ClientAsk {
             head_only,
             range: header("range"),
             if_range: header("if-range"),
             if_none_match: header("if-none-match"),
             if_modified_since: header("if-modified-since"),
+            slice: config.chunk_size,
             path,
-            url,
-        })
+        };
+        Ok(Incoming { url, ask })
     }
 }

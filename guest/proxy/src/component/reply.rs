@@ -57,9 +57,8 @@ fn text_with(out: ResponseOutparam, status: u16, message: &str, extra: Vec<(Stri
     let Some(mut sink) = Sink::open(out, &head) else {
         return log(&format!("could not send HTTP {status} ({message})"));
     };
-    if sink.write_all(body.as_bytes()).is_ok() {
-        sink.finish();
-    }
+    sink.paced.give(body.into_bytes());
+    sink.finish();
 }
 
 pub fn method_not_allowed(out: ResponseOutparam) {

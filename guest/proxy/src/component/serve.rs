@@ -7,11 +7,9 @@
 //! fetched again; after it, a change aborts the response (the body is
 //! dropped unfinished) rather than splice two versions together.
 
-use rangeget_core::fetch::Settings;
-use rangeget_core::fetch::{ClientAsk, Destination, Ending, Fetch, Input, Output, Spec};
-use rangeget_core::request::{Event, RequestRules};
-use rangeget_core::Failure;
-use rangeget_wasi_http::{clock, Trace};
+use rangeget_core::fetch::{Destination, Ending, Fetch, Output};
+use rangeget_core::request::Event;
+use rangeget_wasi_http::Trace;
 use wasip2::http::types::ResponseOutparam;
 use wasip2::random::random::get_random_u64;
 
@@ -49,13 +47,18 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, out: ResponseOutparam) {
     // they would go to the origin only.
     .credentials_only_for(&incoming.url, false);
     let mut exchanges = Exchanges::new(client);
-    let mut fetch = Fetch::new(
-        spec(config, incoming),
-        Destination::Client(ask(config, incoming)),
-    );
+    let spec = config.fetch_spec(incoming.url.clone(), get_random_u64());
+    let mut fetch = Fetch::new(spec, Destination::Client(incoming.ask.clone()));
     let mut answering = Answering::Waiting(out);
     loop {
-        match exchanges.poll(&mut fetch) {
+        let to = match &mut answering {
+            Answering::Body(sink) => Some(&mut sink.paced),
+            _ => None,
+        };
+        let Ok(output) = exchanges.poll_in_order(&mut fetch, to, &mut |_| {}) else {
+            return log("the client went away; the answer stops");
+        };
+        match output {
             Output::Event(event @ Event::Timing { .. }) => OriginLog::line(|| event.to_string()),
             Output::Event(event) => log(&event.to_string()),
             Output::Notice(notice) => log(&notice.to_string()),
@@ -68,47 +71,12 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, out: ResponseOutparam) {
                     None => Answering::Done,
                 };
             }
-            Output::Deliver(piece) => match &mut answering {
-                Answering::Body(sink) => {
-                    sink.give(piece);
-                    if pump(sink, &mut fetch).is_err() {
-                        return log("the client went away; the answer stops");
-                    }
-                }
-                _ => return,
-            },
+            // Answered without a body (HEAD, a short answer): nothing to deliver to.
+            Output::Deliver(_) => return,
             Output::End(ending) => return end(ending, answering, incoming),
-            Output::Wait(deadline) => {
-                let timer = deadline.map(clock::wake_at);
-                let client = match &answering {
-                    Answering::Body(sink) if sink.has_pending() => Some(sink.pollable()),
-                    _ => None,
-                };
-                let extra: Vec<_> = timer.iter().chain(client).collect();
-                for id in exchanges.wait(&fetch, &extra) {
-                    let _ = exchanges.service(id, &mut fetch, &mut |_, _| Ok::<(), Failure>(()));
-                }
-                if let Answering::Body(sink) = &mut answering {
-                    if pump(sink, &mut fetch).is_err() {
-                        return log("the client went away; the answer stops");
-                    }
-                }
-            }
             other => unreachable!("a client's fetch is asked {other:?}"),
         }
     }
-}
-
-/// Writes what the client takes now; once the last delivery is all
-/// written, the fetch may deliver the next.
-fn pump(sink: &mut Sink, fetch: &mut Fetch) -> Result<(), super::sink::Closed> {
-    if sink.has_pending() {
-        sink.pump(|_| None)?;
-        if !sink.has_pending() {
-            fetch.handle(Input::Taken, clock::now_ms());
-        }
-    }
-    Ok(())
 }
 
 fn end(ending: Ending, answering: Answering, incoming: &Incoming) {
@@ -121,39 +89,7 @@ fn end(ending: Ending, answering: Answering, incoming: &Incoming) {
             drop(sink);
         }
         // Answered with a 502 or 504 saying why.
-        (Ending::Failed(failure), _) => log(&format!("{}: {failure}", incoming.path)),
+        (Ending::Failed(failure), _) => log(&format!("{}: {failure}", incoming.ask.path)),
         _ => {}
-    }
-}
-
-/// How the origin is fetched for the client.
-fn spec(config: &ProxyConfig, incoming: &Incoming) -> Spec {
-    Spec {
-        url: incoming.url.clone(),
-        settings: Settings {
-            connections: config.connections,
-            // Redirects are followed only while they stay under the prefix.
-            rules: RequestRules {
-                scope: Some(config.origin.display()),
-                ..RequestRules::default()
-            },
-            seed: get_random_u64(),
-            ..Settings::default()
-        },
-        chunk_size: Some(config.chunk_size),
-        free_space: None,
-        rate_limit: None,
-    }
-}
-
-fn ask(config: &ProxyConfig, incoming: &Incoming) -> ClientAsk {
-    ClientAsk {
-        head_only: incoming.head_only,
-        range: incoming.range.clone(),
-        if_range: incoming.if_range.clone(),
-        if_none_match: incoming.if_none_match.clone(),
-        if_modified_since: incoming.if_modified_since.clone(),
-        slice: config.chunk_size,
-        path: incoming.path.clone(),
     }
 }
