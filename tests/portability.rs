@@ -371,6 +371,32 @@ fn failures_exit_with_their_codes(runtime: Runtime) {
     assert_eq!(std::fs::read(&victim).unwrap(), b"someone else's\n");
 }
 
+/// A link reached through a redirect that expires mid-download (GitHub's
+/// release assets, S3's presigned links) is renewed through the URL asked
+/// for, told once, and the file is byte-exact.
+fn expiring_links(runtime: Runtime) {
+    let origin = Origin::start();
+    let dir = Scratch::new(&format!("expiring-{runtime:?}"));
+    let size = 6 * MIB;
+    let url = origin.url(&format!(
+        "/presign/300/ex.bin?size={size}&fault=throttle&rate=1M"
+    ));
+    let output = runtime.run(&dir, "ex.bin", &url, &["-x", "4", "--chunk-size", "512K"]);
+    assert_ok(runtime, &output);
+    assert_downloaded(&dir, "ex.bin", "ex.bin", 0, size);
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        stderr.matches("has expired").count(),
+        1,
+        "{runtime:?}: {stderr}"
+    );
+    let asked = origin.range_requests_under("/presign/").len();
+    assert!(
+        asked > 1,
+        "{runtime:?}: the link was asked for {asked} time(s)"
+    );
+}
+
 /// One test per (scenario, runtime), so the test name says which failed.
 macro_rules! suite {
     ($($runtime:ident: $native:ident, $wasmtime:ident, $jco:ident;)*) => {$(
@@ -390,6 +416,7 @@ suite! {
     list_on_stdin: native_list_on_stdin, wasmtime_cli_list_on_stdin, jco_list_on_stdin;
     stream_to_stdout: native_stream, wasmtime_cli_stream, jco_stream;
     failures_exit_with_their_codes: native_exit_codes, wasmtime_cli_exit_codes, jco_exit_codes;
+    expiring_links: native_expiring_links, wasmtime_cli_expiring_links, jco_expiring_links;
 }
 
 /// Under the wasmtime CLI, granted `/dev`, the component streams into

@@ -606,6 +606,32 @@ fn origin_without_ranges(host: Host) {
 }
 
 #[test]
+fn an_origin_link_that_expires_mid_answer_is_renewed_and_the_answer_byte_exact() {
+    for host in HOSTS {
+        expiring_origin_link(host);
+    }
+}
+
+/// The origin redirects to links that last 300 ms (`/presign/`): the
+/// proxy renews them through the path the client asked for.
+fn expiring_origin_link(host: Host) {
+    let origin = Origin::start();
+    let root = origin.url("");
+    let proxy = Proxy::start(host, root.trim_end_matches('/'), 4, "512K");
+    let size = 4 * MIB;
+    let reply = proxy.get(
+        &format!("/presign/300/ex.bin?size={size}&fault=throttle&rate=1M"),
+        &[],
+    );
+    assert_object(&reply, "ex.bin", 0, size, &proxy);
+    let asked = origin.range_requests_under("/presign/").len();
+    assert!(
+        asked > 1,
+        "{host:?}: the link was asked for {asked} time(s)"
+    );
+}
+
+#[test]
 fn an_origin_refusing_head_is_still_fetched_in_parallel_ranges() {
     // S3 URLs signed for GET answer HEAD with 403: the probe asks for the
     // first byte instead, and the object still comes in chunk-sized ranges.

@@ -56,6 +56,21 @@ fn the_stream_is_byte_exact_in_parallel_ranges_through_server_faults() {
 }
 
 #[test]
+fn a_link_that_expires_mid_stream_is_renewed_and_the_stream_byte_exact() {
+    let origin = Origin::start();
+    let query = "&fault=throttle&rate=1M";
+    let url = origin.url(&format!("/presign/300/ex.bin?size={}{query}", 4 * MIB));
+    let output = stream(&url, &["-x", "4", "--chunk-size", "512K"]);
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        output.stdout == expected_content("ex.bin", 0, 4 * MIB),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("has expired").count(), 1, "{stderr}");
+}
+
+#[test]
 fn a_server_without_ranges_is_streamed_as_one_response() {
     let origin = Origin::start();
     assert_streamed(

@@ -383,6 +383,14 @@ pub enum Reason {
         needed: u64,
         free: u64,
     },
+    /// The links `requested` redirected to kept expiring: a fresh one
+    /// failed `at_once`, or they were renewed `renewals` times, too many.
+    LinkExpired {
+        requested: String,
+        renewals: u32,
+        at_once: bool,
+        last: Box<Reason>,
+    },
     /// A request kept failing: `failures` times in a row, the last for `last`.
     GaveUp {
         what: String,
@@ -428,7 +436,7 @@ impl Reason {
             | Reason::TooLarge { .. }
             | Reason::PassedMax { .. }
             | Reason::NoRoom { .. } => File,
-            Reason::GaveUp { last, .. } => last.kind(),
+            Reason::GaveUp { last, .. } | Reason::LinkExpired { last, .. } => last.kind(),
         }
     }
 
@@ -478,6 +486,7 @@ impl Reason {
             Reason::PassedMax { .. } => "passed-max",
             Reason::NoRoom { .. } => "no-room",
             Reason::GaveUp { .. } => "gave-up",
+            Reason::LinkExpired { .. } => "link-expired",
         }
     }
 
@@ -679,6 +688,24 @@ impl fmt::Display for Reason {
                 failures,
                 last,
             } => write!(f, "{what} failed {failures} times in a row (last: {last})"),
+            Reason::LinkExpired {
+                requested,
+                at_once: true,
+                last,
+                ..
+            } => write!(
+                f,
+                "{last}; that was a fresh link {requested} redirected to, refused at once, so                  renewing it cannot help (the server may want credentials or cookies)"
+            ),
+            Reason::LinkExpired {
+                requested,
+                renewals,
+                last,
+                ..
+            } => write!(
+                f,
+                "the links {requested} redirected to expired {renewals} times; giving up                  (last: {last})"
+            ),
         }
     }
 }

@@ -189,6 +189,10 @@ pub enum Event {
         range: ByteRange,
         length: u64,
     },
+    /// A link reached through redirects expired (`reason`): it is renewed
+    /// by following `requested` again, for this request and any after it
+    /// (told once per download).
+    LinkExpired { requested: String, reason: Reason },
     /// The driver fed `what` for request `id`, which the engine does not
     /// have open: a bug of the driver (the input was dropped).
     Unexpected { id: RequestId, what: &'static str },
@@ -234,6 +238,11 @@ impl fmt::Display for Event {
                 f,
                 "{}; downloading the new version",
                 Reason::Changed(change.clone())
+            ),
+            Event::LinkExpired { requested, reason } => write!(
+                f,
+                "{reason}: the link {requested} redirected to has expired; following {requested} \
+                 again for fresh links"
             ),
             Event::Unexpected { id, what } => write!(
                 f,

@@ -52,7 +52,15 @@ pub(crate) fn handle<B>(
     let method = request.method();
     let query_text = request.uri().query();
     let fetch = method == Method::GET || method == Method::HEAD;
-    match Route::parse(request.uri().path()) {
+    let route = match Route::parse(request.uri().path()) {
+        Route::Signed { expires_ms, .. } if fetch && unix_ms() > expires_ms => {
+            return text_response(StatusCode::FORBIDDEN, "Request has expired");
+        }
+        // Until it expires, a signed link is the object.
+        Route::Signed { name, .. } => Route::Object { name },
+        route => route,
+    };
+    match route {
         Route::Object { name } if fetch => {
             let query = Query::parse(query_text);
             if let Some(missing) = missing_required_header(&query, request.headers()) {
@@ -80,6 +88,10 @@ pub(crate) fn handle<B>(
             StatusCode::FOUND,
             &with_query(format!("http://{authority}/{rest}"), query_text),
         ),
+        Route::Presign { lifetime_ms, name } if fetch => redirect_response(
+            StatusCode::FOUND,
+            &with_query(format!("/signed/{}/{lifetime_ms}/{name}", unix_ms()), query_text),
+        ),
         Route::Loop if fetch => {
             let location = with_query(request.uri().path().to_owned(), query_text);
             redirect_response(StatusCode::FOUND, &location)
@@ -89,15 +101,18 @@ pub(crate) fn handle<B>(
             let version = state.objects.entry(name).replace();
             json_response(format!("{{\"version\":{version}}}"))
         }
-        Route::Object { .. } | Route::Redirect { .. } | Route::Elsewhere { .. } | Route::Loop => {
-            method_not_allowed("GET, HEAD")
-        }
+        Route::Object { .. }
+        | Route::Redirect { .. }
+        | Route::Elsewhere { .. }
+        | Route::Presign { .. }
+        | Route::Signed { .. }
+        | Route::Loop => method_not_allowed("GET, HEAD"),
         Route::Stats => method_not_allowed("GET"),
         Route::Replace { .. } => method_not_allowed("POST"),
         Route::NotFound => text_response(
             StatusCode::NOT_FOUND,
             "no such route; try /o/{name}?size=1M&fault=..., /r/{n}/{name}, /ra/{n}/{name}, \
-             /loop/{name}, /elsewhere/{host:port}/{path}, /_stats or POST /_replace/{name}",
+             /loop/{name}, /elsewhere/{host:port}/{path}, /presign/{ms}/{name}, /_stats or POST /_replace/{name}",
         ),
     }
 }
@@ -123,6 +138,11 @@ fn redirect(
         None => format!("/o/{rest}"),
     };
     redirect_response(status, &with_query(prefix + &path, query))
+}
+
+fn unix_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_millis() as u64)
 }
 
 fn with_query(mut location: String, query: Option<&str>) -> String {

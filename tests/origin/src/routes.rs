@@ -21,6 +21,19 @@ pub(crate) enum Route<'a> {
         authority: &'a str,
         rest: &'a str,
     },
+    /// `/presign/{ms}/{name}`: redirects to a link signed now that lasts
+    /// `ms` milliseconds, `/signed/{issued}/{ms}/{name}` (as GitHub's
+    /// release assets and S3's presigned links do).
+    Presign {
+        lifetime_ms: u64,
+        name: &'a str,
+    },
+    /// `/signed/{issued}/{ms}/{name}`: object `name` until `issued + ms`
+    /// (Unix milliseconds), then 403.
+    Signed {
+        expires_ms: u64,
+        name: &'a str,
+    },
     /// `/loop/{name}`: redirects to itself forever.
     Loop,
     /// `GET /_stats`
@@ -50,6 +63,25 @@ impl<'a> Route<'a> {
         {
             if !authority.is_empty() {
                 return Route::Elsewhere { authority, rest };
+            }
+        }
+        if let Some((lifetime, name)) = path
+            .strip_prefix("/presign/")
+            .and_then(|t| t.split_once('/'))
+        {
+            if let (Ok(lifetime_ms), Some(name)) = (lifetime.parse(), non_empty(name)) {
+                return Route::Presign { lifetime_ms, name };
+            }
+        }
+        if let Some(tail) = path.strip_prefix("/signed/") {
+            let mut parts = tail.splitn(3, '/');
+            let (issued, lifetime, name) = (parts.next(), parts.next(), parts.next());
+            let number = |text: Option<&str>| text.and_then(|t| t.parse::<u64>().ok());
+            if let (Some(issued), Some(lifetime), Some(name)) =
+                (number(issued), number(lifetime), name.and_then(non_empty))
+            {
+                let expires_ms = issued.saturating_add(lifetime);
+                return Route::Signed { expires_ms, name };
             }
         }
         if path == "/_stats" {
@@ -107,6 +139,20 @@ mod tests {
             Route::Elsewhere {
                 authority: "localhost:9",
                 rest: "o/x"
+            }
+        );
+        assert_eq!(
+            Route::parse("/presign/2000/x"),
+            Route::Presign {
+                lifetime_ms: 2000,
+                name: "x"
+            }
+        );
+        assert_eq!(
+            Route::parse("/signed/10/5/a/b"),
+            Route::Signed {
+                expires_ms: 15,
+                name: "a/b"
             }
         );
         assert_eq!(Route::parse("/_stats"), Route::Stats);

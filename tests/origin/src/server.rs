@@ -110,6 +110,12 @@ impl Origin {
         self.state.counters.range_headers(|p| p == path)
     }
 
+    /// The `Range` headers of the requests whose path starts with `prefix`
+    /// (`/presign/`: the links asked for).
+    pub fn range_requests_under(&self, prefix: &str) -> Vec<String> {
+        self.state.counters.range_headers(|p| p.starts_with(prefix))
+    }
+
     /// The requests this origin is answering now (a body still being
     /// sent, or waiting for its reader).
     pub fn open_requests(&self) -> u64 {

@@ -140,8 +140,7 @@ impl Fetch {
         };
         let settings = self.settings(true);
         let Some(size) = ranged else {
-            self.one_stream(probed, None, settings, now_ms);
-            return self.share_rate_limit();
+            return self.one_stream(probed, None, settings, now_ms);
         };
         if !meta_found && replaced {
             let verdict = resume_verdict(None, Some(0), &self.spec.url, &probed.object);
@@ -176,16 +175,7 @@ impl Fetch {
                 sync_meta: self.spec.settings.durable,
             });
         }
-        self.stage = Stage::Transferring(transfer);
-        self.share_rate_limit();
-    }
-
-    fn share_rate_limit(&mut self) {
-        if let (Some(limiter), Stage::Transferring(transfer)) =
-            (&self.spec.rate_limit, &mut self.stage)
-        {
-            transfer.share_rate_limit(limiter.clone());
-        }
+        self.transferring(transfer);
     }
 
     /// Continues from `meta`: nothing it claims is trusted until read back.
@@ -270,8 +260,7 @@ impl Fetch {
         if let Err(reason) = check_free_space(&self.dir(), missing, self.spec.free_space) {
             return self.fail(reason.into());
         }
-        self.stage = Stage::Transferring(verify.transfer);
-        self.share_rate_limit();
+        self.transferring(verify.transfer);
     }
 }
 

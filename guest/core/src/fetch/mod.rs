@@ -799,6 +799,16 @@ impl Fetch {
         transfer.ids_from(self.next_id);
         transfer.origin_round_trip(probed.round_trip_ms);
         self.take_first_bytes(&mut transfer, &probed, now_ms);
+        self.transferring(transfer);
+    }
+
+    /// The transfer goes on: with the run's `--max-speed`, and renewing
+    /// links reached through redirects when they expire.
+    fn transferring(&mut self, mut transfer: Transfer) {
+        if let Some(limiter) = &self.spec.rate_limit {
+            transfer.share_rate_limit(limiter.clone());
+        }
+        transfer.renews_links_from(&self.spec.url);
         self.stage = Stage::Transferring(transfer);
     }
 
@@ -852,7 +862,7 @@ impl Fetch {
         if let Some(id) = adopted {
             transfer.handle_head(id, status, &probed.headers, now_ms, 0);
         }
-        self.stage = Stage::Transferring(transfer);
+        self.transferring(transfer);
     }
 
     fn settings(&self, file: bool) -> Settings {

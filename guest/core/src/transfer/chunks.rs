@@ -453,6 +453,19 @@ impl ChunkTable {
         after
     }
 
+    /// A request of chunk `index` ended through no fault of the chunk's
+    /// (its link expired): the chunk is asked again at once, its attempts
+    /// as they were.
+    pub(crate) fn requeue(&mut self, index: usize) {
+        let c = self.chunk_mut(index);
+        if let ChunkState::InFlight { attempts, .. } = c.state {
+            c.state = ChunkState::Pending {
+                attempts,
+                not_before_ms: 0,
+            };
+        }
+    }
+
     /// In-flight chunks go back to pending, their progress kept.
     pub(crate) fn cancel_in_flight(&mut self) {
         for c in &mut self.chunks {

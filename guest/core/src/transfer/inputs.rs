@@ -39,6 +39,7 @@ impl Transfer {
             check_range_response(&self.object, range, &open.url, status, headers, now_unix_ms);
         match verdict {
             RangeVerdict::Write => {
+                self.adopt_fresh_link(at);
                 let length = headers.content_length().unwrap_or(0);
                 if length > range.len() && !self.told_longer_than_range {
                     self.told_longer_than_range = true;
@@ -60,6 +61,9 @@ impl Transfer {
                 // driver's now, not a request to drop.
                 self.open.remove(at);
                 self.stop(Stop::RangesIgnored { id });
+            }
+            RangeVerdict::Fatal(reason) if self.link_expired(at, &reason) => {
+                self.renew_link(at, reason)
             }
             RangeVerdict::Fatal(reason) => self.stop(Stop::Failed(reason.into())),
         }
@@ -182,6 +186,9 @@ impl Transfer {
             },
             Stage::Body => Reason::BodyFailed(failure.message().to_string()),
         };
+        if self.link_expired(at, &reason) {
+            return self.renew_link(at, reason);
+        }
         if failure.lasting() {
             return self.stop(Stop::Failed(reason.into()));
         }

@@ -47,6 +47,7 @@
 
 mod chunks;
 mod inputs;
+mod relink;
 mod requests;
 mod saves;
 #[cfg(test)]
@@ -202,6 +203,9 @@ struct Open {
     range: Option<ByteRange>,
     url: String,
     redirects: u32,
+    /// Its redirects started at the requested URL, for a fresh link (see
+    /// `relink.rs`).
+    fresh_link: bool,
     stage: Stage,
     sent_ms: u64,
     head_ms: u64,
@@ -274,6 +278,8 @@ pub struct Transfer {
     /// In order, of slices: the bytes before and after the wanted span
     /// that are fetched (whole slices) but not delivered.
     trim: Option<Trim>,
+    /// Links reached through redirects, renewed when they expire.
+    relinks: relink::Relinks,
 }
 
 /// What [`Transfer::in_order_slices`] fetches but does not deliver.
@@ -324,6 +330,7 @@ impl Transfer {
             validated: false,
             told_longer_than_range: false,
             trim: None,
+            relinks: relink::Relinks::default(),
         }
     }
 
@@ -582,8 +589,9 @@ impl Transfer {
                 let (chunk, range) = ranged.chunks.next_request(now_ms, ranged.request_size)?;
                 let id = self.fresh_id();
                 let url = self.object.url.clone();
-                self.open
-                    .push(Open::new(id, chunk, Some(range), url.clone(), 0, now_ms));
+                let mut open = Open::new(id, chunk, Some(range), url.clone(), 0, now_ms);
+                open.fresh_link = self.relinks.is_requested(&url);
+                self.open.push(open);
                 Request::range_of(id, &self.object, &url, range)
             }
             Mode::Whole(whole) => {
@@ -889,6 +897,7 @@ impl Open {
             range,
             url,
             redirects,
+            fresh_link: false,
             stage: Stage::Head,
             sent_ms: now_ms,
             head_ms: now_ms,

@@ -27,8 +27,9 @@ impl Transfer {
                 if_modified_since: None,
             },
         };
-        self.open
-            .push(Open::new(id, open.chunk, open.range, next, hops, now_ms));
+        let mut next = Open::new(id, open.chunk, open.range, next, hops, now_ms);
+        next.fresh_link = open.fresh_link;
+        self.open.push(next);
         self.commands.push_back(Command::Send(request));
     }
 

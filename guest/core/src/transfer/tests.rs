@@ -523,6 +523,93 @@ fn a_redirect_is_followed_for_the_same_bytes_and_bounded() {
     }
 }
 
+/// A transfer of the object at `http://h/link1`, reached from `http://h/f`.
+fn behind_a_link(size: u64, connections: usize) -> Sim {
+    let mut linked = object(size);
+    linked.url = "http://h/link1".into();
+    let mut t = Transfer::to_file(linked, size, MIB, settings(connections, 2), 0);
+    t.renews_links_from("http://h/f");
+    Sim::new(t, size)
+}
+
+#[test]
+fn an_expired_link_is_renewed_through_the_requested_url_once_for_all() {
+    let size = 4 * MIB;
+    let mut sim = behind_a_link(size, 2);
+    let sent = sim.commands();
+    assert_eq!(sim.open[&sent[0]].url, "http://h/link1");
+    // Both requests find the link expired: one renewal, one warning, no retry used.
+    for id in sent {
+        sim.t.handle_head(id, 403, &Headers::default(), sim.now, 0);
+    }
+    let events: Vec<Event> = std::iter::from_fn(|| sim.t.poll_event()).collect();
+    assert!(
+        matches!(&events[..], [Event::LinkExpired { requested, .. }] if requested == "http://h/f")
+    );
+    let sent = sim.commands();
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|id| sim.open[id].url == "http://h/f"));
+    // The first to land a fresh link hands it to the requests after it.
+    let moved = Headers::from_pairs([("Location", "/link2")]);
+    sim.t.handle_head(sent[0], 302, &moved, sim.now, 0);
+    let fresh = sim.commands()[0];
+    sim.head_ok(fresh);
+    assert_eq!(sim.t.object().url, "http://h/link2");
+    assert_eq!(sim.t.retries(), 0);
+    assert_eq!(sim.run_to_end(), End::Finished);
+    assert!(sim.file == content(size));
+}
+
+#[test]
+fn a_fresh_link_refused_at_once_stops_the_transfer_saying_so() {
+    let mut sim = behind_a_link(2 * MIB, 1);
+    let id = sim.commands()[0];
+    sim.t.handle_head(id, 410, &Headers::default(), sim.now, 0);
+    let id = sim.commands()[0];
+    let moved = Headers::from_pairs([("Location", "/link2")]);
+    sim.t.handle_head(id, 302, &moved, sim.now, 0);
+    let id = sim.commands()[0];
+    sim.t.handle_head(id, 403, &Headers::default(), sim.now, 0);
+    // A stopped file closes its requests and saves its progress, then ends.
+    sim.commands();
+    if let Some(save) = sim.t.poll_save(sim.now) {
+        sim.t.handle_saved(save, sim.now);
+    }
+    match sim.t.poll_end() {
+        Some(End::Stopped {
+            stop: Stop::Failed(f),
+            ..
+        }) => {
+            assert_eq!(f.reason.code(), "link-expired");
+            assert!(f.to_string().contains("refused at once"), "{f}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_requested_url_itself_refused_is_final_and_a_server_error_is_no_expiry() {
+    let mut sim = behind_a_link(2 * MIB, 1);
+    let id = sim.commands()[0];
+    // A 503 of the link is a fault of the server for now: a retry, same link.
+    sim.t.handle_head(id, 503, &Headers::default(), sim.now, 0);
+    let id = sim.next_send();
+    assert_eq!(sim.open[&id].url, "http://h/link1");
+    assert_eq!(sim.t.retries(), 1);
+    // Without redirects there is no link to renew: a 403 is final.
+    let mut direct = Sim::new(
+        Transfer::to_file(object(MIB), MIB, MIB, settings(1, 2), 0),
+        MIB,
+    );
+    direct.t.renews_links_from("http://h/f");
+    let id = direct.commands()[0];
+    direct
+        .t
+        .handle_head(id, 403, &Headers::default(), direct.now, 0);
+    assert!(direct.t.poll_event().is_none());
+    assert!(direct.commands().is_empty());
+}
+
 #[test]
 fn a_changed_object_stops_the_transfer_and_a_whole_answer_is_handed_over() {
     let size = MIB;
