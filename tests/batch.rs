@@ -250,6 +250,50 @@ fn a_rerun_fetches_no_body_of_complete_files() {
 }
 
 #[test]
+fn a_rerun_with_n_skips_files_whose_server_ignores_if_modified_since() {
+    let origin = Origin::start();
+    let dir = Scratch::new("batch-ignores-ims");
+    let lists = Scratch::new("batch-ignores-ims-list");
+    let size = 4 * MIB;
+    let entries: Vec<String> = (0..4)
+        .map(|i| origin.url(&format!("/o/i{i}.bin?size={size}&fault=ignore-conditions")))
+        .collect();
+    let file = write_list(&lists, &entries);
+    assert_success(&run(&["-i", &file, "-d", &dir.arg(""), "-N"]));
+    let inode =
+        |name: &str| std::os::unix::fs::MetadataExt::ino(&dir.path(name).metadata().unwrap());
+    let before = inode("i0.bin");
+
+    // Answered 206 with the file, not 304: judged by size and
+    // Last-Modified before the body, dropped, the host told once.
+    origin.reset_counters();
+    let output = run(&["-i", &file, "-d", &dir.arg(""), "-N", "--json"]);
+    assert_success(&output);
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        stderr.matches("ignores If-Modified-Since").count(),
+        1,
+        "{stderr}"
+    );
+    let reports = json_lines(&output);
+    assert!(
+        reports[..4].iter().all(|r| r["reason"] == "up-to-date"),
+        "{reports:?}"
+    );
+    assert!(
+        origin.body_bytes_sent() < 4 * size / 10,
+        "{} bytes sent for files up to date",
+        origin.body_bytes_sent()
+    );
+    assert_eq!(inode("i0.bin"), before, "the file was not rewritten");
+
+    // A replaced object still comes again.
+    origin.replace_object("i2.bin");
+    assert_success(&run(&["-i", &file, "-d", &dir.arg(""), "-N"]));
+    assert_downloaded(&dir, "i2.bin", "i2.bin", 1, size);
+}
+
+#[test]
 fn a_kill_in_the_middle_of_a_batch_then_the_same_command_ends_byte_exact() {
     let origin = Origin::start();
     let dir = Scratch::new("batch-kill");

@@ -20,6 +20,10 @@ pub enum Skip {
     /// The server says it has not changed (`-N`: a 304, or the same size
     /// and modification time).
     UpToDate,
+    /// `-N`, from a server that ignored `If-Modified-Since` (it answered
+    /// with the file, not a 304): its size and `Last-Modified` are the
+    /// file's, so the answer was dropped before its body.
+    MatchesServer,
 }
 
 impl Skip {
@@ -27,7 +31,8 @@ impl Skip {
         match self {
             Skip::Exists => "exists",
             Skip::ChecksumMatches => "checksum-matches",
-            Skip::UpToDate => "up-to-date",
+            // The same outcome as a 304's, for scripts.
+            Skip::UpToDate | Skip::MatchesServer => "up-to-date",
         }
     }
 
@@ -38,6 +43,7 @@ impl Skip {
             }
             Skip::ChecksumMatches => "already complete: its SHA-256 matches",
             Skip::UpToDate => "up to date with the server",
+            Skip::MatchesServer => "up to date with the server (same size and Last-Modified)",
         }
     }
 }

@@ -72,10 +72,19 @@ pub fn first_step(
         }
         if rules.timestamping && !rules.force {
             start.if_modified_since = at.file.and_then(|(_, mtime)| mtime).map(http_date);
+            if start.if_modified_since.is_some() {
+                // Most likely up to date: a server that ignores the
+                // condition then sends little before its answer is dropped.
+                start.bytes = start.bytes.min(CONDITIONAL_PROBE_BYTES);
+            }
         }
     }
     FirstStep::Probe(start)
 }
+
+/// What a `-N` probe asks for: a file that changed is rarely smaller, and
+/// its answer is still the start of chunk 0.
+pub const CONDITIONAL_PROBE_BYTES: u64 = 64 * 1024;
 
 /// How many bytes a download's probe asks for. Continuing a previous run:
 /// one, as the rest may be on disk already. Otherwise its answer is chunk
@@ -172,6 +181,7 @@ mod tests {
             start.if_modified_since.as_deref(),
             Some("Sun, 06 Nov 1994 08:49:37 GMT")
         );
+        assert_eq!(start.bytes, CONDITIONAL_PROBE_BYTES);
         // --force asks no condition: it fetches again whatever the answer.
         let forced = ExistingRules {
             force: true,

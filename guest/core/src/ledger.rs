@@ -4,10 +4,11 @@
 //! next hears where the batch stands. The command's loop only hands each
 //! file's outcome over and says what the ledger tells it to.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::batch::{Skip, Summary};
 use crate::batch_progress::{ActiveFile, BatchProgress, MAX_NAMED};
+use crate::budget::host_of;
 use crate::report::{Report, Telling, Told};
 use crate::unreachable_hosts::UnreachableHosts;
 use crate::Failure;
@@ -33,6 +34,8 @@ pub struct Ledger {
     published: BTreeMap<String, String>,
     /// When the next progress event is due; `None`: the host asked for none.
     next_event_ms: Option<u64>,
+    /// Hosts found ignoring `If-Modified-Since` (told once each).
+    ignoring_conditions: BTreeSet<String>,
 }
 
 impl Ledger {
@@ -61,12 +64,34 @@ impl Ledger {
                 self.published.insert(dir, report.path.clone());
                 self.summary.tell_saved(&report, how)
             }
-            Outcome::Skipped { path, skip } => self.summary.tell_skipped(url, &path, skip, how),
+            Outcome::Skipped { path, skip } => {
+                let mut told = self.summary.tell_skipped(url, &path, skip, how);
+                if skip == Skip::MatchesServer && !how.quiet {
+                    let host = host_of(url);
+                    if let Some(warning) = self.ignores_conditions(host) {
+                        told.stderr = Some(match told.stderr {
+                            Some(line) => format!("{warning}\n{line}"),
+                            None => warning,
+                        });
+                    }
+                }
+                told
+            }
             Outcome::Failed { path, failure } => {
                 unreachable.file_failed(&path, &failure);
                 self.summary.tell_failed(entry, url, &path, &failure, how)
             }
         }
+    }
+
+    /// The warning that `host` ignores `If-Modified-Since`, the first time.
+    fn ignores_conditions(&mut self, host: String) -> Option<String> {
+        let warning = format!(
+            "rangeget: {host} ignores If-Modified-Since (it answers with the file, not 304): \
+             files whose size and Last-Modified match are skipped, their answers dropped \
+             before the body"
+        );
+        self.ignoring_conditions.insert(host).then_some(warning)
     }
 
     /// Bytes on disk over the run, and its total size when every file's is
@@ -204,6 +229,24 @@ mod tests {
         assert!(ledger
             .progress_event(350, 9, &files, named, false)
             .is_some());
+    }
+
+    #[test]
+    fn a_host_ignoring_conditions_is_told_once() {
+        let mut ledger = Ledger::new(false);
+        let mut hosts = UnreachableHosts::default();
+        let skipped = |path: &str| Outcome::Skipped {
+            path: path.into(),
+            skip: Skip::MatchesServer,
+        };
+        let first = ledger.ended(0, "http://h/a", skipped("a"), BATCH, &mut hosts);
+        assert!(first
+            .stderr
+            .unwrap()
+            .contains("h:80 ignores If-Modified-Since"));
+        let second = ledger.ended(1, "http://h/b", skipped("b"), BATCH, &mut hosts);
+        assert_eq!(second.stderr, None);
+        assert_eq!(ledger.summary.skipped, 2);
     }
 
     #[test]

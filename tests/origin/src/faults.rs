@@ -69,10 +69,13 @@ pub(crate) enum Fault {
     /// connection closed before any answer, as a filter that resets one
     /// URL does; the host itself accepts connections.
     Unanswered,
+    /// `ignore-conditions`: `If-Modified-Since` is ignored (never a 304),
+    /// as some download servers do.
+    IgnoreConditions,
 }
 
 impl Fault {
-    const ALL: [Fault; 23] = [
+    const ALL: [Fault; 24] = [
         Fault::IgnoreRange,
         Fault::NoAcceptRanges,
         Fault::AcceptRangesNone,
@@ -96,6 +99,7 @@ impl Fault {
         Fault::Latency,
         Fault::NoValidators,
         Fault::Unanswered,
+        Fault::IgnoreConditions,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -123,6 +127,7 @@ impl Fault {
             Fault::Latency => "latency",
             Fault::NoValidators => "no-validators",
             Fault::Unanswered => "unanswered",
+            Fault::IgnoreConditions => "ignore-conditions",
         }
     }
 

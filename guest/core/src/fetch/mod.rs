@@ -324,6 +324,10 @@ pub struct Fetch {
     located: bool,
     /// A file stands at the name and is to be replaced.
     replacing: bool,
+    /// `-N` asked the server with `If-Modified-Since` about the file at
+    /// the name: an answer with the file instead of a 304 is judged by
+    /// its size and `Last-Modified` before its body is taken.
+    asked_if_modified: bool,
     /// A client's answer head, sent once an origin answer passed validation.
     answer_head: Option<ResponseHead>,
     /// The last moment the transfer's timers were checked.
@@ -349,6 +353,7 @@ impl Fetch {
             pending_save: None,
             located: false,
             replacing: false,
+            asked_if_modified: false,
             answer_head: None,
             ticked_ms: None,
             ended: false,

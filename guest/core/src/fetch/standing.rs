@@ -4,7 +4,7 @@
 //! server only if it changed — and the destination located.
 
 use super::{Destination, Ending, Fetch, Output, Probed, Stage};
-use crate::batch::{existing_file, ExistingFile, ExistingRules, Remote};
+use crate::batch::{existing_file, ExistingFile, ExistingRules, Remote, Skip};
 use crate::failure::{Failure, Reason};
 use crate::file_start::{first_step, AtDestination, FirstStep};
 
@@ -103,6 +103,7 @@ impl Fetch {
                         self.outputs.push_back(Output::RemoveStaleMeta);
                     }
                     self.replacing = start.replacing;
+                    self.asked_if_modified = start.if_modified_since.is_some();
                     self.probe(start.bytes, start.if_modified_since);
                 }
             },
@@ -113,6 +114,11 @@ impl Fetch {
                         mtime: probed.object.last_modified_unix(),
                     };
                     match existing_file(rules, checksum_matches, at.file, remote) {
+                        // Asked if modified, answered with the file: the
+                        // server ignores the condition.
+                        ExistingFile::Skip(Skip::UpToDate) if self.asked_if_modified => {
+                            return self.finish(Ending::Skipped(Skip::MatchesServer))
+                        }
                         ExistingFile::Skip(skip) => return self.finish(Ending::Skipped(skip)),
                         ExistingFile::Refuse => return self.fail(self.exists()),
                         ExistingFile::Replace => self.replacing = true,
@@ -151,9 +157,12 @@ impl Fetch {
                 // The server named another file: what was judged is not there.
                 target.path = path;
                 self.replacing = false;
+                self.asked_if_modified = false;
             }
         }
-        if self.replacing {
+        // A file to replace is not looked at again, unless the server was
+        // asked about it and answered with the file anyway.
+        if self.replacing && !self.asked_if_modified {
             return self.open_progress(probed);
         }
         self.outputs.push_back(Output::Look { progress: false });
