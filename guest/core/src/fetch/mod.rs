@@ -328,6 +328,8 @@ pub struct Fetch {
     /// the name: an answer with the file instead of a 304 is judged by
     /// its size and `Last-Modified` before its body is taken.
     asked_if_modified: bool,
+    /// Bytes the last probe asked for (from byte 0).
+    probe_asked: u64,
     /// A client's answer head, sent once an origin answer passed validation.
     answer_head: Option<ResponseHead>,
     /// The last moment the transfer's timers were checked.
@@ -354,6 +356,7 @@ impl Fetch {
             located: false,
             replacing: false,
             asked_if_modified: false,
+            probe_asked: 0,
             answer_head: None,
             ticked_ms: None,
             ended: false,
@@ -388,6 +391,7 @@ impl Fetch {
             // An error status is the client's to see at once, not retried.
             rules.retry.max_retries = 0;
         }
+        self.probe_asked = bytes;
         let mut probe = Probe::first_bytes(&self.spec.url, rules, bytes).ids_from(self.next_id);
         if let Some(date) = if_modified_since {
             probe = probe.if_modified_since(date);
@@ -775,10 +779,7 @@ impl Fetch {
         };
         let Some(size) = ranged else {
             if probed.object.accepts_ranges && !self.ranges_ignored {
-                self.notice(Notice::RangesIgnored {
-                    url: probed.object.url.clone(),
-                    then: self.one_stream_words(),
-                });
+                self.tell_ranges_ignored(&probed.object);
             }
             if let Destination::Client(ask) = &self.to {
                 self.answer_head = Some(ask.whole_head(&self.origin_headers, &probed.object));
@@ -880,13 +881,20 @@ impl Fetch {
         self.outputs.push_back(Output::Notice(notice));
     }
 
-    /// What goes on after ranges are ignored, in the destination's words.
-    fn one_stream_words(&self) -> &'static str {
-        match self.to {
+    /// Tells that `object`'s server ignored a range: unless the range
+    /// asked for covered the whole object (Apache answers such a range
+    /// with a 200), when nothing was lost.
+    fn tell_ranges_ignored(&mut self, object: &RemoteObject) {
+        if object.size.is_some_and(|size| size <= self.probe_asked) {
+            return;
+        }
+        let then = match self.to {
             Destination::File(_) => "continuing as a single stream",
             Destination::InOrder { .. } => "streaming that answer",
             Destination::Client(_) => "passing its whole answer on",
-        }
+        };
+        let url = object.url.clone();
+        self.notice(Notice::RangesIgnored { url, then });
     }
 
     /// Whether nothing went out for good: a stop may then be recovered from.
@@ -950,10 +958,7 @@ impl Fetch {
                 self.probe(bytes, None);
             }
             AfterStop::OneStreamFrom(id) => {
-                self.notice(Notice::RangesIgnored {
-                    url: transfer.object().url.clone(),
-                    then: self.one_stream_words(),
-                });
+                self.tell_ranges_ignored(transfer.object());
                 self.ranges_ignored = true;
                 let headers = match self.whole_answer.take() {
                     Some((answered, headers)) if answered == id => headers,
