@@ -663,6 +663,50 @@ fn without_output_the_file_is_named_after_the_url_inside_the_directory() {
 }
 
 #[test]
+fn netrc_in_home_is_read_by_the_native_cli_and_wins_over_the_url_with_n() {
+    let origin = Origin::start();
+    let dir = Scratch::new("netrc-home");
+    let home = Scratch::new("netrc-home-dir");
+    std::fs::write(home.path(".netrc"), "default login alice password s3cret\n").unwrap();
+    // base64("alice:s3cret")
+    let query = "size=1000&require_header=Authorization:Basic%20YWxpY2U6czNjcmV0";
+    let url = origin.url(&format!("/o/n.bin?{query}"));
+    let with_user = url.replacen("http://", "http://bob:wrong@", 1);
+    let native = |args: &[&str], home: &Scratch| {
+        rangeget(args)
+            .env("HOME", &home.0)
+            .env_remove("NETRC")
+            .output()
+            .unwrap()
+    };
+    // --netrc-optional: the URL's user info wins; -n: the .netrc's.
+    let optional = native(
+        &[&with_user, "-o", &dir.arg("n.bin"), "--netrc-optional"],
+        &home,
+    );
+    assert_eq!(
+        optional.status.code(),
+        Some(4),
+        "{}",
+        text(&optional.stderr)
+    );
+    let output = native(&[&with_user, "-o", &dir.arg("n.bin"), "-n"], &home);
+    assert_success(&output);
+    assert_downloaded(&dir, "n.bin", "n.bin", 0, 1000);
+    // -n with no .netrc is an error saying where it looked; optional is not.
+    let empty = Scratch::new("netrc-home-empty");
+    let output = native(&[&url, "-o", &dir.arg("m.bin"), "-n"], &empty);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains(".netrc"),
+        "{}",
+        text(&output.stderr)
+    );
+    let output = native(&[&url, "-o", &dir.arg("m.bin"), "--netrc-optional"], &empty);
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output.stderr));
+}
+
+#[test]
 fn custom_headers_and_user_agent_reach_every_request() {
     let origin = Origin::start();
     let dir = Scratch::new("headers");

@@ -397,6 +397,71 @@ fn expiring_links(runtime: Runtime) {
     );
 }
 
+/// `--netrc-file`: the credentials of the request's own host, as Basic
+/// credentials; none for a host a redirect leads to (another name of
+/// the same origin here, `localhost`, which the file does not list).
+fn netrc_credentials(runtime: Runtime) {
+    let origin = Origin::start();
+    let dir = Scratch::new(&format!("netrc-{runtime:?}"));
+    std::fs::write(
+        dir.path("netrc"),
+        "# test\nmachine 127.0.0.1\n  login alice password \"s3 cret\"\n",
+    )
+    .unwrap();
+    // base64("alice:s3 cret")
+    let query = "size=1M&require_header=Authorization:Basic%20YWxpY2U6czMgY3JldA%3D%3D";
+    let url = origin.url(&format!("/o/auth.bin?{query}"));
+    let refused = runtime.run(&dir, "auth.bin", &url, &[]);
+    assert_eq!(
+        refused.status.code(),
+        Some(4),
+        "{runtime:?}: {}",
+        text(&refused.stderr)
+    );
+    let output = runtime.run(&dir, "auth.bin", &url, &["--netrc-file", "{dir}/netrc"]);
+    assert_ok(runtime, &output);
+    assert_downloaded(&dir, "auth.bin", "auth.bin", 0, MIB);
+    // Redirected to another host: it gets no credentials, so it refuses.
+    let port = origin.addr().port();
+    let elsewhere = origin.url(&format!("/elsewhere/localhost:{port}/o/auth2.bin?{query}"));
+    let output = runtime.run(
+        &dir,
+        "auth2.bin",
+        &elsewhere,
+        &["--netrc-file", "{dir}/netrc"],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "{runtime:?}: {}",
+        text(&output.stderr)
+    );
+    let sent = origin.credentials_received();
+    assert_eq!(
+        sent.len(),
+        sent.iter().filter(|c| c.contains("YWxpY2U6")).count()
+    );
+    // A .netrc that does not parse is a usage error naming its line.
+    std::fs::write(dir.path("netrc"), "machine 127.0.0.1\nlogin\n").unwrap();
+    let output = runtime.run(
+        &dir,
+        "auth.bin",
+        &url,
+        &["--netrc-file", "{dir}/netrc", "--force"],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{runtime:?}: {}",
+        text(&output.stderr)
+    );
+    assert!(
+        text(&output.stderr).contains("line 2"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
 /// One test per (scenario, runtime), so the test name says which failed.
 macro_rules! suite {
     ($($runtime:ident: $native:ident, $wasmtime:ident, $jco:ident;)*) => {$(
@@ -417,6 +482,7 @@ suite! {
     stream_to_stdout: native_stream, wasmtime_cli_stream, jco_stream;
     failures_exit_with_their_codes: native_exit_codes, wasmtime_cli_exit_codes, jco_exit_codes;
     expiring_links: native_expiring_links, wasmtime_cli_expiring_links, jco_expiring_links;
+    netrc_credentials: native_netrc, wasmtime_cli_netrc, jco_netrc;
 }
 
 /// Under the wasmtime CLI, granted `/dev`, the component streams into

@@ -175,26 +175,41 @@ pub(crate) fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// What the host reads on the component's behalf, which its sandbox
+/// cannot: the proxies (from the environment) and the `.netrc`'s text
+/// (handed over even when an optional one is missing, as empty, so that
+/// the component does not look for it where it cannot see).
+fn read_for_component(
+    options: &mut Options,
+    progress: &Progress,
+) -> Result<(ProxySettings, Option<String>), String> {
+    let mut proxies = ProxySettings::from_env()?;
+    // The header is the proxy's: WASI HTTP cannot send it, and the host
+    // makes the proxy connections anyway.
+    if let Some(value) = options.take_proxy_authorization() {
+        if !proxies.authorize(&value) && !options.quiet {
+            progress.print_line(
+                progress::Target::Stderr,
+                "rangeget: -H Proxy-Authorization is not sent: no proxy is set \
+                 (http_proxy, https_proxy, all_proxy)",
+            );
+        }
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    let netrc = options.netrc_text(env, |path| std::fs::read_to_string(path))?;
+    Ok((
+        proxies,
+        options.wants_netrc().then(|| netrc.unwrap_or_default()),
+    ))
+}
+
 /// Runs the download; its exit status.
 async fn download(mut options: Options, output: Output, progress: &Progress) -> anyhow::Result<u8> {
     // WASI cannot tell how much room is left; the component checks a
     // download against this figure before it starts.
     options.free_space = output.directory().and_then(|o| free_space(&o.host_dir));
-    let proxies = match ProxySettings::from_env() {
-        Ok(mut proxies) => {
-            // The header is the proxy's: WASI HTTP cannot send it, and
-            // the host makes the proxy connections anyway.
-            if let Some(value) = options.take_proxy_authorization() {
-                if !proxies.authorize(&value) && !options.quiet {
-                    progress.print_line(
-                        progress::Target::Stderr,
-                        "rangeget: -H Proxy-Authorization is not sent: no proxy is set \
-                         (http_proxy, https_proxy, all_proxy)",
-                    );
-                }
-            }
-            proxies
-        }
+    let (proxies, netrc) = match read_for_component(&mut options, progress) {
+        Ok(read) => read,
         Err(e) => {
             let failure = Failure::from(Reason::Usage(e));
             report_failure(progress, &options, &failure);
@@ -216,7 +231,7 @@ async fn download(mut options: Options, output: Output, progress: &Progress) -> 
         bytes_already_downloaded(&o.host_meta_path(), &options.url)
     });
     let ticker = progress.track(&client, reused);
-    let outcome = runner::run(&options.to_args(), output, client, progress).await;
+    let outcome = runner::run(&options.to_args(), netrc, output, client, progress).await;
     if let Some(ticker) = ticker {
         ticker.stop().await;
     }

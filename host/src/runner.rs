@@ -14,9 +14,12 @@ use crate::sandbox::Output;
 use crate::stdout_pipe::{StdoutPipe, BUDGET};
 
 /// Runs the component with `args`; its exit status (the component says
-/// which with `wasi:cli/exit`'s `exit-with-code`).
+/// which with `wasi:cli/exit`'s `exit-with-code`). `netrc_text`: the
+/// `.netrc` the host read for it (the component does not see the home
+/// directory), handed over in its environment, never its arguments.
 pub async fn run(
     args: &[String],
+    netrc_text: Option<String>,
     output: Output,
     client: HttpClient,
     progress: &Progress,
@@ -27,6 +30,9 @@ pub async fn run(
     let stderr = GuestOutput::new(Target::Stderr, progress.clone());
     let mut wasi = WasiCtx::builder();
     wasi.args(args).stderr(stderr.clone());
+    if let Some(text) = netrc_text {
+        wasi.env(rangeget_options::NETRC_TEXT_VAR, text);
+    }
     // Run filesystem calls on the calling thread: each chunk write would
     // otherwise be handed to a blocking-pool thread and back.
     wasi.allow_blocking_current_thread(true);

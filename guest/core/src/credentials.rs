@@ -4,6 +4,8 @@
 
 use base64::Engine as _;
 
+use crate::netrc::Netrc;
+
 /// Headers that carry credentials: the user's ones go only to the origin
 /// they were given for (curl's rule since CVE-2018-1000007 and
 /// CVE-2022-27776), not to wherever a redirect points.
@@ -45,9 +47,75 @@ pub fn basic_authorization(userinfo: &str) -> String {
     )
 }
 
+/// `--netrc` (`over_url`: its entry wins over the URL's user info) or
+/// `--netrc-optional` (the URL's user info wins), with the file's entries.
+#[derive(Clone, Debug)]
+pub struct NetrcUse {
+    pub netrc: Netrc,
+    pub over_url: bool,
+}
+
+/// The `Authorization` a request to `url` carries, when the user gave no
+/// `-H Authorization`: the URL's user info or the `.netrc` entry for the
+/// request's own host, in the order `netrc` says; its `default` entry only
+/// when `own_host` (the host the user asked for, not one a redirect leads to).
+pub fn authorization_for(
+    url: &url::Url,
+    netrc: Option<&NetrcUse>,
+    own_host: bool,
+) -> Option<String> {
+    let from_url = || basic_authorization_for(url);
+    let from_netrc = || {
+        let entry = netrc?.netrc.for_host(url.host_str()?, own_host)?;
+        Some(basic_authorization(&entry.userinfo()))
+    };
+    match netrc {
+        Some(NetrcUse { over_url: true, .. }) => from_netrc().or_else(from_url),
+        _ => from_url().or_else(from_netrc),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn netrc_credentials_go_to_their_host_in_curls_order() {
+        let netrc =
+            Netrc::parse("machine h login a password b\ndefault login d password e").unwrap();
+        let url = |text: &str| url::Url::parse(text).unwrap();
+        let basic = |userinfo: &str| Some(basic_authorization(userinfo));
+        let optional = NetrcUse {
+            netrc: netrc.clone(),
+            over_url: false,
+        };
+        let mandatory = NetrcUse {
+            netrc,
+            over_url: true,
+        };
+        assert_eq!(
+            authorization_for(&url("http://h/f"), Some(&optional), true),
+            basic("a:b")
+        );
+        assert_eq!(
+            authorization_for(&url("http://u:p@h/f"), Some(&optional), true),
+            basic("u:p")
+        );
+        assert_eq!(
+            authorization_for(&url("http://u:p@h/f"), Some(&mandatory), true),
+            basic("a:b")
+        );
+        // `default` only for the host asked for; nothing for another.
+        assert_eq!(
+            authorization_for(&url("http://o/f"), Some(&optional), true),
+            basic("d:e")
+        );
+        assert_eq!(
+            authorization_for(&url("http://o/f"), Some(&optional), false),
+            None
+        );
+        assert_eq!(authorization_for(&url("http://o/f"), None, true), None);
+    }
 
     fn for_url(url: &str) -> Option<String> {
         basic_authorization_for(&url::Url::parse(url).unwrap())

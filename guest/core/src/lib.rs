@@ -27,6 +27,7 @@ pub mod ledger;
 pub mod lock;
 pub mod meta;
 pub mod naming;
+pub mod netrc;
 pub(crate) mod object;
 pub mod paths;
 pub(crate) mod plan;

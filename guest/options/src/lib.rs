@@ -9,10 +9,12 @@ use clap::Parser;
 
 use rangeget_core::batch::{ExistingRules, PathClaims};
 use rangeget_core::checksum::parse_sha256;
+use rangeget_core::credentials::NetrcUse;
 use rangeget_core::fetch::{FileTarget, Settings, Spec, StallRule};
 use rangeget_core::headers::parse_header_line;
 use rangeget_core::input_file::{InputEntry, ListReader};
 use rangeget_core::naming::file_name_from_url;
+use rangeget_core::netrc::Netrc;
 use rangeget_core::request::RequestRules;
 use rangeget_core::retry::RetryPolicy;
 use rangeget_core::size::parse_size;
@@ -21,6 +23,11 @@ use rangeget_core::Failure;
 /// The `-i` value that reads the list from standard input (aria2c's and
 /// wget's spelling).
 pub const STDIN_LIST: &str = "-";
+
+/// The WASI environment variable through which the native CLI hands the
+/// component the text of the `.netrc` it read (the component's sandbox
+/// does not see the user's home).
+pub const NETRC_TEXT_VAR: &str = "RANGEGET_NETRC_TEXT";
 
 /// How messages name the `-i` list `path`.
 pub fn list_name(path: &str) -> &str {
@@ -175,6 +182,22 @@ pub struct Options {
     /// host receives them, as with curl).
     #[arg(long = "location-trusted")]
     pub location_trusted: bool,
+
+    /// Send the credentials of ~/.netrc (or $NETRC) for each request's
+    /// host; its entry wins over user:password in the URL (curl's -n).
+    #[arg(short = 'n', long = "netrc", conflicts_with = "netrc_optional")]
+    pub netrc: bool,
+
+    /// As --netrc, but user:password in the URL wins, and a missing file
+    /// is no error.
+    #[arg(long = "netrc-optional")]
+    pub netrc_optional: bool,
+
+    /// The .netrc file to read instead of ~/.netrc (alone, as --netrc-optional
+    /// with a file that must exist; under `wasmtime run`, a path inside a
+    /// directory granted with --dir).
+    #[arg(long = "netrc-file", value_name = "FILE")]
+    pub netrc_file: Option<String>,
 
     /// Free bytes on the output file system, measured by the native CLI
     /// (WASI cannot tell): a download that cannot fit is refused up front.
@@ -553,12 +576,17 @@ impl Options {
         if let Some(agent) = &self.user_agent {
             args.extend(["--user-agent".into(), agent.clone()]);
         }
+        if let Some(file) = &self.netrc_file {
+            args.extend(["--netrc-file".into(), file.clone()]);
+        }
         if let Some(path) = &self.stdout_is {
             args.extend(["--stdout-is".into(), path.clone()]);
         }
         for (flag, set) in [
             ("--no-fsync", self.no_fsync),
             ("--location-trusted", self.location_trusted),
+            ("--netrc", self.netrc),
+            ("--netrc-optional", self.netrc_optional),
             ("--timestamping", self.timestamping),
             ("--no-remote-time", self.no_remote_time),
             ("--progress-events", self.progress_events),
@@ -641,6 +669,54 @@ impl Options {
             remote_time: !self.no_remote_time,
             given_up,
         }
+    }
+
+    /// The `.netrc` text this run reads, if it reads one: `--netrc-file`,
+    /// else `$NETRC`, else `$HOME/.netrc` (`env` looks a variable up,
+    /// `read` reads a file). A missing file is an error unless only
+    /// `--netrc-optional` asked for it.
+    pub fn netrc_text(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+        read: impl Fn(&str) -> std::io::Result<String>,
+    ) -> Result<Option<String>, String> {
+        if !self.wants_netrc() {
+            return Ok(None);
+        }
+        let path = self
+            .netrc_file
+            .clone()
+            .or_else(|| env("NETRC"))
+            .or_else(|| env("HOME").map(|home| format!("{}/.netrc", home.trim_end_matches('/'))))
+            .ok_or("--netrc: neither NETRC nor HOME is set; name the file with --netrc-file")?;
+        let required = self.netrc || self.netrc_file.is_some();
+        match read(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(None),
+            Err(e) => Err(format!(
+                "cannot read the .netrc file {path}: {e} (under wasmtime run, grant its \
+                 directory read-only with --dir and name it with --netrc-file)"
+            )),
+        }
+    }
+
+    /// Whether a `.netrc` is asked for (`--netrc`, `--netrc-optional`,
+    /// `--netrc-file`).
+    pub fn wants_netrc(&self) -> bool {
+        self.netrc || self.netrc_optional || self.netrc_file.is_some()
+    }
+
+    /// The credentials of `text` (see [`Options::netrc_text`]) as this run
+    /// uses them: with `--netrc` they win over the URL's user info.
+    pub fn netrc_use(&self, text: Option<String>) -> Result<Option<NetrcUse>, String> {
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        let netrc = Netrc::parse(&text).map_err(|e| format!("the .netrc file: {e}"))?;
+        Ok(Some(NetrcUse {
+            netrc,
+            over_url: self.netrc,
+        }))
     }
 
     pub fn request_rules(&self) -> RequestRules {
@@ -870,6 +946,9 @@ mod tests {
             ),
             max_filesize: Some(10 << 30),
             location_trusted: true,
+            netrc: true,
+            netrc_optional: false,
+            netrc_file: Some("/cfg/netrc".into()),
             free_space: Some(123_456),
             lock_token: Some(0xfeed_beef),
             stdout_is: Some("/dev/null".into()),
@@ -885,6 +964,44 @@ mod tests {
             verbose: true,
         };
         assert_eq!(Options::parse_from(all_set.to_args()).unwrap(), all_set);
+    }
+
+    #[test]
+    fn the_netrc_is_found_as_curl_finds_it_and_a_missing_one_is_an_error_when_asked_for() {
+        let parse = |args: &[&str]| Options::parse_from(args.iter().copied()).unwrap();
+        let env = |name: &str| (name == "HOME").then(|| "/home/u/".to_string());
+        let missing = |_: &str| Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+        let none = parse(&["rangeget", "http://h/a"]);
+        assert_eq!(none.netrc_text(env, missing), Ok(None));
+        let n = parse(&["rangeget", "http://h/a", "-n"]);
+        let read = |path: &str| Ok(format!("machine h login {path}"));
+        assert_eq!(
+            n.netrc_text(env, read).unwrap().unwrap(),
+            "machine h login /home/u/.netrc"
+        );
+        assert!(n
+            .netrc_text(env, missing)
+            .unwrap_err()
+            .contains("/home/u/.netrc"));
+        let optional = parse(&["rangeget", "http://h/a", "--netrc-optional"]);
+        assert_eq!(optional.netrc_text(env, missing), Ok(None));
+        let file = parse(&[
+            "rangeget",
+            "http://h/a",
+            "--netrc-optional",
+            "--netrc-file",
+            "/c/n",
+        ]);
+        assert!(file.netrc_text(env, missing).unwrap_err().contains("/c/n"));
+        let used = n
+            .netrc_use(Some("machine h login a".into()))
+            .unwrap()
+            .unwrap();
+        assert!(used.over_url);
+        assert!(n
+            .netrc_use(Some("login".into()))
+            .unwrap_err()
+            .contains("line 1"));
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! without blocking, and errors in words a user can act on.
 
 use std::marker::PhantomData;
+use std::rc::Rc;
 
 use rangeget_core::credentials::{
-    basic_authorization_for, credentials_may_follow, is_credential_header,
+    authorization_for, credentials_may_follow, is_credential_header, NetrcUse,
 };
 use rangeget_core::request::{Request, RequestFailure};
 use rangeget_core::Headers;
@@ -75,6 +76,8 @@ pub struct Client<T: Trace = NoTrace> {
     credentials_for: Option<url::Url>,
     /// `--location-trusted`: credentials follow redirects anywhere.
     location_trusted: bool,
+    /// `--netrc`: credentials for each request's own host.
+    netrc: Option<Rc<NetrcUse>>,
     connect_timeout_ms: u64,
     timeout_ms: u64,
     trace: PhantomData<T>,
@@ -90,6 +93,12 @@ impl<T: Trace> Client<T> {
         self
     }
 
+    /// Sends each request the `.netrc` credentials of its own host.
+    pub fn with_netrc(mut self, netrc: Option<Rc<NetrcUse>>) -> Client<T> {
+        self.netrc = netrc;
+        self
+    }
+
     pub fn new(
         headers: Vec<(String, String)>,
         connect_timeout_ms: u64,
@@ -99,6 +108,7 @@ impl<T: Trace> Client<T> {
             headers,
             credentials_for: None,
             location_trusted: false,
+            netrc: None,
             connect_timeout_ms,
             timeout_ms,
             trace: PhantomData,
@@ -146,11 +156,17 @@ impl<T: Trace> Client<T> {
             .filter(|(n, _)| credentials_allowed || !is_credential_header(n))
             .map(|(n, v)| (n.as_str(), v))
             .collect();
-        // Credentials in the URL, unless -H gave an Authorization of its own.
+        // Credentials in the URL or the .netrc, unless -H gave an
+        // Authorization of its own.
         let own_authorization = common
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
-        if let Some(credentials) = basic_authorization_for(&parsed).filter(|_| !own_authorization) {
+        let own_host = self
+            .credentials_for
+            .as_ref()
+            .is_none_or(|original| credentials_may_follow(original, &parsed, false));
+        let credentials = authorization_for(&parsed, self.netrc.as_deref(), own_host);
+        if let Some(credentials) = credentials.filter(|_| !own_authorization) {
             implied.push(("authorization", credentials));
         }
         let specific = implied.iter().chain(&extra_headers).map(|(n, v)| (*n, v));

@@ -5,8 +5,22 @@
 pub type Client = rangeget_wasi_http::Client<VerboseLines>;
 pub type Exchanges = rangeget_wasi_http::Exchanges<VerboseLines>;
 
-/// The client `options` asks for: its headers, timeouts, and where the
-/// credentials among its headers may go.
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use rangeget_core::credentials::NetrcUse;
+
+thread_local! {
+    /// The run's `.netrc` credentials, read once.
+    static NETRC: RefCell<Option<Rc<NetrcUse>>> = const { RefCell::new(None) };
+}
+
+pub fn set_netrc(netrc: Option<NetrcUse>) {
+    NETRC.set(netrc.map(Rc::new));
+}
+
+/// The client `options` asks for: its headers, timeouts, where the
+/// credentials among its headers may go, and the run's `.netrc`.
 pub fn client_for(options: &rangeget_options::Options) -> Client {
     Client::new(
         options.request_headers(),
@@ -14,6 +28,7 @@ pub fn client_for(options: &rangeget_options::Options) -> Client {
         options.timeout_ms(),
     )
     .credentials_only_for(&options.url, options.location_trusted)
+    .with_netrc(NETRC.with_borrow(Clone::clone))
 }
 
 /// `-v`: what went over the wire, on stderr.

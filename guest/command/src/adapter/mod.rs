@@ -14,7 +14,7 @@ mod stream;
 use rangeget_core::batch::PathClaims;
 use rangeget_core::failure::Reason;
 use rangeget_core::Failure;
-use rangeget_options::Options;
+use rangeget_options::{Options, NETRC_TEXT_VAR};
 
 /// Runs the command and returns its exit status.
 pub fn run() -> i32 {
@@ -41,6 +41,19 @@ pub fn run() -> i32 {
 /// Where the run's bytes go: stdout, a device, or files (one or a batch).
 fn start(options: &Options) -> Result<i32, Failure> {
     let usage = |message: String| Failure::from(Reason::Usage(message));
+    // The native CLI hands over the text it read; a runtime, the file.
+    let netrc = match std::env::var(NETRC_TEXT_VAR) {
+        Ok(text) => Ok(Some(text)),
+        Err(_) => options.netrc_text(
+            |name| std::env::var(name).ok(),
+            |path| std::fs::read_to_string(path),
+        ),
+    };
+    http::set_netrc(
+        netrc
+            .and_then(|text| options.netrc_use(text))
+            .map_err(usage)?,
+    );
     if options.input_file.is_some() {
         options.check_before_run().map_err(usage)?;
         let mut claims = PathClaims::default();
