@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use rangeget_test_origin::{expected_content, Origin, LAST_MODIFIED_BASE_SECS};
+use rangeget_test_origin::{expected_content, Origin, Socks5Proxy, LAST_MODIFIED_BASE_SECS};
 use support::*;
 
 #[test]
@@ -893,6 +893,90 @@ fn a_proxy_that_is_down_is_named_in_the_error() {
     assert!(
         stderr.contains(&format!("proxy 127.0.0.1:{port} refused the connection")),
         "{stderr}"
+    );
+}
+
+#[test]
+fn goes_through_a_socks5_proxy_resolving_names_where_the_scheme_says() {
+    let origin = Origin::start();
+    let socks = Socks5Proxy::start(None);
+    let dir = Scratch::new("via-socks");
+    let size = 3 * MIB + 9;
+    let port = origin.addr().port();
+    let url = format!("http://localhost:{port}/o/socks.bin?size={size}");
+    // socks5h://: the proxy resolves the name; the flag wins over the environment.
+    let output = rangeget(&[&url, "-o", &dir.arg("socks.bin"), "--chunk-size", "1M"])
+        .args(["--proxy", &format!("socks5h://{}", socks.addr())])
+        .env("http_proxy", format!("http://{}", refused_addr()))
+        .output()
+        .unwrap();
+    assert_success(&output);
+    assert_downloaded(&dir, "socks.bin", "socks.bin", 0, size);
+    let asked = socks.destinations();
+    assert!(
+        !asked.is_empty() && asked.iter().all(|d| *d == format!("localhost:{port}")),
+        "{asked:?}"
+    );
+    // socks5:// in all_proxy: resolved here, the proxy sees an address.
+    let output = rangeget(&[&url, "-o", &dir.arg("socks2.bin")])
+        .env("all_proxy", format!("socks5://{}", socks.addr()))
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let last = socks.destinations().pop().unwrap();
+    assert!(
+        last.ends_with(&format!(":{port}")) && !last.starts_with("localhost"),
+        "{last}"
+    );
+}
+
+#[test]
+fn a_socks5_proxy_gets_its_login_and_its_refusals_are_clear() {
+    let origin = Origin::start();
+    let socks = Socks5Proxy::start(Some(("alice", "p@ss")));
+    let dir = Scratch::new("socks-login");
+    let url = origin.url("/o/sl.bin?size=70000");
+    let via = |proxy: String| {
+        rangeget(&[&url, "-o", &dir.arg("sl.bin"), "--retries", "0", "--force"])
+            .env("all_proxy", proxy)
+            .output()
+            .unwrap()
+    };
+    let addr = socks.addr();
+    assert_success(&via(format!("socks5h://alice:p%40ss@{addr}")));
+    assert_downloaded(&dir, "sl.bin", "sl.bin", 0, 70000);
+    for (proxy, says) in [
+        (
+            format!("socks5h://alice:wrong@{addr}"),
+            "refused the user name and password",
+        ),
+        (
+            format!("socks5h://{addr}"),
+            "wants credentials; give them in the proxy URL",
+        ),
+        (
+            format!("socks5h://{}", refused_addr()),
+            "refused the connection",
+        ),
+    ] {
+        let output = via(proxy);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{stderr}");
+        assert!(
+            stderr.contains("SOCKS5 proxy") && stderr.contains(says),
+            "{stderr}"
+        );
+    }
+    // A destination the proxy cannot reach: its reply, in words.
+    let dead = format!("http://127.0.0.1:{}/x", refused_addr().port());
+    let output = rangeget(&[&dead, "-o", &dir.arg("x"), "--retries", "0"])
+        .env("all_proxy", format!("socks5h://alice:p%40ss@{addr}"))
+        .output()
+        .unwrap();
+    assert!(
+        text(&output.stderr).contains("connection refused"),
+        "{}",
+        text(&output.stderr)
     );
 }
 

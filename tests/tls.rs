@@ -179,6 +179,26 @@ fn https_goes_through_an_http_proxy_in_a_connect_tunnel() {
 }
 
 #[test]
+fn https_goes_through_a_socks5_proxy_end_to_end() {
+    let origin = Origin::start();
+    let pki = TestPki::new("rangeget test CA");
+    let tls = TlsTerminator::start(&pki, origin.addr());
+    let socks = rangeget_test_origin::Socks5Proxy::start(None);
+    let dir = Scratch::new("tls-via-socks");
+    std::fs::write(dir.path("ca.pem"), &pki.ca_pem).unwrap();
+    let size = 2 * MIB;
+    let url = tls.url(&format!("/o/socks.bin?size={size}"));
+    let output = rangeget_trusting(&dir.path("ca.pem"), &[&url, "-o", &dir.arg("socks.bin")])
+        .env("https_proxy", format!("socks5h://{}", socks.addr()))
+        .output()
+        .unwrap();
+    assert_success(&output);
+    assert_downloaded(&dir, "socks.bin", "socks.bin", 0, size);
+    let asked = socks.destinations();
+    assert!(!asked.is_empty(), "nothing went through the proxy");
+}
+
+#[test]
 fn an_untrusted_certificate_fails_at_once_and_says_what_to_do() {
     let origin = Origin::start();
     let tls = TlsTerminator::start(&TestPki::new("the server's CA"), origin.addr());

@@ -16,7 +16,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use crate::proxy_settings::{Proxy, ProxySettings};
+use crate::proxy_settings::{Proxy, ProxyKind, ProxySettings};
+use crate::socks5;
 
 /// The seed's custom transport: bounded connect and TLS handshake times.
 #[derive(Clone)]
@@ -61,13 +62,29 @@ impl Connector {
             .to_string();
         let tls = uri.scheme_str() == Some("https");
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let proxy = self.proxies.for_uri(&uri).cloned();
+        let mut proxy = self.proxies.for_uri(&uri).cloned();
         let tcp = match &proxy {
             None => self.tcp(&host, port).await?,
             Some(proxy) => self
                 .tcp(&proxy.host, proxy.port)
                 .await
                 .map_err(|e| ProxyFailure::io(proxy, e))?,
+        };
+        // Through SOCKS5 the stream is the server's once the tunnel is
+        // made: from there on, as a direct connection.
+        let tcp = match proxy.take_if(|p| matches!(p.kind, ProxyKind::Socks5 { .. })) {
+            Some(socks) => {
+                let ProxyKind::Socks5 { remote_dns } = socks.kind else {
+                    unreachable!("taken as SOCKS5");
+                };
+                let mut tcp = tcp;
+                let handshake = socks5::tunnel(&mut tcp, &socks, &host, port, remote_dns);
+                tokio::time::timeout(self.connect_timeout, handshake)
+                    .await
+                    .map_err(|_| ProxyFailure::error(&socks, "did not answer in time"))??;
+                tcp
+            }
+            None => tcp,
         };
         let tcp = match (&proxy, tls) {
             (None, false) => return Ok(Stream::Plain(tcp)),
@@ -154,11 +171,11 @@ async fn tunnel(mut tcp: TcpStream, proxy: &Proxy, host: &str, port: u16) -> io:
 pub struct ProxyFailure(pub String);
 
 impl ProxyFailure {
-    fn error(proxy: &Proxy, what: &str) -> io::Error {
+    pub(crate) fn error(proxy: &Proxy, what: &str) -> io::Error {
         io::Error::other(ProxyFailure(format!("{proxy} {what}")))
     }
 
-    fn io(proxy: &Proxy, error: io::Error) -> io::Error {
+    pub(crate) fn io(proxy: &Proxy, error: io::Error) -> io::Error {
         let what = match error.kind() {
             io::ErrorKind::ConnectionRefused => "refused the connection (is it running?)".into(),
             io::ErrorKind::TimedOut => "did not answer in time".into(),

@@ -18,6 +18,7 @@ mod runner;
 mod sandbox;
 mod serve;
 mod signals;
+mod socks5;
 mod stdout_pipe;
 
 use std::io::Write;
@@ -183,15 +184,15 @@ fn read_for_component(
     options: &mut Options,
     progress: &Progress,
 ) -> Result<(ProxySettings, Option<String>), String> {
-    let mut proxies = ProxySettings::from_env()?;
+    let mut proxies = ProxySettings::from_env(options.proxy.as_deref())?;
     // The header is the proxy's: WASI HTTP cannot send it, and the host
     // makes the proxy connections anyway.
     if let Some(value) = options.take_proxy_authorization() {
         if !proxies.authorize(&value) && !options.quiet {
             progress.print_line(
                 progress::Target::Stderr,
-                "rangeget: -H Proxy-Authorization is not sent: no proxy is set \
-                 (http_proxy, https_proxy, all_proxy)",
+                "rangeget: -H Proxy-Authorization is not sent: no HTTP proxy is set \
+                 (--proxy, http_proxy, https_proxy, all_proxy)",
             );
         }
     }

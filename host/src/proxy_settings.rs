@@ -3,26 +3,47 @@
 //! `HTTPS_PROXY`) for https:// ones, `all_proxy` (or `ALL_PROXY`) for
 //! both, and `no_proxy` (or `NO_PROXY`) for the hosts to reach directly.
 //! Uppercase `HTTP_PROXY` is ignored, as curl does: a CGI program sees a
-//! client's `Proxy:` header under that name.
+//! client's `Proxy:` header under that name. `--proxy URL` stands for all
+//! of them (curl's `-x`); `no_proxy` still applies. A proxy is `http://`,
+//! `socks5://` (names resolved here) or `socks5h://` (the proxy resolves
+//! them), with `user:password@` if it wants them.
 
 use std::fmt;
 
 use hyper::Uri;
 use rangeget_core::credentials::basic_authorization;
 
-/// An `http://[user:password@]host[:port]` proxy.
+/// How a proxy is spoken to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyKind {
+    /// HTTP: absolute URLs for http://, `CONNECT` tunnels for https://.
+    Http,
+    /// SOCKS5 (RFC 1928) tunnels for both; `remote_dns` (`socks5h://`):
+    /// the proxy resolves the host name, which never touches local DNS.
+    Socks5 { remote_dns: bool },
+}
+
+/// A `scheme://[user:password@]host[:port]` proxy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proxy {
+    pub kind: ProxyKind,
     pub host: String,
     pub port: u16,
-    /// The `Proxy-Authorization` value, when the URL carries credentials.
+    /// An HTTP proxy's `Proxy-Authorization` value, when the URL carries
+    /// credentials.
     pub authorization: Option<String>,
+    /// A SOCKS5 proxy's user name and password (RFC 1929), decoded.
+    pub login: Option<(String, String)>,
 }
 
 impl fmt::Display for Proxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the credentials: this ends up in error messages.
-        write!(f, "proxy {}:{}", self.host, self.port)
+        let kind = match self.kind {
+            ProxyKind::Http => "proxy",
+            ProxyKind::Socks5 { .. } => "SOCKS5 proxy",
+        };
+        write!(f, "{kind} {}:{}", self.host, self.port)
     }
 }
 
@@ -36,12 +57,17 @@ pub struct ProxySettings {
 }
 
 impl ProxySettings {
-    pub fn from_env() -> Result<ProxySettings, String> {
-        ProxySettings::from_vars(|name| std::env::var(name).ok())
+    /// The proxies of `--proxy` (`flag`) or else the environment.
+    pub fn from_env(flag: Option<&str>) -> Result<ProxySettings, String> {
+        ProxySettings::from_vars(flag, |name| std::env::var(name).ok())
     }
 
-    /// `var` looks a variable up; empty values count as unset.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<ProxySettings, String> {
+    /// `var` looks a variable up; empty values count as unset. `flag`
+    /// (`--proxy`) is the proxy for every URL, as curl's `-x`.
+    pub fn from_vars(
+        flag: Option<&str>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<ProxySettings, String> {
         let first = |names: &[&'static str]| {
             names.iter().find_map(|name| {
                 var(name)
@@ -56,9 +82,15 @@ impl ProxySettings {
                 })
                 .transpose()
         };
-        let all = parse(first(&["all_proxy", "ALL_PROXY"]))?;
-        let http = parse(first(&["http_proxy"]))?.or_else(|| all.clone());
-        let https = parse(first(&["https_proxy", "HTTPS_PROXY"]))?.or(all);
+        let given = flag.map(|value| ("--proxy", value.to_string()));
+        let all = parse(given.clone().or_else(|| first(&["all_proxy", "ALL_PROXY"])))?;
+        let (http, https) = match given {
+            Some(_) => (all.clone(), all),
+            None => (
+                parse(first(&["http_proxy"]))?.or_else(|| all.clone()),
+                parse(first(&["https_proxy", "HTTPS_PROXY"]))?.or(all),
+            ),
+        };
         let no_proxy: Vec<String> = first(&["no_proxy", "NO_PROXY"])
             .map(|(_, list)| {
                 list.split(',')
@@ -79,10 +111,14 @@ impl ProxySettings {
     /// proxy, in place of credentials in the proxy URLs; whether any proxy
     /// is set to receive it.
     pub fn authorize(&mut self, authorization: &str) -> bool {
+        let mut any = false;
         for proxy in [&mut self.http, &mut self.https].into_iter().flatten() {
-            proxy.authorization = Some(authorization.to_string());
+            if proxy.kind == ProxyKind::Http {
+                proxy.authorization = Some(authorization.to_string());
+                any = true;
+            }
         }
-        self.http.is_some() || self.https.is_some()
+        any
     }
 
     /// The proxy for `uri`, if any.
@@ -130,12 +166,17 @@ fn parse_proxy(value: &str) -> Result<Proxy, String> {
     let uri: Uri = with_scheme
         .parse()
         .map_err(|e| format!("not a proxy URL ({e})"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(format!(
-            "only http:// proxies are supported, not {}://",
-            uri.scheme_str().unwrap_or("?")
-        ));
-    }
+    let kind = match uri.scheme_str() {
+        Some("http") => ProxyKind::Http,
+        Some("socks5") => ProxyKind::Socks5 { remote_dns: false },
+        Some("socks5h") => ProxyKind::Socks5 { remote_dns: true },
+        other => {
+            return Err(format!(
+                "only http://, socks5:// and socks5h:// proxies are supported, not {}://",
+                other.unwrap_or("?")
+            ))
+        }
+    };
     let authority = uri.authority().ok_or("no proxy host")?;
     let credentials = authority
         .as_str()
@@ -148,10 +189,25 @@ fn parse_proxy(value: &str) -> Result<Proxy, String> {
     if host.is_empty() {
         return Err("no proxy host".into());
     }
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let login = credentials.map(|userinfo| {
+        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        (decode(user), decode(password))
+    });
+    let (authorization, login) = match kind {
+        ProxyKind::Http => (credentials.map(basic_authorization), None),
+        ProxyKind::Socks5 { .. } => (None, login),
+    };
     Ok(Proxy {
+        kind,
         host: host.to_string(),
         port: authority.port_u16().unwrap_or(1080),
-        authorization: credentials.map(basic_authorization),
+        authorization,
+        login,
     })
 }
 
@@ -160,7 +216,7 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<ProxySettings, String> {
-        ProxySettings::from_vars(|name| {
+        ProxySettings::from_vars(None, |name| {
             vars.iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| v.to_string())
@@ -236,10 +292,49 @@ mod tests {
     }
 
     #[test]
+    fn socks5_proxies_take_their_login_and_proxy_side_dns_from_the_scheme() {
+        let s = settings(&[
+            ("all_proxy", "socks5h://u%40c:p%3Aw@sp:9050"),
+            ("no_proxy", "in"),
+        ])
+        .unwrap();
+        let proxy = s.for_uri(&"https://a.test/".parse().unwrap()).unwrap();
+        assert_eq!(proxy.kind, ProxyKind::Socks5 { remote_dns: true });
+        assert_eq!(proxy.login, Some(("u@c".into(), "p:w".into())));
+        assert_eq!((proxy.authorization.as_deref(), proxy.port), (None, 9050));
+        assert_eq!(proxy.to_string(), "SOCKS5 proxy sp:9050");
+        let local = settings(&[("http_proxy", "socks5://sp")]).unwrap();
+        let proxy = local.for_uri(&"http://a.test/".parse().unwrap()).unwrap();
+        assert_eq!(
+            (proxy.kind, proxy.port),
+            (ProxyKind::Socks5 { remote_dns: false }, 1080)
+        );
+        // -H Proxy-Authorization is an HTTP proxy's only.
+        assert!(!settings(&[("all_proxy", "socks5://sp")])
+            .unwrap()
+            .authorize("Basic x"));
+    }
+
+    #[test]
+    fn the_proxy_flag_wins_over_every_variable_and_no_proxy_still_applies() {
+        let vars = |name: &str| match name {
+            "http_proxy" => Some("http://env:1".to_string()),
+            "no_proxy" => Some("direct.test".to_string()),
+            _ => None,
+        };
+        let s = ProxySettings::from_vars(Some("socks5h://flag:2"), vars).unwrap();
+        assert_eq!(proxy_host(&s, "http://a.test/").as_deref(), Some("flag:2"));
+        assert_eq!(proxy_host(&s, "https://a.test/").as_deref(), Some("flag:2"));
+        assert_eq!(proxy_host(&s, "http://direct.test/"), None);
+        let error = ProxySettings::from_vars(Some("ftp://x"), vars).unwrap_err();
+        assert!(error.starts_with("--proxy=ftp://x"), "{error}");
+    }
+
+    #[test]
     fn unsupported_proxies_are_refused_with_the_variable_named() {
-        let error = settings(&[("https_proxy", "socks5://127.0.0.1:1080")]).unwrap_err();
-        assert!(error.starts_with("https_proxy=socks5://"), "{error}");
-        assert!(error.contains("only http://"), "{error}");
+        let error = settings(&[("https_proxy", "socks4://127.0.0.1:1080")]).unwrap_err();
+        assert!(error.starts_with("https_proxy=socks4://"), "{error}");
+        assert!(error.contains("only http://, socks5://"), "{error}");
         assert_eq!(
             settings(&[("http_proxy", "  ")]).unwrap(),
             ProxySettings::default()

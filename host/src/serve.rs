@@ -103,7 +103,7 @@ async fn serve(options: ServeOptions) -> Result<()> {
     let pre = ProxyPre::new(PROXY.prepare()?).map_err(wasm_error(
         "the embedded component is not a wasi:http proxy",
     ))?;
-    let proxies = ProxySettings::from_env().map_err(|e| anyhow!(e))?;
+    let proxies = ProxySettings::from_env(None).map_err(|e| anyhow!(e))?;
     // Several clients at once each get their connections.
     let max_in_flight = options.connections as usize * 16;
     let client = HttpClient::new(

@@ -183,6 +183,13 @@ pub struct Options {
     #[arg(long = "location-trusted")]
     pub location_trusted: bool,
 
+    /// Go through this proxy for every URL, in place of http_proxy,
+    /// https_proxy and all_proxy (no_proxy still applies): http://,
+    /// socks5:// or socks5h:// (names resolved by the proxy), with
+    /// user:password@ if it wants them. The native CLI only.
+    #[arg(long = "proxy", value_name = "URL")]
+    pub proxy: Option<String>,
+
     /// Send the credentials of ~/.netrc (or $NETRC) for each request's
     /// host; its entry wins over user:password in the URL (curl's -n).
     #[arg(short = 'n', long = "netrc", conflicts_with = "netrc_optional")]
@@ -579,6 +586,9 @@ impl Options {
         if let Some(file) = &self.netrc_file {
             args.extend(["--netrc-file".into(), file.clone()]);
         }
+        if let Some(proxy) = &self.proxy {
+            args.extend(["--proxy".into(), proxy.clone()]);
+        }
         if let Some(path) = &self.stdout_is {
             args.extend(["--stdout-is".into(), path.clone()]);
         }
@@ -946,6 +956,7 @@ mod tests {
             ),
             max_filesize: Some(10 << 30),
             location_trusted: true,
+            proxy: Some("socks5h://p:1080".into()),
             netrc: true,
             netrc_optional: false,
             netrc_file: Some("/cfg/netrc".into()),

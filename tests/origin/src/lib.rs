@@ -15,7 +15,11 @@
 //!   [`variant_name`]), which `etag=` can give the same `ETag`.
 //! - `/r/{n}/{name}` and `/ra/{n}/{name}`: redirect chains (relative and
 //!   absolute) ending at `/o/{name}`; `/loop/{name}` redirects to itself.
+//! - `/presign/{ms}/{name}`: a redirect to a link to `name` signed for `ms`
+//!   milliseconds (then 403).
 //! - `GET /_stats` and `POST /_replace/{name}`: counters and replacement.
+//!
+//! [`Socks5Proxy`] is a SOCKS5 proxy on loopback to put in between.
 //!
 //! Content is generated on the fly from `(name, version, offset)`, so
 //! objects of any size cost no memory and serving is not the bottleneck.
@@ -33,7 +37,9 @@ mod query;
 mod range;
 mod routes;
 mod server;
+mod socks;
 
 pub use content::{expected_content, fill_content, LAST_MODIFIED_BASE_SECS};
 pub use object_response::variant_name;
 pub use server::Origin;
+pub use socks::Socks5Proxy;

@@ -9,16 +9,19 @@ use anyhow::{bail, Context, Result};
 use rangeget_test_origin::Origin;
 
 const USAGE: &str = "usage: rangeget-test-origin [--listen 127.0.0.1:8080] [--exit-after SECS]
+                            [--socks5 127.0.0.1:1080]
 
 Serves deterministic objects that misbehave on request, e.g.
   /o/data.bin?size=64M&fault=throttle&rate=4M
   /o/data.bin?size=16M&fault=truncate,status-503&truncate_times=2
-Stats: GET /_stats   Replace an object: POST /_replace/{name}";
+Stats: GET /_stats   Replace an object: POST /_replace/{name}
+--socks5 ADDR also runs a SOCKS5 proxy there (to loopback destinations only).";
 
 /// What the command line asked for.
 struct Options {
     listen: SocketAddr,
     exit_after: Option<Duration>,
+    socks5: Option<SocketAddr>,
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,16 @@ fn run() -> Result<()> {
         )
     })?;
     println!("listening on http://{}", origin.addr());
+    let socks = match options.socks5 {
+        Some(addr) => Some(
+            rangeget_test_origin::Socks5Proxy::start_on(addr, None)
+                .with_context(|| format!("could not listen on {addr} for SOCKS5"))?,
+        ),
+        None => None,
+    };
+    if let Some(socks) = &socks {
+        println!("SOCKS5 proxy on socks5h://{}", socks.addr());
+    }
     println!(
         "example: curl -o /dev/null {}",
         origin.url("/o/data.bin?size=64M&fault=throttle&rate=4M")
@@ -57,6 +70,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>>
     let mut options = Options {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         exit_after: None,
+        socks5: None,
     };
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| {
@@ -82,6 +96,16 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>>
                     format!("--exit-after {text:?} is not a whole number of seconds")
                 })?;
                 options.exit_after = Some(Duration::from_secs(seconds));
+            }
+            "--socks5" => {
+                let text = value("--socks5")?;
+                let addr: SocketAddr = text.parse().with_context(|| {
+                    format!("--socks5 {text:?} is not an address like 127.0.0.1:1080")
+                })?;
+                if !addr.ip().is_loopback() {
+                    bail!("--socks5 {addr} is not a loopback address; use 127.0.0.1:PORT");
+                }
+                options.socks5 = Some(addr);
             }
             "-h" | "--help" => return Ok(None),
             other => bail!("unknown argument {other:?}\n\n{USAGE}"),
