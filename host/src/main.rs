@@ -184,7 +184,7 @@ fn read_for_component(
     options: &mut Options,
     progress: &Progress,
 ) -> Result<(ProxySettings, Option<String>), String> {
-    let mut proxies = ProxySettings::from_env(options.proxy.as_deref())?;
+    let mut proxies = ProxySettings::from_env(options.proxy.take().as_deref())?;
     // The header is the proxy's: WASI HTTP cannot send it, and the host
     // makes the proxy connections anyway.
     if let Some(value) = options.take_proxy_authorization() {

@@ -803,6 +803,14 @@ impl Options {
         {
             return Err(PROXY_AUTHORIZATION_ELSEWHERE.into());
         }
+        if self.proxy.is_some() {
+            // The native CLI takes it before the component starts.
+            return Err(
+                "--proxy is the native rangeget's: under this runtime the runtime makes \
+                        the connections and uses no proxy"
+                    .into(),
+            );
+        }
         if self.to_stdout() && self.json && self.stdout_is.is_none() {
             return Err(
                 "--json reports on stdout, which -o - fills with the file; drop --json, \
