@@ -981,6 +981,39 @@ fn a_socks5_proxy_gets_its_login_and_its_refusals_are_clear() {
 }
 
 #[test]
+fn cookie_files_outside_the_output_directory_are_granted_to_the_component() {
+    let origin = Origin::start();
+    let dir = Scratch::new("cookies-out");
+    let jars = Scratch::new("cookies-jars");
+    std::fs::write(jars.path("in.txt"), "127.0.0.1\tFALSE\t/\tFALSE\t0\tk\tv\n").unwrap();
+    let url = origin.url("/r/1/ck.bin?size=1000&set_cookie=s%3D1&require_header=Cookie:k%3Dv");
+    let output = run(&[
+        &url,
+        "-o",
+        &dir.arg("ck.bin"),
+        "--load-cookies",
+        &jars.arg("in.txt"),
+        "--save-cookies",
+        &jars.arg("out.txt"),
+    ]);
+    assert_success(&output);
+    assert_downloaded(&dir, "ck.bin", "ck.bin", 0, 1000);
+    let saved = std::fs::read_to_string(jars.path("out.txt")).unwrap();
+    assert!(
+        saved.contains("\tk\tv") && saved.contains("\ts\t1"),
+        "{saved}"
+    );
+    let missing = run(&[
+        &url,
+        "-o",
+        &dir.arg("x"),
+        "--load-cookies",
+        &jars.arg("none.txt"),
+    ]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing.stderr));
+}
+
+#[test]
 fn credentials_in_the_url_are_sent_as_basic_authorization() {
     let origin = Origin::start();
     let dir = Scratch::new("url-credentials");

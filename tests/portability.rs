@@ -462,6 +462,34 @@ fn netrc_credentials(runtime: Runtime) {
     );
 }
 
+/// Cookies: one an answer sets (a redirect that signs in) is sent on to
+/// where it leads; `--load-cookies` sends a file's by their domain;
+/// `--save-cookies` writes the run's back.
+fn cookies(runtime: Runtime) {
+    let origin = Origin::start();
+    let dir = Scratch::new(&format!("cookies-{runtime:?}"));
+    let signed_in = "set_cookie=sid%3Dabc%3B%20Path%3D%2F&require_header=Cookie:sid%3Dabc";
+    let url = origin.url(&format!("/r/1/c.bin?size=1M&{signed_in}"));
+    let args = ["--save-cookies", "{dir}/saved.txt"];
+    let output = runtime.run(&dir, "c.bin", &url, &args);
+    assert_ok(runtime, &output);
+    assert_downloaded(&dir, "c.bin", "c.bin", 0, MIB);
+    let saved = std::fs::read_to_string(dir.path("saved.txt")).unwrap();
+    assert!(
+        saved.contains("127.0.0.1\tFALSE\t/\tFALSE\t0\tsid\tabc"),
+        "{saved}"
+    );
+    std::fs::write(
+        dir.path("jar.txt"),
+        "127.0.0.1\tFALSE\t/\tFALSE\t0\ttoken\tt1\nother.test\tTRUE\t/\tFALSE\t0\tx\ty\n",
+    )
+    .unwrap();
+    let url = origin.url("/o/j.bin?size=1000&require_header=Cookie:token%3Dt1");
+    let output = runtime.run(&dir, "j.bin", &url, &["--load-cookies", "{dir}/jar.txt"]);
+    assert_ok(runtime, &output);
+    assert_downloaded(&dir, "j.bin", "j.bin", 0, 1000);
+}
+
 /// One test per (scenario, runtime), so the test name says which failed.
 macro_rules! suite {
     ($($runtime:ident: $native:ident, $wasmtime:ident, $jco:ident;)*) => {$(
@@ -483,6 +511,7 @@ suite! {
     failures_exit_with_their_codes: native_exit_codes, wasmtime_cli_exit_codes, jco_exit_codes;
     expiring_links: native_expiring_links, wasmtime_cli_expiring_links, jco_expiring_links;
     netrc_credentials: native_netrc, wasmtime_cli_netrc, jco_netrc;
+    cookies: native_cookies, wasmtime_cli_cookies, jco_cookies;
 }
 
 /// Under the wasmtime CLI, granted `/dev`, the component streams into

@@ -176,14 +176,16 @@ pub(crate) fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// What the host reads on the component's behalf, which its sandbox
-/// cannot: the proxies (from the environment) and the `.netrc`'s text
-/// (handed over even when an optional one is missing, as empty, so that
-/// the component does not look for it where it cannot see).
+/// What the host reads or grants on the component's behalf, which its
+/// sandbox cannot: the proxies (from the environment or `--proxy`), the
+/// `.netrc`'s text (handed over even when an optional one is missing, as
+/// empty, so that the component does not look for it where it cannot
+/// see), and the directories of the cookie files.
 fn read_for_component(
     options: &mut Options,
+    output: &Output,
     progress: &Progress,
-) -> Result<(ProxySettings, Option<String>), String> {
+) -> Result<(ProxySettings, Option<String>, Vec<sandbox::Grant>), String> {
     let mut proxies = ProxySettings::from_env(options.proxy.take().as_deref())?;
     // The header is the proxy's: WASI HTTP cannot send it, and the host
     // makes the proxy connections anyway.
@@ -198,10 +200,9 @@ fn read_for_component(
     }
     let env = |name: &str| std::env::var(name).ok();
     let netrc = options.netrc_text(env, |path| std::fs::read_to_string(path))?;
-    Ok((
-        proxies,
-        options.wants_netrc().then(|| netrc.unwrap_or_default()),
-    ))
+    let netrc = options.wants_netrc().then(|| netrc.unwrap_or_default());
+    let grants = sandbox::cookie_dirs(options, output.directory()).map_err(|e| format!("{e:#}"))?;
+    Ok((proxies, netrc, grants))
 }
 
 /// Runs the download; its exit status.
@@ -209,7 +210,7 @@ async fn download(mut options: Options, output: Output, progress: &Progress) -> 
     // WASI cannot tell how much room is left; the component checks a
     // download against this figure before it starts.
     options.free_space = output.directory().and_then(|o| free_space(&o.host_dir));
-    let (proxies, netrc) = match read_for_component(&mut options, progress) {
+    let (proxies, netrc, grants) = match read_for_component(&mut options, &output, progress) {
         Ok(read) => read,
         Err(e) => {
             let failure = Failure::from(Reason::Usage(e));
@@ -232,7 +233,8 @@ async fn download(mut options: Options, output: Output, progress: &Progress) -> 
         bytes_already_downloaded(&o.host_meta_path(), &options.url)
     });
     let ticker = progress.track(&client, reused);
-    let outcome = runner::run(&options.to_args(), netrc, output, client, progress).await;
+    let args = options.to_args();
+    let outcome = runner::run(&args, netrc, &grants, output, client, progress).await;
     if let Some(ticker) = ticker {
         ticker.stop().await;
     }

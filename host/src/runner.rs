@@ -10,7 +10,7 @@ use crate::embedded::{wasm_error, ComponentState, COMMAND};
 use crate::guest_output::GuestOutput;
 use crate::http_client::HttpClient;
 use crate::progress::{Progress, Target};
-use crate::sandbox::Output;
+use crate::sandbox::{Grant, Output};
 use crate::stdout_pipe::{StdoutPipe, BUDGET};
 
 /// Runs the component with `args`; its exit status (the component says
@@ -20,6 +20,7 @@ use crate::stdout_pipe::{StdoutPipe, BUDGET};
 pub async fn run(
     args: &[String],
     netrc_text: Option<String>,
+    grants: &[Grant],
     output: Output,
     client: HttpClient,
     progress: &Progress,
@@ -32,6 +33,15 @@ pub async fn run(
     wasi.args(args).stderr(stderr.clone());
     if let Some(text) = netrc_text {
         wasi.env(rangeget_options::NETRC_TEXT_VAR, text);
+    }
+    for (host, guest, write) in grants {
+        let perms = if *write {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        wasi.preopened_dir(host, guest, perms)
+            .map_err(wasm_error("opening a cookie file's directory"))?;
     }
     // Run filesystem calls on the calling thread: each chunk write would
     // otherwise be handed to a blocking-pool thread and back.

@@ -146,6 +146,51 @@ fn input_directory(file: &str, output_dir: &std::path::Path) -> Result<Option<(P
     Ok(Some((parent, guest)))
 }
 
+/// A directory granted beside the output: (host path, guest name — the
+/// host path's text, so options need no rewriting — and whether the
+/// component may write there).
+pub type Grant = (PathBuf, String, bool);
+
+/// The directories of `--load-cookies` (read-only) and `--save-cookies`
+/// (read-write) files, unless the output directory holds them already.
+pub fn cookie_dirs(options: &Options, output: Option<&OutputMapping>) -> Result<Vec<Grant>> {
+    let mut grants: Vec<Grant> = Vec::new();
+    let files = [
+        (&options.load_cookies, false),
+        (&options.save_cookies, true),
+    ];
+    for (file, write) in files {
+        let Some(file) = file else { continue };
+        let path = std::path::Path::new(file);
+        if !write && !path.is_file() {
+            bail!("the cookie file {file} does not exist");
+        }
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let canonical = parent
+            .canonicalize()
+            .with_context(|| format!("cannot reach {}", parent.display()))?;
+        if output.is_some_and(|o| o.host_dir.canonicalize().ok().as_ref() == Some(&canonical)) {
+            continue;
+        }
+        match grants
+            .iter_mut()
+            .find(|(host, ..)| host.canonicalize().ok().as_ref() == Some(&canonical))
+        {
+            Some(grant) => grant.2 |= write,
+            None => {
+                let guest = parent
+                    .to_str()
+                    .with_context(|| format!("{} is not valid UTF-8", parent.display()))?;
+                grants.push((parent.clone(), guest.to_string(), write));
+            }
+        }
+    }
+    Ok(grants)
+}
+
 /// Maps `output` (a file path, or an existing directory to save `default_name` in).
 pub fn map_output(output: &str, default_name: &str) -> Result<OutputMapping> {
     let mut path = PathBuf::from(output);

@@ -34,6 +34,14 @@ impl Headers {
             .map(|(_, v)| v.trim())
     }
 
+    /// Every value of `name` (`Set-Cookie` comes once per cookie).
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    }
+
     /// `Content-Length` as a number; `None` when absent or malformed.
     pub fn content_length(&self) -> Option<u64> {
         self.get("content-length")?.parse().ok()

@@ -16,6 +16,7 @@ pub mod checksum;
 pub(crate) mod client_condition;
 pub(crate) mod client_range;
 pub mod content_range;
+pub mod cookies;
 pub mod credentials;
 pub mod failure;
 pub mod fetch;

@@ -183,6 +183,16 @@ pub struct Options {
     #[arg(long = "location-trusted")]
     pub location_trusted: bool,
 
+    /// Send the cookies of FILE (Netscape format, as curl -b, wget and
+    /// aria2c read it) by their domain, path, Secure flag and expiry.
+    /// Cookies that answers set are kept for the run either way.
+    #[arg(long = "load-cookies", value_name = "FILE")]
+    pub load_cookies: Option<String>,
+
+    /// At the end, write the run's cookies to FILE (Netscape format).
+    #[arg(long = "save-cookies", value_name = "FILE")]
+    pub save_cookies: Option<String>,
+
     /// Go through this proxy for every URL, in place of http_proxy,
     /// https_proxy and all_proxy (no_proxy still applies): http://,
     /// socks5:// or socks5h:// (names resolved by the proxy), with
@@ -589,6 +599,14 @@ impl Options {
         if let Some(proxy) = &self.proxy {
             args.extend(["--proxy".into(), proxy.clone()]);
         }
+        for (flag, file) in [
+            ("--load-cookies", &self.load_cookies),
+            ("--save-cookies", &self.save_cookies),
+        ] {
+            if let Some(file) = file {
+                args.extend([flag.into(), file.clone()]);
+            }
+        }
         if let Some(path) = &self.stdout_is {
             args.extend(["--stdout-is".into(), path.clone()]);
         }
@@ -965,6 +983,8 @@ mod tests {
             max_filesize: Some(10 << 30),
             location_trusted: true,
             proxy: Some("socks5h://p:1080".into()),
+            load_cookies: Some("in.txt".into()),
+            save_cookies: Some("out.txt".into()),
             netrc: true,
             netrc_optional: false,
             netrc_file: Some("/cfg/netrc".into()),

@@ -1,8 +1,14 @@
 //! The client: requests, responses whose headers and bodies are read
 //! without blocking, and errors in words a user can act on.
 
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::rc::Rc;
+
+use rangeget_core::cookies::CookieJar;
+
+/// A run's cookie jar, shared by its clients.
+pub type SharedJar = Rc<RefCell<CookieJar>>;
 
 use rangeget_core::credentials::{
     authorization_for, credentials_may_follow, is_credential_header, NetrcUse,
@@ -27,6 +33,8 @@ pub struct PendingResponse<T: Trace = NoTrace> {
     ready: Pollable,
     future: FutureIncomingResponse,
     url: String,
+    /// Where the answer's `Set-Cookie`s go.
+    cookies: Option<SharedJar>,
     trace: PhantomData<T>,
 }
 
@@ -78,6 +86,8 @@ pub struct Client<T: Trace = NoTrace> {
     location_trusted: bool,
     /// `--netrc`: credentials for each request's own host.
     netrc: Option<Rc<NetrcUse>>,
+    /// The run's cookies: sent by their rules, filled by the answers.
+    cookies: Option<SharedJar>,
     connect_timeout_ms: u64,
     timeout_ms: u64,
     trace: PhantomData<T>,
@@ -99,6 +109,12 @@ impl<T: Trace> Client<T> {
         self
     }
 
+    /// Keeps the cookies answers set in `jar`, and sends them.
+    pub fn with_cookies(mut self, jar: Option<SharedJar>) -> Client<T> {
+        self.cookies = jar;
+        self
+    }
+
     pub fn new(
         headers: Vec<(String, String)>,
         connect_timeout_ms: u64,
@@ -109,6 +125,7 @@ impl<T: Trace> Client<T> {
             credentials_for: None,
             location_trusted: false,
             netrc: None,
+            cookies: None,
             connect_timeout_ms,
             timeout_ms,
             trace: PhantomData,
@@ -169,6 +186,13 @@ impl<T: Trace> Client<T> {
         if let Some(credentials) = credentials.filter(|_| !own_authorization) {
             implied.push(("authorization", credentials));
         }
+        // The jar's cookies, unless -H gave a Cookie of its own.
+        let own_cookie = common.iter().any(|(n, _)| n.eq_ignore_ascii_case("cookie"));
+        let jar = self.cookies.as_ref().filter(|_| !own_cookie);
+        let now = crate::clock::unix_ms() / 1000;
+        if let Some(cookie) = jar.and_then(|jar| jar.borrow().header_for(url, now)) {
+            implied.push(("cookie", cookie));
+        }
         let specific = implied.iter().chain(&extra_headers).map(|(n, v)| (*n, v));
         let all: Vec<(&str, &String)> = common.into_iter().chain(specific).collect();
         let headers = fields_of(&all)?;
@@ -214,6 +238,7 @@ impl<T: Trace> Client<T> {
             ready: future.subscribe(),
             future,
             url: url.to_string(),
+            cookies: self.cookies.clone(),
             trace: PhantomData,
         })
     }
@@ -260,6 +285,11 @@ impl<T: Trace> PendingResponse<T> {
                         .into_iter()
                         .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned())),
                 );
+                if let Some(jar) = &self.cookies {
+                    let now = crate::clock::unix_ms() / 1000;
+                    jar.borrow_mut()
+                        .store(&self.url, headers.get_all("set-cookie"), now);
+                }
                 T::line(|| {
                     let interesting = [
                         "content-length",

@@ -137,7 +137,16 @@ fn redirect(
         Some(next) => format!("/{}/{next}/{rest}", if absolute { "ra" } else { "r" }),
         None => format!("/o/{rest}"),
     };
-    redirect_response(status, &with_query(prefix + &path, query))
+    let mut response = redirect_response(status, &with_query(prefix + &path, query));
+    // `set_cookie=k=v`: the redirect sets a cookie (which the object can
+    // require with `require_header=Cookie:k=v`), as sign-in pages do.
+    let cookie = Query::parse(query).get("set_cookie").map(str::to_string);
+    if let Some(value) = cookie.and_then(|c| hyper::header::HeaderValue::from_str(&c).ok()) {
+        response
+            .headers_mut()
+            .insert(hyper::header::SET_COOKIE, value);
+    }
+    response
 }
 
 fn unix_ms() -> u64 {

@@ -9,14 +9,22 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use rangeget_core::credentials::NetrcUse;
+use rangeget_wasi_http::SharedJar;
 
 thread_local! {
     /// The run's `.netrc` credentials, read once.
     static NETRC: RefCell<Option<Rc<NetrcUse>>> = const { RefCell::new(None) };
+    /// The run's cookies: loaded, and set by answers, for every file.
+    static COOKIES: SharedJar = SharedJar::default();
 }
 
 pub fn set_netrc(netrc: Option<NetrcUse>) {
     NETRC.set(netrc.map(Rc::new));
+}
+
+/// The run's cookie jar.
+pub fn cookies() -> SharedJar {
+    COOKIES.with(Rc::clone)
 }
 
 /// The client `options` asks for: its headers, timeouts, where the
@@ -29,6 +37,7 @@ pub fn client_for(options: &rangeget_options::Options) -> Client {
     )
     .credentials_only_for(&options.url, options.location_trusted)
     .with_netrc(NETRC.with_borrow(Clone::clone))
+    .with_cookies(Some(cookies()))
 }
 
 /// `-v`: what went over the wire, on stderr.

@@ -12,9 +12,11 @@ mod report;
 mod stream;
 
 use rangeget_core::batch::PathClaims;
-use rangeget_core::failure::Reason;
+use rangeget_core::cookies::CookieJar;
+use rangeget_core::failure::{IoError, Reason};
 use rangeget_core::Failure;
 use rangeget_options::{Options, NETRC_TEXT_VAR};
+use rangeget_wasi_http::clock;
 
 /// Runs the command and returns its exit status.
 pub fn run() -> i32 {
@@ -29,13 +31,48 @@ pub fn run() -> i32 {
     report::set_quiet(options.quiet);
     report::set_verbose(options.verbose);
     lease::set_gone_holders(&options.gone_tokens);
-    match start(&options) {
+    let ran = start(&options).and_then(|status| save_cookies(&options).map(|()| status));
+    match ran {
         Ok(status) => status,
         Err(failure) => {
             eprintln!("{}", failure.error_line());
             i32::from(failure.kind().exit_code())
         }
     }
+}
+
+/// `--load-cookies`: the jar starts with the file's cookies.
+fn load_cookies(options: &Options) -> Result<(), Failure> {
+    let Some(path) = &options.load_cookies else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| io_failure("read", path, e))?;
+    let jar = CookieJar::parse_netscape(&text)
+        .map_err(|e| Reason::Usage(format!("the cookie file {path}: {e}")))?;
+    *http::cookies().borrow_mut() = jar;
+    Ok(())
+}
+
+/// `--save-cookies`: the run's cookies, written at its end.
+fn save_cookies(options: &Options) -> Result<(), Failure> {
+    let Some(path) = &options.save_cookies else {
+        return Ok(());
+    };
+    let text = http::cookies()
+        .borrow()
+        .to_netscape(clock::unix_ms() / 1000);
+    output::OutputDir::for_path(path)?.replace_with(text.as_bytes())
+}
+
+fn io_failure(operation: &str, path: &str, error: std::io::Error) -> Failure {
+    let error = IoError::Other(error.to_string());
+    let (operation, path) = (operation.to_string(), path.to_string());
+    Reason::Io {
+        operation,
+        path,
+        error,
+    }
+    .into()
 }
 
 /// Where the run's bytes go: stdout, a device, or files (one or a batch).
@@ -54,6 +91,7 @@ fn start(options: &Options) -> Result<i32, Failure> {
             .and_then(|text| options.netrc_use(text))
             .map_err(usage)?,
     );
+    load_cookies(options)?;
     if options.input_file.is_some() {
         options.check_before_run().map_err(usage)?;
         let mut claims = PathClaims::default();

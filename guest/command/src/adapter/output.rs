@@ -233,6 +233,13 @@ impl OutputDir {
         Ok(())
     }
 
+    /// Replaces the file at this path with `content`, whole (a file of the
+    /// run's own: the saved cookies).
+    pub fn replace_with(&self, content: &[u8]) -> Result<(), Failure> {
+        let tmp = format!("{}.rangeget-tmp", self.name);
+        self.write_atomically(&self.name, &tmp, content, false)
+    }
+
     /// The meta file (see [`OutputDir::read`]).
     pub fn read_meta(&self, max: u64) -> Result<Option<Vec<u8>>, Failure> {
         let meta = self.read(&self.meta_name(), max)?;

@@ -45,7 +45,10 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, out: ResponseOutparam) {
     )
     // The same rule as the command's: were credentials ever configured,
     // they would go to the origin only.
-    .credentials_only_for(&incoming.url, false);
+    .credentials_only_for(&incoming.url, false)
+    // Cookies an origin's answers set (a redirect that signs in) go on to
+    // where they lead, for this request only.
+    .with_cookies(Some(rangeget_wasi_http::SharedJar::default()));
     let mut exchanges = Exchanges::new(client);
     let spec = config.fetch_spec(incoming.url.clone(), get_random_u64());
     let mut fetch = Fetch::new(spec, Destination::Client(incoming.ask.clone()));
