@@ -346,9 +346,158 @@ impl Acquire {
     }
 }
 
+/// Names one lease of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LeaseKey(u64);
+
+/// A lease a run holds: where its lock file is (the adapter's `P`), the
+/// record in it, when it was last renewed, and why it is lost, if it is.
+#[derive(Debug)]
+pub struct Held<P> {
+    pub place: P,
+    pub record: LockRecord,
+    renewed_ms: u64,
+    lost: Option<Failure>,
+}
+
+/// The leases a run holds (a batch holds many) as bookkeeping: which are
+/// due for renewal, which were lost, and which must be looked at before a
+/// step that cannot be undone. The adapter reads and rewrites the files.
+/// (A `BTreeMap`: a `HashMap`'s seed would import `wasi:random/insecure-seed`.)
+#[derive(Debug)]
+pub struct Leases<P> {
+    held: std::collections::BTreeMap<LeaseKey, Held<P>>,
+    next_key: u64,
+}
+
+impl<P> Default for Leases<P> {
+    fn default() -> Self {
+        Leases {
+            held: std::collections::BTreeMap::new(),
+            next_key: 0,
+        }
+    }
+}
+
+impl<P> Leases<P> {
+    /// A lease just taken (its record written at `now_ms`).
+    pub fn hold(&mut self, place: P, record: LockRecord, now_ms: u64) -> LeaseKey {
+        let key = LeaseKey(self.next_key);
+        self.next_key += 1;
+        let held = Held {
+            place,
+            record,
+            renewed_ms: now_ms,
+            lost: None,
+        };
+        self.held.insert(key, held);
+        key
+    }
+
+    pub fn get(&self, key: LeaseKey) -> Option<&Held<P>> {
+        self.held.get(&key)
+    }
+
+    /// When the next lease must be renewed, if any is held.
+    pub fn next_renewal_ms(&self) -> Option<u64> {
+        let live = self.held.values().filter(|h| h.lost.is_none());
+        live.map(|h| h.renewed_ms + RENEW_INTERVAL_MS).min()
+    }
+
+    /// The leases to renew at `now_ms`.
+    pub fn due(&self, now_ms: u64) -> Vec<LeaseKey> {
+        let due = |h: &Held<P>| h.lost.is_none() && now_ms >= h.renewed_ms + RENEW_INTERVAL_MS;
+        self.held
+            .iter()
+            .filter(|(_, h)| due(h))
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// An error once lease `key` is lost (taken over, or not renewed).
+    pub fn check(&self, key: LeaseKey) -> Result<(), Failure> {
+        match self.held.get(&key).and_then(|h| h.lost.clone()) {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether confirming `key` at `now_ms` (before a step that cannot be
+    /// undone) takes a renewal: not for a lease renewed a moment ago (a
+    /// small file costs no look at the disk); an error once it is lost.
+    pub fn must_renew(&self, key: LeaseKey, now_ms: u64) -> Result<bool, Failure> {
+        self.check(key)?;
+        Ok(self
+            .held
+            .get(&key)
+            .is_some_and(|h| !lease_is_fresh(h.renewed_ms, now_ms)))
+    }
+
+    /// How renewing `key` at `now_ms` went: its new record, or why it
+    /// failed, which loses the lease for good.
+    pub fn renewed(
+        &mut self,
+        key: LeaseKey,
+        outcome: Result<LockRecord, Failure>,
+        now_ms: u64,
+    ) -> Result<(), Failure> {
+        let Some(held) = self.held.get_mut(&key) else {
+            return Ok(());
+        };
+        match outcome {
+            Ok(record) => {
+                held.record = record;
+                held.renewed_ms = now_ms;
+                Ok(())
+            }
+            Err(failure) => {
+                held.lost = Some(failure.clone());
+                Err(failure)
+            }
+        }
+    }
+
+    /// Gives lease `key` up at `now_ms`: the lease, and whether its lock
+    /// file is still this run's without a look (renewed a moment ago); a
+    /// lost one is not returned (its file is another run's now).
+    pub fn release(&mut self, key: LeaseKey, now_ms: u64) -> Option<(Held<P>, bool)> {
+        let held = self.held.remove(&key).filter(|h| h.lost.is_none())?;
+        let fresh = lease_is_fresh(held.renewed_ms, now_ms);
+        Some((held, fresh))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leases_are_renewed_when_due_and_a_lost_one_stays_lost() {
+        let mut leases = Leases::default();
+        let a = leases.hold("a", LockRecord::new(1, 0), 0);
+        let b = leases.hold("b", LockRecord::new(2, 0), 300);
+        assert_eq!(leases.next_renewal_ms(), Some(RENEW_INTERVAL_MS));
+        assert_eq!(leases.due(RENEW_INTERVAL_MS), [a]);
+        assert_eq!(
+            leases.must_renew(a, 100),
+            Ok(false),
+            "fresh: no look at the disk"
+        );
+        assert_eq!(leases.must_renew(a, LEASE_MS), Ok(true));
+        let lost = Failure::from(Reason::LockLost {
+            lock: "a.lock".into(),
+        });
+        assert!(leases.renewed(a, Err(lost.clone()), 600).is_err());
+        assert_eq!(leases.check(a), Err(lost.clone()));
+        assert_eq!(leases.must_renew(a, 600), Err(lost));
+        assert_eq!(leases.due(10_000), [b], "a lost lease is not renewed");
+        assert!(
+            leases.release(a, 700).is_none(),
+            "its file is another run's"
+        );
+        let (held, fresh) = leases.release(b, 700).unwrap();
+        assert_eq!((held.place, fresh), ("b", true));
+    }
     use proptest::prelude::*;
 
     /// Drives `acquire` against a lock file held in `file`, at `now`;

@@ -9,6 +9,7 @@ use clap::Parser;
 
 use rangeget_core::batch::{ExistingRules, PathClaims};
 use rangeget_core::checksum::parse_sha256;
+use rangeget_core::cookies::CookieJar;
 use rangeget_core::credentials::NetrcUse;
 use rangeget_core::fetch::{FileTarget, Settings, Spec, StallRule};
 use rangeget_core::headers::parse_header_line;
@@ -726,6 +727,34 @@ impl Options {
                  directory read-only with --dir and name it with --netrc-file)"
             )),
         }
+    }
+
+    /// The `.netrc` as the component uses it: the text the native CLI
+    /// handed over (see [`NETRC_TEXT_VAR`]), else the file it names, read
+    /// through the runtime's preopens.
+    pub fn netrc_in_component(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+        read: impl Fn(&str) -> std::io::Result<String>,
+    ) -> Result<Option<NetrcUse>, String> {
+        let text = match env(NETRC_TEXT_VAR) {
+            Some(text) => Some(text),
+            None => self.netrc_text(env, read)?,
+        };
+        self.netrc_use(text)
+    }
+
+    /// The cookies a run starts with: `--load-cookies`' file (read with
+    /// `read`), or none.
+    pub fn cookie_jar(
+        &self,
+        read: impl Fn(&str) -> std::io::Result<String>,
+    ) -> Result<CookieJar, String> {
+        let Some(path) = &self.load_cookies else {
+            return Ok(CookieJar::default());
+        };
+        let text = read(path).map_err(|e| format!("cannot read the cookie file {path}: {e}"))?;
+        CookieJar::parse_netscape(&text).map_err(|e| format!("the cookie file {path}: {e}"))
     }
 
     /// Whether a `.netrc` is asked for (`--netrc`, `--netrc-optional`,

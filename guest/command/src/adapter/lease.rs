@@ -4,19 +4,16 @@
 //! what a lock found in the way means; this module moves its bytes.
 //!
 //! A run may hold many at once (a batch), so they live in one table of the
-//! component's (it is single-threaded): every wait renews all that are due
-//! through [`renew_due`], and each download checks its own with [`check`].
-//! (A `BTreeMap`, not a `HashMap`: std's hash seed would import
-//! `wasi:random/insecure-seed`, outside the component's worlds.)
+//! component's (it is single-threaded, see `rangeget_core::lock::Leases`):
+//! every wait renews all that are due through [`renew_due`], and each
+//! download checks its own with [`check`].
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use rangeget_core::failure::Reason;
-use rangeget_core::lock::{
-    lease_is_fresh, Acquire, LockRecord, LockStep, MAX_LOCK_BYTES, RENEW_INTERVAL_MS,
-};
+pub use rangeget_core::lock::LeaseKey;
+use rangeget_core::lock::{Acquire, Held, Leases, LockRecord, LockStep, MAX_LOCK_BYTES};
 use rangeget_core::paths::lock_path;
 use rangeget_core::Failure;
 use rangeget_wasi_http::clock;
@@ -26,31 +23,17 @@ use wasip2::random::random::get_random_u64;
 use super::files::{only_name, read_own_file, FsError};
 use super::report::warn;
 
-/// Names one lease in the table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct LeaseKey(u64);
-
-struct Lease {
+/// Where a lease's lock file is.
+struct Place {
     dir: Rc<Descriptor>,
     /// The lock file's name inside `dir`.
     name: String,
     /// As the user names it, for messages.
     display: String,
-    record: LockRecord,
-    renewed_ms: u64,
-    /// Why the lease is no longer this run's (another run took it over,
-    /// or it could not be renewed): its download must stop.
-    lost: Option<Failure>,
-}
-
-#[derive(Default)]
-struct Table {
-    leases: BTreeMap<LeaseKey, Lease>,
-    next_key: u64,
 }
 
 thread_local! {
-    static LEASES: RefCell<Table> = RefCell::new(Table::default());
+    static LEASES: RefCell<Leases<Place>> = RefCell::new(Leases::default());
     /// The tokens of holders known to be gone (`--gone-tokens`).
     static GONE: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
@@ -154,119 +137,79 @@ impl Waiting {
     }
 
     fn hold(&self, record: LockRecord) -> LeaseKey {
-        LEASES.with_borrow_mut(|table| {
-            let key = LeaseKey(table.next_key);
-            table.next_key += 1;
-            table.leases.insert(
-                key,
-                Lease {
-                    dir: Rc::clone(&self.dir),
-                    name: self.name.clone(),
-                    display: self.display.clone(),
-                    record,
-                    renewed_ms: clock::now_ms(),
-                    lost: None,
-                },
-            );
-            key
-        })
+        let place = Place {
+            dir: Rc::clone(&self.dir),
+            name: self.name.clone(),
+            display: self.display.clone(),
+        };
+        LEASES.with_borrow_mut(|leases| leases.hold(place, record, clock::now_ms()))
     }
 }
 
 /// When the next lease must be renewed, if any is held.
 pub fn next_renewal_ms() -> Option<u64> {
-    LEASES.with_borrow(|table| {
-        table
-            .leases
-            .values()
-            .filter(|l| l.lost.is_none())
-            .map(|l| l.renewed_ms + RENEW_INTERVAL_MS)
-            .min()
-    })
+    LEASES.with_borrow(Leases::next_renewal_ms)
 }
 
 /// Renews every lease that is due; one that cannot be is marked lost, for
 /// its download to find at its next [`check`].
 pub fn renew_due() {
-    let now = clock::now_ms();
-    LEASES.with_borrow_mut(|table| {
-        for lease in table.leases.values_mut() {
-            if lease.lost.is_none() && now >= lease.renewed_ms + RENEW_INTERVAL_MS {
-                // A failure is kept in the lease, for its download's check.
-                let _ = renew(lease);
-            }
-        }
-    });
+    for key in LEASES.with_borrow(|leases| leases.due(clock::now_ms())) {
+        // A failure is kept in the lease, for its download's check.
+        let _ = renew(key);
+    }
 }
 
 /// An error once another run took lease `key` (or it could not be renewed).
 pub fn check(key: LeaseKey) -> Result<(), Failure> {
-    LEASES.with_borrow(
-        |table| match table.leases.get(&key).and_then(|l| l.lost.clone()) {
-            Some(failure) => Err(failure),
-            None => Ok(()),
-        },
-    )
+    LEASES.with_borrow(|leases| leases.check(key))
 }
 
 /// Confirms, now, that lease `key` is still this run's (before anything
-/// that cannot be undone: starting the `.part` over, publishing it). A
-/// lease renewed a moment ago is (a small file costs no look at the disk).
+/// that cannot be undone: starting the `.part` over, publishing it).
 pub fn confirm(key: LeaseKey) -> Result<(), Failure> {
-    LEASES.with_borrow_mut(|table| match table.leases.get_mut(&key) {
-        Some(lease)
-            if lease.lost.is_none() && lease_is_fresh(lease.renewed_ms, clock::now_ms()) =>
-        {
-            Ok(())
-        }
-        Some(lease) => renew(lease),
-        None => Ok(()),
-    })
+    if LEASES.with_borrow(|leases| leases.must_renew(key, clock::now_ms()))? {
+        renew(key)?;
+    }
+    Ok(())
 }
 
-fn renew(lease: &mut Lease) -> Result<(), Failure> {
-    if let Some(failure) = &lease.lost {
-        return Err(failure.clone());
-    }
-    match renew_lease(lease) {
-        Ok(()) => {
-            lease.renewed_ms = clock::now_ms();
-            Ok(())
-        }
-        Err(failure) => {
-            lease.lost = Some(failure.clone());
-            Err(failure)
-        }
-    }
+fn renew(key: LeaseKey) -> Result<(), Failure> {
+    let outcome = LEASES.with_borrow(|leases| leases.get(key).map(renew_lease));
+    let Some(outcome) = outcome else {
+        return Ok(());
+    };
+    LEASES.with_borrow_mut(|leases| leases.renewed(key, outcome, clock::now_ms()))
 }
 
-/// Checks the lock still holds this run's token, and renews it.
-fn renew_lease(lease: &mut Lease) -> Result<(), Failure> {
+/// Checks the lock still holds this run's token, and renews it: the
+/// record written.
+fn renew_lease(lease: &Held<Place>) -> Result<LockRecord, Failure> {
+    let place = &lease.place;
     if !still_ours(lease)? {
-        let lock = lease.display.clone();
+        let lock = place.display.clone();
         return Err(Reason::LockLost { lock }.into());
     }
-    lease.record = lease.record.renewed(clock::unix_ms());
-    rewrite(&lease.dir, &lease.name, &lease.record).map_err(|e| e.failure("renew", &lease.display))
+    let record = lease.record.renewed(clock::unix_ms());
+    rewrite(&place.dir, &place.name, &record).map_err(|e| e.failure("renew", &place.display))?;
+    Ok(record)
 }
 
 /// Whether the lock file still holds this lease's token.
-fn still_ours(lease: &Lease) -> Result<bool, Failure> {
-    let content = read_lock(&lease.dir, &lease.name, &lease.display)?;
+fn still_ours(lease: &Held<Place>) -> Result<bool, Failure> {
+    let place = &lease.place;
+    let content = read_lock(&place.dir, &place.name, &place.display)?;
     let found = content.as_deref().and_then(LockRecord::parse);
     Ok(found.is_some_and(|found| found.token == lease.record.token))
 }
 
 /// Gives lease `key` up: the lock file goes, unless another run holds it now.
 pub fn release(key: LeaseKey) {
-    let Some(lease) = LEASES.with_borrow_mut(|table| table.leases.remove(&key)) else {
-        return;
-    };
-    let ours = lease.lost.is_none()
-        && (lease_is_fresh(lease.renewed_ms, clock::now_ms())
-            || still_ours(&lease).unwrap_or(false));
-    if ours {
-        let _ = lease.dir.unlink_file_at(&lease.name);
+    let released = LEASES.with_borrow_mut(|leases| leases.release(key, clock::now_ms()));
+    if let Some((lease, fresh)) = released {
+        if fresh || still_ours(&lease).unwrap_or(false) {
+            let _ = lease.place.dir.unlink_file_at(&lease.place.name);
+        }
     }
 }
 

@@ -12,10 +12,9 @@ mod report;
 mod stream;
 
 use rangeget_core::batch::PathClaims;
-use rangeget_core::cookies::CookieJar;
-use rangeget_core::failure::{IoError, Reason};
+use rangeget_core::failure::Reason;
 use rangeget_core::Failure;
-use rangeget_options::{Options, NETRC_TEXT_VAR};
+use rangeget_options::Options;
 use rangeget_wasi_http::clock;
 
 /// Runs the command and returns its exit status.
@@ -41,19 +40,7 @@ pub fn run() -> i32 {
     }
 }
 
-/// `--load-cookies`: the jar starts with the file's cookies.
-fn load_cookies(options: &Options) -> Result<(), Failure> {
-    let Some(path) = &options.load_cookies else {
-        return Ok(());
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| io_failure("read", path, e))?;
-    let jar = CookieJar::parse_netscape(&text)
-        .map_err(|e| Reason::Usage(format!("the cookie file {path}: {e}")))?;
-    *http::cookies().borrow_mut() = jar;
-    Ok(())
-}
-
-/// `--save-cookies`: the run's cookies, written at its end.
+/// `--save-cookies`: the run's cookies, written whole at its end.
 fn save_cookies(options: &Options) -> Result<(), Failure> {
     let Some(path) = &options.save_cookies else {
         return Ok(());
@@ -64,34 +51,15 @@ fn save_cookies(options: &Options) -> Result<(), Failure> {
     output::OutputDir::for_path(path)?.replace_with(text.as_bytes())
 }
 
-fn io_failure(operation: &str, path: &str, error: std::io::Error) -> Failure {
-    let error = IoError::Other(error.to_string());
-    let (operation, path) = (operation.to_string(), path.to_string());
-    Reason::Io {
-        operation,
-        path,
-        error,
-    }
-    .into()
-}
-
 /// Where the run's bytes go: stdout, a device, or files (one or a batch).
 fn start(options: &Options) -> Result<i32, Failure> {
     let usage = |message: String| Failure::from(Reason::Usage(message));
-    // The native CLI hands over the text it read; a runtime, the file.
-    let netrc = match std::env::var(NETRC_TEXT_VAR) {
-        Ok(text) => Ok(Some(text)),
-        Err(_) => options.netrc_text(
-            |name| std::env::var(name).ok(),
-            |path| std::fs::read_to_string(path),
-        ),
-    };
-    http::set_netrc(
-        netrc
-            .and_then(|text| options.netrc_use(text))
-            .map_err(usage)?,
+    let (env, read) = (
+        |name: &str| std::env::var(name).ok(),
+        |path: &str| std::fs::read_to_string(path),
     );
-    load_cookies(options)?;
+    http::set_netrc(options.netrc_in_component(env, read).map_err(usage)?);
+    *http::cookies().borrow_mut() = options.cookie_jar(read).map_err(usage)?;
     if options.input_file.is_some() {
         options.check_before_run().map_err(usage)?;
         let mut claims = PathClaims::default();
