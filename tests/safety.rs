@@ -1000,7 +1000,7 @@ fn a_proxy_authorization_header_goes_to_the_proxy_not_an_abort() {
     .output()
     .unwrap();
     assert_success(&output);
-    assert!(text(&output.stderr).contains("not sent: no proxy is set"));
+    assert!(text(&output.stderr).contains("not sent: no HTTP proxy is set"));
     assert!(
         origin
             .credentials_received()
