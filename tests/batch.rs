@@ -213,6 +213,26 @@ fn two_entries_writing_one_path_or_a_bad_line_are_refused_before_anything() {
 }
 
 #[test]
+fn relative_paths_write_into_the_directory_named_not_the_lists() {
+    let origin = Origin::start();
+    let cwd = Scratch::new("batch-relative");
+    let entries: Vec<String> = (0..3)
+        .map(|i| origin.url(&format!("/o/rel{i}.bin?size=1000")))
+        .collect();
+    std::fs::write(cwd.path("list.txt"), entries.join("\n") + "\n").unwrap();
+    // The list's directory (".") is granted read-only beside "d".
+    let output = rangeget(&["-i", "list.txt", "-d", "d"])
+        .current_dir(&cwd.0)
+        .output()
+        .unwrap();
+    assert_success(&output);
+    for i in 0..3 {
+        let name = format!("rel{i}.bin");
+        assert_downloaded(&cwd, &format!("d/{name}"), &name, 0, 1000);
+    }
+}
+
+#[test]
 fn a_rerun_fetches_no_body_of_complete_files() {
     let origin = Origin::start();
     let dir = Scratch::new("batch-rerun");

@@ -73,10 +73,15 @@ pub fn owner_of_working_file(path: &str) -> Option<&str> {
 /// names them) holds `path` — the longest that does — and the path inside
 /// it. Nothing outside them, and no `..`, is ever written.
 pub fn in_preopens(path: &str, preopens: &[&str]) -> Result<(usize, String), Reason> {
+    // "." holds every relative path: any named directory that holds the
+    // path is more specific ("d" beats "." for d/f, whatever their order).
+    let specificity = |guest: &str| if guest == "." { 0 } else { guest.len() };
     let best = preopens
         .iter()
         .enumerate()
-        .filter_map(|(at, guest)| relative_to(path, guest).map(|inside| (at, inside, guest.len())))
+        .filter_map(|(at, guest)| {
+            relative_to(path, guest).map(|inside| (at, inside, specificity(guest)))
+        })
         .max_by_key(|(_, _, len)| *len);
     let Some((at, inside, _)) = best else {
         return Err(Reason::NoAccess {
@@ -147,6 +152,10 @@ mod tests {
             Ok((1, "x/a".into()))
         );
         assert_eq!(in_preopens("./rel/a", &granted), Ok((2, "rel/a".into())));
+        // A one-letter directory and ".", in either order (an -i list in
+        // the current directory is granted beside -d d).
+        assert_eq!(in_preopens("d/f", &["d", "."]), Ok((0, "f".into())));
+        assert_eq!(in_preopens("d/f", &[".", "d"]), Ok((1, "f".into())));
         assert_eq!(
             in_preopens("/outside/a", &granted[..2]).unwrap_err().code(),
             "no-access"
