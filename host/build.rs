@@ -42,6 +42,23 @@ fn main() {
             "plugin",
         ],
     );
+    build_components(
+        &workspace,
+        &[
+            "--package",
+            "rangeget-proxy",
+            "--features",
+            "rangeget-proxy/spin-config",
+            "--profile",
+            "spin",
+        ],
+    );
+    // Only the tests use it (under `spin up`, when a spin binary is found).
+    let spin = target_dir.join("wasm32-wasip2/spin/rangeget_proxy.wasm");
+    println!(
+        "cargo:rustc-env=RANGEGET_SPIN_PROXY_COMPONENT={}",
+        spin.display()
+    );
     let engine = wasmtime::Engine::new(&engine_config()).expect("engine");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     // Tests run the same artifacts under other runtimes (wasmtime CLI, jco),

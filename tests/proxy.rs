@@ -47,6 +47,73 @@ enum Host {
     Jco,
     /// wasmCloud's `wash dev`, the settings in `workload.config`.
     Wash,
+    /// Fermyon's `spin up`, when a Spin binary is found (see [`spin_binary`]),
+    /// with the build that imports Spin's `wasi:config` version and the
+    /// settings as (lowercase) Spin variables.
+    Spin,
+}
+
+static SPIN_SKIPPED: std::sync::Once = std::sync::Once::new();
+
+/// Every host the shared cases run on: [`HOSTS`], and Spin when found.
+fn hosts() -> Vec<Host> {
+    let mut hosts = HOSTS.to_vec();
+    match spin_binary() {
+        Some(_) => hosts.push(Host::Spin),
+        // Once, and past the harness's capture, so that a run without
+        // Spin says so plainly.
+        None => SPIN_SKIPPED.call_once(|| {
+            let _ = writeln!(
+                std::io::stderr(),
+                "tests/proxy.rs: skipped under Spin: no Spin binary (set RANGEGET_SPIN, or put \
+                 spin on PATH; docs/SPIN.md says how to build one)"
+            );
+        }),
+    }
+    hosts
+}
+
+/// A Spin binary: `RANGEGET_SPIN`, else `spin` on PATH, if it says it is
+/// Spin (Debian's `spin` is a model checker).
+fn spin_binary() -> Option<std::path::PathBuf> {
+    let candidate = std::env::var("RANGEGET_SPIN").unwrap_or_else(|_| "spin".into());
+    let version = Command::new(&candidate).arg("--version").output().ok()?;
+    text(&version.stdout)
+        .starts_with("spin ")
+        .then(|| candidate.into())
+}
+
+/// `spin up` of `component` on a free port: one component under
+/// `route = "/..."`, allowed to reach the origin's host, with `variables`.
+fn spin_up(
+    component: &str,
+    origin: &str,
+    variables: &[(&str, String)],
+) -> (Command, SocketAddr, Scratch) {
+    let port = free_port();
+    let app = Scratch::new(&format!("spin-up-{port}"));
+    let origin_host = origin.split('/').take(3).collect::<Vec<_>>().join("/");
+    let mut toml = format!(
+        "spin_manifest_version = 2\n[application]\nname = \"rangeget-edge\"\n\
+         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"rangeget\"\n\
+         [component.rangeget]\nsource = \"{component}\"\nallowed_outbound_hosts = [\"{origin_host}\"]\n"
+    );
+    if !variables.is_empty() {
+        toml.push_str("[component.rangeget.variables]\n");
+        for (name, value) in variables {
+            toml.push_str(&format!("{name} = \"{value}\"\n"));
+        }
+    }
+    std::fs::write(app.path("spin.toml"), toml).unwrap();
+    let mut command = Command::new(spin_binary().expect("a Spin binary"));
+    command.current_dir(&app.0).args([
+        "up",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "-f",
+        "spin.toml",
+    ]);
+    (command, SocketAddr::from(([127, 0, 0, 1], port)), app)
 }
 
 /// `wash dev` serving `component` on a free port, from a project
@@ -103,9 +170,9 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Waits until `wash dev` has deployed its component: until then it
-/// answers 404 ("no workload registered"); the component itself answers a
-/// POST with 405 without asking the origin anything.
+/// Waits until `wash dev` (or `spin up`) has deployed its component:
+/// until then wash answers 404 ("no workload registered"); the component
+/// itself answers a POST with 405 without asking the origin anything.
 fn wait_for_workload(addr: SocketAddr, proxy: &Proxy) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -176,6 +243,18 @@ impl Proxy {
                 tmp = Some(scratch);
                 c
             }
+            Host::Spin => {
+                let variables = [
+                    ("origin", origin.to_string()),
+                    ("connections", connections.to_string()),
+                    ("chunk_size", chunk_size.to_string()),
+                ];
+                let component = env!("RANGEGET_SPIN_PROXY_COMPONENT");
+                let (c, addr, app) = spin_up(component, origin, &variables);
+                known = Some(addr);
+                tmp = Some(app);
+                c
+            }
             Host::Wash => {
                 let config = [
                     ("ORIGIN", origin.to_string()),
@@ -191,9 +270,18 @@ impl Proxy {
         };
         let mut proxy = Proxy::spawn(command, known);
         proxy._tmp = tmp;
-        if let Host::Wash = host {
+        if let Host::Wash | Host::Spin = host {
             wait_for_workload(proxy.addr, &proxy);
         }
+        proxy
+    }
+
+    /// `spin up` of `plugin` (a `rangeget plugin` output): no variables.
+    fn spin_plugin(plugin: &std::path::Path, origin: &str) -> Proxy {
+        let (command, addr, app) = spin_up(&plugin.display().to_string(), origin, &[]);
+        let mut proxy = Proxy::spawn(command, Some(addr));
+        proxy._tmp = Some(app);
+        wait_for_workload(addr, &proxy);
         proxy
     }
 
@@ -570,12 +658,16 @@ fn a_plugin_with_its_settings_built_in_runs_on_the_bare_proxy_world() {
         "the plugin does not target wasi:http/proxy: {}",
         text(&targets.stderr)
     );
-    // Served by plain `wasmtime serve`, no -S flags at all, and by
-    // wasmCloud's `wash dev` with no config.
-    for proxy in [
+    // Served by plain `wasmtime serve`, no -S flags at all, by wasmCloud's
+    // `wash dev` with no config, and by Spin when one is found.
+    let mut proxies = vec![
         Proxy::plugin(&plugin),
         Proxy::wash_plugin(&plugin, &origin.url("/o")),
-    ] {
+    ];
+    if spin_binary().is_some() {
+        proxies.push(Proxy::spin_plugin(&plugin, &origin.url("/o")));
+    }
+    for proxy in proxies {
         let size = 3 * MIB + 1;
         let reply = proxy.get(&format!("/p.bin?size={size}"), &[]);
         assert_object(&reply, "p.bin", 0, size, &proxy);
@@ -604,7 +696,7 @@ fn odd_origins_are_served_byte_exact() {
 
 #[test]
 fn client_ranges_and_head_are_answered_from_the_object() {
-    for host in HOSTS {
+    for host in hosts() {
         client_ranges_and_head(host);
     }
 }
@@ -658,7 +750,7 @@ fn client_ranges_and_head(host: Host) {
 
 #[test]
 fn an_object_changing_mid_stream_aborts_the_answer_and_the_next_gets_the_new_version() {
-    for host in HOSTS {
+    for host in hosts() {
         object_changing_mid_stream(host);
     }
 }
@@ -697,7 +789,7 @@ fn object_changing_mid_stream(host: Host) {
 
 #[test]
 fn an_origin_without_ranges_is_streamed_through_as_one_response() {
-    for host in HOSTS {
+    for host in hosts() {
         origin_without_ranges(host);
     }
 }
@@ -719,7 +811,7 @@ fn origin_without_ranges(host: Host) {
 
 #[test]
 fn an_origin_link_that_expires_mid_answer_is_renewed_and_the_answer_byte_exact() {
-    for host in HOSTS {
+    for host in hosts() {
         expiring_origin_link(host);
     }
 }
@@ -819,7 +911,7 @@ fn an_origin_that_cannot_be_reached_is_a_502_naming_its_reason_code() {
 
 #[test]
 fn a_client_can_never_make_it_fetch_outside_the_origin_prefix() {
-    for host in HOSTS {
+    for host in hosts() {
         attempts_to_leave_the_prefix(host);
     }
 }

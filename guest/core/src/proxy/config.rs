@@ -54,10 +54,11 @@ impl ProxyConfig {
     /// one is wrong and what it should look like.
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, String> {
         let vars: Vec<(String, String)> = vars.into_iter().collect();
+        // Names without regard to case: Spin's variables are lowercase.
         let get = |name: &str| {
             vars.iter()
                 .rev()
-                .find(|(n, _)| n == name)
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.as_str())
         };
         let origin = get("ORIGIN").ok_or(
@@ -114,6 +115,17 @@ mod tests {
         assert_eq!(c.connections, 4);
         assert_eq!(c.chunk_size, 1 << 20);
         assert!(!c.verbose);
+    }
+
+    #[test]
+    fn names_are_read_without_regard_to_case_as_spins_variables_are_lowercase() {
+        let c = config(&[
+            ("origin", "http://h/p"),
+            ("chunk_size", "2M"),
+            ("connections", "2"),
+        ])
+        .unwrap();
+        assert_eq!((c.connections, c.chunk_size), (2, 2 << 20));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use rangeget_core::proxy::config::ProxyConfig;
 
-#[cfg(not(feature = "baked-settings"))]
+#[cfg(not(any(feature = "baked-settings", feature = "spin-config")))]
 mod bindings {
     wit_bindgen::generate!({
         inline: "
@@ -17,6 +17,20 @@ mod bindings {
             world settings { import wasi:config/store@0.2.0-rc.1; }
         ",
         path: "../../wit/deps/config",
+        generate_all,
+    });
+}
+
+/// Spin offers wasi:config at this draft; its variables' names are
+/// lowercase (the settings' keys are read without regard to case).
+#[cfg(all(feature = "spin-config", not(feature = "baked-settings")))]
+mod bindings {
+    wit_bindgen::generate!({
+        inline: "
+            package rangeget:proxy-settings;
+            world settings { import wasi:config/store@0.2.0-draft-2024-09-27; }
+        ",
+        path: "../../wit/deps/config-draft",
         generate_all,
     });
 }
