@@ -943,16 +943,21 @@ fn attempts_to_leave_the_prefix(host: Host) {
     );
     // An absolute-form target and a Host header naming another server
     // change nothing: only the path counts, and it lands under the prefix.
-    let reply = request(
-        proxy.addr,
-        "GET",
-        &format!("http://{other}/o/y.bin?size=10"),
-        &[],
-    );
+    // (Spin's server closes such a connection unanswered, before the
+    // component sees it: refused too.)
+    let target = format!("http://{other}/o/y.bin?size=10");
+    let addr = proxy.addr;
+    let head = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let answer = String::from_utf8_lossy(&raw[..raw.len().min(200)]).into_owned();
+    let status = answer.split(' ').nth(1).unwrap_or("none");
+    let unanswered = answer.is_empty() && matches!(host, Host::Spin);
     assert!(
-        reply.status == 200 || reply.status == 400,
-        "{}",
-        reply.describe()
+        matches!(status, "200" | "400") || unanswered,
+        "{host:?}: {target}: {answer}"
     );
     assert_eq!(
         elsewhere.requests_served(),
