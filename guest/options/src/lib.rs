@@ -51,8 +51,8 @@ Interrupted downloads leave FILE.part and FILE.part.meta next to FILE;
 running the same command again resumes where it stopped.
 
 Environment (native CLI): http_proxy, https_proxy, all_proxy and no_proxy
-choose proxies as with curl; SSL_CERT_FILE or SSL_CERT_DIR replace the
-system's CA store.
+choose proxies as with curl (http://, socks5://, socks5h://); NETRC names
+the .netrc; SSL_CERT_FILE or SSL_CERT_DIR replace the system's CA store.
 
 The native CLI also runs the edge proxy (rangeget serve --help) and
 writes it for one origin with its settings built in (rangeget plugin --help).";
