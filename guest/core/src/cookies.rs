@@ -130,10 +130,14 @@ impl CookieJar {
         }
     }
 
+    /// Whether the jar holds no cookie (then nothing is looked up).
+    pub fn is_empty(&self) -> bool {
+        self.cookies.is_empty()
+    }
+
     /// The `Cookie` header for a request to `url` at `now`: longer paths
     /// first, as RFC 6265 §5.4 asks; `None` when no cookie applies.
-    pub fn header_for(&self, url: &str, now: u64) -> Option<String> {
-        let url = url::Url::parse(url).ok()?;
+    pub fn header_for(&self, url: &url::Url, now: u64) -> Option<String> {
         let host = url.host_str()?.to_ascii_lowercase();
         let https = url.scheme() == "https";
         let mut sent: Vec<&Cookie> = self
@@ -242,6 +246,10 @@ mod tests {
 
     const NOW: u64 = 1_700_000_000;
 
+    fn url(text: &str) -> url::Url {
+        url::Url::parse(text).unwrap()
+    }
+
     fn stored(url: &str, lines: &[&str]) -> CookieJar {
         let mut jar = CookieJar::default();
         jar.store(url, lines.iter().copied(), NOW);
@@ -260,7 +268,7 @@ mod tests {
                 "evil=5; Domain=other.com",
             ],
         );
-        let header = |url: &str| jar.header_for(url, NOW);
+        let header = |url: &str| jar.header_for(&url::Url::parse(url).unwrap(), NOW);
         assert_eq!(
             header("https://dl.example.com/files/b").as_deref(),
             Some("host=1; wide=2; safe=3")
@@ -286,16 +294,17 @@ mod tests {
                     h.test\tFALSE\t/\tFALSE\t1000\tgone\tx\n";
         let jar = CookieJar::parse_netscape(text).unwrap();
         assert_eq!(
-            jar.header_for("http://a.example.com/", NOW).as_deref(),
+            jar.header_for(&url("http://a.example.com/"), NOW)
+                .as_deref(),
             Some("s=v")
         );
         assert_eq!(
-            jar.header_for("https://h.test/p/x", NOW).as_deref(),
+            jar.header_for(&url("https://h.test/p/x"), NOW).as_deref(),
             Some("k=w")
         );
         let again = CookieJar::parse_netscape(&jar.to_netscape(NOW)).unwrap();
         assert_eq!(
-            again.header_for("https://h.test/p/x", NOW).as_deref(),
+            again.header_for(&url("https://h.test/p/x"), NOW).as_deref(),
             Some("k=w")
         );
         assert!(!jar.to_netscape(NOW).contains("gone"));
@@ -308,12 +317,15 @@ mod tests {
     fn a_later_cookie_replaces_an_earlier_and_expires_deletes() {
         let mut jar = stored("http://h/a", &["k=1; Path=/"]);
         jar.store("http://h/a", ["k=2; Path=/"].into_iter(), NOW);
-        assert_eq!(jar.header_for("http://h/", NOW).as_deref(), Some("k=2"));
+        assert_eq!(
+            jar.header_for(&url("http://h/"), NOW).as_deref(),
+            Some("k=2")
+        );
         jar.store(
             "http://h/a",
             ["k=x; Path=/; Expires=Thu, 01 Jan 1970 00:00:01 GMT"].into_iter(),
             NOW,
         );
-        assert_eq!(jar.header_for("http://h/", NOW), None);
+        assert_eq!(jar.header_for(&url("http://h/"), NOW), None);
     }
 }

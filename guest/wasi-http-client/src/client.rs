@@ -188,9 +188,11 @@ impl<T: Trace> Client<T> {
         }
         // The jar's cookies, unless -H gave a Cookie of its own.
         let own_cookie = common.iter().any(|(n, _)| n.eq_ignore_ascii_case("cookie"));
-        let jar = self.cookies.as_ref().filter(|_| !own_cookie);
-        let now = crate::clock::unix_ms() / 1000;
-        if let Some(cookie) = jar.and_then(|jar| jar.borrow().header_for(url, now)) {
+        let jar = self.cookies.as_ref().map(|jar| jar.borrow());
+        let jar = jar.filter(|jar| !own_cookie && !jar.is_empty());
+        // The clock is read only when there are cookies to weigh.
+        let now = || crate::clock::unix_ms() / 1000;
+        if let Some(cookie) = jar.and_then(|jar| jar.header_for(&parsed, now())) {
             implied.push(("cookie", cookie));
         }
         let specific = implied.iter().chain(&extra_headers).map(|(n, v)| (*n, v));
@@ -285,7 +287,8 @@ impl<T: Trace> PendingResponse<T> {
                         .into_iter()
                         .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned())),
                 );
-                if let Some(jar) = &self.cookies {
+                let sets_cookies = headers.get("set-cookie").is_some();
+                if let Some(jar) = self.cookies.as_ref().filter(|_| sets_cookies) {
                     let now = crate::clock::unix_ms() / 1000;
                     jar.borrow_mut()
                         .store(&self.url, headers.get_all("set-cookie"), now);
