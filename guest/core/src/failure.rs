@@ -391,6 +391,14 @@ pub enum Reason {
         at_once: bool,
         last: Box<Reason>,
     },
+    /// Bytes `range` from `url` are not piece `piece` of the Metalink:
+    /// that source serves another version of the file.
+    PieceMismatch {
+        url: String,
+        piece: usize,
+        range: crate::range::ByteRange,
+        kind: &'static str,
+    },
     /// A request kept failing: `failures` times in a row, the last for `last`.
     GaveUp {
         what: String,
@@ -421,7 +429,8 @@ impl Reason {
             | Reason::LengthMismatch { .. }
             | Reason::RanPast { .. }
             | Reason::PartLength { .. }
-            | Reason::Checksum { .. } => Validation,
+            | Reason::Checksum { .. }
+            | Reason::PieceMismatch { .. } => Validation,
             Reason::Io { .. }
             | Reason::NotRegular { .. }
             | Reason::Linked { .. }
@@ -471,6 +480,7 @@ impl Reason {
             Reason::RanPast { .. } => "ran-past",
             Reason::PartLength { .. } => "part-length",
             Reason::Checksum { .. } => "checksum",
+            Reason::PieceMismatch { .. } => "piece-mismatch",
             Reason::Io { .. } => "io",
             Reason::NotRegular { .. } => "not-regular",
             Reason::Linked { .. } => "linked",
@@ -688,6 +698,16 @@ impl fmt::Display for Reason {
                 failures,
                 last,
             } => write!(f, "{what} failed {failures} times in a row (last: {last})"),
+            Reason::PieceMismatch {
+                url,
+                piece,
+                range,
+                kind,
+            } => write!(
+                f,
+                "{range} from {url} do not match the {kind} of piece {piece} in the metalink: \
+                 that source serves another version of the file"
+            ),
             Reason::LinkExpired {
                 requested,
                 at_once: true,

@@ -30,6 +30,14 @@ pub struct MetaFile {
     pub last_modified: Option<String>,
     pub chunk_size: u64,
     pub chunks: Vec<MetaChunk>,
+    /// The file's other sources (a metalink's, a list's mirrors), for
+    /// whoever reads the meta.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    /// The fingerprint of the piece hashes the chunks were proven by: a
+    /// run with the same ones continues whichever source it reaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pieces: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,12 +149,21 @@ pub fn resume_verdict(
     part_len: Option<u64>,
     url: &str,
     object: &RemoteObject,
+    pieces: Option<&str>,
 ) -> Result<MetaFile, Option<RestartReason>> {
     let Some(bytes) = meta else {
         return Err(part_len.map(|_| RestartReason::PartWithoutMeta));
     };
     let meta = MetaFile::parse(bytes).map_err(|e| Some(RestartReason::Meta(e)))?;
-    if let ResumeDecision::Restart(reason) = meta.resume_decision(url, object) {
+    // Proven by the same piece hashes, the bytes are the file's,
+    // whichever source served them and whichever answers now.
+    let same_pieces = pieces.is_some() && meta.pieces.as_deref() == pieces;
+    let decision = if same_pieces && object.size == Some(meta.size) {
+        ResumeDecision::Resume
+    } else {
+        meta.resume_decision(url, object)
+    };
+    if let ResumeDecision::Restart(reason) = decision {
         return Err(Some(reason));
     }
     let part_len = part_len.ok_or(Some(RestartReason::PartMissing))?;
@@ -341,6 +358,8 @@ mod tests {
             size: 25,
             etag: Some("\"e\"".into()),
             last_modified: None,
+            sources: Vec::new(),
+            pieces: None,
             chunk_size: 4096,
             chunks: vec![
                 MetaChunk {
@@ -577,7 +596,7 @@ mod tests {
                 start = end.saturating_add(1);
                 chunk
             }).collect();
-            let meta = MetaFile { version: FORMAT_VERSION, url: "u".into(), size, etag: None, last_modified: None, chunk_size, chunks };
+            let meta = MetaFile { version: FORMAT_VERSION, url: "u".into(), size, etag: None, last_modified: None, chunk_size, chunks, sources: Vec::new(), pieces: None };
             if let Ok(parsed) = MetaFile::parse(&meta.to_json()) {
                 prop_assert!(crate::plan::is_plannable(parsed.size, parsed.chunk_size));
                 prop_assert!(parsed.chunks.len() <= MAX_CHUNKS_AFTER_SPLITS);
@@ -601,7 +620,7 @@ mod tests {
                     },
                 })
                 .collect();
-            let meta = MetaFile { version: FORMAT_VERSION, url: "u".into(), size, etag: None, last_modified: Some("x".into()), chunk_size: chunk, chunks };
+            let meta = MetaFile { version: FORMAT_VERSION, url: "u".into(), size, etag: None, last_modified: Some("x".into()), chunk_size: chunk, chunks, sources: Vec::new(), pieces: None };
             prop_assert_eq!(MetaFile::parse(&meta.to_json()), Ok(meta));
         }
     }

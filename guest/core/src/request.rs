@@ -202,6 +202,15 @@ pub enum Event {
         range: ByteRange,
         wait_ms: u64,
         body_ms: u64,
+        /// The source that served it, when a file has several.
+        from: Option<String>,
+    },
+    /// A source of a file with several was dropped for `reason`; `left`
+    /// sources go on.
+    SourceDropped {
+        url: String,
+        reason: Reason,
+        left: usize,
     },
 }
 
@@ -261,7 +270,20 @@ impl fmt::Display for Event {
                 range,
                 wait_ms,
                 body_ms,
-            } => write!(f, "{range}: head after {wait_ms} ms, body in {body_ms} ms"),
+                from,
+            } => {
+                write!(f, "{range}")?;
+                if let Some(url) = from {
+                    write!(f, " from {url}")?;
+                }
+                write!(f, ": head after {wait_ms} ms, body in {body_ms} ms")
+            }
+            Event::SourceDropped { url, reason, left } => write!(
+                f,
+                "dropping the source {url}: {reason}; {left} other source{} go{} on",
+                if *left == 1 { "" } else { "s" },
+                if *left == 1 { "es" } else { "" }
+            ),
         }
     }
 }

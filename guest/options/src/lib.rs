@@ -680,6 +680,7 @@ impl Options {
             chunk_size: self.chunk_size,
             free_space: self.free_space,
             rate_limit: None,
+            mirrors: Default::default(),
         }
     }
 

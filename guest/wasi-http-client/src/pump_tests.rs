@@ -57,6 +57,7 @@ fn fetch(url: &str, connections: usize) -> Fetch {
         chunk_size: Some(CHUNK),
         free_space: None,
         rate_limit: None,
+        mirrors: Default::default(),
     };
     let to = Destination::File(FileTarget {
         path: "f".into(),

@@ -69,7 +69,13 @@ impl Fetch {
             _ => return self.prepare_one_stream(probed),
         };
         if let Some(bytes) = &meta {
-            match resume_verdict(Some(bytes), part_len, &self.spec.url, &probed.object) {
+            match resume_verdict(
+                Some(bytes),
+                part_len,
+                &self.spec.url,
+                &probed.object,
+                self.pieces_id().as_deref(),
+            ) {
                 Ok(meta) => return self.verify(probed, &meta, now_ms),
                 Err(Some(reason)) => self.notice(Notice::NotResumed {
                     reason,
@@ -143,7 +149,7 @@ impl Fetch {
             return self.one_stream(probed, None, settings, now_ms);
         };
         if !meta_found && replaced {
-            let verdict = resume_verdict(None, Some(0), &self.spec.url, &probed.object);
+            let verdict = resume_verdict(None, Some(0), &self.spec.url, &probed.object, None);
             if let Err(Some(reason)) = verdict {
                 self.notice(Notice::NotResumed {
                     reason,
@@ -158,8 +164,14 @@ impl Fetch {
             connections,
             probed.round_trip_ms,
         );
+        // Checked by pieces, every chunk starts where a piece does.
+        let chunk_size = match &self.spec.mirrors.pieces {
+            Some(pieces) => chunk_size.div_ceil(pieces.length) * pieces.length,
+            None => chunk_size,
+        };
         let mut transfer =
             Transfer::to_file(probed.object.clone(), size, chunk_size, settings, now_ms);
+        self.with_sources(&mut transfer);
         transfer.ids_from(self.next_id);
         transfer.origin_round_trip(probed.round_trip_ms);
         // The probe's answer carries the first bytes: the first request.
@@ -178,6 +190,20 @@ impl Fetch {
         self.transferring(transfer);
     }
 
+    /// A file's transfer checks its pieces and mixes the sources that may
+    /// be mixed.
+    fn with_sources(&self, transfer: &mut Transfer) {
+        if let Some(pieces) = &self.spec.mirrors.pieces {
+            transfer.check_pieces(pieces.clone());
+        }
+        let per_source = self
+            .spec
+            .mirrors
+            .per_source
+            .unwrap_or(self.spec.settings.connections);
+        transfer.add_sources(self.failover_url(), &self.sources_to_mix(), per_source);
+    }
+
     /// Continues from `meta`: nothing it claims is trusted until read back.
     fn verify(&mut self, probed: Probed, meta: &MetaFile, now_ms: u64) {
         if let Some(id) = probed.body {
@@ -187,6 +213,7 @@ impl Fetch {
         }
         let settings = self.settings(true);
         let (mut transfer, claims) = Transfer::resume_file(probed.object, meta, settings, now_ms);
+        self.with_sources(&mut transfer);
         transfer.ids_from(self.next_id);
         transfer.origin_round_trip(probed.round_trip_ms);
         let offset = claims.first().map_or(0, |claim| claim.range.start());

@@ -34,6 +34,7 @@ mod client;
 mod file;
 mod notice;
 mod publish;
+mod sources;
 mod standing;
 #[cfg(test)]
 mod tests;
@@ -58,6 +59,7 @@ use crate::range::ByteRange;
 use crate::rate_limit::SharedRateLimiter;
 use crate::request::{Event, Request, RequestFailure, RequestId};
 use crate::room::check_max_filesize;
+use crate::sources::{Mirrors, SourceReport};
 use crate::transfer::{Command, End, Save, Stop, Transfer};
 use file::Prepare;
 
@@ -74,6 +76,9 @@ pub struct Spec {
     pub free_space: Option<u64>,
     /// The run's `--max-speed`, shared with the other files of a batch.
     pub rate_limit: Option<SharedRateLimiter>,
+    /// Other sources of the same file (a file only), and what proves
+    /// their bytes; `url` is the first source.
+    pub mirrors: Mirrors,
 }
 
 /// Where the bytes go.
@@ -238,6 +243,8 @@ pub struct Stats {
     pub connections: u32,
     /// A file's SHA-256, when it was computed (a checksum, `--json`).
     pub sha256: Option<String>,
+    /// What each source gave, when the file had several.
+    pub sources: Vec<SourceReport>,
 }
 
 /// Whether a budget of connections the fetch shares (a batch's) has room
@@ -335,6 +342,8 @@ pub struct Fetch {
     /// The last moment the transfer's timers were checked.
     ticked_ms: Option<u64>,
     ended: bool,
+    /// The sources, and the one in use.
+    failover: sources::Failover,
 }
 
 impl Fetch {
@@ -360,6 +369,7 @@ impl Fetch {
             answer_head: None,
             ticked_ms: None,
             ended: false,
+            failover: sources::Failover::new(&spec.url, &spec.mirrors.urls),
             spec,
             to,
         };
@@ -380,6 +390,17 @@ impl Fetch {
         fetch
     }
 
+    /// Probes again from the start (the object changed, or another source
+    /// takes over).
+    fn reprobe(&mut self) {
+        let bytes = match self.to {
+            Destination::Client(_) => 1,
+            Destination::InOrder { .. } => self.first_stream_bytes(),
+            Destination::File(_) => crate::file_start::probe_bytes(self.spec.chunk_size, false),
+        };
+        self.probe(bytes, None);
+    }
+
     fn first_stream_bytes(&self) -> u64 {
         let chunk = crate::stream_out::stream_chunk_size(self.spec.chunk_size);
         crate::file_start::probe_bytes(Some(chunk), false)
@@ -392,7 +413,8 @@ impl Fetch {
             rules.retry.max_retries = 0;
         }
         self.probe_asked = bytes;
-        let mut probe = Probe::first_bytes(&self.spec.url, rules, bytes).ids_from(self.next_id);
+        let url = self.failover.current().to_string();
+        let mut probe = Probe::first_bytes(&url, rules, bytes).ids_from(self.next_id);
         if let Some(date) = if_modified_since {
             probe = probe.if_modified_since(date);
         }
@@ -404,7 +426,7 @@ impl Fetch {
         match &self.stage {
             Stage::Probing(probe) => probe.url(),
             Stage::Transferring(transfer) => &transfer.object().url,
-            _ => &self.spec.url,
+            _ => self.failover.current(),
         }
     }
 
@@ -730,9 +752,22 @@ impl Fetch {
                 return self.finish(Ending::Answered);
             }
             ProbeEnd::Refused { failure, .. } | ProbeEnd::Failed(failure) => {
-                return self.fail(failure)
+                if self.fail_over(&failure.reason, false) {
+                    return;
+                }
+                return self.fail(failure);
             }
         };
+        if let Some(reason) = self.size_refused(&probed.object) {
+            if let Some(id) = probed.body {
+                self.probe_open.retain(|&open| open != id);
+                self.outputs.push_back(Output::Close(id));
+            }
+            if self.fail_over(&reason, false) {
+                return;
+            }
+            return self.fail(reason.into());
+        }
         if let Some(size) = probed.object.size {
             if let Err(reason) =
                 check_max_filesize(&self.spec.url, size, self.spec.settings.max_filesize)
@@ -913,14 +948,16 @@ impl Fetch {
         self.next_id = transfer.next_id();
         let (stop, saved) = match end {
             End::Finished => {
-                let stats = Stats {
+                let mut stats = Stats {
                     final_url: transfer.object().url.clone(),
                     size: transfer.object().size.unwrap_or(self.delivered),
                     reused: transfer.reused_bytes(),
                     retries: transfer.retries(),
                     connections: transfer.connections_used() as u32,
                     sha256: None,
+                    sources: Vec::new(),
                 };
+                stats.sources = self.source_reports(transfer.source_reports(), &stats);
                 if matches!(self.to, Destination::File(_)) {
                     return self.publish(stats, &transfer);
                 }
@@ -928,6 +965,13 @@ impl Fetch {
             }
             End::Stopped { stop, saved } => (stop, saved),
         };
+        if let Stop::Failed(failure) = &stop {
+            // One source at a time: the next one takes over, from byte 0.
+            let written = matches!(self.to, Destination::File(_));
+            if transfer.source_reports().is_empty() && self.fail_over(&failure.reason, written) {
+                return;
+            }
+        }
         if let (Stop::Failed(failure), Destination::File(target)) = (&stop, &self.to) {
             let failure = file::explain(failure.clone(), saved, &transfer, &target.path);
             if !transfer.saves_progress() {
@@ -948,14 +992,7 @@ impl Fetch {
                 if matches!(self.to, Destination::File(_)) {
                     self.outputs.push_back(Output::Discard);
                 }
-                let bytes = match self.to {
-                    Destination::Client(_) => 1,
-                    Destination::InOrder { .. } => self.first_stream_bytes(),
-                    Destination::File(_) => {
-                        crate::file_start::probe_bytes(self.spec.chunk_size, false)
-                    }
-                };
-                self.probe(bytes, None);
+                self.reprobe();
             }
             AfterStop::OneStreamFrom(id) => {
                 self.tell_ranges_ignored(transfer.object());

@@ -29,6 +29,9 @@ pub enum Notice {
         reused: u64,
         size: u64,
     },
+    /// The file's hash failed after `sources` were mixed: it starts over
+    /// from one source, `from`.
+    Unmixing { sources: usize, from: String },
 }
 
 impl fmt::Display for Notice {
@@ -59,6 +62,12 @@ impl fmt::Display for Notice {
                  disk) and will be fetched again",
                 format_size(*bytes),
                 part_path(path)
+            ),
+            Notice::Unmixing { sources, from } => write!(
+                f,
+                "the file did not match its hash after {sources} sources were mixed, and \
+                 without piece hashes no range can tell which source was wrong: starting over \
+                 from one source, {from} (each source's whole file is then held to the hash)"
             ),
             Notice::Resuming { path, reused, size } => write!(
                 f,

@@ -95,7 +95,17 @@ impl Fetch {
                 self.name();
             }
             Err(mismatch) => {
+                let used = match &self.stage {
+                    Stage::Publishing(p) => p.stats.sources.iter().filter(|r| r.bytes > 0).count(),
+                    _ => 0,
+                };
+                if self.unmix(used) {
+                    return;
+                }
                 self.outputs.push_back(Output::RemoveMeta);
+                if self.fail_over(&mismatch, true) {
+                    return;
+                }
                 self.fail(mismatch.into());
             }
         }

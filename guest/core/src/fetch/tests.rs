@@ -19,6 +19,7 @@ fn spec() -> Spec {
         chunk_size: Some(50),
         free_space: None,
         rate_limit: None,
+        mirrors: Default::default(),
     }
 }
 

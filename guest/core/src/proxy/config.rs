@@ -47,6 +47,7 @@ impl ProxyConfig {
             chunk_size: Some(self.chunk_size),
             free_space: None,
             rate_limit: None,
+            mirrors: Default::default(),
         }
     }
 

@@ -8,10 +8,12 @@
 //! transfer, and a chunk may take several (`request_size`).
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::meta::{digest_hex, parse_digest, MetaChunk, MetaFile, SavedChunk};
+use crate::pieces::{Hasher, PieceHashes};
 use crate::plan::{plan_chunks, MAX_CHUNKS_AFTER_SPLITS};
 use crate::range::ByteRange;
 use crate::retry::{AfterFailure, Attempts, Jitter, RetryPolicy};
@@ -48,6 +50,22 @@ struct Chunk {
     state: ChunkState,
     /// Received bytes not yet delivered, oldest first (in-order transfers).
     pieces: VecDeque<Vec<u8>>,
+    /// With piece hashes: how far the chunk is proven.
+    checked: Option<Checked>,
+}
+
+/// A chunk checked piece by piece (its start is a piece's start). Only
+/// what passed counts: a failed request or a piece that does not match
+/// rolls the chunk back to `verified`, so every piece comes whole from
+/// one request, from one source.
+#[derive(Clone)]
+struct Checked {
+    /// Bytes from the chunk's start whose pieces matched.
+    verified: u64,
+    /// The chunk's digest state over those bytes.
+    hasher_at_verified: Xxh3,
+    /// The piece being received.
+    piece: Hasher,
 }
 
 impl Chunk {
@@ -61,7 +79,70 @@ impl Chunk {
                 not_before_ms: 0,
             },
             pieces: VecDeque::new(),
+            checked: None,
         }
+    }
+
+    /// Takes `data`, the chunk's next bytes, checking each piece it
+    /// completes; a piece that does not match rolls the chunk back.
+    fn take_checked(
+        &mut self,
+        pieces: &PieceHashes,
+        size: u64,
+        data: &[u8],
+    ) -> Result<(), Progress> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let at = self.range.start() + self.received;
+            let end = pieces.piece_end(at, size);
+            let n = ((end - at) as usize).min(rest.len());
+            let (segment, tail) = rest.split_at(n);
+            rest = tail;
+            if let Some(hasher) = &mut self.hasher {
+                hasher.update(segment);
+            }
+            let checked = self.checked.as_mut().expect("a chunk checked by pieces");
+            checked.piece.update(segment);
+            self.received += n as u64;
+            if at + n as u64 != end {
+                continue;
+            }
+            let piece = pieces.piece_at(at);
+            let digest = std::mem::replace(&mut checked.piece, Hasher::new(pieces.kind)).finish();
+            if pieces.matches(piece, &digest) {
+                checked.verified = self.received;
+                checked.hasher_at_verified = self.hasher.clone().unwrap_or_default();
+                continue;
+            }
+            let start = piece as u64 * pieces.length;
+            self.roll_back();
+            let range = ByteRange::new(start, end - 1).expect("a piece is not empty");
+            return Err(Progress::PieceBad { piece, range });
+        }
+        Ok(())
+    }
+
+    /// Back to what its pieces proved (all it has, without piece hashes).
+    fn roll_back(&mut self) {
+        if let Some(checked) = &mut self.checked {
+            self.received = checked.verified;
+            self.hasher = Some(checked.hasher_at_verified.clone());
+            checked.piece = Hasher::new(checked.piece_kind());
+        }
+    }
+}
+
+impl Checked {
+    fn new(pieces: &PieceHashes) -> Checked {
+        Checked {
+            verified: 0,
+            hasher_at_verified: Xxh3::new(),
+            piece: Hasher::new(pieces.kind),
+        }
+    }
+
+    fn piece_kind(&self) -> crate::pieces::HashKind {
+        self.piece.kind()
     }
 }
 
@@ -99,6 +180,12 @@ pub(crate) enum Progress {
     /// The request has all it asked for; the chunk wants more.
     RequestDone,
     ChunkDone,
+    /// Piece `piece` (bytes `range`) did not match its hash: the chunk
+    /// went back to its last proven piece and waits to be asked again.
+    PieceBad {
+        piece: usize,
+        range: ByteRange,
+    },
 }
 
 #[derive(Clone)]
@@ -108,6 +195,8 @@ pub(crate) struct ChunkTable {
     base: usize,
     layout: Layout,
     digests: bool,
+    /// Piece hashes every chunk is checked against, and the object's size.
+    pieces: Option<(Rc<PieceHashes>, u64)>,
 }
 
 impl ChunkTable {
@@ -121,6 +210,7 @@ impl ChunkTable {
             base: 0,
             layout: Layout::Planned,
             digests: true,
+            pieces: None,
         }
     }
 
@@ -138,7 +228,18 @@ impl ChunkTable {
                 window: window.max(1),
             },
             digests: false,
+            pieces: None,
         }
+    }
+
+    /// Checks every chunk against `pieces` (of an object of `size`
+    /// bytes); every chunk must start where a piece starts.
+    pub(crate) fn check_pieces(&mut self, pieces: Rc<PieceHashes>, size: u64) {
+        for chunk in &mut self.chunks {
+            debug_assert_eq!(chunk.range.start() % pieces.length, 0);
+            chunk.checked = Some(Checked::new(&pieces));
+        }
+        self.pieces = Some((pieces, size));
     }
 
     /// The chunks a meta file records, each empty until its claim is
@@ -170,6 +271,7 @@ impl ChunkTable {
             base: 0,
             layout: Layout::Planned,
             digests: true,
+            pieces: None,
         };
         (table, claims)
     }
@@ -184,13 +286,22 @@ impl ChunkTable {
     /// Accepts the claim if the bytes read back match its digest; returns
     /// whether they did. A chunk whose claim fails starts over.
     pub(crate) fn finish_verification(&mut self, claim: &Claim) -> bool {
+        // Checked by pieces, a run records only proven pieces.
+        let proven = self
+            .pieces
+            .as_ref()
+            .is_none_or(|(pieces, size)| pieces.is_boundary(claim.range.end() + 1, *size));
         let chunk = self.chunk_mut(claim.chunk);
         let hasher = chunk.hasher.get_or_insert_with(Xxh3::new);
-        if hasher.digest128() != claim.digest {
+        if !proven || hasher.digest128() != claim.digest {
             *hasher = Xxh3::new();
             return false;
         }
         chunk.received = claim.range.len();
+        if let Some(checked) = &mut chunk.checked {
+            checked.verified = chunk.received;
+            checked.hasher_at_verified = hasher.clone();
+        }
         if chunk.received == chunk.range.len() {
             chunk.state = ChunkState::Done {
                 digest: claim.digest,
@@ -347,7 +458,12 @@ impl ChunkTable {
                     return None;
                 };
                 let keep = request_end.max(c.received + (c.range.len() - c.received) / 2);
-                let stolen = c.range.len() - keep;
+                // Checked by pieces, a chunk starts where a piece does.
+                let keep = match &self.pieces {
+                    Some((pieces, _)) => keep.div_ceil(pieces.length) * pieces.length,
+                    None => keep,
+                };
+                let stolen = c.range.len().saturating_sub(keep);
                 (stolen >= MIN_SPLIT_OFF).then_some((offset, keep, stolen))
             })
             .max_by_key(|&(_, _, stolen)| stolen)
@@ -356,7 +472,11 @@ impl ChunkTable {
         let start = chunk.range.start();
         let stolen = ByteRange::new(start + keep, chunk.range.end())?;
         chunk.range = ByteRange::from_len(start, keep)?;
-        self.chunks.push_back(Chunk::fresh(stolen, self.digests));
+        let mut split_off = Chunk::fresh(stolen, self.digests);
+        if let Some((pieces, _)) = &self.pieces {
+            split_off.checked = Some(Checked::new(pieces));
+        }
+        self.chunks.push_back(split_off);
         Some(self.base + self.chunks.len() - 1)
     }
 
@@ -378,6 +498,7 @@ impl ChunkTable {
     pub(crate) fn record(&mut self, index: usize, mut data: Vec<u8>) -> (Progress, u64) {
         let (_, room) = self.window(index);
         let keep_pieces = matches!(self.layout, Layout::Windowed { .. });
+        let pieces = self.pieces.clone();
         let c = self.chunk_mut(index);
         let ChunkState::InFlight {
             attempts,
@@ -389,10 +510,23 @@ impl ChunkTable {
         };
         data.truncate(room as usize);
         let len = data.len() as u64;
-        if let Some(hasher) = &mut c.hasher {
-            hasher.update(&data);
+        match pieces {
+            Some((pieces, size)) => {
+                if let Err(bad) = c.take_checked(&pieces, size, &data) {
+                    c.state = ChunkState::Pending {
+                        attempts,
+                        not_before_ms: 0,
+                    };
+                    return (bad, 0);
+                }
+            }
+            None => {
+                if let Some(hasher) = &mut c.hasher {
+                    hasher.update(&data);
+                }
+                c.received += len;
+            }
         }
-        c.received += len;
         if keep_pieces && len > 0 {
             c.pieces.push_back(data);
         }
@@ -441,6 +575,7 @@ impl ChunkTable {
         else {
             return AfterFailure::GiveUp { failures: 0 };
         };
+        c.roll_back();
         let after = attempts.failed(progressed, policy, retry_after_ms, jitter);
         let not_before_ms = match after {
             AfterFailure::Retry { delay_ms, .. } => now_ms.saturating_add(delay_ms),
@@ -459,6 +594,7 @@ impl ChunkTable {
     pub(crate) fn requeue(&mut self, index: usize) {
         let c = self.chunk_mut(index);
         if let ChunkState::InFlight { attempts, .. } = c.state {
+            c.roll_back();
             c.state = ChunkState::Pending {
                 attempts,
                 not_before_ms: 0,
@@ -470,6 +606,7 @@ impl ChunkTable {
     pub(crate) fn cancel_in_flight(&mut self) {
         for c in &mut self.chunks {
             if let ChunkState::InFlight { attempts, .. } = c.state {
+                c.roll_back();
                 c.state = ChunkState::Pending {
                     attempts,
                     not_before_ms: 0,
@@ -546,12 +683,20 @@ impl ChunkTable {
                     ChunkState::Done { digest } => SavedChunk::Done {
                         xxh3: digest_hex(digest),
                     },
-                    _ => SavedChunk::Pending {
-                        received: c.received,
-                        xxh3: (c.received > 0)
-                            .then(|| c.hasher.as_ref().map(Xxh3::digest128))
-                            .flatten()
-                            .map(digest_hex),
+                    _ => match &c.checked {
+                        // Only proven pieces are worth a claim.
+                        Some(checked) => SavedChunk::Pending {
+                            received: checked.verified,
+                            xxh3: (checked.verified > 0)
+                                .then(|| digest_hex(checked.hasher_at_verified.digest128())),
+                        },
+                        None => SavedChunk::Pending {
+                            received: c.received,
+                            xxh3: (c.received > 0)
+                                .then(|| c.hasher.as_ref().map(Xxh3::digest128))
+                                .flatten()
+                                .map(digest_hex),
+                        },
                     },
                 },
             })

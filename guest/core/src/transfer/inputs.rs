@@ -35,10 +35,30 @@ impl Transfer {
         }
         let open = &self.open[at];
         let range = open.range.expect("a ranged request has a range");
-        let verdict =
-            check_range_response(&self.object, range, &open.url, status, headers, now_unix_ms);
+        // Each source is held to its own validators.
+        let object = match &self.sources {
+            Some(set) => set.object(open.source),
+            None => &self.object,
+        };
+        let verdict = check_range_response(object, range, &open.url, status, headers, now_unix_ms);
+        if self.others_can_take(at) {
+            // Another version, an error, ranges ignored: that source's
+            // fault, not the object's; its chunk goes to the others.
+            let dropped = match &verdict {
+                RangeVerdict::RemoteChanged(change) => Some(Reason::Changed(change.clone())),
+                RangeVerdict::RangesIgnored => Some(Reason::RangesIgnored),
+                RangeVerdict::Fatal(reason) => Some(reason.clone()),
+                _ => None,
+            };
+            if let Some(reason) = dropped {
+                return self.source_failed(at, reason, true, now_ms);
+            }
+        }
         match verdict {
             RangeVerdict::Write => {
+                if let Some(set) = &mut self.sources {
+                    set.answered(self.open[at].source, headers);
+                }
                 self.adopt_fresh_link(at);
                 let length = headers.content_length().unwrap_or(0);
                 if length > range.len() && !self.told_longer_than_range {
@@ -112,6 +132,9 @@ impl Transfer {
             Mode::Ranged(ranged) => {
                 let (progress, accepted) = ranged.chunks.record(chunk, data);
                 self.fetched += accepted;
+                if let Some(set) = &mut self.sources {
+                    set.took(self.open[at].source, accepted);
+                }
                 if let Some(saves) = &mut ranged.saves {
                     if accepted > 0 {
                         saves.saw_progress();
@@ -144,8 +167,10 @@ impl Transfer {
             Progress::RequestDone => self.continue_chunk(at, now_ms),
             Progress::ChunkDone => {
                 let open = self.open.remove(at);
+                self.timed(&open, now_ms);
                 self.close(open.id, open.range);
             }
+            Progress::PieceBad { piece, range } => self.piece_failed(at, piece, range),
         }
     }
 
@@ -188,6 +213,9 @@ impl Transfer {
         };
         if self.link_expired(at, &reason) {
             return self.renew_link(at, reason);
+        }
+        if self.others_can_take(at) {
+            return self.source_failed(at, reason, failure.lasting(), now_ms);
         }
         if failure.lasting() {
             return self.stop(Stop::Failed(reason.into()));

@@ -50,6 +50,9 @@ mod inputs;
 mod relink;
 mod requests;
 mod saves;
+mod sources;
+#[cfg(test)]
+mod sources_tests;
 #[cfg(test)]
 mod tests;
 mod whole;
@@ -73,6 +76,7 @@ use crate::room::check_max_filesize;
 use crate::validate::{check_range_response, RangeVerdict};
 use chunks::{ChunkTable, Progress};
 use saves::SaveSchedule;
+use sources::open_per_source;
 
 /// How a transfer behaves, resolved from the command line or the proxy's
 /// configuration.
@@ -206,6 +210,8 @@ struct Open {
     /// Its redirects started at the requested URL, for a fresh link (see
     /// `relink.rs`).
     fresh_link: bool,
+    /// The source it asks (see `sources.rs`; 0 with one source).
+    source: usize,
     stage: Stage,
     sent_ms: u64,
     head_ms: u64,
@@ -280,6 +286,10 @@ pub struct Transfer {
     trim: Option<Trim>,
     /// Links reached through redirects, renewed when they expire.
     relinks: relink::Relinks,
+    /// Other sources of the object, when bytes may be mixed.
+    sources: Option<sources::SourceSet>,
+    /// Piece hashes every piece is checked against.
+    pieces: Option<std::rc::Rc<crate::pieces::PieceHashes>>,
 }
 
 /// What [`Transfer::in_order_slices`] fetches but does not deliver.
@@ -331,6 +341,8 @@ impl Transfer {
             told_longer_than_range: false,
             trim: None,
             relinks: relink::Relinks::default(),
+            sources: None,
+            pieces: None,
         }
     }
 
@@ -586,13 +598,23 @@ impl Transfer {
                 if self.open.len() >= self.settings.connections {
                     return None;
                 }
+                let source = match &self.sources {
+                    Some(set) => set.pick(&open_per_source(&self.open, set), now_ms)?,
+                    None => 0,
+                };
                 let (chunk, range) = ranged.chunks.next_request(now_ms, ranged.request_size)?;
                 let id = self.fresh_id();
-                let url = self.object.url.clone();
+                let object = match &self.sources {
+                    Some(set) => set.object(source),
+                    None => &self.object,
+                };
+                let url = object.url.clone();
+                let request = Request::range_of(id, object, &url, range);
                 let mut open = Open::new(id, chunk, Some(range), url.clone(), 0, now_ms);
                 open.fresh_link = self.relinks.is_requested(&url);
+                open.source = source;
                 self.open.push(open);
-                Request::range_of(id, &self.object, &url, range)
+                request
             }
             Mode::Whole(whole) => {
                 if !self.open.is_empty() || whole.resend_at_ms.is_none_or(|at| at > now_ms) {
@@ -767,17 +789,20 @@ impl Transfer {
     pub fn poll_timeout(&self, now_ms: u64) -> Option<u64> {
         self.poll_timeout_without_starts(now_ms)
             .into_iter()
-            .chain(self.next_start_ms())
+            .chain(self.next_start_ms(now_ms))
             .min()
     }
 
     /// When a request may start again after a backoff (see `poll_timeout`).
-    fn next_start_ms(&self) -> Option<u64> {
+    fn next_start_ms(&self, now_ms: u64) -> Option<u64> {
         match &self.mode {
             _ if self.end.is_some() => None,
             Mode::Ranged(ranged) => {
                 let free = self.open.len() < self.settings.connections;
-                free.then(|| ranged.chunks.next_backoff_ms()).flatten()
+                let rested = self.sources.as_ref().and_then(|s| s.next_rest_end(now_ms));
+                let backoff = ranged.chunks.next_backoff_ms();
+                free.then(|| backoff.into_iter().chain(rested).min())
+                    .flatten()
             }
             Mode::Whole(whole) => whole.resend_at_ms,
         }
@@ -826,6 +851,11 @@ impl Transfer {
             last_modified: self.object.last_modified.clone(),
             chunk_size,
             chunks,
+            sources: self
+                .sources
+                .as_ref()
+                .map_or_else(Vec::new, sources::SourceSet::listed),
+            pieces: self.pieces.as_ref().map(|p| p.fingerprint()),
         }
     }
 
@@ -898,6 +928,7 @@ impl Open {
             url,
             redirects,
             fresh_link: false,
+            source: 0,
             stage: Stage::Head,
             sent_ms: now_ms,
             head_ms: now_ms,

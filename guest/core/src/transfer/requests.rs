@@ -29,6 +29,7 @@ impl Transfer {
         };
         let mut next = Open::new(id, open.chunk, open.range, next, hops, now_ms);
         next.fresh_link = open.fresh_link;
+        next.source = open.source;
         self.open.push(next);
         self.commands.push_back(Command::Send(request));
     }
@@ -57,25 +58,45 @@ impl Transfer {
         let range = ranged
             .chunks
             .continue_chunk(open.chunk, ranged.request_size);
-        if let Some(done) = open.range {
-            self.events.push_back(Event::Timing {
-                range: done,
-                wait_ms,
-                body_ms,
-            });
-        }
+        self.timed(&open, now_ms);
         self.close(open.id, open.range);
         let id = self.fresh_id();
-        let request = Request::range_of(id, &self.object, &open.url, range);
-        self.open.push(Open::new(
+        let object = match &self.sources {
+            Some(set) => set.object(open.source),
+            None => &self.object,
+        };
+        let request = Request::range_of(id, object, &open.url, range);
+        let mut next = Open::new(
             id,
             open.chunk,
             Some(range),
             open.url,
             open.redirects,
             now_ms,
-        ));
+        );
+        next.source = open.source;
+        self.open.push(next);
         self.commands.push_back(Command::Send(request));
+    }
+
+    /// Request `open` got all it asked for: its timing, for `-v` and for
+    /// choosing among sources.
+    pub(super) fn timed(&mut self, open: &Open, now_ms: u64) {
+        let Some(range) = open.range else {
+            return;
+        };
+        let wait_ms = open.head_ms.saturating_sub(open.sent_ms);
+        let body_ms = now_ms.saturating_sub(open.head_ms);
+        let from = self.sources.as_mut().map(|set| {
+            set.timed(open.source, range.len(), body_ms);
+            open.url.clone()
+        });
+        self.events.push_back(Event::Timing {
+            range,
+            wait_ms,
+            body_ms,
+            from,
+        });
     }
 
     /// An attempt on a chunk failed: retry it after a backoff, or stop once
@@ -87,6 +108,9 @@ impl Transfer {
         retry_after: Option<u64>,
         now_ms: u64,
     ) {
+        if self.others_can_take(at) {
+            return self.source_failed(at, reason, false, now_ms);
+        }
         let open = self.open.remove(at);
         self.close(open.id, None);
         let policy = self.settings.rules.retry;
