@@ -55,5 +55,6 @@ pub use content::{
 };
 pub use metalink::{metalink, METALINK_NAMESPACE};
 pub use object_response::variant_name;
+pub use query::parse_byte_size;
 pub use server::Origin;
 pub use socks::Socks5Proxy;

@@ -134,3 +134,41 @@ fn metalink_digests_match_the_bytes_served() {
     assert_ne!(twin_pieces[2], expected[3]);
     assert!(xml.contains(&format!("<url priority=\"2\">{}</url>", urls[1])));
 }
+
+#[test]
+fn the_binary_prints_the_same_metalink() {
+    let urls = ["http://127.0.0.1:9/o/b.bin?size=3M&fault=throttle&rate=4M".to_owned()];
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rangeget-test-origin"))
+        .args(["metalink", "--name", "b.bin", "--size", "3M"])
+        .args(["--piece-length", "1M", &urls[0]])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        printed,
+        metalink("b.bin", 3 << 20, &urls, Some(1 << 20), true)
+    );
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rangeget-test-origin"))
+        .args([
+            "metalink",
+            "--name",
+            "b.bin",
+            "--size",
+            "3M",
+            "--no-hash",
+            &urls[0],
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(printed, metalink("b.bin", 3 << 20, &urls, None, false));
+
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_rangeget-test-origin"))
+        .args(["metalink", "--size", "3M", &urls[0]])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--name"));
+}
