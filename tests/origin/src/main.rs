@@ -18,6 +18,7 @@ const USAGE: &str = "usage: rangeget-test-origin [--listen 127.0.0.1:8080] [--ex
 Serves deterministic objects that misbehave on request, e.g.
   /o/data.bin?size=64M&fault=throttle&rate=4M
   /o/data.bin?size=16M&fault=truncate,status-503&truncate_times=2
+  /twin/data.bin?size=64M  (same size, ETag, Last-Modified; other bytes from half-way)
 Stats: GET /_stats   Replace an object: POST /_replace/{name}
 --socks5 ADDR also runs a SOCKS5 proxy there (to loopback destinations only).
 
