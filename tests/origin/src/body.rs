@@ -13,7 +13,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::Sleep;
 
 use crate::connection::ConnectionCut;
-use crate::content::Content;
+use crate::content::Served;
 use crate::counters::Counters;
 use crate::objects::ObjectEntry;
 use crate::pacing::Pacer;
@@ -124,12 +124,14 @@ pub(crate) struct BodyFaults {
 /// Where object bytes are accounted.
 pub(crate) struct Accounting {
     pub(crate) counters: Arc<Counters>,
+    /// Whether the bytes are the twin's (`/twin/`), counted apart too.
+    pub(crate) twin: bool,
     pub(crate) object: Arc<ObjectEntry>,
     pub(crate) connection: Arc<ConnectionCut>,
 }
 
 pub(crate) struct ObjectBody {
-    content: Arc<Content>,
+    content: Served,
     next: u64,
     end: u64,
     faults: BodyFaults,
@@ -143,7 +145,7 @@ pub(crate) struct ObjectBody {
 impl ObjectBody {
     /// The bytes `first..end` of `content`.
     pub(crate) fn new(
-        content: Arc<Content>,
+        content: Served,
         first: u64,
         end: u64,
         faults: BodyFaults,
@@ -238,7 +240,7 @@ impl ObjectBody {
 
         self.next += len;
         let accounting = &self.accounting;
-        accounting.counters.record_body_bytes(len);
+        accounting.counters.record_body_bytes(len, accounting.twin);
         accounting
             .object
             .record_sent(len, self.faults.change_after, self.faults.change_times);

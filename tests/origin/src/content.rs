@@ -48,6 +48,63 @@ pub fn fill_content(name: &str, version: u64, offset: u64, buf: &mut [u8]) {
     Content::of(name, version).fill(offset, buf);
 }
 
+/// The exact bytes `/twin/{name}` serves for object `name` at `version` when
+/// it is `size` bytes long: those of [`expected_content`] before
+/// [`twin_split`], and their bitwise complement from there on, so every
+/// byte of the second half differs.
+pub fn expected_twin_content(name: &str, version: u64, size: u64) -> Vec<u8> {
+    let mut bytes = expected_content(name, version, size);
+    let split = usize::try_from(twin_split(size)).expect("object size fits in memory");
+    complement(&mut bytes[split..]);
+    bytes
+}
+
+/// The first offset at which `/twin/{name}` differs from `/o/{name}` for an
+/// object of `size` bytes: `size / 2`.
+pub fn twin_split(size: u64) -> u64 {
+    size / 2
+}
+
+fn complement(bytes: &mut [u8]) {
+    for byte in bytes {
+        *byte = !*byte;
+    }
+}
+
+/// What an object body is made of: the object's content, or its twin
+/// (the same content up to `split`, complemented from there on).
+pub(crate) struct Served {
+    content: Arc<Content>,
+    twin_split: Option<u64>,
+}
+
+impl Served {
+    pub(crate) fn object(content: Arc<Content>) -> Self {
+        Served {
+            content,
+            twin_split: None,
+        }
+    }
+
+    pub(crate) fn twin(content: Arc<Content>, size: u64) -> Self {
+        Served {
+            content,
+            twin_split: Some(twin_split(size)),
+        }
+    }
+
+    pub(crate) fn fill(&self, offset: u64, buf: &mut [u8]) {
+        self.content.fill(offset, buf);
+        if let Some(split) = self.twin_split {
+            let end = offset + buf.len() as u64;
+            if end > split {
+                let from = split.saturating_sub(offset) as usize;
+                complement(&mut buf[from..]);
+            }
+        }
+    }
+}
+
 /// One version of one object's content.
 pub(crate) struct Content {
     seed: u64,
@@ -155,6 +212,31 @@ mod tests {
                     whole[offset..offset + len],
                     "offset {offset} len {len}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn a_twin_is_the_object_up_to_half_way_and_differs_in_every_byte_after() {
+        for size in [0u64, 1, 2, 7, 1000, 9 * 1024 + 3] {
+            let object = expected_content("t", 2, size);
+            let twin = expected_twin_content("t", 2, size);
+            let split = twin_split(size) as usize;
+            assert_eq!(twin.len(), object.len());
+            assert_eq!(twin[..split], object[..split], "size {size}");
+            assert!(
+                twin[split..]
+                    .iter()
+                    .zip(&object[split..])
+                    .all(|(a, b)| a != b),
+                "size {size}"
+            );
+            let served = Served::twin(Content::of("t", 2), size);
+            for offset in [0, split.saturating_sub(3), split, split + 1] {
+                let offset = offset.min(size as usize);
+                let mut slice = vec![0; size as usize - offset];
+                served.fill(offset as u64, &mut slice);
+                assert_eq!(slice, twin[offset..], "size {size} offset {offset}");
             }
         }
     }

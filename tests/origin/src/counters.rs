@@ -9,6 +9,8 @@ use crate::objects::lock;
 #[derive(Default)]
 pub(crate) struct Counters {
     body_bytes_sent: AtomicU64,
+    /// The part of `body_bytes_sent` that `/twin/` sent.
+    twin_body_bytes_sent: AtomicU64,
     requests: AtomicU64,
     /// (request path, `Range` header) of every ranged request.
     range_headers: Mutex<Vec<(String, String)>>,
@@ -59,12 +61,19 @@ impl Counters {
         self.most_open_requests.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn record_body_bytes(&self, len: u64) {
+    pub(crate) fn record_body_bytes(&self, len: u64, twin: bool) {
         self.body_bytes_sent.fetch_add(len, Ordering::Relaxed);
+        if twin {
+            self.twin_body_bytes_sent.fetch_add(len, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn body_bytes_sent(&self) -> u64 {
         self.body_bytes_sent.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn twin_body_bytes_sent(&self) -> u64 {
+        self.twin_body_bytes_sent.load(Ordering::Relaxed)
     }
 
     pub(crate) fn requests(&self) -> u64 {
@@ -82,6 +91,7 @@ impl Counters {
 
     pub(crate) fn reset(&self) {
         self.body_bytes_sent.store(0, Ordering::Relaxed);
+        self.twin_body_bytes_sent.store(0, Ordering::Relaxed);
         self.requests.store(0, Ordering::Relaxed);
         lock(&self.range_headers).clear();
         lock(&self.credentials).clear();

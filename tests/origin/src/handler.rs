@@ -61,7 +61,8 @@ pub(crate) fn handle<B>(
         route => route,
     };
     match route {
-        Route::Object { name } if fetch => {
+        Route::Object { name } | Route::Twin { name } if fetch => {
+            let twin = matches!(route, Route::Twin { .. });
             let query = Query::parse(query_text);
             if let Some(missing) = missing_required_header(&query, request.headers()) {
                 return text_response(
@@ -76,6 +77,7 @@ pub(crate) fn handle<B>(
                 range,
                 if_range: header(IF_RANGE),
                 if_modified_since: header(hyper::header::IF_MODIFIED_SINCE),
+                twin,
             };
             object_response::respond(state, connection, &object_request)
         }
@@ -102,6 +104,7 @@ pub(crate) fn handle<B>(
             json_response(format!("{{\"version\":{version}}}"))
         }
         Route::Object { .. }
+        | Route::Twin { .. }
         | Route::Redirect { .. }
         | Route::Elsewhere { .. }
         | Route::Presign { .. }
@@ -111,7 +114,7 @@ pub(crate) fn handle<B>(
         Route::Replace { .. } => method_not_allowed("POST"),
         Route::NotFound => text_response(
             StatusCode::NOT_FOUND,
-            "no such route; try /o/{name}?size=1M&fault=..., /r/{n}/{name}, /ra/{n}/{name}, \
+            "no such route; try /o/{name}?size=1M&fault=..., /twin/{name}, /r/{n}/{name}, /ra/{n}/{name}, \
              /loop/{name}, /elsewhere/{host:port}/{path}, /presign/{ms}/{name}, /_stats or POST /_replace/{name}",
         ),
     }
@@ -172,8 +175,9 @@ fn redirect_response(status: StatusCode, location: &str) -> Response<ResponseBod
 
 fn stats(counters: &Counters) -> Response<ResponseBody> {
     json_response(format!(
-        "{{\"body_bytes_sent\":{},\"requests\":{}}}",
+        "{{\"body_bytes_sent\":{},\"twin_body_bytes_sent\":{},\"requests\":{}}}",
         counters.body_bytes_sent(),
+        counters.twin_body_bytes_sent(),
         counters.requests()
     ))
 }

@@ -13,11 +13,21 @@
 //!   parameters is documented on the variants of `faults::Fault`).
 //!   `variant=ID` makes another object of the same path (content
 //!   [`variant_name`]), which `etag=` can give the same `ETag`.
+//! - `GET|HEAD /twin/{name}?…`: a mirror holding another version of the
+//!   file. It answers exactly as `/o/{name}` with the same query does (same
+//!   size, `ETag`, `Last-Modified`, Range, If-Range, faults, `rate=`), but
+//!   its bytes from [`twin_split`] (`size / 2`) on are the complement of the
+//!   object's ([`expected_twin_content`]). Its body bytes are also counted
+//!   apart ([`Origin::twin_body_bytes_sent`], `twin_body_bytes_sent` in
+//!   `/_stats`).
 //! - `/r/{n}/{name}` and `/ra/{n}/{name}`: redirect chains (relative and
 //!   absolute) ending at `/o/{name}`; `/loop/{name}` redirects to itself.
 //! - `/presign/{ms}/{name}`: a redirect to a link to `name` signed for `ms`
 //!   milliseconds (then 403).
 //! - `GET /_stats` and `POST /_replace/{name}`: counters and replacement.
+//!
+//! [`metalink`] writes a Metalink 4 document (RFC 5854) for an object, with
+//! SHA-256 digests of the whole and of its pieces, for multi-source tests.
 //!
 //! [`Socks5Proxy`] is a SOCKS5 proxy on loopback to put in between.
 //!
@@ -30,6 +40,7 @@ mod content;
 mod counters;
 mod faults;
 mod handler;
+mod metalink;
 mod object_response;
 mod objects;
 mod pacing;
@@ -39,7 +50,11 @@ mod routes;
 mod server;
 mod socks;
 
-pub use content::{expected_content, fill_content, LAST_MODIFIED_BASE_SECS};
+pub use content::{
+    expected_content, expected_twin_content, fill_content, twin_split, LAST_MODIFIED_BASE_SECS,
+};
+pub use metalink::{metalink, METALINK_NAMESPACE};
 pub use object_response::variant_name;
+pub use query::parse_byte_size;
 pub use server::Origin;
 pub use socks::Socks5Proxy;

@@ -1,12 +1,16 @@
 //! `rangeget-test-origin [--listen 127.0.0.1:8080] [--exit-after SECS]`:
 //! runs the test origin by hand until Ctrl-C (or for `SECS` seconds).
+//!
+//! `rangeget-test-origin metalink --name N --size S [--piece-length L]
+//! [--no-hash] URL...`: prints a Metalink 4 document for object `N` of `S`
+//! bytes, served at the URLs (benchmarks of multi-source downloads).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use rangeget_test_origin::Origin;
+use rangeget_test_origin::{metalink, parse_byte_size, Origin};
 
 const USAGE: &str = "usage: rangeget-test-origin [--listen 127.0.0.1:8080] [--exit-after SECS]
                             [--socks5 127.0.0.1:1080]
@@ -14,8 +18,25 @@ const USAGE: &str = "usage: rangeget-test-origin [--listen 127.0.0.1:8080] [--ex
 Serves deterministic objects that misbehave on request, e.g.
   /o/data.bin?size=64M&fault=throttle&rate=4M
   /o/data.bin?size=16M&fault=truncate,status-503&truncate_times=2
+  /twin/data.bin?size=64M  (same size, ETag, Last-Modified; other bytes from half-way)
 Stats: GET /_stats   Replace an object: POST /_replace/{name}
---socks5 ADDR also runs a SOCKS5 proxy there (to loopback destinations only).";
+--socks5 ADDR also runs a SOCKS5 proxy there (to loopback destinations only).
+
+       rangeget-test-origin metalink --name NAME --size SIZE [--piece-length LEN]
+                            [--no-hash] URL...
+prints a Metalink 4 document (RFC 5854) for object NAME of SIZE bytes (64M, ...)
+as /o/NAME serves it: SHA-256 of the whole object (unless --no-hash), SHA-256
+of each LEN-byte piece (with --piece-length), and the URLs in order as
+priority 1, 2, ...";
+
+/// What `metalink` was asked for.
+struct MetalinkOptions {
+    name: String,
+    size: u64,
+    piece_length: Option<u64>,
+    whole_hash: bool,
+    urls: Vec<String>,
+}
 
 /// What the command line asked for.
 struct Options {
@@ -35,7 +56,26 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let Some(options) = parse_args(std::env::args().skip(1))? else {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("metalink") {
+        args.next();
+        let Some(options) = parse_metalink_args(args)? else {
+            println!("{USAGE}");
+            return Ok(());
+        };
+        print!(
+            "{}",
+            metalink(
+                &options.name,
+                options.size,
+                &options.urls,
+                options.piece_length,
+                options.whole_hash,
+            )
+        );
+        return Ok(());
+    }
+    let Some(options) = parse_args(args)? else {
         println!("{USAGE}");
         return Ok(());
     };
@@ -110,6 +150,50 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>>
             "-h" | "--help" => return Ok(None),
             other => bail!("unknown argument {other:?}\n\n{USAGE}"),
         }
+    }
+    Ok(Some(options))
+}
+
+/// `None` when help was asked for.
+fn parse_metalink_args(mut args: impl Iterator<Item = String>) -> Result<Option<MetalinkOptions>> {
+    let (mut name, mut size) = (None, None);
+    let mut options = MetalinkOptions {
+        name: String::new(),
+        size: 0,
+        piece_length: None,
+        whole_hash: true,
+        urls: Vec::new(),
+    };
+    while let Some(arg) = args.next() {
+        let mut value = |flag: &str| {
+            args.next()
+                .with_context(|| format!("{flag} needs a value\n\n{USAGE}"))
+        };
+        let bytes = |flag: &str, text: String| {
+            parse_byte_size(&text).with_context(|| {
+                format!("{flag} {text:?} is not a byte count (examples: 1000, 64K, 16M, 2G)")
+            })
+        };
+        match arg.as_str() {
+            "--name" => name = Some(value("--name")?),
+            "--size" => size = Some(bytes("--size", value("--size")?)?),
+            "--piece-length" => {
+                let length = bytes("--piece-length", value("--piece-length")?)?;
+                if length == 0 {
+                    bail!("--piece-length must not be 0");
+                }
+                options.piece_length = Some(length);
+            }
+            "--no-hash" => options.whole_hash = false,
+            "-h" | "--help" => return Ok(None),
+            flag if flag.starts_with('-') => bail!("unknown argument {flag:?}\n\n{USAGE}"),
+            _ => options.urls.push(arg),
+        }
+    }
+    options.name = name.with_context(|| format!("metalink needs --name\n\n{USAGE}"))?;
+    options.size = size.with_context(|| format!("metalink needs --size\n\n{USAGE}"))?;
+    if options.urls.is_empty() {
+        bail!("metalink needs at least one URL\n\n{USAGE}");
     }
     Ok(Some(options))
 }

@@ -1,5 +1,6 @@
-//! `GET` and `HEAD` of `/o/{name}`: the well-behaved object server, with the
-//! faults of the request's [`FaultPlan`] bent into it.
+//! `GET` and `HEAD` of `/o/{name}` (and of its twin, `/twin/{name}`): the
+//! well-behaved object server, with the faults of the request's
+//! [`FaultPlan`] bent into it.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use hyper::{Method, Response, StatusCode};
 
 use crate::body::{Accounting, BodyFaults, ObjectBody, ResponseBody};
 use crate::connection::ConnectionCut;
-use crate::content::http_date_in;
+use crate::content::{http_date_in, Served};
 use crate::faults::{Fault, FaultPlan};
 use crate::handler::{text_response, OriginState};
 use crate::objects::{Budget, ObjectEntry, ObjectVersion};
@@ -31,6 +32,8 @@ pub(crate) struct ObjectRequest<'a> {
     pub(crate) range: Option<&'a str>,
     pub(crate) if_range: Option<&'a str>,
     pub(crate) if_modified_since: Option<&'a str>,
+    /// `/twin/{name}`: the object's twin, under the object's validators.
+    pub(crate) twin: bool,
 }
 
 pub(crate) fn respond(
@@ -56,6 +59,7 @@ pub(crate) fn respond(
         object: entry.current(size),
         entry,
         plan,
+        twin: request.twin,
     };
     if responder.not_modified_since(request.if_modified_since) {
         // RFC 9110 §13.1.3: unchanged since the date the client has.
@@ -83,6 +87,7 @@ struct ObjectResponder<'a> {
     entry: Arc<ObjectEntry>,
     object: ObjectVersion,
     plan: FaultPlan,
+    twin: bool,
 }
 
 impl ObjectResponder<'_> {
@@ -246,16 +251,16 @@ impl ObjectResponder<'_> {
         };
         let accounting = Accounting {
             counters: Arc::clone(&self.state.counters),
+            twin: self.twin,
             object: Arc::clone(&self.entry),
             connection: Arc::clone(self.connection),
         };
-        let body = ObjectBody::new(
-            self.object.content(),
-            range.first,
-            range.last + 1,
-            faults,
-            accounting,
-        );
+        let content = if self.twin {
+            Served::twin(self.object.content(), self.object.size)
+        } else {
+            Served::object(self.object.content())
+        };
+        let body = ObjectBody::new(content, range.first, range.last + 1, faults, accounting);
         ResponseBody::Object(Box::new(body))
     }
 

@@ -62,8 +62,9 @@ impl Query {
     }
 }
 
-/// Plain bytes or a binary suffix: `512`, `64K`, `16M`, `2G` (also lowercase).
-pub(crate) fn parse_byte_size(text: &str) -> Option<u64> {
+/// Plain bytes or a binary suffix: `512`, `64K`, `16M`, `2G` (also lowercase),
+/// as `size=` and the other byte counts of a URL are read.
+pub fn parse_byte_size(text: &str) -> Option<u64> {
     let (digits, unit) = match text.char_indices().last()? {
         (at, 'k' | 'K') => (&text[..at], 1 << 10),
         (at, 'm' | 'M') => (&text[..at], 1 << 20),

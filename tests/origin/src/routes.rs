@@ -8,6 +8,13 @@ pub(crate) enum Route<'a> {
     Object {
         name: &'a str,
     },
+    /// `/twin/{name}`: another object under the same size, `ETag` and
+    /// `Last-Modified` as `/o/{name}` (a mirror holding another version of
+    /// the file): the same bytes before `size / 2`, every byte complemented
+    /// from there on.
+    Twin {
+        name: &'a str,
+    },
     /// `/r/{n}/{rest}` (relative `Location`) or `/ra/{n}/{rest}` (absolute):
     /// redirects to `n - 1`, and at 0 to `/o/{rest}`.
     Redirect {
@@ -50,6 +57,9 @@ impl<'a> Route<'a> {
         let non_empty = |text: &'a str| (!text.is_empty()).then_some(text);
         if let Some(name) = path.strip_prefix("/o/").and_then(non_empty) {
             return Route::Object { name };
+        }
+        if let Some(name) = path.strip_prefix("/twin/").and_then(non_empty) {
+            return Route::Twin { name };
         }
         if let Some(name) = path.strip_prefix("/_replace/").and_then(non_empty) {
             return Route::Replace { name };
@@ -117,6 +127,7 @@ mod tests {
             Route::Object { name: "data.bin" }
         );
         assert_eq!(Route::parse("/o/a/b"), Route::Object { name: "a/b" });
+        assert_eq!(Route::parse("/twin/a/b"), Route::Twin { name: "a/b" });
         assert_eq!(
             Route::parse("/r/3/data.bin"),
             Route::Redirect {
@@ -157,7 +168,7 @@ mod tests {
         );
         assert_eq!(Route::parse("/_stats"), Route::Stats);
         assert_eq!(Route::parse("/_replace/x"), Route::Replace { name: "x" });
-        for unknown in ["/", "/o/", "/r/x/y", "/r/1/", "/r/1", "/other"] {
+        for unknown in ["/", "/o/", "/twin/", "/r/x/y", "/r/1/", "/r/1", "/other"] {
             assert_eq!(Route::parse(unknown), Route::NotFound, "{unknown}");
         }
     }

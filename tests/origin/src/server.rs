@@ -94,6 +94,11 @@ impl Origin {
         self.state.counters.body_bytes_sent()
     }
 
+    /// The part of [`Origin::body_bytes_sent`] that `/twin/` sent.
+    pub fn twin_body_bytes_sent(&self) -> u64 {
+        self.state.counters.twin_body_bytes_sent()
+    }
+
     /// Requests received, of any method and path.
     pub fn requests_served(&self) -> u64 {
         self.state.counters.requests()

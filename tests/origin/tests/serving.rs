@@ -183,7 +183,10 @@ fn counters_record_traffic_and_reset() {
 
     let stats = get(origin.addr(), "/_stats");
     assert_eq!(stats.header("content-type"), Some("application/json"));
-    assert_eq!(stats.body, b"{\"body_bytes_sent\":1015,\"requests\":4}\n");
+    assert_eq!(
+        stats.body,
+        b"{\"body_bytes_sent\":1015,\"twin_body_bytes_sent\":0,\"requests\":4}\n"
+    );
 
     origin.reset_counters();
     assert_eq!(origin.requests_served(), 0);
