@@ -109,8 +109,11 @@ fn grant_directory(options: &mut Options) -> Result<OutputMapping> {
             .with_context(|| format!("cannot create the output directory {dir}"))?;
     }
     options.dir = Some(dir.clone());
-    let list_on_stdin = options.input_file.as_deref() == Some(STDIN_LIST);
-    let input_dir = match &options.input_file {
+    // An -i list or a metalink: read through a read-only grant of its
+    // directory, or from standard input.
+    let list = options.input_file.as_ref().or(options.metalink.as_ref());
+    let list_on_stdin = list.map(String::as_str) == Some(STDIN_LIST);
+    let input_dir = match list {
         Some(file) if !list_on_stdin => input_directory(file, &host_dir)?,
         _ => None,
     };

@@ -177,6 +177,7 @@ mod tests {
             bytes_reused: 0,
             retries: 0,
             connections: 1,
+            sources: Vec::new(),
         })
     }
 

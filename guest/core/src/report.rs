@@ -24,6 +24,9 @@ pub struct Report {
     pub bytes_reused: u64,
     pub retries: u32,
     pub connections: u32,
+    /// What each source gave, when the file had several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<crate::sources::SourceReport>,
 }
 
 /// The `--json` object of a failed download.
@@ -127,6 +130,10 @@ impl Report {
                 self.retries,
                 if self.retries == 1 { "y" } else { "ies" }
             ));
+        }
+        let used = self.sources.iter().filter(|s| s.bytes > 0).count();
+        if used > 0 {
+            line.push_str(&format!("; from {used} of {} sources", self.sources.len()));
         }
         if let Some(sha) = &self.sha256 {
             line.push_str(&format!("; sha256 {sha}"));
@@ -239,6 +246,7 @@ mod tests {
             bytes_reused: 1 << 20,
             retries: 1,
             connections: 4,
+            sources: Vec::new(),
         }
     }
 

@@ -16,7 +16,7 @@
 //! Every source must state the same size (the Metalink's, or the first
 //! answer's); validators (`ETag`, `Last-Modified`) are each source's own.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -31,7 +31,7 @@ pub struct Mirrors {
     /// The size every source must state (a Metalink's `<size>`).
     pub size: Option<u64>,
     /// Every piece is checked against these as it completes.
-    pub pieces: Option<Rc<PieceHashes>>,
+    pub pieces: Option<Arc<PieceHashes>>,
     /// At most this many requests to one source at once.
     pub per_source: Option<usize>,
 }

@@ -19,6 +19,7 @@ use rangeget_core::netrc::Netrc;
 use rangeget_core::request::RequestRules;
 use rangeget_core::retry::RetryPolicy;
 use rangeget_core::size::parse_size;
+use rangeget_core::sources::Mirrors;
 use rangeget_core::Failure;
 
 /// The `-i` value that reads the list from standard input (aria2c's and
@@ -84,6 +85,27 @@ pub struct Options {
     /// list from standard input.
     #[arg(short = 'i', long = "input-file", value_name = "FILE", conflicts_with_all = ["urls", "output", "checksum"])]
     pub input_file: Option<String>,
+
+    /// Download the files a Metalink (RFC 5854 `.meta4`, or Metalink 3)
+    /// describes, each from all its sources at once where piece hashes or
+    /// its hash allow, one at a time otherwise; `-` reads it from standard
+    /// input.
+    #[arg(short = 'M', long = "metalink", value_name = "FILE",
+          conflicts_with_all = ["urls", "input_file", "output", "checksum"])]
+    pub metalink: Option<String>,
+
+    /// Other sources of this download's file (a list's tab-separated
+    /// URLs, a metalink's), after `url`.
+    #[arg(skip)]
+    pub mirrors: Vec<String>,
+
+    /// The piece hashes a metalink gives this download's file.
+    #[arg(skip)]
+    pub pieces: Option<std::sync::Arc<rangeget_core::pieces::PieceHashes>>,
+
+    /// The size a metalink gives this download's file.
+    #[arg(skip)]
+    pub expected_size: Option<u64>,
 
     /// Files downloaded at once (like aria2c's -j, whose default is 5 too).
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 5,
@@ -680,7 +702,12 @@ impl Options {
             chunk_size: self.chunk_size,
             free_space: self.free_space,
             rate_limit: None,
-            mirrors: Default::default(),
+            mirrors: Mirrors {
+                urls: self.mirrors.clone(),
+                size: self.expected_size,
+                pieces: self.pieces.clone(),
+                per_source: self.max_connections_per_host.map(|n| n as usize),
+            },
         }
     }
 
@@ -876,6 +903,7 @@ impl Options {
         Options {
             urls: Vec::new(),
             input_file: None,
+            metalink: None,
             in_batch: self.is_batch(),
             ..self.clone()
         }
@@ -914,7 +942,7 @@ impl Options {
 
     /// Whether this run downloads several files (several URLs or a list).
     pub fn is_batch(&self) -> bool {
-        self.in_batch || self.input_file.is_some() || self.urls.len() > 1
+        self.in_batch || self.input_file.is_some() || self.metalink.is_some() || self.urls.len() > 1
     }
 
     /// The budget of requests in flight for the whole run: in all, and to

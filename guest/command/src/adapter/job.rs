@@ -543,6 +543,7 @@ impl Job {
                 bytes_reused: stats.reused,
                 retries: stats.retries,
                 connections: stats.connections,
+                sources: stats.sources,
             }))),
             // Its lock is this run's: released as the file is done.
             Ending::Skipped(skip) if self.out.as_ref().is_some_and(OutputDir::holds_lock) => {

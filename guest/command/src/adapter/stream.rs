@@ -65,6 +65,7 @@ pub fn run(options: &Options, to: Destination) -> i32 {
                     bytes_reused: 0,
                     retries: stats.retries,
                     connections: stats.connections,
+                    sources: stats.sources,
                 };
                 summary(options, &report, report_to_stdout);
                 0

@@ -8,7 +8,7 @@
 //! transfer, and a chunk may take several (`request_size`).
 
 use std::collections::VecDeque;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use xxhash_rust::xxh3::Xxh3;
 
@@ -196,7 +196,7 @@ pub(crate) struct ChunkTable {
     layout: Layout,
     digests: bool,
     /// Piece hashes every chunk is checked against, and the object's size.
-    pieces: Option<(Rc<PieceHashes>, u64)>,
+    pieces: Option<(Arc<PieceHashes>, u64)>,
 }
 
 impl ChunkTable {
@@ -234,7 +234,7 @@ impl ChunkTable {
 
     /// Checks every chunk against `pieces` (of an object of `size`
     /// bytes); every chunk must start where a piece starts.
-    pub(crate) fn check_pieces(&mut self, pieces: Rc<PieceHashes>, size: u64) {
+    pub(crate) fn check_pieces(&mut self, pieces: Arc<PieceHashes>, size: u64) {
         for chunk in &mut self.chunks {
             debug_assert_eq!(chunk.range.start() % pieces.length, 0);
             chunk.checked = Some(Checked::new(&pieces));

@@ -289,7 +289,7 @@ pub struct Transfer {
     /// Other sources of the object, when bytes may be mixed.
     sources: Option<sources::SourceSet>,
     /// Piece hashes every piece is checked against.
-    pieces: Option<std::rc::Rc<crate::pieces::PieceHashes>>,
+    pieces: Option<std::sync::Arc<crate::pieces::PieceHashes>>,
 }
 
 /// What [`Transfer::in_order_slices`] fetches but does not deliver.

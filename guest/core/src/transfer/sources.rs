@@ -234,7 +234,7 @@ impl Transfer {
     }
 
     /// Checks every piece against `pieces` as it completes.
-    pub(crate) fn check_pieces(&mut self, pieces: std::rc::Rc<crate::pieces::PieceHashes>) {
+    pub(crate) fn check_pieces(&mut self, pieces: std::sync::Arc<crate::pieces::PieceHashes>) {
         let size = self.object.size.unwrap_or(0);
         if let Mode::Ranged(ranged) = &mut self.mode {
             ranged.chunks.check_pieces(pieces.clone(), size);

@@ -3,7 +3,7 @@
 //! dropped at once, and a record that claims only proven pieces.
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -36,13 +36,13 @@ fn object(url: &str, size: u64) -> RemoteObject {
     }
 }
 
-fn pieces(size: u64, length: u64) -> Rc<PieceHashes> {
+fn pieces(size: u64, length: u64) -> Arc<PieceHashes> {
     let content: Vec<u8> = (0..size).map(byte_at).collect();
     let digests = content
         .chunks(length as usize)
         .map(|piece| Sha256::digest(piece).to_vec())
         .collect();
-    Rc::new(PieceHashes {
+    Arc::new(PieceHashes {
         kind: HashKind::Sha256,
         length,
         digests,
