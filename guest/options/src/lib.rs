@@ -67,7 +67,7 @@ writes it for one origin with its settings built in (rangeget plugin --help).";
 )]
 pub struct Options {
     /// The http:// or https:// URLs to download (several: each into -d).
-    #[arg(value_name = "URL", required_unless_present = "input_file")]
+    #[arg(value_name = "URL", required_unless_present_any = ["input_file", "metalink"])]
     pub urls: Vec<String>,
 
     /// The URL of one download: the only one given, or one of a batch
@@ -552,9 +552,10 @@ impl Options {
     /// The inverse of parsing, so the host can forward options it rewrote.
     pub fn to_args(&self) -> Vec<String> {
         let mut args = vec!["rangeget".to_string()];
-        match &self.input_file {
-            Some(file) => args.extend(["--input-file".into(), file.clone()]),
-            None => args.extend(self.urls.iter().cloned()),
+        match (&self.input_file, &self.metalink) {
+            (Some(file), _) => args.extend(["--input-file".into(), file.clone()]),
+            (None, Some(file)) => args.extend(["--metalink".into(), file.clone()]),
+            (None, None) => args.extend(self.urls.iter().cloned()),
         }
         args.extend(["--jobs".into(), self.jobs.to_string()]);
         for (flag, value) in [
@@ -1019,6 +1020,10 @@ mod tests {
             urls: vec!["https://h/f".into()],
             in_batch: false,
             input_file: None,
+            metalink: None,
+            mirrors: Vec::new(),
+            pieces: None,
+            expected_size: None,
             jobs: 7,
             max_connections: Some(40),
             max_connections_per_host: Some(12),
@@ -1061,6 +1066,8 @@ mod tests {
             verbose: true,
         };
         assert_eq!(Options::parse_from(all_set.to_args()).unwrap(), all_set);
+        let metalink = Options::parse_from(["rangeget", "-M", "f.meta4"]).unwrap();
+        assert_eq!(Options::parse_from(metalink.to_args()).unwrap(), metalink);
     }
 
     #[test]
