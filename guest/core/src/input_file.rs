@@ -6,7 +6,7 @@
 
 use crate::checksum::parse_sha256;
 use crate::headers::parse_header_line;
-use crate::naming::is_hidden;
+use crate::naming::{check_file_path_inside, check_path_inside, PathFault};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InputEntry {
@@ -149,34 +149,24 @@ pub fn parse_input_file(text: &str) -> Result<Vec<InputEntry>, String> {
 /// so such an entry could only fail, after others were fetched). Nor may
 /// they hide what they name behind control or invisible characters.
 fn inside(key: &str, value: &str) -> Result<String, String> {
-    let leaves = value.starts_with('/') || value.split('/').any(|part| part == "..");
-    if value.is_empty() || leaves {
-        return Err(format!(
-            "{key}={value} is not a path inside the output directory (-d); \
-             give a relative path without '..'"
-        ));
-    }
-    if let Some(c) = value.chars().find(|&c| c.is_control() || is_hidden(c)) {
-        return Err(format!(
-            "{key}= holds the control or invisible character U+{:04X}, which would hide what \
-             the name says; remove it",
-            u32::from(c)
-        ));
-    }
+    check_path_inside(value).map_err(|fault| fault_message(key, value, &fault))?;
     Ok(value.to_string())
 }
 
 /// `out=`: a path inside `-d` (see [`inside`]) that ends with a file name,
 /// not `.` or `/`: a directory there would be taken for a file that exists.
 fn file_name_inside(key: &str, value: &str) -> Result<String, String> {
-    let value = inside(key, value)?;
-    let last = value.rsplit('/').next().unwrap_or_default();
-    if last.is_empty() || last == "." {
-        return Err(format!(
-            "{key}={value} names a directory, not a file; give the file's name"
-        ));
+    check_file_path_inside(value).map_err(|fault| fault_message(key, value, &fault))?;
+    Ok(value.to_string())
+}
+
+/// `key=value` and what is wrong with it; a value hiding characters is not
+/// repeated, as printing it would hide them again.
+fn fault_message(key: &str, value: &str, fault: &PathFault) -> String {
+    match fault {
+        PathFault::Hidden(_) => format!("{key}= {}", fault.explain()),
+        _ => format!("{key}={value} {}", fault.explain()),
     }
-    Ok(value)
 }
 
 #[cfg(test)]
