@@ -386,6 +386,17 @@ mod tests {
         }
 
         #[test]
+        fn plain_file_paths_stay_inside_and_show_what_they_name(path in "[a./\\\\\u{202E}\n-]{0,8}") {
+            if check_plain_file_path(&path).is_ok() {
+                prop_assert!(!path.starts_with('/') && !path.ends_with('/'));
+                for part in path.split('/') {
+                    prop_assert!(!part.is_empty() && !part.starts_with(['.', '-']));
+                }
+                prop_assert!(!path.chars().any(|c| c.is_control() || is_hidden(c) || c == '\\'));
+            }
+        }
+
+        #[test]
         fn sanitised_names_are_plain_file_names(name in ".*") {
             if let Some(n) = sanitize_file_name(&name) {
                 prop_assert!(!n.contains('/') && !n.contains('\\'));
