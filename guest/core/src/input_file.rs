@@ -1,16 +1,22 @@
 //! `-i FILE`: many downloads from one list, in aria2's format: a URL per
 //! line, optionally followed by indented option lines that apply to it
 //! (`out=NAME`, `dir=DIR`, `header=Name: value`, `checksum=sha-256=HEX`).
+//! A URL line may hold several TAB-separated URLs: mirrors of one file,
+//! one entry with several sources.
 //! Blank lines and `#` comments are ignored. A mistake anywhere is an
 //! error naming its line, before anything is downloaded.
 
 use crate::checksum::parse_sha256;
 use crate::headers::parse_header_line;
-use crate::naming::is_hidden;
+use crate::naming::{check_file_path_inside, check_path_inside, PathFault};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InputEntry {
     pub url: String,
+    /// Other sources of the same file, in the order listed (aria2 puts a
+    /// file's mirrors on its URL line, tab-separated); never `url` again,
+    /// nor one twice.
+    pub mirrors: Vec<String>,
     /// The line the URL is on (1-based), for messages.
     pub line: usize,
     pub out: Option<String>,
@@ -57,22 +63,11 @@ impl ListReader {
                 .ok_or_else(|| at("an option line before any URL".into()))?;
             return option_line(entry, trimmed).map(|()| None).map_err(at);
         }
-        // aria2 lists mirrors of one file on one line, tab-separated.
-        // Taking the first alone would drop what the list asks for.
-        if trimmed.contains('\t') {
-            return Err(at(
-                "several tab-separated URLs (aria2c's mirrors of one file); rangeget takes \
-                 one URL per entry: keep the first (cut -f1 on the list)"
-                    .into(),
-            ));
-        }
-        let url = trimmed.to_string();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(at(format!("'{url}' is not an http:// or https:// URL")));
-        }
+        let (url, mirrors) = sources(trimmed).map_err(at)?;
         self.any = true;
         let next = InputEntry {
             url,
+            mirrors,
             line: number,
             ..InputEntry::default()
         };
@@ -92,6 +87,27 @@ impl ListReader {
         }
         Ok(self.open.take())
     }
+}
+
+/// A URL line: its first URL and the mirrors after it. Each must be
+/// http(s); a repeated one is dropped, as fetching it twice gains nothing.
+fn sources(trimmed: &str) -> Result<(String, Vec<String>), String> {
+    let mut urls: Vec<String> = Vec::new();
+    for url in trimmed
+        .split('\t')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+    {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!("'{url}' is not an http:// or https:// URL"));
+        }
+        if !urls.iter().any(|seen| seen == url) {
+            urls.push(url.to_string());
+        }
+    }
+    let mut urls = urls.into_iter();
+    let first = urls.next().unwrap_or_default();
+    Ok((first, urls.collect()))
 }
 
 /// An indented `key=value` line of `entry`. A key given twice is refused:
@@ -149,34 +165,24 @@ pub fn parse_input_file(text: &str) -> Result<Vec<InputEntry>, String> {
 /// so such an entry could only fail, after others were fetched). Nor may
 /// they hide what they name behind control or invisible characters.
 fn inside(key: &str, value: &str) -> Result<String, String> {
-    let leaves = value.starts_with('/') || value.split('/').any(|part| part == "..");
-    if value.is_empty() || leaves {
-        return Err(format!(
-            "{key}={value} is not a path inside the output directory (-d); \
-             give a relative path without '..'"
-        ));
-    }
-    if let Some(c) = value.chars().find(|&c| c.is_control() || is_hidden(c)) {
-        return Err(format!(
-            "{key}= holds the control or invisible character U+{:04X}, which would hide what \
-             the name says; remove it",
-            u32::from(c)
-        ));
-    }
+    check_path_inside(value).map_err(|fault| fault_message(key, value, &fault))?;
     Ok(value.to_string())
 }
 
 /// `out=`: a path inside `-d` (see [`inside`]) that ends with a file name,
 /// not `.` or `/`: a directory there would be taken for a file that exists.
 fn file_name_inside(key: &str, value: &str) -> Result<String, String> {
-    let value = inside(key, value)?;
-    let last = value.rsplit('/').next().unwrap_or_default();
-    if last.is_empty() || last == "." {
-        return Err(format!(
-            "{key}={value} names a directory, not a file; give the file's name"
-        ));
+    check_file_path_inside(value).map_err(|fault| fault_message(key, value, &fault))?;
+    Ok(value.to_string())
+}
+
+/// `key=value` and what is wrong with it; a value hiding characters is not
+/// repeated, as printing it would hide them again.
+fn fault_message(key: &str, value: &str, fault: &PathFault) -> String {
+    match fault {
+        PathFault::Hidden(_) => format!("{key}= {}", fault.explain()),
+        _ => format!("{key}={value} {}", fault.explain()),
     }
-    Ok(value)
 }
 
 #[cfg(test)]
@@ -212,6 +218,42 @@ mod tests {
     }
 
     #[test]
+    fn a_line_of_tab_separated_urls_is_one_entry_with_mirrors() {
+        let text = "http://h/a.iso\thttps://m1/a.iso\t\thttp://m2/a.iso\thttp://h/a.iso\n\
+                    \tout=alpha.iso\n  dir=isos\nhttp://h/b.iso\n\thttp://x/ignored\t\n";
+        let error = parse_input_file(text).unwrap_err();
+        assert!(error.starts_with("line 5"), "{error}");
+        let text = text.replace(
+            "\thttp://x/ignored\t\n",
+            "https://h/c.iso\t https://m/c.iso \n",
+        );
+        assert_eq!(
+            parse_input_file(&text).unwrap(),
+            [
+                InputEntry {
+                    url: "http://h/a.iso".into(),
+                    mirrors: vec!["https://m1/a.iso".into(), "http://m2/a.iso".into()],
+                    line: 1,
+                    out: Some("alpha.iso".into()),
+                    dir: Some("isos".into()),
+                    ..InputEntry::default()
+                },
+                InputEntry {
+                    url: "http://h/b.iso".into(),
+                    line: 4,
+                    ..InputEntry::default()
+                },
+                InputEntry {
+                    url: "https://h/c.iso".into(),
+                    mirrors: vec!["https://m/c.iso".into()],
+                    line: 5,
+                    ..InputEntry::default()
+                },
+            ]
+        );
+    }
+
+    #[test]
     fn reports_the_line_of_a_mistake() {
         for (text, line) in [
             ("  out=x\n", "line 1"),
@@ -219,7 +261,8 @@ mod tests {
             ("ftp://h/a\n", "line 1"),
             ("http://h/a\n\n  checksum=md5=00\n", "line 3"),
             ("http://h/a\n  header=Range: bytes=0-1\n", "line 2"),
-            ("http://h/a\nhttp://h/b\thttp://m/b\n", "line 2"),
+            ("http://h/a\nhttp://h/b\tftp://m/b\n", "line 2"),
+            ("http://h/a\nhttp://h/b\tm/b\n", "line 2"),
             ("http://h/a\n  dir=/etc\n", "line 2"),
             ("http://h/a\n  out=../../x.bin\n", "line 2"),
             ("http://h/a\n  dir=sub/../../up\n", "line 2"),

@@ -27,6 +27,7 @@ pub mod input_file;
 pub mod ledger;
 pub mod lock;
 pub mod meta;
+pub mod metalink;
 pub mod naming;
 pub mod netrc;
 pub(crate) mod object;

@@ -127,6 +127,96 @@ pub fn sanitize_file_name(name: &str) -> Option<String> {
     Some(shorten_keeping_extension(cleaned, MAX_NAME_BYTES))
 }
 
+/// Why a relative path that a list (`out=`, `dir=`) or a metalink file's
+/// `name` gives is refused. These names come from files the user may not
+/// have written, so they are checked, never repaired: a repaired name would
+/// not be the one the file asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathFault {
+    /// Empty, absolute or with a `..` part: it would leave the output
+    /// directory (`-d`), the only one the component is granted.
+    Leaves,
+    /// A control or invisible character, which would hide what it says.
+    Hidden(char),
+    /// It ends with `/` or `.`, naming a directory where a file is meant:
+    /// a directory there would be taken for a file that exists.
+    NotAFile,
+    /// (Strict rules only) an empty part (`a//b`), a hidden part (`.x`), a
+    /// part taken for an option (`-x`), a `\` (a separator on Windows) or a
+    /// part too long for a file name once the working suffixes are added.
+    OddPart(String),
+}
+
+impl PathFault {
+    /// What is wrong and what to do, to follow the name of what was given.
+    pub fn explain(&self) -> String {
+        match self {
+            PathFault::Leaves => "is not a path inside the output directory (-d); \
+                                  give a relative path without '..'"
+                .to_string(),
+            PathFault::Hidden(c) => format!(
+                "holds the control or invisible character U+{:04X}, which would hide what \
+                 the name says; remove it",
+                u32::from(*c)
+            ),
+            PathFault::NotAFile => "names a directory, not a file; give the file's name".into(),
+            PathFault::OddPart(why) => format!("has {why}; rename it"),
+        }
+    }
+}
+
+/// A relative path that stays inside the output directory and shows what
+/// it names (the rules for `out=` and `dir=`).
+pub fn check_path_inside(value: &str) -> Result<(), PathFault> {
+    let leaves = value.starts_with('/') || value.split('/').any(|part| part == "..");
+    if value.is_empty() || leaves {
+        return Err(PathFault::Leaves);
+    }
+    match value.chars().find(|&c| c.is_control() || is_hidden(c)) {
+        Some(c) => Err(PathFault::Hidden(c)),
+        None => Ok(()),
+    }
+}
+
+/// [`check_path_inside`], and the path ends with a file name.
+pub fn check_file_path_inside(value: &str) -> Result<(), PathFault> {
+    check_path_inside(value)?;
+    let last = value.rsplit('/').next().unwrap_or_default();
+    if last.is_empty() || last == "." {
+        return Err(PathFault::NotAFile);
+    }
+    Ok(())
+}
+
+/// [`check_file_path_inside`], and every part is a plain name: for paths a
+/// user did not type (a metalink's), where an odd part is more likely a
+/// trap than a wish. Hidden parts (`.ssh/x`) and parts like `-rf` are
+/// refused, as are empty and `.` parts, so two spellings of one path cannot
+/// pass as two files.
+pub fn check_plain_file_path(value: &str) -> Result<(), PathFault> {
+    check_file_path_inside(value)?;
+    if value.contains('\\') {
+        return Err(PathFault::OddPart("a '\\', a separator on Windows".into()));
+    }
+    for part in value.split('/') {
+        let why = if part.is_empty() || part == "." {
+            "an empty or '.' part".to_string()
+        } else if part.starts_with('.') {
+            format!("the hidden part '{part}'")
+        } else if part.starts_with('-') {
+            format!("the part '{part}', which a command would take for an option")
+        } else if part.len() > MAX_NAME_BYTES {
+            format!("a part longer than {MAX_NAME_BYTES} bytes")
+        } else if part.trim() != part {
+            format!("the part '{part}', with spaces at an end")
+        } else {
+            continue;
+        };
+        return Err(PathFault::OddPart(why));
+    }
+    Ok(())
+}
+
 /// Leaves room for the `.part.meta.tmp` suffix within the common 255-byte
 /// limit on a file name.
 const MAX_NAME_BYTES: usize = 200;
@@ -292,6 +382,17 @@ mod tests {
         fn content_disposition_never_yields_an_escaping_name(value in ".*") {
             if let Some(n) = file_name_from_content_disposition(&value) {
                 prop_assert!(!n.contains('/') && !n.contains('\\') && !n.starts_with('.'));
+            }
+        }
+
+        #[test]
+        fn plain_file_paths_stay_inside_and_show_what_they_name(path in "[a./\\\\\u{202E}\n-]{0,8}") {
+            if check_plain_file_path(&path).is_ok() {
+                prop_assert!(!path.starts_with('/') && !path.ends_with('/'));
+                for part in path.split('/') {
+                    prop_assert!(!part.is_empty() && !part.starts_with(['.', '-']));
+                }
+                prop_assert!(!path.chars().any(|c| c.is_control() || is_hidden(c) || c == '\\'));
             }
         }
 

@@ -4,11 +4,11 @@
 //! servers be mixed in one file: a mirror serving another version of the
 //! same size, even under the same `ETag`, is caught piece by piece.
 
-use digest::DynDigest;
+use sha2::Digest;
 
-/// The hash functions Metalink 4 names (RFC 5854 §4.2.3, the IANA
-/// "Hash Function Textual Names" registry) that rangeget computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// A hash algorithm a metalink may name, weakest first, so that the
+/// strongest of several is their maximum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HashKind {
     Md5,
     Sha1,
@@ -18,19 +18,20 @@ pub enum HashKind {
 }
 
 impl HashKind {
-    /// Reads a Metalink `type` ("sha-256"; also "sha256"), any case.
-    pub fn parse(name: &str) -> Option<HashKind> {
-        Some(match name.to_ascii_lowercase().as_str() {
-            "md5" => HashKind::Md5,
-            "sha-1" | "sha1" => HashKind::Sha1,
-            "sha-256" | "sha256" => HashKind::Sha256,
-            "sha-384" | "sha384" => HashKind::Sha384,
-            "sha-512" | "sha512" => HashKind::Sha512,
-            _ => return None,
-        })
+    /// The kind a metalink's `type` names: the IANA spellings RFC 5854
+    /// uses (`sha-256`) and Metalink 3's (`sha256`), in any case.
+    pub fn from_name(name: &str) -> Option<HashKind> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "md5" | "md-5" => Some(HashKind::Md5),
+            "sha-1" | "sha1" => Some(HashKind::Sha1),
+            "sha-256" | "sha256" => Some(HashKind::Sha256),
+            "sha-384" | "sha384" => Some(HashKind::Sha384),
+            "sha-512" | "sha512" => Some(HashKind::Sha512),
+            _ => None,
+        }
     }
 
-    /// The spelling Metalink and messages use.
+    /// The IANA name, as RFC 5854 spells it.
     pub fn name(self) -> &'static str {
         match self {
             HashKind::Md5 => "md5",
@@ -41,7 +42,7 @@ impl HashKind {
         }
     }
 
-    /// Bytes in a digest.
+    /// The length of a digest, in bytes.
     pub fn digest_len(self) -> usize {
         match self {
             HashKind::Md5 => 16,
@@ -53,58 +54,93 @@ impl HashKind {
     }
 }
 
-/// An incremental digest of one [`HashKind`].
-pub struct Hasher {
-    kind: HashKind,
-    digest: Box<dyn DynDigest>,
+/// A whole file's expected digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileHash {
+    pub kind: HashKind,
+    pub digest: Vec<u8>,
+}
+
+impl FileHash {
+    /// The digest in lower-case hex, for messages.
+    pub fn hex(&self) -> String {
+        crate::checksum::hex(&self.digest)
+    }
+}
+
+/// The expected digests of a file's pieces: piece `i` is bytes
+/// `i * length ..` up to `length` of them (the last may be shorter).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PieceHashes {
+    pub kind: HashKind,
+    /// Bytes per piece, never 0.
+    pub length: u64,
+    /// One per piece, in order: exactly `ceil(size / length)`.
+    pub digests: Vec<Vec<u8>>,
+}
+
+/// An incremental digest of any [`HashKind`]: fed what arrives, a chunk at
+/// a time, so a file is never held whole.
+#[derive(Clone)]
+pub struct Hasher(State);
+
+#[derive(Clone)]
+enum State {
+    Md5(md5::Md5),
+    Sha1(sha1::Sha1),
+    Sha256(sha2::Sha256),
+    Sha384(sha2::Sha384),
+    Sha512(sha2::Sha512),
 }
 
 impl Hasher {
     pub fn new(kind: HashKind) -> Hasher {
-        let digest: Box<dyn DynDigest> = match kind {
-            HashKind::Md5 => Box::new(md5::Md5::default()),
-            HashKind::Sha1 => Box::new(sha1::Sha1::default()),
-            HashKind::Sha256 => Box::new(sha2::Sha256::default()),
-            HashKind::Sha384 => Box::new(sha2::Sha384::default()),
-            HashKind::Sha512 => Box::new(sha2::Sha512::default()),
-        };
-        Hasher { kind, digest }
+        Hasher(match kind {
+            HashKind::Md5 => State::Md5(md5::Md5::new()),
+            HashKind::Sha1 => State::Sha1(sha1::Sha1::new()),
+            HashKind::Sha256 => State::Sha256(sha2::Sha256::new()),
+            HashKind::Sha384 => State::Sha384(sha2::Sha384::new()),
+            HashKind::Sha512 => State::Sha512(sha2::Sha512::new()),
+        })
     }
 
     pub fn kind(&self) -> HashKind {
-        self.kind
+        match self.0 {
+            State::Md5(_) => HashKind::Md5,
+            State::Sha1(_) => HashKind::Sha1,
+            State::Sha256(_) => HashKind::Sha256,
+            State::Sha384(_) => HashKind::Sha384,
+            State::Sha512(_) => HashKind::Sha512,
+        }
     }
 
-    pub fn update(&mut self, data: &[u8]) {
-        self.digest.update(data);
+    /// Adds the next bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        match &mut self.0 {
+            State::Md5(h) => h.update(bytes),
+            State::Sha1(h) => h.update(bytes),
+            State::Sha256(h) => h.update(bytes),
+            State::Sha384(h) => h.update(bytes),
+            State::Sha512(h) => h.update(bytes),
+        }
     }
 
+    /// The digest of everything added.
     pub fn finish(self) -> Vec<u8> {
-        self.digest.finalize().into_vec()
-    }
-}
-
-impl Clone for Hasher {
-    fn clone(&self) -> Hasher {
-        Hasher {
-            kind: self.kind,
-            digest: self.digest.box_clone(),
+        match self.0 {
+            State::Md5(h) => h.finalize().to_vec(),
+            State::Sha1(h) => h.finalize().to_vec(),
+            State::Sha256(h) => h.finalize().to_vec(),
+            State::Sha384(h) => h.finalize().to_vec(),
+            State::Sha512(h) => h.finalize().to_vec(),
         }
     }
 }
 
 impl std::fmt::Debug for Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Hasher")
+        write!(f, "Hasher({})", self.kind().name())
     }
-}
-
-/// Piece hashes: the digest of every `length` bytes of the object.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PieceHashes {
-    pub kind: HashKind,
-    pub length: u64,
-    pub digests: Vec<Vec<u8>>,
 }
 
 impl PieceHashes {
