@@ -14,6 +14,7 @@ use rangeget_core::credentials::NetrcUse;
 use rangeget_core::fetch::{FileTarget, Settings, Spec, StallRule};
 use rangeget_core::headers::parse_header_line;
 use rangeget_core::input_file::{InputEntry, ListReader};
+use rangeget_core::metalink::{parse_metalink, HashKind, MetalinkFile};
 use rangeget_core::naming::file_name_from_url;
 use rangeget_core::netrc::Netrc;
 use rangeget_core::request::RequestRules;
@@ -932,8 +933,48 @@ impl Options {
             dir,
             headers,
             checksum: entry.checksum,
+            mirrors: entry.mirrors,
             ..self.for_url(&entry.url)
         }
+    }
+
+    /// The download of a metalink's `file`: its
+    /// name inside `-d`, its sources, size, hashes.
+    fn for_metalink_file(&self, file: MetalinkFile) -> Options {
+        let mut urls = file.urls.into_iter();
+        let url = urls.next().expect("a metalink file has a URL");
+        // `--checksum` holds a SHA-256; another whole-file hash is not
+        // compared (piece hashes of any kind are).
+        let checksum = file
+            .hash
+            .filter(|h| h.kind == HashKind::Sha256)
+            .map(|h| h.hex());
+        Options {
+            output: Some(file.name),
+            checksum,
+            mirrors: urls.collect(),
+            pieces: file.pieces.map(std::sync::Arc::new),
+            expected_size: file.size,
+            ..self.for_url(&url)
+        }
+    }
+
+    /// One download per file of the metalink whose text is `text`, named
+    /// `list` in messages, and the paths they claim (two files on one
+    /// path are refused before anything is fetched).
+    pub fn metalink_downloads(&self, text: &str) -> Result<(Vec<Options>, PathClaims), String> {
+        self.check_before_run()?;
+        let list = list_name(self.metalink.as_deref().unwrap_or_default()).to_string();
+        let metalink = parse_metalink(text).map_err(|e| format!("{list}: {e}"))?;
+        let template = self.template();
+        let mut claims = PathClaims::default();
+        let mut downloads = Vec::with_capacity(metalink.files.len());
+        for (at, file) in metalink.files.into_iter().enumerate() {
+            let download = template.for_metalink_file(file);
+            claim_listed(&mut claims, &download, at, None, &list)?;
+            downloads.push(download);
+        }
+        Ok((downloads, claims))
     }
 
     /// `-o -`: the file goes to stdout, in order, and nowhere on disk.

@@ -205,3 +205,36 @@ fn read_error(name: &str, error: String) -> Failure {
     }
     .into()
 }
+
+/// A metalink's whole text (`-M FILE`, or `-` for standard input), read
+/// at most to the parser's limit: a longer one is refused, not held.
+pub fn read_metalink(path: &str) -> Result<String, Failure> {
+    let limit = rangeget_core::metalink::MAX_TEXT_BYTES as u64;
+    let name = format!("the metalink {}", rangeget_options::list_name(path));
+    let mut bytes = Vec::new();
+    if path == STDIN_LIST {
+        let stream = get_stdin();
+        loop {
+            match stream.blocking_read(READ_BYTES) {
+                Ok(data) => bytes.extend(data),
+                Err(StreamError::Closed) => break,
+                Err(StreamError::LastOperationFailed(e)) => {
+                    return Err(read_error(&name, e.to_debug_string()))
+                }
+            }
+            if bytes.len() as u64 > limit {
+                break;
+            }
+        }
+    } else {
+        let file = std::fs::File::open(path).map_err(|e| read_error(&name, e.to_string()))?;
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| read_error(&name, e.to_string()))?;
+    }
+    if bytes.len() as u64 > limit {
+        let too_long = format!("{name} is longer than {} MiB", limit >> 20);
+        return Err(Reason::Usage(too_long).into());
+    }
+    String::from_utf8(bytes).map_err(|_| Reason::Usage(format!("{name} is not UTF-8 text")).into())
+}

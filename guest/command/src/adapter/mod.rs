@@ -60,6 +60,11 @@ fn start(options: &Options) -> Result<i32, Failure> {
     );
     http::set_netrc(options.netrc_in_component(env, read).map_err(usage)?);
     *http::cookies().borrow_mut() = options.cookie_jar(read).map_err(usage)?;
+    if let Some(path) = &options.metalink {
+        let text = list::read_metalink(path)?;
+        let (downloads, claims) = options.metalink_downloads(&text).map_err(usage)?;
+        return Ok(batch::run(options, downloads.into(), claims));
+    }
     if options.input_file.is_some() {
         options.check_before_run().map_err(usage)?;
         let mut claims = PathClaims::default();

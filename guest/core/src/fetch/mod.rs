@@ -412,6 +412,10 @@ impl Fetch {
             // An error status is the client's to see at once, not retried.
             rules.retry.max_retries = 0;
         }
+        if self.failover.has_next() {
+            // Another source waits: a dead one must not slow the file.
+            rules.retry.max_retries = 0;
+        }
         self.probe_asked = bytes;
         let url = self.failover.current().to_string();
         let mut probe = Probe::first_bytes(&url, rules, bytes).ids_from(self.next_id);
