@@ -490,6 +490,36 @@ fn cookies(runtime: Runtime) {
     assert_downloaded(&dir, "j.bin", "j.bin", 0, 1000);
 }
 
+/// A metalink read through the granted directory: the twin (another
+/// object under the same `ETag`) caught by its pieces and dropped, a dead
+/// source dropped at once, the file byte-exact from the good one.
+fn metalink_sources(runtime: Runtime) {
+    let origin = Origin::start();
+    let dir = Scratch::new(&format!("metalink-{runtime:?}"));
+    let size = 3 * MIB;
+    let query = format!("?size={size}");
+    let urls = [
+        origin.url(&format!("/twin/m.bin{query}")),
+        format!("http://{}/o/m.bin{query}", refused_addr()),
+        origin.url(&format!("/o/m.bin{query}&fault=throttle&rate=4M")),
+    ];
+    let meta4 = rangeget_test_origin::metalink("m.bin", size, &urls, Some(256 * 1024), true);
+    std::fs::write(dir.path("m.meta4"), meta4).unwrap();
+    let args = ["-M", "{dir}/m.meta4", "-d", "{dir}", "--chunk-size", "1M"];
+    let output = runtime.command_in(&dir, &args).output().unwrap();
+    assert_ok(runtime, &output);
+    assert_downloaded(&dir, "m.bin", "m.bin", 0, size);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!("dropping the source {}", urls[0])),
+        "{runtime:?}: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("dropping the source {}", urls[1])),
+        "{runtime:?}: {stderr}"
+    );
+}
+
 /// `-N` against a server that ignores `If-Modified-Since`: the answer's
 /// size and `Last-Modified` match the file, so it is dropped before its
 /// body and the file skipped, the host told once.
@@ -545,6 +575,7 @@ suite! {
     netrc_credentials: native_netrc, wasmtime_cli_netrc, jco_netrc;
     cookies: native_cookies, wasmtime_cli_cookies, jco_cookies;
     timestamping_against_ignored_conditions: native_ims_ignored, wasmtime_cli_ims_ignored, jco_ims_ignored;
+    metalink_sources: native_metalink, wasmtime_cli_metalink, jco_metalink;
 }
 
 /// Under the wasmtime CLI, granted `/dev`, the component streams into
