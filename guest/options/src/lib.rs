@@ -48,6 +48,7 @@ Examples:
   rangeget https://example.com/big.iso           (saves as ./big.iso)
   rangeget https://example.com/big.iso --checksum sha256=9f86d081884c7d65...
   rangeget -i urls.txt -d downloads/ --json      (one report line per file)
+  rangeget -M ubuntu.meta4 -d iso/               (from all its mirrors at once)
 
 Interrupted downloads leave FILE.part and FILE.part.meta next to FILE;
 running the same command again resumes where it stopped.
