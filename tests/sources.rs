@@ -230,3 +230,45 @@ fn a_metalink_names_files_safely_and_refuses_two_on_one_path() {
     assert_success(&output);
     assert_downloaded(&dir, "sub/a.bin", "a.bin", 0, 1000);
 }
+
+#[test]
+fn a_source_that_keeps_failing_mid_way_is_dropped_and_the_others_finish() {
+    let origin = Origin::start();
+    let dir = Scratch::new("mirrors-dying");
+    let size = 6 * MIB;
+    let name = "d.bin";
+    let urls = [
+        origin.url(&format!("/o/{name}?size={size}&fault=throttle&rate=8M")),
+        // Every answer cut at half its body: a source that dies mid-way.
+        origin
+            .url(&format!(
+                "/o/{name}?size={size}&fault=truncate&truncate_times=1000"
+            ))
+            .replace("127.0.0.1", "localhost"),
+    ];
+    let meta4 = write_metalink(&dir, name, size, &urls, Some(MIB), true);
+    let output = run(&[
+        "-M",
+        &meta4,
+        "-d",
+        &dir.arg(""),
+        "--chunk-size",
+        "1M",
+        "--json",
+    ]);
+    assert_success(&output);
+    assert_downloaded(&dir, name, name, 0, size);
+    // Its failures rest it and send its chunks to the good source (it is
+    // dropped after three in a row, if the file lasts that long).
+    let stdout = text(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("\"sources\""))
+        .expect("{stdout}");
+    let report: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert!(
+        report["sources"][1]["failures"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+    assert_eq!(report["retries"], 0, "no chunk used its retries: {report}");
+}
