@@ -304,19 +304,27 @@ fn a_large_chunk_is_fetched_as_several_bounded_requests() {
         "7M",
         "-x",
         "1",
+        "-v",
     ]);
     assert_success(&output);
     assert_downloaded(&dir, "big.bin", "big.bin", 0, size);
     let ranges = origin.range_requests();
-    assert_eq!(
-        ranges,
-        [
+    // A loaded machine can take 10 ms to answer the probe even on
+    // loopback: the origin is then taken for a far one, as -v says, and
+    // asked the chunk's rest at once.
+    let expected: &[&str] = if probe_was_far(&output) {
+        &["bytes=0-1048575", "bytes=1048576-7340031"]
+    } else {
+        &[
             "bytes=0-1048575",
             "bytes=1048576-3145727",
             "bytes=3145728-5242879",
-            "bytes=5242880-7340031"
-        ],
-        "the probe's first MiB, 2 MiB requests, then the chunk's tail"
+            "bytes=5242880-7340031",
+        ]
+    };
+    assert_eq!(
+        ranges, expected,
+        "the probe's first MiB, 2 MiB requests (a far origin: one), then the chunk's tail"
     );
     assert!(
         !text(&output.stderr).contains("retry"),
@@ -348,6 +356,7 @@ fn an_idle_connection_takes_over_the_rest_of_a_stalled_chunk() {
         "2",
         "--timeout",
         "1",
+        "-v",
     ]);
     assert_success(&output);
     assert_downloaded(&dir, "split.bin", "split.bin", 0, size);
@@ -361,8 +370,11 @@ fn an_idle_connection_takes_over_the_rest_of_a_stalled_chunk() {
         before.iter().any(|r| start(r) + 256 * 1024 == start(retry)),
         "the last request is not the stalled one's retry: {ranges:?}"
     );
+    // Taken for a far origin (a slow probe on a loaded machine, as -v
+    // says), each request is a whole chunk: nothing follows one.
+    let least = if probe_was_far(&output) { 3 } else { 4 };
     assert!(
-        before.len() >= 4,
+        before.len() >= least,
         "the stalled request, the back half, and what follows each request: {ranges:?}"
     );
 }

@@ -272,3 +272,48 @@ fn a_source_that_keeps_failing_mid_way_is_dropped_and_the_others_finish() {
     );
     assert_eq!(report["retries"], 0, "no chunk used its retries: {report}");
 }
+
+#[test]
+fn a_meta4_url_is_saved_then_its_files_fetched_and_a_rerun_finds_both() {
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    let origin = Origin::start();
+    let dir = Scratch::new("mirrors-url");
+    let size = 2 * MIB;
+    let sources = [
+        origin.url(&format!("/twin/u.bin?size={size}")),
+        origin.url(&format!("/o/u.bin?size={size}")),
+    ];
+    let src: String = sources
+        .iter()
+        .map(|u| format!("&src={}", utf8_percent_encode(u, NON_ALPHANUMERIC)))
+        .collect();
+    let url = origin.url(&format!("/meta4/u.bin.meta4?size={size}&piece=256K{src}"));
+    let output = run(&[&url, "-d", &dir.arg(""), "--chunk-size", "1M"]);
+    assert_success(&output);
+    assert_downloaded(&dir, "u.bin", "u.bin", 0, size);
+    let saved = std::fs::read_to_string(dir.path("u.bin.meta4")).unwrap();
+    assert!(saved.contains("<pieces length=\"262144\""), "{saved}");
+    // Fetching the document itself is quiet: the run tells of its files.
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("u.bin.meta4"), "{stderr}");
+    // Again: both are there; nothing is fetched but the check.
+    let sent = origin.body_bytes_sent();
+    let output = run(&[&url, "-d", &dir.arg("")]);
+    assert_success(&output);
+    assert!(
+        text(&output.stdout).contains("1 skipped"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert_eq!(origin.body_bytes_sent(), sent);
+    // --no-follow-metalink saves it as a file, and -o with a followed one
+    // is refused.
+    let output = run(&[&url, "-o", &dir.arg("copy.meta4"), "--no-follow-metalink"]);
+    assert_success(&output);
+    assert_eq!(
+        std::fs::read_to_string(dir.path("copy.meta4")).unwrap(),
+        saved
+    );
+    let output = run(&[&url, "-o", &dir.arg("x.meta4")]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+}

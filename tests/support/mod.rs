@@ -47,6 +47,12 @@ pub fn run(args: &[&str]) -> Output {
     rangeget(args).output().expect("rangeget runs")
 }
 
+/// Whether `-v` output says the origin's first answer was slow enough
+/// (10 ms) for it to be taken for a far one.
+pub fn probe_was_far(output: &Output) -> bool {
+    text(&output.stderr).contains("(far: requests of a whole chunk)")
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

@@ -205,6 +205,9 @@ pub enum Event {
         /// The source that served it, when a file has several.
         from: Option<String>,
     },
+    /// The first answer from `url` took `ms`: whether the origin is far,
+    /// which sizes its requests (for `-v`).
+    RoundTrip { url: String, ms: u64 },
     /// A source of a file with several was dropped for `reason`; `left`
     /// sources go on.
     SourceDropped {
@@ -277,6 +280,14 @@ impl fmt::Display for Event {
                     write!(f, " from {url}")?;
                 }
                 write!(f, ": head after {wait_ms} ms, body in {body_ms} ms")
+            }
+            Event::RoundTrip { url, ms } => {
+                let far = if crate::request_size::is_far(*ms) {
+                    "far: requests of a whole chunk"
+                } else {
+                    "near"
+                };
+                write!(f, "{url} answered in {ms} ms ({far})")
             }
             Event::SourceDropped { url, reason, left } => write!(
                 f,

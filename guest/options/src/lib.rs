@@ -96,6 +96,12 @@ pub struct Options {
           conflicts_with_all = ["urls", "input_file", "output", "checksum"])]
     pub metalink: Option<String>,
 
+    /// Save a `.meta4` or `.metalink` URL as a file instead of
+    /// downloading the files it describes (aria2c's
+    /// `--follow-metalink=false`).
+    #[arg(long = "no-follow-metalink")]
+    pub no_follow_metalink: bool,
+
     /// Other sources of this download's file (a list's tab-separated
     /// URLs, a metalink's), after `url`.
     #[arg(skip)]
@@ -583,6 +589,9 @@ impl Options {
         if self.force {
             args.push("--force".into());
         }
+        if self.no_follow_metalink {
+            args.push("--no-follow-metalink".into());
+        }
         args.extend([
             "--connect-timeout".into(),
             self.connect_timeout_secs.to_string(),
@@ -939,6 +948,51 @@ impl Options {
         }
     }
 
+    /// The URL of a metalink this run downloads and then follows (a
+    /// `.meta4` or `.metalink` URL given alone, as aria2c does), if it is
+    /// one.
+    pub fn metalink_url(&self) -> Option<&str> {
+        if self.no_follow_metalink || self.input_file.is_some() || self.metalink.is_some() {
+            return None;
+        }
+        let [url] = self.urls.as_slice() else {
+            return None;
+        };
+        let path = url.split(['?', '#']).next()?.to_ascii_lowercase();
+        (path.ends_with(".meta4") || path.ends_with(".metalink")).then_some(url)
+    }
+
+    /// The download of the metalink itself: saved in `-d` under its URL's
+    /// name, quietly (the run reports the files it describes); one left by
+    /// an earlier run is used as it is (`-N` fetches it again if it
+    /// changed, `--force` always).
+    pub fn fetching_metalink(&self) -> Result<Options, String> {
+        if self.output.is_some() {
+            return Err(
+                "a metalink names its files: choose their directory with -d (or save \
+                        the metalink itself with --no-follow-metalink -o PATH)"
+                    .into(),
+            );
+        }
+        Ok(Options {
+            output: Some(file_name_from_url(&self.url)),
+            in_batch: true,
+            quiet: true,
+            json: false,
+            ..self.clone()
+        })
+    }
+
+    /// The run of the files the metalink saved at `path` describes.
+    pub fn following_metalink(&self, path: String) -> Options {
+        Options {
+            metalink: Some(path),
+            urls: Vec::new(),
+            url: String::new(),
+            ..self.clone()
+        }
+    }
+
     /// The download of a metalink's `file`: its
     /// name inside `-d`, its sources, size, hashes.
     fn for_metalink_file(&self, file: MetalinkFile) -> Options {
@@ -1063,6 +1117,7 @@ mod tests {
             in_batch: false,
             input_file: None,
             metalink: None,
+            no_follow_metalink: true,
             mirrors: Vec::new(),
             pieces: None,
             expected_size: None,

@@ -98,6 +98,7 @@ pub(crate) fn handle<B>(
             let location = with_query(request.uri().path().to_owned(), query_text);
             redirect_response(StatusCode::FOUND, &location)
         }
+        Route::Metalink { name } if fetch => metalink_response(name, &Query::parse(query_text)),
         Route::Stats if method == Method::GET => stats(&state.counters),
         Route::Replace { name } if method == Method::POST => {
             let version = state.objects.entry(name).replace();
@@ -105,6 +106,7 @@ pub(crate) fn handle<B>(
         }
         Route::Object { .. }
         | Route::Twin { .. }
+        | Route::Metalink { .. }
         | Route::Redirect { .. }
         | Route::Elsewhere { .. }
         | Route::Presign { .. }
@@ -115,7 +117,8 @@ pub(crate) fn handle<B>(
         Route::NotFound => text_response(
             StatusCode::NOT_FOUND,
             "no such route; try /o/{name}?size=1M&fault=..., /twin/{name}, /r/{n}/{name}, /ra/{n}/{name}, \
-             /loop/{name}, /elsewhere/{host:port}/{path}, /presign/{ms}/{name}, /_stats or POST /_replace/{name}",
+             /loop/{name}, /elsewhere/{host:port}/{path}, /presign/{ms}/{name}, /meta4/{name}.meta4, /_stats \
+             or POST /_replace/{name}",
         ),
     }
 }
@@ -188,6 +191,22 @@ fn method_not_allowed(allowed: &'static str) -> Response<ResponseBody> {
         .headers_mut()
         .insert(ALLOW, hyper::header::HeaderValue::from_static(allowed));
     response
+}
+
+/// A Metalink document of object `name` (see `Route::Metalink`).
+fn metalink_response(name: &str, query: &Query) -> Response<ResponseBody> {
+    let sizes = (query.byte_size("size"), query.byte_size("piece"));
+    let (Ok(size), Ok(piece)) = sizes else {
+        return text_response(StatusCode::BAD_REQUEST, "size= and piece= are byte counts");
+    };
+    let size = size.unwrap_or(crate::object_response::DEFAULT_SIZE);
+    let text = crate::metalink(name, size, &query.all("src"), piece, !query.flag("nohash"));
+    Response::builder()
+        .header(CONTENT_TYPE, "application/metalink4+xml")
+        // As a static file server says; the document is answered whole.
+        .header(hyper::header::ACCEPT_RANGES, "bytes")
+        .body(ResponseBody::fixed(text))
+        .expect("static headers are valid")
 }
 
 fn json_response(json: String) -> Response<ResponseBody> {

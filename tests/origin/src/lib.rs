@@ -6,6 +6,8 @@
 //! [`expected_content`]; people run the `rangeget-test-origin` binary to
 //! try the downloader by hand. Everything about a scenario is in the URL:
 //!
+//! - `GET /meta4/{name}.meta4?size=N&piece=L&src=URL&src=URL`: a Metalink
+//!   of object `name` listing the `src` URLs (see `routes::Route::Metalink`).
 //! - `GET|HEAD /o/{name}?size=64M&fault=truncate,throttle&rate=4M`: object
 //!   `name` (the rest of the path, raw) of `size` bytes (default 1M; plain
 //!   bytes or K/M/G binary suffixes) with range support, a strong `ETag` and

@@ -22,7 +22,7 @@ use crate::query::Query;
 use crate::range::{ByteRange, RangeSpec};
 
 /// Size of an object whose URL has no `size=`.
-const DEFAULT_SIZE: u64 = 1 << 20;
+pub(crate) const DEFAULT_SIZE: u64 = 1 << 20;
 
 /// The parts of an object request the answer depends on.
 pub(crate) struct ObjectRequest<'a> {

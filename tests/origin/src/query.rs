@@ -36,6 +36,15 @@ impl Query {
             .map(|(_, value)| value.as_str())
     }
 
+    /// Every value given for `key`, in order.
+    pub(crate) fn all(&self, key: &str) -> Vec<String> {
+        self.pairs
+            .iter()
+            .filter(|(candidate, _)| candidate == key)
+            .map(|(_, value)| value.clone())
+            .collect()
+    }
+
     pub(crate) fn count(&self, key: &str, default: u64) -> Result<u64, BadParameter> {
         match self.get(key) {
             None => Ok(default),

@@ -15,6 +15,13 @@ pub(crate) enum Route<'a> {
     Twin {
         name: &'a str,
     },
+    /// `/meta4/{name}.meta4?size=N&piece=L&src=URL&src=URL…`: a Metalink of
+    /// object `name` (its SHA-256, and pieces of `piece` bytes if given;
+    /// `nohash=1` leaves the hashes out) listing the `src` URLs in order,
+    /// for a downloader given a `.meta4` URL.
+    Metalink {
+        name: &'a str,
+    },
     /// `/r/{n}/{rest}` (relative `Location`) or `/ra/{n}/{rest}` (absolute):
     /// redirects to `n - 1`, and at 0 to `/o/{rest}`.
     Redirect {
@@ -60,6 +67,13 @@ impl<'a> Route<'a> {
         }
         if let Some(name) = path.strip_prefix("/twin/").and_then(non_empty) {
             return Route::Twin { name };
+        }
+        if let Some(name) = path
+            .strip_prefix("/meta4/")
+            .and_then(|t| t.strip_suffix(".meta4"))
+            .and_then(non_empty)
+        {
+            return Route::Metalink { name };
         }
         if let Some(name) = path.strip_prefix("/_replace/").and_then(non_empty) {
             return Route::Replace { name };

@@ -60,6 +60,9 @@ fn start(options: &Options) -> Result<i32, Failure> {
     );
     http::set_netrc(options.netrc_in_component(env, read).map_err(usage)?);
     *http::cookies().borrow_mut() = options.cookie_jar(read).map_err(usage)?;
+    if options.metalink_url().is_some() {
+        return follow_metalink(options);
+    }
     if let Some(path) = &options.metalink {
         let text = list::read_metalink(path)?;
         let (downloads, claims) = options.metalink_downloads(&text).map_err(usage)?;
@@ -85,6 +88,23 @@ fn start(options: &Options) -> Result<i32, Failure> {
         }
     }
     Ok(batch::run(options, downloads.into(), claims))
+}
+
+/// `rangeget URL.meta4`: the metalink is downloaded into `-d` as any file
+/// (so a rerun has it, and resumes its files), then its files are.
+fn follow_metalink(options: &Options) -> Result<i32, Failure> {
+    let usage = |message: String| Failure::from(Reason::Usage(message));
+    let fetch = options.fetching_metalink().map_err(usage)?;
+    let (downloads, claims) = fetch.given_downloads().map_err(usage)?;
+    let path = downloads[0].path_from_url();
+    let code = batch::run(&fetch, downloads.into(), claims);
+    if code != 0 {
+        return Ok(code);
+    }
+    let run = options.following_metalink(path);
+    let text = list::read_metalink(run.metalink.as_deref().unwrap_or_default())?;
+    let (downloads, claims) = run.metalink_downloads(&text).map_err(usage)?;
+    Ok(batch::run(&run, downloads.into(), claims))
 }
 
 /// A character device or FIFO that `-o` names (`/dev/null`): the file is

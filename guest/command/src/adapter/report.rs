@@ -76,7 +76,7 @@ impl ProgressLine {
 /// A fetch's event, told: a warning (timings are `-v` lines).
 pub fn tell(event: Event) {
     match event {
-        Event::Timing { .. } => trace(|| event.to_string()),
+        Event::Timing { .. } | Event::RoundTrip { .. } => trace(|| event.to_string()),
         _ => warn(&event.to_string()),
     }
 }

@@ -727,13 +727,19 @@ impl Fetch {
                 body,
                 first,
                 round_trip_ms,
-            } => Probed {
-                object,
-                headers,
-                body,
-                first,
-                round_trip_ms,
-            },
+            } => {
+                self.outputs.push_back(Output::Event(Event::RoundTrip {
+                    url: object.url.clone(),
+                    ms: round_trip_ms,
+                }));
+                Probed {
+                    object,
+                    headers,
+                    body,
+                    first,
+                    round_trip_ms,
+                }
+            }
             ProbeEnd::NotModified if matches!(self.to, Destination::File(_)) => {
                 return self.finish(Ending::Skipped(Skip::UpToDate))
             }

@@ -45,9 +45,27 @@ fn drain(fetch: &mut Fetch, now_ms: u64) -> Vec<Output> {
                 outputs.push(end);
                 return outputs;
             }
+            // A `-v` line, after every probe (see the test below).
+            Output::Event(Event::RoundTrip { .. }) => {}
             output => outputs.push(output),
         }
     }
+}
+
+#[test]
+fn a_probe_tells_its_round_trip_for_verbose_output() {
+    let mut fetch = Fetch::new(spec(), Destination::InOrder { name: "-".into() });
+    let probe = sent(&drain(&mut fetch, 0));
+    answer(&mut fetch, &probe[0], "\"a\"");
+    let told = std::iter::from_fn(|| match fetch.poll(0, Room::UNLIMITED) {
+        Output::Wait(_) | Output::End(_) => None,
+        output => Some(output),
+    })
+    .find_map(|output| match output {
+        Output::Event(Event::RoundTrip { url, .. }) => Some(url),
+        _ => None,
+    });
+    assert_eq!(told.as_deref(), Some(probe[0].url.as_str()));
 }
 
 fn sent(outputs: &[Output]) -> Vec<Request> {

@@ -62,7 +62,9 @@ pub fn serve(config: &ProxyConfig, incoming: &Incoming, out: ResponseOutparam) {
             return log("the client went away; the answer stops");
         };
         match output {
-            Output::Event(event @ Event::Timing { .. }) => OriginLog::line(|| event.to_string()),
+            Output::Event(event @ (Event::Timing { .. } | Event::RoundTrip { .. })) => {
+                OriginLog::line(|| event.to_string())
+            }
             Output::Event(event) => log(&event.to_string()),
             Output::Notice(notice) => log(&notice.to_string()),
             Output::Respond(answer) => {
