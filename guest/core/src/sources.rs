@@ -32,8 +32,9 @@ pub struct Mirrors {
     pub size: Option<u64>,
     /// Every piece is checked against these as it completes.
     pub pieces: Option<Arc<PieceHashes>>,
-    /// At most this many requests to one source at once.
-    pub per_source: Option<usize>,
+    /// At most this many requests to one host at once
+    /// (`--max-connections-per-host`).
+    pub per_host: Option<usize>,
 }
 
 /// How a file's sources may be used together (see the module's text).

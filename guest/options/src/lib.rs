@@ -718,7 +718,7 @@ impl Options {
                 urls: self.mirrors.clone(),
                 size: self.expected_size,
                 pieces: self.pieces.clone(),
-                per_source: self.max_connections_per_host.map(|n| n as usize),
+                per_host: self.max_connections_per_host.map(|n| n as usize),
             },
         }
     }

@@ -177,6 +177,8 @@ fn a_probe_follows_a_redirect_and_keeps_only_the_answer_it_ends_with() {
                 continue;
             }
             Output::Locate(object) => break object,
+            // The probe's round trip, for -v.
+            Output::Event(Event::RoundTrip { .. }) => continue,
             other => panic!("{other:?}"),
         }
         for id in exchanges.ready_now(&fetch) {

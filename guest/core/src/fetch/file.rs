@@ -196,12 +196,12 @@ impl Fetch {
         if let Some(pieces) = &self.spec.mirrors.pieces {
             transfer.check_pieces(pieces.clone());
         }
-        let per_source = self
+        let per_host = self
             .spec
             .mirrors
-            .per_source
+            .per_host
             .unwrap_or(self.spec.settings.connections);
-        transfer.add_sources(self.failover_url(), &self.sources_to_mix(), per_source);
+        transfer.add_sources(self.failover_url(), &self.sources_to_mix(), per_host);
     }
 
     /// Continues from `meta`: nothing it claims is trusted until read back.

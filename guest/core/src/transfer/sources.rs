@@ -18,6 +18,8 @@ pub(super) struct Source {
     /// The URL as listed: a link it redirected to that fails is found
     /// again through it.
     listed: String,
+    /// Its host and port: what the per-host cap counts.
+    host: String,
     /// Where new requests go (where its redirects led), and its own
     /// validators, learnt from its first answer.
     object: RemoteObject,
@@ -36,6 +38,7 @@ impl Source {
     fn new(listed: &str, object: RemoteObject) -> Source {
         Source {
             listed: listed.to_string(),
+            host: crate::budget::host_of(listed),
             object,
             dropped: None,
             bytes: 0,
@@ -55,7 +58,8 @@ impl Source {
 #[derive(Clone, Debug)]
 pub(super) struct SourceSet {
     list: Vec<Source>,
-    per_source: usize,
+    /// At most this many requests to one host at once.
+    per_host: usize,
 }
 
 impl SourceSet {
@@ -65,7 +69,7 @@ impl SourceSet {
         first: &RemoteObject,
         listed_first: &str,
         others: &[String],
-        per_source: usize,
+        per_host: usize,
     ) -> SourceSet {
         let mut list = vec![Source::new(listed_first, first.clone())];
         for url in others {
@@ -80,7 +84,7 @@ impl SourceSet {
         }
         SourceSet {
             list,
-            per_source: per_source.max(1),
+            per_host: per_host.max(1),
         }
     }
 
@@ -91,10 +95,19 @@ impl SourceSet {
     /// The source a new request goes to, given how many requests each has
     /// `open`: an untried one first (in the listed order), then the one
     /// whose connections are fastest for their load; none while every
-    /// source is busy, resting after a failure, or dropped.
+    /// source is busy (its host at the cap), resting after a failure, or
+    /// dropped.
     pub(super) fn pick(&self, open: &[usize], now_ms: u64) -> Option<usize> {
-        let ready = |(i, s): &(usize, &Source)| {
-            s.is_live() && s.not_before_ms <= now_ms && open[*i] < self.per_source
+        let on_host = |host: &str| -> usize {
+            self.list
+                .iter()
+                .zip(open)
+                .filter(|(s, _)| s.host == host)
+                .map(|(_, n)| n)
+                .sum()
+        };
+        let ready = |(_, s): &(usize, &Source)| {
+            s.is_live() && s.not_before_ms <= now_ms && on_host(&s.host) < self.per_host
         };
         let candidates: Vec<(usize, &Source)> =
             self.list.iter().enumerate().filter(ready).collect();
@@ -221,13 +234,13 @@ pub(super) fn open_per_source(open: &[Open], set: &SourceSet) -> Vec<usize> {
 
 impl Transfer {
     /// Fetches from `others` too (sources of the same file, listed after
-    /// `listed_first`, which was probed), at most `per_source` requests
-    /// to each at once. Only for a file checked by a hash.
-    pub(crate) fn add_sources(&mut self, listed_first: &str, others: &[String], per_source: usize) {
+    /// `listed_first`, which was probed), at most `per_host` requests to
+    /// one host at once. Only for a file checked by a hash.
+    pub(crate) fn add_sources(&mut self, listed_first: &str, others: &[String], per_host: usize) {
         if others.is_empty() {
             return;
         }
-        let set = SourceSet::new(&self.object, listed_first, others, per_source);
+        let set = SourceSet::new(&self.object, listed_first, others, per_host);
         // Each source's redirects are followed from its listed URL.
         self.relinks = relink::Relinks::default();
         self.sources = Some(set);

@@ -281,3 +281,19 @@ fn the_last_source_serving_another_version_stops_the_transfer() {
     assert_eq!(failure.reason.code(), "piece-mismatch");
     assert!(failure.to_string().contains("piece 4"), "{failure}");
 }
+
+#[test]
+fn a_host_gets_at_most_its_share_of_requests_however_many_sources_it_serves() {
+    let size = 4096 * KIB;
+    let mut t = Transfer::to_file(object("http://a/f", size), size, 256 * KIB, settings(6), 0);
+    t.check_pieces(pieces(size, 256 * KIB));
+    let others = ["http://a/g".to_string(), "http://b/f".to_string()];
+    t.add_sources("http://a/f", &others, 2);
+    let mut sent = Vec::new();
+    while let Some(request) = t.poll_start(0) {
+        sent.push(request.url);
+    }
+    let on_a = sent.iter().filter(|u| u.starts_with("http://a/")).count();
+    let on_b = sent.iter().filter(|u| u.starts_with("http://b/")).count();
+    assert_eq!((on_a, on_b), (2, 2), "{sent:?}");
+}
