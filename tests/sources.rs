@@ -317,3 +317,33 @@ fn a_meta4_url_is_saved_then_its_files_fetched_and_a_rerun_finds_both() {
     let output = run(&[&url, "-o", &dir.arg("x.meta4")]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
 }
+
+#[test]
+fn a_much_slower_source_loses_its_chunks_to_the_others() {
+    let origin = Origin::start();
+    let dir = Scratch::new("mirrors-slow");
+    let size = 24 * MIB;
+    let name = "slow.bin";
+    let urls = [
+        // First, so the probe's answer comes from it: 64 KiB/s.
+        origin.url(&format!("/o/{name}?size={size}&fault=throttle&rate=64K")),
+        origin.url(&format!("/o/{name}?size={size}&fault=throttle&rate=8M")),
+        origin
+            .url(&format!("/o/{name}?size={size}&fault=throttle&rate=8M"))
+            .replace("127.0.0.1", "localhost"),
+    ];
+    let meta4 = write_metalink(&dir, name, size, &urls, Some(MIB), true);
+    let output = run(&["-M", &meta4, "-d", &dir.arg(""), "--json"]);
+    assert_success(&output);
+    assert_downloaded(&dir, name, name, 0, size);
+    let stdout = text(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("\"sources\""))
+        .expect("{stdout}");
+    let report: serde_json::Value = serde_json::from_str(line).unwrap();
+    // Its first answers are cut once it is measured; it is not dropped.
+    let slow = &report["sources"][0];
+    assert!(slow["bytes"].as_u64().unwrap() < MIB / 2, "{report}");
+    assert!(slow.get("dropped").is_none(), "{report}");
+}

@@ -126,7 +126,14 @@ impl Transfer {
         if let Some(limiter) = &self.limiter {
             limiter.borrow_mut().consume(now_ms, len);
         }
-        self.open[at].window_bytes += len;
+        let open = &mut self.open[at];
+        open.window_bytes += len;
+        open.body_bytes += len;
+        // Each source's speed is measured as its bytes come.
+        if let Some(set) = &mut self.sources {
+            set.timed(open.source, len, now_ms.saturating_sub(open.body_at_ms));
+        }
+        open.body_at_ms = now_ms;
         let chunk = self.open[at].chunk;
         let progress = match &mut self.mode {
             Mode::Ranged(ranged) => {

@@ -218,6 +218,9 @@ struct Open {
     /// The current stall window: when it started, what arrived in it.
     window_start_ms: u64,
     window_bytes: u64,
+    /// Body bytes it brought so far, and when the last of them came.
+    body_bytes: u64,
+    body_at_ms: u64,
 }
 
 /// Where the bytes go.
@@ -596,13 +599,26 @@ impl Transfer {
         let request = match &mut self.mode {
             Mode::Ranged(ranged) => {
                 if self.open.len() >= self.settings.connections {
+                    // A connection held by a crawling source is better
+                    // spent on a fast one.
+                    if self.sources.is_some() && self.cut_slowest(now_ms) {
+                        return self.poll_start(now_ms);
+                    }
                     return None;
                 }
                 let source = match &self.sources {
                     Some(set) => set.pick(&open_per_source(&self.open, set), now_ms)?,
                     None => 0,
                 };
-                let (chunk, range) = ranged.chunks.next_request(now_ms, ranged.request_size)?;
+                let next = ranged.chunks.next_request(now_ms, ranged.request_size);
+                let Some((chunk, range)) = next else {
+                    // Nothing left to ask: a request crawling from a slow
+                    // source may be worth asking a faster one.
+                    if self.cut_slowest(now_ms) {
+                        return self.poll_start(now_ms);
+                    }
+                    return None;
+                };
                 let id = self.fresh_id();
                 let object = match &self.sources {
                     Some(set) => set.object(source),
@@ -934,11 +950,14 @@ impl Open {
             head_ms: now_ms,
             window_start_ms: now_ms,
             window_bytes: 0,
+            body_bytes: 0,
+            body_at_ms: now_ms,
         }
     }
 
     fn start_body(&mut self, now_ms: u64) {
         self.stage = Stage::Body;
         self.head_ms = now_ms;
+        self.body_at_ms = now_ms;
     }
 }

@@ -61,20 +61,19 @@ impl Transfer {
         self.timed(&open, now_ms);
         self.close(open.id, open.range);
         let id = self.fresh_id();
+        // Several sources: the chunk goes on from whichever is best now
+        // (only where a piece starts: a piece comes from one source).
+        let (source, url, redirects) = match self.better_source(&open, range.start(), now_ms) {
+            Some(source) => (source, self.source_url(source), 0),
+            None => (open.source, open.url, open.redirects),
+        };
         let object = match &self.sources {
-            Some(set) => set.object(open.source),
+            Some(set) => set.object(source),
             None => &self.object,
         };
-        let request = Request::range_of(id, object, &open.url, range);
-        let mut next = Open::new(
-            id,
-            open.chunk,
-            Some(range),
-            open.url,
-            open.redirects,
-            now_ms,
-        );
-        next.source = open.source;
+        let request = Request::range_of(id, object, &url, range);
+        let mut next = Open::new(id, open.chunk, Some(range), url, redirects, now_ms);
+        next.source = source;
         self.open.push(next);
         self.commands.push_back(Command::Send(request));
     }
@@ -87,10 +86,7 @@ impl Transfer {
         };
         let wait_ms = open.head_ms.saturating_sub(open.sent_ms);
         let body_ms = now_ms.saturating_sub(open.head_ms);
-        let from = self.sources.as_mut().map(|set| {
-            set.timed(open.source, range.len(), body_ms);
-            open.url.clone()
-        });
+        let from = self.sources.as_ref().map(|_| open.url.clone());
         self.events.push_back(Event::Timing {
             range,
             wait_ms,

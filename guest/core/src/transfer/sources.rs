@@ -8,6 +8,16 @@
 use super::*;
 use crate::sources::SourceReport;
 
+/// A request is taken from its source when another would bring the rest
+/// this many times sooner…
+const SLOWER: u64 = 4;
+/// …and sooner by at least this long.
+const WORTH_CUTTING_MS: u64 = 500;
+/// A request's own speed is trusted after its body has run this long.
+const MEASURED_AFTER_MS: u64 = 500;
+/// A source's speed is trusted once its bodies have run this long in all.
+const MEASURED_MS: u64 = 100;
+
 /// Failures in a row before a source is dropped while others remain.
 const STRIKES: u32 = 3;
 /// How long a source that failed waits before it is asked again.
@@ -52,6 +62,12 @@ impl Source {
 
     fn is_live(&self) -> bool {
         self.dropped.is_none()
+    }
+
+    /// The speed of one of its connections, in bytes per millisecond,
+    /// once its bodies have run [`MEASURED_MS`] in all.
+    fn rate(&self) -> Option<f64> {
+        (self.timed_ms >= MEASURED_MS).then(|| self.timed_bytes as f64 / self.timed_ms as f64)
     }
 }
 
@@ -113,21 +129,29 @@ impl SourceSet {
             self.list.iter().enumerate().filter(ready).collect();
         if let Some(&(i, _)) = candidates
             .iter()
-            .find(|(i, s)| s.timed_ms == 0 && open[*i] == 0)
+            .find(|(i, s)| s.rate().is_none() && open[*i] == 0)
         {
             return Some(i);
         }
-        let cost = |(i, s): &(usize, &Source)| {
-            let rate = match s.timed_ms {
-                0 => f64::MIN_POSITIVE,
-                ms => s.timed_bytes as f64 / ms as f64,
-            };
-            (open[*i] + 1) as f64 / rate
+        // Not measured yet and already asked: the last resort.
+        let cost = |(i, s): &(usize, &Source)| match s.rate() {
+            Some(rate) => (open[*i] + 1) as f64 / rate,
+            None => f64::INFINITY,
         };
         candidates
             .iter()
             .min_by(|a, b| cost(a).total_cmp(&cost(b)))
             .map(|&(i, _)| i)
+    }
+
+    /// The fastest speed one connection of a live source has shown, in
+    /// bytes per millisecond.
+    fn best_rate(&self) -> Option<f64> {
+        self.list
+            .iter()
+            .filter(|s| s.is_live())
+            .filter_map(Source::rate)
+            .max_by(f64::total_cmp)
     }
 
     /// When a resting source may be asked again, if one is.
@@ -160,8 +184,10 @@ impl SourceSet {
         self.list[source].bytes += bytes;
     }
 
-    /// A request of `bytes` from `source` took `body_ms`; older timings
-    /// weigh less and less, so a source that slows down is seen to.
+    /// `bytes` of a body from `source` came `body_ms` after the one's
+    /// previous bytes (summed over its requests: the speed of one of its
+    /// connections); older timings weigh less and less, so a source that
+    /// slows down is seen to.
     pub(super) fn timed(&mut self, source: usize, bytes: u64, body_ms: u64) {
         let s = &mut self.list[source];
         if s.timed_ms > 20_000 {
@@ -169,7 +195,7 @@ impl SourceSet {
             s.timed_ms /= 2;
         }
         s.timed_bytes += bytes;
-        s.timed_ms += body_ms.max(1);
+        s.timed_ms += body_ms;
     }
 
     /// A request to `source` failed for `reason`: it rests a while, and is
@@ -304,6 +330,73 @@ impl Transfer {
             for chunk in requeue {
                 ranged.chunks.requeue(chunk);
             }
+        }
+    }
+
+    /// With every connection busy, or nothing left to ask: the request
+    /// whose source is much slower than the fastest one (at least
+    /// [`SLOWER`] times, and [`WORTH_CUTTING_MS`] to gain on what it still
+    /// has to bring) is cut, and its connection and chunk go to the
+    /// fastest source with room. The slow source is not blamed: it keeps what it brought
+    /// (with pieces, up to its last proven one) and its measured speed
+    /// sends it less work. Returns whether a request was cut.
+    pub(super) fn cut_slowest(&mut self, now_ms: u64) -> bool {
+        let (Some(set), Mode::Ranged(ranged)) = (&self.sources, &self.mode) else {
+            return false;
+        };
+        let Some(best) = set.best_rate() else {
+            return false;
+        };
+        let gain = |o: &Open| -> Option<u64> {
+            let elapsed = now_ms.saturating_sub(o.head_ms);
+            if o.stage != Stage::Body || elapsed < MEASURED_AFTER_MS {
+                return None;
+            }
+            let (_, left) = ranged.chunks.window(o.chunk);
+            let slow_ms = left.saturating_mul(elapsed) / o.body_bytes.max(1);
+            let fast_ms = (left as f64 / best) as u64;
+            (slow_ms > fast_ms.saturating_mul(SLOWER))
+                .then(|| slow_ms - fast_ms)
+                .filter(|&gain| gain >= WORTH_CUTTING_MS)
+        };
+        let Some((at, _)) = self
+            .open
+            .iter()
+            .enumerate()
+            .filter_map(|(at, o)| gain(o).map(|g| (at, g)))
+            .max_by_key(|&(_, g)| g)
+        else {
+            return false;
+        };
+        let open = self.open.remove(at);
+        self.close(open.id, None);
+        if let Mode::Ranged(ranged) = &mut self.mode {
+            ranged.chunks.requeue(open.chunk);
+        }
+        true
+    }
+
+    /// The source the chunk of `done` (a request that got all it asked
+    /// for) should go on from at `offset`, when it is another than
+    /// `done`'s: at a piece's start only, so a piece comes from one source.
+    pub(super) fn better_source(&self, done: &Open, offset: u64, now_ms: u64) -> Option<usize> {
+        let set = self.sources.as_ref()?;
+        let at_boundary = self
+            .pieces
+            .as_ref()
+            .is_none_or(|p| p.is_boundary(offset, self.object.size.unwrap_or(0)));
+        if !at_boundary {
+            return None;
+        }
+        let picked = set.pick(&open_per_source(&self.open, set), now_ms)?;
+        (picked != done.source).then_some(picked)
+    }
+
+    /// Where a new request to `source` goes.
+    pub(super) fn source_url(&self, source: usize) -> String {
+        match &self.sources {
+            Some(set) => set.object(source).url.clone(),
+            None => self.object.url.clone(),
         }
     }
 

@@ -62,6 +62,8 @@ enum Server {
     Good,
     Twin,
     Dead,
+    /// Good, at a sixty-fourth of the others' speed.
+    Slow,
 }
 
 struct Run {
@@ -143,6 +145,11 @@ impl Run {
                 }
                 let Some(window) = self.t.body_window(id, self.now) else {
                     continue;
+                };
+                let step = if server == Server::Slow {
+                    step / 64
+                } else {
+                    step
                 };
                 let len = step.min(window.len);
                 let data: Vec<u8> = (window.offset..window.offset + len)
@@ -296,4 +303,74 @@ fn a_host_gets_at_most_its_share_of_requests_however_many_sources_it_serves() {
     let on_a = sent.iter().filter(|u| u.starts_with("http://a/")).count();
     let on_b = sent.iter().filter(|u| u.starts_with("http://b/")).count();
     assert_eq!((on_a, on_b), (2, 2), "{sent:?}");
+}
+
+#[test]
+fn a_request_crawling_from_a_slow_source_is_taken_over_by_a_fast_one() {
+    let size = 8 * 1024 * KIB;
+    let mut t = Transfer::to_file(object("http://a/f", size), size, 1024 * KIB, settings(4), 0);
+    t.check_pieces(pieces(size, 256 * KIB));
+    let others = ["http://b/f".to_string(), "http://c/f".to_string()];
+    t.add_sources("http://a/f", &others, 4);
+    let servers = [
+        ("http://a/f", Server::Slow),
+        ("http://b/f", Server::Good),
+        ("http://c/f", Server::Good),
+    ];
+    let mut run = Run::new(t, size, &servers);
+    assert_eq!(run.run(16 * KIB, 100_000), Some(End::Finished));
+    let expected: Vec<u8> = (0..size).map(byte_at).collect();
+    assert!(run.file == expected, "byte-exact");
+    // Alone, the slow source's first request (1 MiB at 256 bytes a
+    // millisecond) would take 4 s: it is cut once measured (after 1 s).
+    assert!(run.now < 1500, "took {} ms", run.now);
+    let reports = run.t.source_reports();
+    assert!(
+        reports[0].dropped.is_none(),
+        "slow is not wrong: {reports:?}"
+    );
+    assert!(reports[0].bytes < 512 * KIB, "{reports:?}");
+}
+
+#[test]
+fn a_slow_probe_answer_is_taken_over_too() {
+    let size = 16 * 1024 * KIB;
+    let mut t = Transfer::to_file(
+        object("http://a/f", size),
+        size,
+        6 * 1024 * KIB,
+        settings(4),
+        0,
+    );
+    t.check_pieces(pieces(size, 1024 * KIB));
+    let others = ["http://b/f".to_string(), "http://c/f".to_string()];
+    t.add_sources("http://a/f", &others, 4);
+    let first = ByteRange::from_len(0, 1024 * KIB).unwrap();
+    assert!(t.adopt(RequestId(1), first, 0));
+    let headers = Headers::from_pairs([
+        (
+            "Content-Range".to_string(),
+            format!("bytes 0-{}/{size}", first.end()),
+        ),
+        ("Content-Length".to_string(), first.len().to_string()),
+        ("ETag".to_string(), "\"e\"".to_string()),
+    ]);
+    t.handle_head(RequestId(1), 206, &headers, 0, 0);
+    let servers = [
+        ("http://a/f", Server::Slow),
+        ("http://b/f", Server::Good),
+        ("http://c/f", Server::Good),
+    ];
+    let mut run = Run::new(t, size, &servers);
+    run.open.insert(
+        RequestId(1),
+        Request::range_of(
+            RequestId(1),
+            &object("http://a/f", size),
+            "http://a/f",
+            first,
+        ),
+    );
+    assert_eq!(run.run(16 * KIB, 100_000), Some(End::Finished));
+    assert!(run.now < 1500, "took {} ms", run.now);
 }
