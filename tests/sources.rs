@@ -347,3 +347,35 @@ fn a_much_slower_source_loses_its_chunks_to_the_others() {
     assert!(slow["bytes"].as_u64().unwrap() < MIB / 2, "{report}");
     assert!(slow.get("dropped").is_none(), "{report}");
 }
+
+#[test]
+fn a_failed_file_reports_what_each_source_did() {
+    let origin = Origin::start();
+    let dir = Scratch::new("mirrors-failed");
+    let size = 2 * MIB;
+    let name = "f.bin";
+    let urls = [
+        dead(name, size),
+        origin.url(&format!("/twin/{name}?size={size}")),
+    ];
+    let meta4 = write_metalink(&dir, name, size, &urls, Some(256 * 1024), true);
+    let output = run(&["-M", &meta4, "-d", &dir.arg(""), "--json"]);
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output.stderr));
+    assert!(
+        !dir.path(name).exists(),
+        "never another version under the name"
+    );
+    let stdout = text(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("\"error\""))
+        .expect("{stdout}");
+    let report: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(report["reason"], "piece-mismatch", "{report}");
+    let sources = report["sources"].as_array().expect("{report}");
+    assert!(
+        sources[0]["dropped"].as_str().unwrap().contains("refused"),
+        "{report}"
+    );
+    assert!(sources[1]["bytes"].as_u64().unwrap() > 0, "{report}");
+}

@@ -735,7 +735,11 @@ impl fmt::Display for Reason {
 pub struct Failure {
     pub reason: Reason,
     /// A sentence after the reason: what was saved, how to go on.
-    pub note: Option<String>,
+    pub note: Option<Box<str>>,
+    /// A file with several sources: what each gave and why it was
+    /// dropped (for `--json`).
+    // Boxed: a failure travels in many a `Result`, nearly all without.
+    pub sources: Option<Box<crate::sources::SourceReports>>,
 }
 
 impl Failure {
@@ -747,8 +751,8 @@ impl Failure {
     pub fn with_note(mut self, note: impl Into<String>) -> Failure {
         let note = note.into();
         self.note = Some(match self.note.take() {
-            Some(earlier) => format!("{earlier}. {note}"),
-            None => note,
+            Some(earlier) => format!("{earlier}. {note}").into(),
+            None => note.into(),
         });
         self
     }
@@ -761,7 +765,11 @@ impl Failure {
 
 impl From<Reason> for Failure {
     fn from(reason: Reason) -> Failure {
-        Failure { reason, note: None }
+        Failure {
+            reason,
+            note: None,
+            sources: None,
+        }
     }
 }
 

@@ -40,6 +40,9 @@ pub struct FailureReport<'a> {
     pub reason: &'static str,
     pub exit_code: u8,
     pub message: String,
+    /// A file with several sources: what each gave, why one was dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<&'a crate::sources::SourceReports>,
 }
 
 /// How a run tells how each file ended: `--json` reports, `-q`, and
@@ -152,6 +155,7 @@ impl<'a> FailureReport<'a> {
             reason: failure.reason.root().code(),
             exit_code: failure.kind().exit_code(),
             message: failure.to_string(),
+            sources: failure.sources.as_deref(),
         }
     }
 

@@ -60,6 +60,11 @@ impl Mirrors {
     }
 }
 
+/// What each source of a failed file gave (see [`SourceReport`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct SourceReports(pub Vec<SourceReport>);
+
 /// What one source gave, for `--json` and the summary.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SourceReport {

@@ -59,7 +59,7 @@ use crate::range::ByteRange;
 use crate::rate_limit::SharedRateLimiter;
 use crate::request::{Event, Request, RequestFailure, RequestId};
 use crate::room::check_max_filesize;
-use crate::sources::{Mirrors, SourceReport};
+use crate::sources::{Mirrors, SourceReport, SourceReports};
 use crate::transfer::{Command, End, Save, Stop, Transfer};
 use file::Prepare;
 
@@ -682,7 +682,11 @@ impl Fetch {
         matches!(self.to, Destination::Client(_))
     }
 
-    fn fail(&mut self, failure: Failure) {
+    fn fail(&mut self, mut failure: Failure) {
+        let sources = self.source_reports();
+        if !sources.is_empty() {
+            failure.sources = Some(Box::new(SourceReports(sources)));
+        }
         // A client that has no answer yet gets one saying why.
         if let (Destination::Client(ask), false, false) = (&self.to, self.responded, self.ended) {
             self.responded = true;
@@ -967,7 +971,8 @@ impl Fetch {
                     sha256: None,
                     sources: Vec::new(),
                 };
-                stats.sources = self.source_reports(transfer.source_reports(), &stats);
+                self.failover.counted(&transfer, None);
+                stats.sources = self.source_reports();
                 if matches!(self.to, Destination::File(_)) {
                     return self.publish(stats, &transfer);
                 }
@@ -975,6 +980,11 @@ impl Fetch {
             }
             End::Stopped { stop, saved } => (stop, saved),
         };
+        let failed = match &stop {
+            Stop::Failed(failure) => Some(&failure.reason),
+            _ => None,
+        };
+        self.failover.counted(&transfer, failed);
         if let Stop::Failed(failure) = &stop {
             // One source at a time: the next one takes over, from byte 0.
             let written = matches!(self.to, Destination::File(_));

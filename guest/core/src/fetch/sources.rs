@@ -4,11 +4,12 @@
 //! transfer is dropped, named, and the next one takes over, from byte 0
 //! when nothing proves the two serve one file.
 
-use super::{Fetch, Notice, Output, Stats};
+use super::{Fetch, Notice, Output};
 use crate::failure::{Reason, RemoteChange};
 use crate::object::RemoteObject;
 use crate::request::Event;
 use crate::sources::{Mixing, SourceReport};
+use crate::transfer::Transfer;
 
 /// The fetch's sources, in the order to prefer them.
 #[derive(Clone, Debug, Default)]
@@ -34,6 +35,32 @@ impl Failover {
             reports,
             at: 0,
             unmixed: false,
+        }
+    }
+
+    /// `transfer` ended (having `failed` for that reason): what it got
+    /// from each source is counted, its own count when it mixed them, else
+    /// its bytes are the source in use's (and so is its failure).
+    pub(super) fn counted(&mut self, transfer: &Transfer, failed: Option<&Reason>) {
+        let reports = transfer.source_reports();
+        if reports.is_empty() {
+            let used = &mut self.reports[self.at];
+            used.bytes += transfer.bytes_received() - transfer.reused_bytes();
+            if let Some(reason) = failed {
+                used.failures += 1;
+                used.dropped = Some(reason.to_string());
+            }
+            return;
+        }
+        for report in reports {
+            match self.reports.iter_mut().find(|r| r.url == report.url) {
+                Some(kept) => {
+                    kept.bytes += report.bytes;
+                    kept.failures += report.failures;
+                    kept.dropped = report.dropped.or(kept.dropped.take());
+                }
+                None => self.reports.push(report),
+            }
         }
     }
 
@@ -145,28 +172,12 @@ impl Fetch {
         true
     }
 
-    /// What each source gave, with `from_transfer` (the transfer's own
-    /// count of the sources it mixed) folded in; empty for one source.
-    pub(super) fn source_reports(
-        &self,
-        from_transfer: Vec<SourceReport>,
-        stats: &Stats,
-    ) -> Vec<SourceReport> {
-        if !self.failover.is_several() {
-            return Vec::new();
+    /// What each source gave (empty for one source).
+    pub(super) fn source_reports(&self) -> Vec<SourceReport> {
+        if self.failover.is_several() {
+            self.failover.reports.clone()
+        } else {
+            Vec::new()
         }
-        let mut reports = self.failover.reports.clone();
-        if from_transfer.is_empty() {
-            // One at a time: the source in use gave what was fetched.
-            reports[self.failover.at].bytes = stats.size.saturating_sub(stats.reused);
-        }
-        for report in from_transfer {
-            if let Some(kept) = reports.iter_mut().find(|r| r.url == report.url) {
-                kept.bytes += report.bytes;
-                kept.failures += report.failures;
-                kept.dropped = kept.dropped.take().or(report.dropped);
-            }
-        }
-        reports
     }
 }
