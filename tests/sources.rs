@@ -23,6 +23,16 @@ fn write_metalink(
     path.to_str().unwrap().to_string()
 }
 
+/// The `--json` line of `output` that holds `key`.
+fn json_line(output: &std::process::Output, key: &str) -> serde_json::Value {
+    let stdout = text(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(key))
+        .unwrap_or_else(|| panic!("no {key} in {stdout}"));
+    serde_json::from_str(line).unwrap()
+}
+
 fn dead(name: &str, size: u64) -> String {
     format!("http://{}/o/{name}?size={size}", refused_addr())
 }
@@ -72,12 +82,7 @@ fn piece_hashes_catch_another_version_and_a_dead_source_is_dropped_at_once() {
     // The twin served bytes before it was caught; none of its other
     // version stands in the file (checked above, byte for byte).
     assert!(origin.twin_body_bytes_sent() > 0);
-    let stdout = text(&output.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.contains("\"sources\""))
-        .expect("{stdout}");
-    let report: serde_json::Value = serde_json::from_str(line).unwrap();
+    let report = json_line(&output, "\"sources\"");
     let sources = report["sources"]
         .as_array()
         .expect("--json names the sources");
@@ -260,12 +265,7 @@ fn a_source_that_keeps_failing_mid_way_is_dropped_and_the_others_finish() {
     assert_downloaded(&dir, name, name, 0, size);
     // Its failures rest it and send its chunks to the good source (it is
     // dropped after three in a row, if the file lasts that long).
-    let stdout = text(&output.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.contains("\"sources\""))
-        .expect("{stdout}");
-    let report: serde_json::Value = serde_json::from_str(line).unwrap();
+    let report = json_line(&output, "\"sources\"");
     assert!(
         report["sources"][1]["failures"].as_u64().unwrap() >= 1,
         "{report}"
@@ -336,12 +336,7 @@ fn a_much_slower_source_loses_its_chunks_to_the_others() {
     let output = run(&["-M", &meta4, "-d", &dir.arg(""), "--json"]);
     assert_success(&output);
     assert_downloaded(&dir, name, name, 0, size);
-    let stdout = text(&output.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.contains("\"sources\""))
-        .expect("{stdout}");
-    let report: serde_json::Value = serde_json::from_str(line).unwrap();
+    let report = json_line(&output, "\"sources\"");
     // Its first answers are cut once it is measured; it is not dropped.
     let slow = &report["sources"][0];
     assert!(slow["bytes"].as_u64().unwrap() < MIB / 2, "{report}");
@@ -365,12 +360,7 @@ fn a_failed_file_reports_what_each_source_did() {
         !dir.path(name).exists(),
         "never another version under the name"
     );
-    let stdout = text(&output.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.contains("\"error\""))
-        .expect("{stdout}");
-    let report: serde_json::Value = serde_json::from_str(line).unwrap();
+    let report = json_line(&output, "\"error\"");
     assert_eq!(report["reason"], "piece-mismatch", "{report}");
     let sources = report["sources"].as_array().expect("{report}");
     assert!(
