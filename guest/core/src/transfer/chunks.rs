@@ -232,6 +232,11 @@ impl ChunkTable {
         }
     }
 
+    /// The piece hashes chunks are checked against, if any.
+    pub(crate) fn pieces(&self) -> Option<&PieceHashes> {
+        self.pieces.as_ref().map(|(pieces, _)| pieces.as_ref())
+    }
+
     /// Checks every chunk against `pieces` (of an object of `size`
     /// bytes); every chunk must start where a piece starts.
     pub(crate) fn check_pieces(&mut self, pieces: Arc<PieceHashes>, size: u64) {

@@ -291,8 +291,6 @@ pub struct Transfer {
     relinks: relink::Relinks,
     /// Other sources of the object, when bytes may be mixed.
     sources: Option<sources::SourceSet>,
-    /// Piece hashes every piece is checked against.
-    pieces: Option<std::sync::Arc<crate::pieces::PieceHashes>>,
 }
 
 /// What [`Transfer::in_order_slices`] fetches but does not deliver.
@@ -345,7 +343,6 @@ impl Transfer {
             trim: None,
             relinks: relink::Relinks::default(),
             sources: None,
-            pieces: None,
         }
     }
 
@@ -871,7 +868,7 @@ impl Transfer {
                 .sources
                 .as_ref()
                 .map_or_else(Vec::new, sources::SourceSet::listed),
-            pieces: self.pieces.as_ref().map(|p| p.fingerprint()),
+            pieces: self.pieces().map(|p| p.fingerprint()),
         }
     }
 

@@ -276,9 +276,16 @@ impl Transfer {
     pub(crate) fn check_pieces(&mut self, pieces: std::sync::Arc<crate::pieces::PieceHashes>) {
         let size = self.object.size.unwrap_or(0);
         if let Mode::Ranged(ranged) = &mut self.mode {
-            ranged.chunks.check_pieces(pieces.clone(), size);
+            ranged.chunks.check_pieces(pieces, size);
         }
-        self.pieces = Some(pieces);
+    }
+
+    /// The piece hashes its chunks are checked against, if any.
+    pub(super) fn pieces(&self) -> Option<&crate::pieces::PieceHashes> {
+        match &self.mode {
+            Mode::Ranged(ranged) => ranged.chunks.pieces(),
+            Mode::Whole(_) => None,
+        }
     }
 
     /// What each source gave (empty with one source).
@@ -382,8 +389,7 @@ impl Transfer {
     pub(super) fn better_source(&self, done: &Open, offset: u64, now_ms: u64) -> Option<usize> {
         let set = self.sources.as_ref()?;
         let at_boundary = self
-            .pieces
-            .as_ref()
+            .pieces()
             .is_none_or(|p| p.is_boundary(offset, self.object.size.unwrap_or(0)));
         if !at_boundary {
             return None;
@@ -404,7 +410,7 @@ impl Transfer {
     /// source is dropped (or, the last one, the transfer stops).
     pub(super) fn piece_failed(&mut self, at: usize, piece: usize, range: ByteRange) {
         let url = self.open[at].url.clone();
-        let kind = self.pieces.as_ref().map_or("hash", |p| p.kind.name());
+        let kind = self.pieces().map_or("hash", |p| p.kind.name());
         let reason = Reason::PieceMismatch {
             url,
             piece,
