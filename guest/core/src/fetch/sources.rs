@@ -45,7 +45,7 @@ impl Failover {
         let reports = transfer.source_reports();
         if reports.is_empty() {
             let used = &mut self.reports[self.at];
-            used.bytes += transfer.bytes_received() - transfer.reused_bytes();
+            used.bytes += transfer.fetched_bytes();
             if let Some(reason) = failed {
                 used.failures += 1;
                 used.dropped = Some(reason.to_string());

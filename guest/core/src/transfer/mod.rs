@@ -529,6 +529,12 @@ impl Transfer {
         accepted
     }
 
+    /// Body bytes received in this run, those dropped later included (a
+    /// piece that failed, a request cut part-way).
+    pub fn fetched_bytes(&self) -> u64 {
+        self.fetched
+    }
+
     /// Bytes taken over from a previous run.
     pub fn reused_bytes(&self) -> u64 {
         self.reused
