@@ -33,6 +33,28 @@ fn json_line(output: &std::process::Output, key: &str) -> serde_json::Value {
     serde_json::from_str(line).unwrap()
 }
 
+/// `rangeget -M META4 -d DIR EXTRA…`.
+fn run_metalink(dir: &Scratch, meta4: &str, extra: &[&str]) -> std::process::Output {
+    let dir_arg = dir.arg("");
+    let mut args = vec!["-M", meta4, "-d", &dir_arg];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// stderr named `url` as a source dropped.
+fn assert_dropped(output: &std::process::Output, url: &str) {
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!("dropping the source {url}")),
+        "{stderr}"
+    );
+}
+
+/// `url` through another name of the same host: another source to rangeget.
+fn on_localhost(url: String) -> String {
+    url.replace("127.0.0.1", "localhost")
+}
+
 fn dead(name: &str, size: u64) -> String {
     format!("http://{}/o/{name}?size={size}", refused_addr())
 }
@@ -50,35 +72,19 @@ fn piece_hashes_catch_another_version_and_a_dead_source_is_dropped_at_once() {
         origin.url(&format!("/twin/{name}{query}")),
         dead(name, size),
         origin.url(&format!("/o/{name}{slow}")),
-        origin
-            .url(&format!("/o/{name}{slow}"))
-            .replace("127.0.0.1", "localhost"),
+        on_localhost(origin.url(&format!("/o/{name}{slow}"))),
     ];
     let meta4 = write_metalink(&dir, name, size, &urls, Some(256 * 1024), true);
-    let output = run(&[
-        "-M",
-        &meta4,
-        "-d",
-        &dir.arg(""),
-        "--chunk-size",
-        "1M",
-        "--json",
-    ]);
+    let output = run_metalink(&dir, &meta4, &["--chunk-size", "1M", "--json"]);
     assert_success(&output);
     assert_downloaded(&dir, name, name, 0, size);
     let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains(&format!("dropping the source {}", urls[0])),
-        "{stderr}"
-    );
+    assert_dropped(&output, &urls[0]);
     assert!(
         stderr.contains("do not match the sha-256 of piece"),
         "{stderr}"
     );
-    assert!(
-        stderr.contains(&format!("dropping the source {}", urls[1])),
-        "{stderr}"
-    );
+    assert_dropped(&output, &urls[1]);
     // The twin served bytes before it was caught; none of its other
     // version stands in the file (checked above, byte for byte).
     assert!(origin.twin_body_bytes_sent() > 0);
@@ -110,15 +116,12 @@ fn with_only_a_whole_file_hash_a_mismatch_starts_over_from_one_source_at_a_time(
         origin.url(&format!("/o/{name}{query}")),
     ];
     let meta4 = write_metalink(&dir, name, size, &urls, None, true);
-    let output = run(&["-M", &meta4, "-d", &dir.arg(""), "--chunk-size", "1M"]);
+    let output = run_metalink(&dir, &meta4, &["--chunk-size", "1M"]);
     assert_success(&output);
     assert_downloaded(&dir, name, name, 0, size);
     let stderr = text(&output.stderr);
     assert!(stderr.contains("starting over from one source"), "{stderr}");
-    assert!(
-        stderr.contains(&format!("dropping the source {}", urls[0])),
-        "{stderr}"
-    );
+    assert_dropped(&output, &urls[0]);
 }
 
 #[test]
@@ -133,15 +136,11 @@ fn without_a_hash_sources_are_never_mixed() {
         origin.url(&format!("/twin/{name}{query}")),
     ];
     let meta4 = write_metalink(&dir, name, size, &urls, None, false);
-    let output = run(&["-M", &meta4, "-d", &dir.arg(""), "--chunk-size", "1M"]);
+    let output = run_metalink(&dir, &meta4, &["--chunk-size", "1M"]);
     assert_success(&output);
     assert_downloaded(&dir, name, name, 0, size);
     assert_eq!(origin.twin_body_bytes_sent(), 0, "one source at a time");
-    let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains(&format!("dropping the source {}", urls[0])),
-        "{stderr}"
-    );
+    assert_dropped(&output, &urls[0]);
 }
 
 #[test]
@@ -165,7 +164,7 @@ fn a_rerun_resumes_by_its_pieces_after_a_source_disappeared() {
     let size = 8 * MIB;
     let (name, query) = ("k.bin", format!("?size={size}&fault=throttle&rate=1M"));
     let good = origin.url(&format!("/o/{name}{query}"));
-    let other = good.replace("127.0.0.1", "localhost");
+    let other = on_localhost(good.clone());
     let meta4 = write_metalink(
         &dir,
         name,
@@ -195,7 +194,7 @@ fn a_rerun_resumes_by_its_pieces_after_a_source_disappeared() {
         true,
     );
     let sent_before = origin.body_bytes_sent();
-    let output = run(&["-M", &meta4, "-d", &dir.arg(""), "--chunk-size", "1M"]);
+    let output = run_metalink(&dir, &meta4, &["--chunk-size", "1M"]);
     assert_success(&output);
     assert_downloaded(&dir, name, name, 0, size);
     let stderr = text(&output.stderr);
@@ -221,17 +220,17 @@ fn a_metalink_names_files_safely_and_refuses_two_on_one_path() {
         + &text_of("sub/a.bin")[text_of("sub/a.bin").find("<file").unwrap()..];
     let path = dir.path("two.meta4");
     std::fs::write(&path, two).unwrap();
-    let output = run(&["-M", path.to_str().unwrap(), "-d", &dir.arg("")]);
+    let output = run_metalink(&dir, path.to_str().unwrap(), &[]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     let escape = dir.path("escape.meta4");
     std::fs::write(&escape, text_of("../a.bin")).unwrap();
-    let output = run(&["-M", escape.to_str().unwrap(), "-d", &dir.arg("")]);
+    let output = run_metalink(&dir, escape.to_str().unwrap(), &[]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     assert!(!dir.0.parent().unwrap().join("a.bin").exists());
     // A name with a directory lands inside -d.
     let one = dir.path("one.meta4");
     std::fs::write(&one, text_of("sub/a.bin")).unwrap();
-    let output = run(&["-M", one.to_str().unwrap(), "-d", &dir.arg("")]);
+    let output = run_metalink(&dir, one.to_str().unwrap(), &[]);
     assert_success(&output);
     assert_downloaded(&dir, "sub/a.bin", "a.bin", 0, 1000);
 }
@@ -245,22 +244,12 @@ fn a_source_that_keeps_failing_mid_way_is_dropped_and_the_others_finish() {
     let urls = [
         origin.url(&format!("/o/{name}?size={size}&fault=throttle&rate=8M")),
         // Every answer cut at half its body: a source that dies mid-way.
-        origin
-            .url(&format!(
-                "/o/{name}?size={size}&fault=truncate&truncate_times=1000"
-            ))
-            .replace("127.0.0.1", "localhost"),
+        on_localhost(origin.url(&format!(
+            "/o/{name}?size={size}&fault=truncate&truncate_times=1000"
+        ))),
     ];
     let meta4 = write_metalink(&dir, name, size, &urls, Some(MIB), true);
-    let output = run(&[
-        "-M",
-        &meta4,
-        "-d",
-        &dir.arg(""),
-        "--chunk-size",
-        "1M",
-        "--json",
-    ]);
+    let output = run_metalink(&dir, &meta4, &["--chunk-size", "1M", "--json"]);
     assert_success(&output);
     assert_downloaded(&dir, name, name, 0, size);
     // Its failures rest it and send its chunks to the good source (it is
@@ -328,12 +317,10 @@ fn a_much_slower_source_loses_its_chunks_to_the_others() {
         // First, so the probe's answer comes from it: 64 KiB/s.
         origin.url(&format!("/o/{name}?size={size}&fault=throttle&rate=64K")),
         origin.url(&format!("/o/{name}?size={size}&fault=throttle&rate=8M")),
-        origin
-            .url(&format!("/o/{name}?size={size}&fault=throttle&rate=8M"))
-            .replace("127.0.0.1", "localhost"),
+        on_localhost(origin.url(&format!("/o/{name}?size={size}&fault=throttle&rate=8M"))),
     ];
     let meta4 = write_metalink(&dir, name, size, &urls, Some(MIB), true);
-    let output = run(&["-M", &meta4, "-d", &dir.arg(""), "--json"]);
+    let output = run_metalink(&dir, &meta4, &["--json"]);
     assert_success(&output);
     assert_downloaded(&dir, name, name, 0, size);
     let report = json_line(&output, "\"sources\"");
@@ -354,7 +341,7 @@ fn a_failed_file_reports_what_each_source_did() {
         origin.url(&format!("/twin/{name}?size={size}")),
     ];
     let meta4 = write_metalink(&dir, name, size, &urls, Some(256 * 1024), true);
-    let output = run(&["-M", &meta4, "-d", &dir.arg(""), "--json"]);
+    let output = run_metalink(&dir, &meta4, &["--json"]);
     assert_eq!(output.status.code(), Some(5), "{}", text(&output.stderr));
     assert!(
         !dir.path(name).exists(),

@@ -54,10 +54,6 @@ impl Mirrors {
             (None, false) => Mixing::OneAtATime,
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.urls.is_empty() && self.pieces.is_none() && self.size.is_none()
-    }
 }
 
 /// What each source of a failed file gave (see [`SourceReport`]).

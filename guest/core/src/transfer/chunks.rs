@@ -127,7 +127,7 @@ impl Chunk {
         if let Some(checked) = &mut self.checked {
             self.received = checked.verified;
             self.hasher = Some(checked.hasher_at_verified.clone());
-            checked.piece = Hasher::new(checked.piece_kind());
+            checked.piece = Hasher::new(checked.piece.kind());
         }
     }
 }
@@ -139,10 +139,6 @@ impl Checked {
             hasher_at_verified: Xxh3::new(),
             piece: Hasher::new(pieces.kind),
         }
-    }
-
-    fn piece_kind(&self) -> crate::pieces::HashKind {
-        self.piece.kind()
     }
 }
 

@@ -49,6 +49,24 @@ fn pieces(size: u64, length: u64) -> Arc<PieceHashes> {
     })
 }
 
+/// A file transfer from `urls` (the first one probed) in chunks of
+/// `chunk`, checked by pieces of `piece`, `connections` requests at once
+/// and `per_host` to one host.
+fn mixed(
+    size: u64,
+    chunk: u64,
+    piece: u64,
+    connections: usize,
+    per_host: usize,
+    urls: &[&str],
+) -> Transfer {
+    let mut t = Transfer::to_file(object(urls[0], size), size, chunk, settings(connections), 0);
+    t.check_pieces(pieces(size, piece));
+    let others: Vec<String> = urls[1..].iter().map(|u| u.to_string()).collect();
+    t.add_sources(urls[0], &others, per_host);
+    t
+}
+
 fn settings(connections: usize) -> Settings {
     Settings {
         connections,
@@ -172,10 +190,14 @@ impl Run {
 #[test]
 fn sources_are_mixed_a_twin_is_caught_by_its_pieces_and_a_dead_one_dropped_at_once() {
     let size = 3000 * KIB + 17;
-    let mut t = Transfer::to_file(object("http://a/f", size), size, 256 * KIB, settings(4), 0);
-    t.check_pieces(pieces(size, 64 * KIB));
-    let others = ["http://b/f".to_string(), "http://c/f".to_string()];
-    t.add_sources("http://a/f", &others, 4);
+    let t = mixed(
+        size,
+        256 * KIB,
+        64 * KIB,
+        4,
+        4,
+        &["http://a/f", "http://b/f", "http://c/f"],
+    );
     let servers = [
         ("http://a/f", Server::Good),
         ("http://b/f", Server::Twin),
@@ -214,10 +236,14 @@ fn sources_are_mixed_a_twin_is_caught_by_its_pieces_and_a_dead_one_dropped_at_on
 #[test]
 fn good_sources_share_the_work() {
     let size = 4096 * KIB;
-    let mut t = Transfer::to_file(object("http://a/f", size), size, 256 * KIB, settings(4), 0);
-    t.check_pieces(pieces(size, 256 * KIB));
-    let others = ["http://b/f".to_string(), "http://c/f".to_string()];
-    t.add_sources("http://a/f", &others, 4);
+    let t = mixed(
+        size,
+        256 * KIB,
+        256 * KIB,
+        4,
+        4,
+        &["http://a/f", "http://b/f", "http://c/f"],
+    );
     let servers = [
         ("http://a/f", Server::Good),
         ("http://b/f", Server::Good),
@@ -243,9 +269,14 @@ fn good_sources_share_the_work() {
 #[test]
 fn the_record_claims_only_proven_pieces_and_names_them() {
     let size = 1024 * KIB;
-    let mut t = Transfer::to_file(object("http://a/f", size), size, 400 * KIB, settings(1), 0);
-    t.check_pieces(pieces(size, 100 * KIB));
-    t.add_sources("http://a/f", &["http://b/f".to_string()], 1);
+    let t = mixed(
+        size,
+        400 * KIB,
+        100 * KIB,
+        1,
+        1,
+        &["http://a/f", "http://b/f"],
+    );
     let servers = [("http://a/f", Server::Good), ("http://b/f", Server::Good)];
     let mut run = Run::new(t, size, &servers);
     // A few turns: part-way into a piece.
@@ -292,10 +323,14 @@ fn the_last_source_serving_another_version_stops_the_transfer() {
 #[test]
 fn a_host_gets_at_most_its_share_of_requests_however_many_sources_it_serves() {
     let size = 4096 * KIB;
-    let mut t = Transfer::to_file(object("http://a/f", size), size, 256 * KIB, settings(6), 0);
-    t.check_pieces(pieces(size, 256 * KIB));
-    let others = ["http://a/g".to_string(), "http://b/f".to_string()];
-    t.add_sources("http://a/f", &others, 2);
+    let mut t = mixed(
+        size,
+        256 * KIB,
+        256 * KIB,
+        6,
+        2,
+        &["http://a/f", "http://a/g", "http://b/f"],
+    );
     let mut sent = Vec::new();
     while let Some(request) = t.poll_start(0) {
         sent.push(request.url);
@@ -308,10 +343,14 @@ fn a_host_gets_at_most_its_share_of_requests_however_many_sources_it_serves() {
 #[test]
 fn a_request_crawling_from_a_slow_source_is_taken_over_by_a_fast_one() {
     let size = 8 * 1024 * KIB;
-    let mut t = Transfer::to_file(object("http://a/f", size), size, 1024 * KIB, settings(4), 0);
-    t.check_pieces(pieces(size, 256 * KIB));
-    let others = ["http://b/f".to_string(), "http://c/f".to_string()];
-    t.add_sources("http://a/f", &others, 4);
+    let t = mixed(
+        size,
+        1024 * KIB,
+        256 * KIB,
+        4,
+        4,
+        &["http://a/f", "http://b/f", "http://c/f"],
+    );
     let servers = [
         ("http://a/f", Server::Slow),
         ("http://b/f", Server::Good),
@@ -335,16 +374,14 @@ fn a_request_crawling_from_a_slow_source_is_taken_over_by_a_fast_one() {
 #[test]
 fn a_slow_probe_answer_is_taken_over_too() {
     let size = 16 * 1024 * KIB;
-    let mut t = Transfer::to_file(
-        object("http://a/f", size),
+    let mut t = mixed(
         size,
         6 * 1024 * KIB,
-        settings(4),
-        0,
+        1024 * KIB,
+        4,
+        4,
+        &["http://a/f", "http://b/f", "http://c/f"],
     );
-    t.check_pieces(pieces(size, 1024 * KIB));
-    let others = ["http://b/f".to_string(), "http://c/f".to_string()];
-    t.add_sources("http://a/f", &others, 4);
     let first = ByteRange::from_len(0, 1024 * KIB).unwrap();
     assert!(t.adopt(RequestId(1), first, 0));
     let headers = Headers::from_pairs([
