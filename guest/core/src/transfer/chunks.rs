@@ -407,6 +407,12 @@ impl ChunkTable {
         range
     }
 
+    /// How many bytes chunk `index` still misses.
+    pub(crate) fn missing(&self, index: usize) -> u64 {
+        let chunk = self.chunk(index);
+        chunk.range.len() - chunk.received
+    }
+
     /// At most `request_size` of the chunk's still-missing bytes.
     fn request_in(chunk: &Chunk, request_size: u64) -> ByteRange {
         let missing = chunk

@@ -70,7 +70,7 @@ use crate::object::RemoteObject;
 use crate::range::ByteRange;
 use crate::rate_limit::{RateLimiter, SharedRateLimiter};
 use crate::request::{Event, Method, Request, RequestFailure, RequestId, RequestRules};
-use crate::request_size::{first_request_size, next_request_size, FIRST_REQUEST_SIZE};
+use crate::request_size::{RequestSizer, FIRST_REQUEST_SIZE};
 use crate::retry::{AfterFailure, Attempts, Jitter};
 use crate::room::check_max_filesize;
 use crate::validate::{check_range_response, RangeVerdict};
@@ -240,10 +240,8 @@ enum Mode {
 struct Ranged {
     chunks: ChunkTable,
     chunk_size: u64,
-    /// Bytes per range request; grows when round trips are slow.
-    request_size: u64,
-    /// The shortest wait for a response head so far: the round trip.
-    shortest_wait_ms: u64,
+    /// Bytes per range request; grows while waits for heads are costly.
+    sizer: RequestSizer,
     /// A file's save schedule.
     saves: Option<SaveSchedule>,
 }
@@ -369,8 +367,7 @@ impl Transfer {
     /// a time.
     pub fn origin_round_trip(&mut self, round_trip_ms: u64) {
         if let Mode::Ranged(ranged) = &mut self.mode {
-            ranged.shortest_wait_ms = ranged.shortest_wait_ms.min(round_trip_ms);
-            ranged.request_size = first_request_size(round_trip_ms, ranged.chunk_size);
+            ranged.sizer.origin_round_trip(round_trip_ms);
         }
     }
 
@@ -425,7 +422,7 @@ impl Transfer {
         let fetched = ByteRange::new(first, end - 1).expect("wanted lies within the object");
         let mut transfer = Transfer::in_order(object, fetched, slice, settings, now_ms);
         if let Mode::Ranged(ranged) = &mut transfer.mode {
-            ranged.request_size = slice;
+            ranged.sizer = RequestSizer::fixed(slice);
         }
         transfer.trim = Some(Trim {
             skip: wanted.start() - first,
@@ -613,7 +610,7 @@ impl Transfer {
                     Some(set) => set.pick(&open_per_source(&self.open, set), now_ms)?,
                     None => 0,
                 };
-                let next = ranged.chunks.next_request(now_ms, ranged.request_size);
+                let next = ranged.chunks.next_request(now_ms, ranged.sizer.size());
                 let Some((chunk, range)) = next else {
                     // Nothing left to ask: a request crawling from a slow
                     // source may be worth asking a faster one.
@@ -892,6 +889,9 @@ impl Transfer {
 
     /// Drops request `id`; `written` is the range it completed, if any.
     fn close(&mut self, id: RequestId, written: Option<ByteRange>) {
+        if let Mode::Ranged(ranged) = &mut self.mode {
+            ranged.sizer.closed(id);
+        }
         let flush = written.filter(|_| self.sink == Sink::File && self.settings.durable);
         self.commands.push_back(Command::Close { id, flush });
     }
@@ -924,8 +924,7 @@ impl Ranged {
         Ranged {
             chunks,
             chunk_size,
-            request_size: FIRST_REQUEST_SIZE,
-            shortest_wait_ms: u64::MAX,
+            sizer: RequestSizer::new(FIRST_REQUEST_SIZE, chunk_size),
             saves: file.then(SaveSchedule::default),
         }
     }

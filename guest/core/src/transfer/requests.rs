@@ -3,6 +3,7 @@
 //! retried or given up on.
 
 use super::*;
+use crate::request_size::Finished;
 
 impl Transfer {
     /// The request at `at` was redirected to `next`: the same bytes are
@@ -38,29 +39,23 @@ impl Transfer {
     /// the next request goes to the same (possibly redirected) URL, sized
     /// by what this one's timing says about the round trip.
     pub(super) fn continue_chunk(&mut self, at: usize, now_ms: u64) {
+        let id = self.fresh_id();
         let Mode::Ranged(ranged) = &mut self.mode else {
             return;
         };
         let open = self.open.remove(at);
-        let (wait_ms, body_ms) = (
-            open.head_ms.saturating_sub(open.sent_ms),
-            now_ms.saturating_sub(open.head_ms),
-        );
         // It asked for a full request (a shorter one would have finished
         // the chunk), so its timing is evidence.
-        ranged.shortest_wait_ms = ranged.shortest_wait_ms.min(wait_ms);
-        ranged.request_size = next_request_size(
-            ranged.request_size,
-            ranged.shortest_wait_ms,
-            body_ms,
-            ranged.chunk_size,
-        );
-        let range = ranged
-            .chunks
-            .continue_chunk(open.chunk, ranged.request_size);
+        ranged.sizer.finished(Finished {
+            id: open.id,
+            bytes: open.range.map_or(0, |r| r.len()),
+            wait_ms: open.head_ms.saturating_sub(open.sent_ms),
+            body_ms: now_ms.saturating_sub(open.head_ms),
+        });
+        let size = ranged.sizer.next(id, ranged.chunks.missing(open.chunk));
+        let range = ranged.chunks.continue_chunk(open.chunk, size);
         self.timed(&open, now_ms);
         self.close(open.id, open.range);
-        let id = self.fresh_id();
         // Several sources: the chunk goes on from whichever is best now
         // (only where a piece starts: a piece comes from one source).
         let (source, url, redirects) = match self.better_source(&open, range.start(), now_ms) {
