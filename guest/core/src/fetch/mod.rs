@@ -631,6 +631,7 @@ impl Fetch {
                             }
                             Output::Close(id)
                         }
+                        Command::Flush(range) => Output::Flush(range),
                         Command::Truncate => Output::Truncate,
                     });
                 }

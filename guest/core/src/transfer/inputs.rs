@@ -135,6 +135,7 @@ impl Transfer {
         }
         open.body_at_ms = now_ms;
         let chunk = self.open[at].chunk;
+        let writes_back = self.writes_back();
         let progress = match &mut self.mode {
             Mode::Ranged(ranged) => {
                 let (progress, accepted) = ranged.chunks.record(chunk, data);
@@ -148,6 +149,13 @@ impl Transfer {
                     }
                     if progress == Progress::ChunkDone {
                         saves.saw_finished_chunk();
+                    }
+                }
+                // A request that ends hands the rest over when it closes.
+                if progress == Progress::Continue && writes_back {
+                    let (next, _) = ranged.chunks.window(chunk);
+                    if let Some(span) = self.open[at].writeback_due(next) {
+                        self.commands.push_back(Command::Flush(span));
                     }
                 }
                 progress
@@ -175,7 +183,7 @@ impl Transfer {
             Progress::ChunkDone => {
                 let open = self.open.remove(at);
                 self.timed(&open, now_ms);
-                self.close(open.id, open.range);
+                self.close(open.id, open.not_handed_to_disk());
             }
             Progress::PieceBad { piece, range } => self.piece_failed(at, piece, range),
         }

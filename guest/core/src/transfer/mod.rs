@@ -91,7 +91,7 @@ pub struct Settings {
     /// `--max-filesize`, for streams of unknown length.
     pub max_filesize: Option<u64>,
     /// Sync the data before recording it durably, and start write-back of
-    /// every finished request (`--no-fsync` turns this off).
+    /// what requests write as they go (`--no-fsync` turns this off).
     pub durable: bool,
     /// Seeds the jitter of retry delays.
     pub seed: u64,
@@ -132,9 +132,17 @@ pub enum Command {
         id: RequestId,
         flush: Option<ByteRange>,
     },
+    /// A file, durable: the bytes of this range are all written; hand
+    /// them to the disk.
+    Flush(ByteRange),
     /// One stream starts over: what the file holds is void.
     Truncate,
 }
+
+/// A durable file's bytes are handed to the disk at least this often per
+/// request (and when it ends), whatever the request's size, so that the
+/// final sync finds little left to write.
+const WRITEBACK_EVERY: u64 = 2 << 20;
 
 /// How many bytes of a body to read now, and where they belong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,6 +229,8 @@ struct Open {
     /// Body bytes it brought so far, and when the last of them came.
     body_bytes: u64,
     body_at_ms: u64,
+    /// How many bytes of its range were handed to the disk (a durable file).
+    handed_to_disk: u64,
 }
 
 /// Where the bytes go.
@@ -887,12 +897,18 @@ impl Transfer {
             .position(|o| o.id == id && o.stage == stage)
     }
 
+    /// Whether written bytes are handed to the disk as they come (a
+    /// durable file).
+    fn writes_back(&self) -> bool {
+        self.sink == Sink::File && self.settings.durable
+    }
+
     /// Drops request `id`; `written` is the range it completed, if any.
     fn close(&mut self, id: RequestId, written: Option<ByteRange>) {
         if let Mode::Ranged(ranged) = &mut self.mode {
             ranged.sizer.closed(id);
         }
-        let flush = written.filter(|_| self.sink == Sink::File && self.settings.durable);
+        let flush = written.filter(|_| self.writes_back());
         self.commands.push_back(Command::Close { id, flush });
     }
 
@@ -954,7 +970,25 @@ impl Open {
             window_bytes: 0,
             body_bytes: 0,
             body_at_ms: now_ms,
+            handed_to_disk: 0,
         }
+    }
+
+    /// Its bytes written since the last hand-over to the disk, once they
+    /// are [`WRITEBACK_EVERY`] long; `next` is the first byte not written.
+    fn writeback_due(&mut self, next: u64) -> Option<ByteRange> {
+        let range = self.range?;
+        let from = range.start() + self.handed_to_disk;
+        if next < from + WRITEBACK_EVERY {
+            return None;
+        }
+        self.handed_to_disk = next - range.start();
+        ByteRange::new(from, next - 1)
+    }
+
+    /// Its range's bytes not handed to the disk yet.
+    fn not_handed_to_disk(&self) -> Option<ByteRange> {
+        self.range?.skip(self.handed_to_disk)
     }
 
     fn start_body(&mut self, now_ms: u64) {

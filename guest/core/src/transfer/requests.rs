@@ -55,7 +55,7 @@ impl Transfer {
         let size = ranged.sizer.next(id, ranged.chunks.missing(open.chunk));
         let range = ranged.chunks.continue_chunk(open.chunk, size);
         self.timed(&open, now_ms);
-        self.close(open.id, open.range);
+        self.close(open.id, open.not_handed_to_disk());
         // Several sources: the chunk goes on from whichever is best now
         // (only where a piece starts: a piece comes from one source).
         let (source, url, redirects) = match self.better_source(&open, range.start(), now_ms) {

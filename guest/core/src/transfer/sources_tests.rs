@@ -126,6 +126,7 @@ impl Run {
                     Command::Close { id, .. } => {
                         self.open.remove(&id);
                     }
+                    Command::Flush(_) => {}
                     Command::Truncate => unreachable!(),
                 }
             }

@@ -116,6 +116,7 @@ impl Sim {
                     assert!(self.open.remove(&id).is_some(), "closed twice");
                     self.flushed.extend(flush);
                 }
+                Command::Flush(range) => self.flushed.push(range),
                 Command::Truncate => self.file.iter_mut().for_each(|b| *b = 0),
             }
         }
@@ -205,6 +206,25 @@ fn a_file_download_writes_every_byte_once_and_records_it() {
     assert!(MetaFile::parse(&meta.to_json()).is_ok());
     // Every finished request was handed to the disk.
     assert_eq!(sim.flushed.iter().map(ByteRange::len).sum::<u64>(), size);
+}
+
+#[test]
+fn a_large_request_hands_its_bytes_to_the_disk_as_they_come() {
+    // A far origin: one 16 MiB request per chunk. The final sync must not
+    // find a whole request's bytes waiting, so they go in 2 MiB spans.
+    let size = 32 * MIB;
+    let mut t = Transfer::to_file(object(size), size, 16 * MIB, settings(2, 2), 0);
+    t.origin_round_trip(100);
+    let mut sim = Sim::new(t, size);
+    assert_eq!(sim.run_to_end(), End::Finished);
+    let mut spans = sim.flushed.clone();
+    spans.sort_by_key(ByteRange::start);
+    assert_eq!(spans.len(), 16, "{spans:?}");
+    assert!(spans.iter().all(|s| s.len() == 2 * MIB), "{spans:?}");
+    assert!(
+        spans.windows(2).all(|w| w[1].start() == w[0].end() + 1),
+        "each byte once: {spans:?}"
+    );
 }
 
 #[test]
