@@ -373,8 +373,8 @@ impl Transfer {
 
     /// Tells the engine how long the probe's answer took (about a round
     /// trip): from a far origin, requests start a chunk long (see
-    /// [`first_request_size`]) instead of growing there one round trip at
-    /// a time.
+    /// [`crate::request_size::first_request_size`]) instead of growing
+    /// there one round trip at a time.
     pub fn origin_round_trip(&mut self, round_trip_ms: u64) {
         if let Mode::Ranged(ranged) = &mut self.mode {
             ranged.sizer.origin_round_trip(round_trip_ms);
